@@ -1,0 +1,275 @@
+"""The ``mlbench`` command line: run, validate, report, list, export.
+
+Thin by design: each command calls the modules that do the work. Heavy libraries are imported
+inside the commands that need them, so ``mlbench --help`` and ``mlbench validate`` stay fast.
+Exit codes: 0 all ok, 1 some jobs not ok (results kept), 2 usage or config error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlbench.errors import MlbenchError
+
+app = typer.Typer(
+    name="mlbench",
+    help="Benchmark classical ML and deep learning side by side on the same splits.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_JOBS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+class _Progress:
+    """A rich progress bar on a terminal, one plain line per job otherwise (logs, CI)."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.bar: Any = None
+        self.task: Any = None
+        self.done = 0
+        self.failures = 0
+        self.total = 0
+        self.t0 = time.monotonic()
+
+    def plan(self, plan: Any) -> None:
+        self.total = len(plan.to_run)
+        msg = f"{plan.n_total} jobs: {self.total} to run"
+        if plan.skipped_ok:
+            msg += f", {plan.skipped_ok} already done"
+        if plan.skipped_failed:
+            msg += f", {plan.skipped_failed} failed before (use --retry-failed to run them again)"
+        _err(msg)
+        if self.tty and not self.quiet and self.total:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("failures: {task.fields[failures]}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("running", total=self.total, failures=0)
+
+    def result(self, job: Any, row: dict[str, Any]) -> None:
+        self.done += 1
+        status = row["status"]
+        if status not in ("ok", "skipped"):
+            self.failures += 1
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, failures=self.failures)
+            if status not in ("ok", "skipped"):
+                first = (row.get("error") or "").splitlines()[0][:160] if row.get("error") else ""
+                self.bar.console.print(f"[red]{status}[/] {job.dataset} / {job.model} fold {job.fold}: {first}")
+        elif not self.quiet:
+            secs = row.get("fit_seconds")
+            extra = f"{secs:.2f}s" if isinstance(secs, float) else (row.get("error") or "").splitlines()[0][:160]
+            _err(
+                f"[{self.done:>{len(str(self.total))}}/{self.total}] {status:<7} {job.dataset} / {job.model} "
+                f"fold {job.fold} size {job.train_size:g} repeat {job.repeat}  {extra}"
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # SIGTERM ends a run like Ctrl-C: workers killed, store flushed, report written, exit 130
+    raise KeyboardInterrupt
+
+
+@app.command()
+def run(
+    suite: Annotated[Path, typer.Argument(help="Suite YAML file.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the job table; run nothing.")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Re-run failed/timeout/oom jobs.")] = False,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: suite, else cores).")] = None,
+    output: Annotated[Path | None, typer.Option(help="Output folder (default: suite's, else reports/NAME).")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Do not write index.html.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-job lines.")] = False,
+) -> None:
+    """Run a suite: every dataset x model x fold x train size x repeat; resumes where it stopped."""
+    from mlbench.suite import load_suite
+
+    s = load_suite(suite, output=output)
+    if dry_run:
+        _dry_run(s, retry_failed)
+        raise typer.Exit(EXIT_OK)
+    from mlbench.execution import run_suite
+
+    progress = _Progress(quiet=quiet)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        outcome = run_suite(
+            s,
+            retry_failed=retry_failed,
+            workers=workers,
+            on_plan=progress.plan,
+            on_result=progress.result,
+            command=" ".join(sys.argv),
+            write_report=not no_report,
+        )
+    finally:
+        progress.close()
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "nothing to run"
+    _err(f"{counts}; results in {outcome.output / 'results.sqlite'}")
+    if outcome.report is not None:
+        _err(f"report: {outcome.report}")
+    if outcome.interrupted:
+        _err("interrupted: finished jobs are stored; run the same command again to resume")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_OK if outcome.all_ok else EXIT_JOBS_FAILED)
+
+
+def _dry_run(s: Any, retry_failed: bool) -> None:
+    from collections import Counter
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mlbench.execution import plan_run
+
+    plan = plan_run(s, retry_failed=retry_failed)
+    todo = {job.job_id for job in plan.to_run}
+    table = Table(title=f"suite {s.name}: {plan.n_total} jobs")
+    for col in ("dataset", "model", "folds", "train sizes", "repeats", "jobs", "to run"):
+        table.add_column(col)
+    groups: Counter = Counter()
+    running: Counter = Counter()
+    for job in plan.jobs:
+        groups[(job.dataset, job.model)] += 1
+        running[(job.dataset, job.model)] += job.job_id in todo
+    sizes = ", ".join(f"{x:g}" for x in s.sweep.train_sizes)
+    for (dataset, model), n in groups.items():
+        ds = next(d for d in s.datasets if d.name == dataset)
+        table.add_row(dataset, model, str(s.n_folds(ds)), sizes, str(s.sweep.repeats), str(n), str(running[(dataset, model)]))
+    Console().print(table)
+    typer.echo(
+        f"{len(plan.to_run)} to run; a resume skips {plan.skipped_ok} finished"
+        + (f" and {plan.skipped_failed} failed (use --retry-failed)" if plan.skipped_failed else "")
+        + f" of {plan.n_total}; output: {s.output}"
+    )
+
+
+@app.command()
+def validate(suites: Annotated[list[Path], typer.Argument(help="Suite YAML files.")]) -> None:
+    """Check suite files without running anything; every problem is listed with FILE:LINE:COL."""
+    from mlbench.errors import ConfigError
+    from mlbench.suite import load_suite
+
+    bad = False
+    for path in suites:
+        try:
+            s = load_suite(path)
+        except ConfigError as exc:
+            bad = True
+            _err(str(exc))
+            continue
+        n = len(s.datasets) * len(s.models)
+        typer.echo(f"{path}: ok ({len(s.datasets)} datasets x {len(s.models)} models = {n} combinations)")
+    raise typer.Exit(EXIT_USAGE if bad else EXIT_OK)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run's output folder (holds results.sqlite).")],
+    out: Annotated[Path | None, typer.Option(help="HTML file (default: RUN_DIR/index.html).")] = None,
+) -> None:
+    """Regenerate the HTML report from a run's store, without re-running anything."""
+    from mlbench.report import write_report
+
+    path = write_report(run_dir, out)
+    typer.echo(str(path))
+
+
+class _What(str, Enum):
+    models = "models"
+    datasets = "datasets"
+    metrics = "metrics"
+
+
+@app.command(name="list")
+def list_(what: Annotated[_What, typer.Argument(help="models, datasets or metrics.")]) -> None:
+    """List the registered models, builtin datasets or metrics."""
+    if what is _What.models:
+        from mlbench.models import MODELS
+
+        for name in MODELS.names():
+            info = MODELS.get(name)
+            typer.echo(f"{name:<22} {'/'.join(info.task_types):<27} {info.description}")
+    elif what is _What.datasets:
+        from mlbench.datasets import BUILTIN_NAMES, SOURCE_KEYS
+
+        typer.echo("builtin datasets: " + ", ".join(BUILTIN_NAMES))
+        typer.echo("dataset sources:  " + ", ".join(SOURCE_KEYS))
+    else:
+        from mlbench.metrics import METRICS
+
+        for name in METRICS.names():
+            m = METRICS.get(name)
+            typer.echo(f"{name:<20} {m.task_type:<15} {'higher' if m.greater_is_better else 'lower'} is better")
+
+
+class _Format(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")],
+    format: Annotated[_Format, typer.Option("--format", "-f", help="csv or parquet.")] = _Format.csv,
+    out: Annotated[Path | None, typer.Option(help="Output file (default: RUN_DIR/results.FORMAT).")] = None,
+) -> None:
+    """Export the latest result of every job as CSV or Parquet."""
+    from mlbench.store import export_results
+
+    target = out or Path(run_dir) / f"results.{format.value}"
+    typer.echo(str(export_results(run_dir, target, format.value)))
+
+
+def main() -> None:
+    """Console entry point: our errors become a message and exit code 2, never a traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except MlbenchError as exc:
+        _err(f"error: {exc}")
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(EXIT_INTERRUPTED)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        raise
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+if __name__ == "__main__":
+    main()

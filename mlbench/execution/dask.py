@@ -1,0 +1,105 @@
+"""Dask distributed executor: jobs as ``client.submit`` tasks, results collected as they finish.
+
+Use it when one machine is not enough: ``executor: {kind: dask, address: tcp://scheduler:8786}``.
+Without an address a ``LocalCluster`` of process workers is started (one thread each, like the
+local executor). Each result is handed to the coordinator the moment it completes, because a
+restarted Dask worker loses the results it held. Jobs whose model needs a GPU ask for the
+``GPU`` resource (start such workers with ``--resources GPU=1``).
+
+Deadlines: a Dask task cannot be killed from outside, so ``job_seconds`` is enforced by the
+coordinator giving up on the task (recorded as ``timeout``) and cancelling it; the worker may
+keep computing until the task returns. Per-job memory is Dask's own worker ``memory_limit``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from mlbench.execution.job import failure_row, now_iso, run_job_safely
+from mlbench.execution.local import ResultCallback
+from mlbench.suite import Job
+
+
+class DaskExecutor:
+    """Run jobs on a Dask distributed cluster.
+
+    Parameters
+    ----------
+    address : str or None
+        Scheduler address; None starts a LocalCluster on this machine.
+    workers : int or None
+        Worker processes of the LocalCluster (ignored with an address).
+    job_seconds : float
+        Per-job deadline, enforced by the coordinator (see the module docstring).
+    """
+
+    def __init__(self, address: str | None = None, workers: int | None = None, job_seconds: float = 3600.0) -> None:
+        self.address = address
+        self.workers = workers
+        self.job_seconds = job_seconds
+
+    def _client(self) -> tuple[Any, Any]:
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:  # pragma: no cover - depends on the environment
+            from mlbench.errors import ConfigError
+
+            raise ConfigError(
+                "executor.kind is dask but dask.distributed is not installed; pip install 'mlbench[dask]'"
+            ) from None
+        if self.address:
+            return Client(self.address), None
+        from mlbench.execution.local import default_workers
+
+        cluster = LocalCluster(
+            n_workers=self.workers or default_workers(),
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+        return Client(cluster), cluster
+
+    def run(self, jobs: Iterable[Job], on_result: ResultCallback) -> None:
+        """Submit every job and call ``on_result`` as each finishes (completion order)."""
+        from dask.distributed import as_completed
+
+        from mlbench.models import MODELS
+
+        jobs = list(jobs)
+        if not jobs:
+            return
+        client, cluster = self._client()
+        try:
+            by_key: dict[str, tuple[Any, Job, float, str]] = {}
+            for job in jobs:
+                resources = {"GPU": 1} if MODELS.get(job.model_name).needs_gpu else None
+                fut = client.submit(run_job_safely, job, key=f"mlbench-{job.job_id}", pure=False, resources=resources)
+                by_key[fut.key] = (fut, job, time.monotonic(), now_iso())
+            done = as_completed([entry[0] for entry in by_key.values()])
+            while by_key:
+                batch = done.next_batch(block=False) if done.count() else []
+                for fut in batch:
+                    if fut.key not in by_key:
+                        continue  # already recorded as timeout
+                    _, job, _, iso = by_key.pop(fut.key)
+                    try:
+                        row, preds = fut.result()
+                    except Exception as exc:  # the worker died or the task was lost
+                        row, preds = failure_row(job, "failed", f"dask task failed: {exc!r}", iso), None
+                    on_result(job, row, preds)
+                now = time.monotonic()
+                for key, (fut, job, t0, iso) in list(by_key.items()):
+                    if now - t0 > self.job_seconds:
+                        del by_key[key]
+                        fut.cancel()
+                        message = f"job exceeded job_seconds={self.job_seconds:g}; raise budget.job_seconds"
+                        on_result(job, failure_row(job, "timeout", message, iso), None)
+                if by_key and not batch:
+                    time.sleep(0.02)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()

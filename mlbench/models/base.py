@@ -1,0 +1,94 @@
+"""The model info record and the model registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlbench.errors import ModelError
+from mlbench.registry import Registry
+
+#: factory(params, task_type, seed, n_jobs) -> an unfitted estimator (no preprocessing).
+Factory = Callable[[dict[str, Any], str, int, int], Any]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything mlbench knows about one model family.
+
+    Attributes
+    ----------
+    name : str
+        Registry name used in suites (``knn``, ``xgboost``, ...).
+    factory : callable
+        ``factory(params, task_type, seed, n_jobs)`` returning an unfitted estimator. Heavy
+        libraries are imported inside it, never at module import.
+    task_types : tuple of str
+        Supported task types.
+    param_names : mapping of str to frozenset of str
+        Valid user parameters per task type. Static, so a suite is validated without importing
+        the library (a test checks them against the real estimators).
+    default_params : mapping of str to dict
+        mlbench's defaults per task type, applied under the user's parameters.
+    input_kind : {"tabular", "image"}
+        What the model consumes; image datasets are flattened for tabular models, and image
+        models are skipped on tabular datasets.
+    scale : bool
+        Whether numeric features are standardised in the preprocessing pipeline.
+    needs_gpu : bool
+        True when the model can only run on a GPU.
+    validation_fit : callable or None
+        ``validation_fit(params, X_val, y_val) -> dict | None``: the extra ``fit`` keyword
+        arguments that hand the (preprocessed) validation split to the model for early stopping,
+        or None when these parameters need no validation data. Such a model never trains on the
+        validation rows.
+    description : str
+        One line for ``mlbench list models``.
+    """
+
+    name: str
+    factory: Factory
+    task_types: tuple[str, ...]
+    param_names: Mapping[str, frozenset[str]]
+    default_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    input_kind: str = "tabular"
+    scale: bool = False
+    needs_gpu: bool = False
+    validation_fit: Callable[[Mapping[str, Any], Any, Any], dict[str, Any] | None] | None = None
+    description: str = ""
+
+    def valid_params(self) -> frozenset[str]:
+        """All parameter names valid for at least one task type."""
+        out: frozenset[str] = frozenset()
+        for names in self.param_names.values():
+            out |= names
+        return out
+
+    def check_params(self, params: Mapping[str, Any], task_type: str | None = None) -> list[str]:
+        """Return one message per invalid parameter name (empty when all are valid)."""
+        from mlbench.errors import did_you_mean
+
+        valid = self.param_names.get(task_type, frozenset()) if task_type else self.valid_params()
+        problems = []
+        for key in params:
+            if key not in valid:
+                problems.append(
+                    f"unknown parameter {key!r} for model {self.name!r}.{did_you_mean(key, valid)}"
+                    f" Valid parameters: {', '.join(sorted(valid))}"
+                )
+        return problems
+
+    def params_for(self, params: Mapping[str, Any], task_type: str) -> dict[str, Any]:
+        """mlbench's defaults for ``task_type`` updated with the user's ``params``."""
+        out = dict(self.default_params.get(task_type, {}))
+        out.update(params)
+        return out
+
+
+MODELS: Registry[ModelInfo] = Registry("model", ModelError)
+
+
+def register_model(info: ModelInfo) -> ModelInfo:
+    """Add a model family to the registry (used by the model modules and by plugins)."""
+    return MODELS.register(info.name, info)

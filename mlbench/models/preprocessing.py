@@ -1,0 +1,54 @@
+"""Per-family preprocessing: impute, one-hot encode categoricals, scale where the model needs it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def make_preprocessor(feature_kinds: Mapping[str, str], scale: bool) -> Any:
+    """Build the ColumnTransformer mlbench puts in front of every tabular model.
+
+    Numeric columns: median imputation (inf was turned into NaN at load time), then
+    ``StandardScaler`` when ``scale``. Categorical columns: missing values become the category
+    ``"__missing__"``, then one-hot encoding; categories unseen in training are ignored and rare
+    ones grouped (at most 32 columns per feature) so ID-like leftovers cannot blow up the width.
+
+    Parameters
+    ----------
+    feature_kinds : mapping of str to str
+        Column name -> "numeric" or "categorical".
+    scale : bool
+        Standardise numeric columns (KNN, linear models, MLPs).
+
+    Returns
+    -------
+    sklearn.compose.ColumnTransformer
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [c for c, k in feature_kinds.items() if k == "numeric"]
+    categorical = [c for c, k in feature_kinds.items() if k == "categorical"]
+    transformers = []
+    if numeric:
+        steps: list[Any] = [SimpleImputer(strategy="median")]
+        if scale:
+            steps.append(StandardScaler())
+        transformers.append(("num", make_pipeline(*steps), numeric))
+    if categorical:
+        transformers.append(
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="__missing__"),
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist", max_categories=32, sparse_output=False
+                    ),
+                ),
+                categorical,
+            )
+        )
+    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)

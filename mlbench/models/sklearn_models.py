@@ -1,0 +1,123 @@
+"""scikit-learn model families: decision tree, random forest, KNN, logistic/ridge regression.
+
+Parameter names are listed statically so a suite validates without importing sklearn
+(1 s of import time); ``tests/test_models.py`` checks them against the estimators.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlbench.models.base import ModelInfo, register_model
+
+_TREE = frozenset(
+    {
+        "criterion",
+        "splitter",
+        "max_depth",
+        "min_samples_split",
+        "min_samples_leaf",
+        "min_weight_fraction_leaf",
+        "max_features",
+        "max_leaf_nodes",
+        "min_impurity_decrease",
+        "ccp_alpha",
+        "monotonic_cst",
+    }
+)
+_TREE_CLF = _TREE | {"class_weight"}
+
+_FOREST = (_TREE - {"splitter"}) | {"n_estimators", "bootstrap", "oob_score", "warm_start", "max_samples"}
+_FOREST_CLF = _FOREST | {"class_weight"}
+
+_KNN = frozenset({"n_neighbors", "weights", "algorithm", "leaf_size", "p", "metric", "metric_params"})
+
+_LOGREG = frozenset(
+    {
+        "penalty",
+        "dual",
+        "tol",
+        "C",
+        "fit_intercept",
+        "intercept_scaling",
+        "class_weight",
+        "solver",
+        "max_iter",
+        "l1_ratio",
+        "warm_start",
+    }
+)
+_RIDGE = frozenset({"alpha", "fit_intercept", "copy_X", "max_iter", "tol", "solver", "positive"})
+
+
+def _decision_tree(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    cls = DecisionTreeClassifier if task_type == "classification" else DecisionTreeRegressor
+    return cls(random_state=seed, **params)
+
+
+def _random_forest(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    cls = RandomForestClassifier if task_type == "classification" else RandomForestRegressor
+    return cls(random_state=seed, n_jobs=n_jobs, **params)
+
+
+def _knn(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    cls = KNeighborsClassifier if task_type == "classification" else KNeighborsRegressor
+    return cls(n_jobs=n_jobs, **params)
+
+
+def _linear(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
+    if task_type == "classification":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(random_state=seed, **params)
+    from sklearn.linear_model import Ridge
+
+    return Ridge(random_state=seed, **params)
+
+
+register_model(
+    ModelInfo(
+        name="decision_tree",
+        factory=_decision_tree,
+        task_types=("classification", "regression"),
+        param_names={"classification": _TREE_CLF, "regression": _TREE},
+        description="sklearn DecisionTreeClassifier / DecisionTreeRegressor",
+    )
+)
+register_model(
+    ModelInfo(
+        name="random_forest",
+        factory=_random_forest,
+        task_types=("classification", "regression"),
+        param_names={"classification": _FOREST_CLF, "regression": _FOREST},
+        description="sklearn RandomForestClassifier / RandomForestRegressor",
+    )
+)
+register_model(
+    ModelInfo(
+        name="knn",
+        factory=_knn,
+        task_types=("classification", "regression"),
+        param_names={"classification": _KNN, "regression": _KNN},
+        scale=True,
+        description="sklearn KNeighborsClassifier / KNeighborsRegressor on standardised features",
+    )
+)
+register_model(
+    ModelInfo(
+        name="logistic_regression",
+        factory=_linear,
+        task_types=("classification", "regression"),
+        param_names={"classification": _LOGREG, "regression": _RIDGE},
+        # lbfgs needs more than the default 100 iterations on unscaled-but-standardised digits pixels
+        default_params={"classification": {"max_iter": 1000}, "regression": {}},
+        scale=True,
+        description="sklearn LogisticRegression (classification) / Ridge (regression), standardised features",
+    )
+)

@@ -1,0 +1,71 @@
+"""A small name -> object registry, in the spirit of timm's model registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from mlbench.errors import MlbenchError, did_you_mean
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Map names to registered objects, with did-you-mean errors for unknown names.
+
+    Parameters
+    ----------
+    kind : str
+        What is registered ("model", "metric", ...); used in error messages.
+    error : type of Exception
+        The exception raised by :meth:`get` for an unknown name.
+    """
+
+    def __init__(self, kind: str, error: type[Exception] = MlbenchError) -> None:
+        self.kind = kind
+        self.error = error
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str, item: T) -> T:
+        """Register ``item`` under ``name``; registering a name twice is a programming error."""
+        if name in self._items:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._items[name] = item
+        return item
+
+    def decorator(self, name: str) -> Callable[[T], T]:
+        """Return a decorator registering the decorated object under ``name``."""
+
+        def wrap(item: T) -> T:
+            return self.register(name, item)
+
+        return wrap
+
+    def get(self, name: str) -> T:
+        """Return the object registered as ``name``.
+
+        Raises
+        ------
+        self.error
+            When ``name`` is unknown; the message lists close matches and the valid names.
+        """
+        try:
+            return self._items[name]
+        except KeyError:
+            hint = did_you_mean(name, self._items)
+            raise self.error(
+                f"unknown {self.kind} {name!r}.{hint} Valid {self.kind}s: {', '.join(sorted(self._items))}"
+            ) from None
+
+    def names(self) -> list[str]:
+        """Return the registered names, sorted."""
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._items)

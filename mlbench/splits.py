@@ -1,0 +1,165 @@
+"""Resampling and nested train-size subsets.
+
+Folds are exactly scikit-learn's (``StratifiedKFold(n_splits, shuffle=True, random_state=seed)``
+for classification, ``KFold`` for regression), so anyone can reproduce them with plain sklearn.
+Train-size subsets are prefixes of one stratified ordering of the training pool, hence nested:
+the 100-row subset lies inside the 200-row one. Subsets are returned in the pool's original row
+order, so the full-size subset is the training fold itself.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlbench.errors import DatasetError
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row indices of one fold: ``train`` (the whole training fold), ``val`` (a fixed stratified
+    part of it) and ``test``. ``test`` is None when the dataset brings its own test set."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray | None
+
+
+def _stratify(y: np.ndarray, task_type: str) -> np.ndarray | None:
+    return y if task_type == "classification" else None
+
+
+def make_folds(
+    y: np.ndarray, task_type: str, resampling: dict[str, Any], seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Train/test index pairs of every fold, as sklearn's splitters produce them.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Targets (class codes for classification).
+    task_type : str
+        "classification" (stratified) or "regression".
+    resampling : dict
+        ``Resampling.model_dump()``: kind, folds, repeats, test_size.
+    seed : int
+        ``random_state`` of the splitter.
+    """
+    from sklearn.model_selection import (
+        KFold,
+        RepeatedKFold,
+        RepeatedStratifiedKFold,
+        StratifiedKFold,
+        train_test_split,
+    )
+
+    n = len(y)
+    kind = resampling["kind"]
+    classification = task_type == "classification"
+    if classification:
+        counts = np.bincount(y)
+        counts = counts[counts > 0]
+        if len(counts) < 2:
+            raise DatasetError("the target has a single class; classification needs at least two")
+    if kind == "holdout":
+        idx = np.arange(n)
+        stratify = y if classification and counts.min() >= 2 else None
+        train, test = train_test_split(
+            idx, test_size=resampling["test_size"], random_state=seed, shuffle=True, stratify=stratify
+        )
+        return [(np.sort(train), np.sort(test))]
+    folds = resampling["folds"]
+    if n < folds:
+        raise DatasetError(f"{n} rows cannot make {folds} folds; use fewer folds or holdout resampling")
+    if kind == "repeated_kfold":
+        splitter: Any = (
+            RepeatedStratifiedKFold(n_splits=folds, n_repeats=resampling["repeats"], random_state=seed)
+            if classification
+            else RepeatedKFold(n_splits=folds, n_repeats=resampling["repeats"], random_state=seed)
+        )
+    else:
+        splitter = (
+            StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+            if classification
+            else KFold(n_splits=folds, shuffle=True, random_state=seed)
+        )
+    with warnings.catch_warnings():
+        # A class with fewer rows than folds is handled (it is absent from some test folds; the
+        # metrics take every class label); sklearn's warning would only repeat that per job.
+        warnings.filterwarnings("ignore", message="The least populated class")
+        return [(train, test) for train, test in splitter.split(np.zeros(n), y)]
+
+
+def validation_split(
+    train: np.ndarray, y: np.ndarray, task_type: str, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split a training fold into (fit pool, validation), stratified when every class allows it."""
+    if fraction <= 0 or len(train) < 4:
+        return train, train[:0]
+    from sklearn.model_selection import train_test_split
+
+    stratify = None
+    if task_type == "classification":
+        counts = np.bincount(y[train])
+        counts = counts[counts > 0]
+        n_val = int(np.ceil(fraction * len(train)))
+        if counts.min() >= 2 and n_val >= len(counts) and len(train) - n_val >= len(counts):
+            stratify = y[train]
+    pool, val = train_test_split(train, test_size=fraction, random_state=seed, shuffle=True, stratify=stratify)
+    return np.sort(pool), np.sort(val)
+
+
+def stratified_order(pool: np.ndarray, y: np.ndarray, task_type: str, seed: int) -> np.ndarray:
+    """Order ``pool`` so that every prefix is (nearly) stratified.
+
+    Within each class rows are shuffled; the i-th row of a class of size m gets the key
+    ``(i + u) / m`` with one random offset u per class, and rows are sorted by key. Each prefix
+    then holds every class in proportion (within one row). For regression the order is a plain
+    shuffle.
+    """
+    rng = np.random.default_rng(seed)
+    if task_type != "classification":
+        return pool[rng.permutation(len(pool))]
+    keys = np.empty(len(pool))
+    labels = y[pool]
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        members = members[rng.permutation(len(members))]
+        keys[members] = (np.arange(len(members)) + rng.random()) / len(members)
+    # ties between classes broken by a random secondary key, so no class is always first
+    return pool[np.lexsort((rng.random(len(pool)), keys))]
+
+
+def train_subset(
+    pool: np.ndarray, y: np.ndarray, task_type: str, train_size: float, seed: int
+) -> np.ndarray:
+    """The rows of ``pool`` used for training at ``train_size``.
+
+    Parameters
+    ----------
+    pool : numpy.ndarray
+        Candidate training rows (sorted).
+    train_size : float
+        A fraction in (0, 1] or a row count (> 1).
+    seed : int
+        Seed of the ordering; the same seed gives nested subsets across sizes.
+
+    Raises
+    ------
+    ValueError
+        When a row count exceeds the pool.
+    """
+    if train_size <= 1.0:
+        n = round(train_size * len(pool))
+    else:
+        n = int(train_size)
+        if n > len(pool):
+            raise ValueError(f"train size {n} exceeds the {len(pool)} rows available for training in this fold")
+    n = max(n, 1)
+    if n >= len(pool):
+        return pool
+    order = stratified_order(pool, y, task_type, seed)
+    return np.sort(order[:n])
