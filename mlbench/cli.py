@@ -78,10 +78,14 @@ class _Progress:
             self.bar.update(self.task, advance=1, failures=self.failures)
             if status not in ("ok", "skipped"):
                 first = (row.get("error") or "").splitlines()[0][:160] if row.get("error") else ""
-                self.bar.console.print(f"[red]{status}[/] {job.dataset} / {job.model} fold {job.fold}: {first}")
+                self.bar.console.print(
+                    f"[red]{status}[/] {job.dataset} / {job.model} fold {job.fold}: {first}"
+                )
         elif not self.quiet:
             secs = row.get("fit_seconds")
-            extra = f"{secs:.2f}s" if isinstance(secs, float) else (row.get("error") or "").splitlines()[0][:160]
+            extra = (
+                f"{secs:.2f}s" if isinstance(secs, float) else (row.get("error") or "").splitlines()[0][:160]
+            )
             _err(
                 f"[{self.done:>{len(str(self.total))}}/{self.total}] {status:<7} {job.dataset} / {job.model} "
                 f"fold {job.fold} size {job.train_size:g} repeat {job.repeat}  {extra}"
@@ -101,9 +105,15 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 def run(
     suite: Annotated[Path, typer.Argument(help="Suite YAML file.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the job table; run nothing.")] = False,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Re-run failed/timeout/oom jobs.")] = False,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: suite, else cores).")] = None,
-    output: Annotated[Path | None, typer.Option(help="Output folder (default: suite's, else reports/NAME).")] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Re-run failed/timeout/oom jobs.")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: suite, else cores).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Output folder (default: suite's, else reports/NAME).")
+    ] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write index.html.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-job lines.")] = False,
 ) -> None:
@@ -161,7 +171,15 @@ def _dry_run(s: Any, retry_failed: bool) -> None:
     sizes = ", ".join(f"{x:g}" for x in s.sweep.train_sizes)
     for (dataset, model), n in groups.items():
         ds = next(d for d in s.datasets if d.name == dataset)
-        table.add_row(dataset, model, str(s.n_folds(ds)), sizes, str(s.sweep.repeats), str(n), str(running[(dataset, model)]))
+        table.add_row(
+            dataset,
+            model,
+            str(s.n_folds(ds)),
+            sizes,
+            str(s.sweep.repeats),
+            str(n),
+            str(running[(dataset, model)]),
+        )
     Console().print(table)
     typer.echo(
         f"{len(plan.to_run)} to run; a resume skips {plan.skipped_ok} finished"
@@ -226,7 +244,9 @@ def list_(what: Annotated[_What, typer.Argument(help="models, datasets or metric
 
         for name in METRICS.names():
             m = METRICS.get(name)
-            typer.echo(f"{name:<20} {m.task_type:<15} {'higher' if m.greater_is_better else 'lower'} is better")
+            typer.echo(
+                f"{name:<20} {m.task_type:<15} {'higher' if m.greater_is_better else 'lower'} is better"
+            )
 
 
 class _Format(str, Enum):

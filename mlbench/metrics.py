@@ -68,7 +68,6 @@ def _balanced_accuracy(y, p, k):
 
 def _f1_macro(y, p, k):
     import numpy as np
-
     from sklearn.metrics import f1_score
 
     return f1_score(y, p, average="macro", labels=np.arange(k), zero_division=0)
@@ -76,7 +75,6 @@ def _f1_macro(y, p, k):
 
 def _roc_auc(y, proba, k):
     import numpy as np
-
     from sklearn.metrics import roc_auc_score
 
     present = np.unique(y)
@@ -94,7 +92,6 @@ def _roc_auc(y, proba, k):
 
 def _log_loss(y, proba, k):
     import numpy as np
-
     from sklearn.metrics import log_loss
 
     return log_loss(y, proba, labels=np.arange(k))

@@ -108,7 +108,9 @@ def validation_split(
         n_val = int(np.ceil(fraction * len(train)))
         if counts.min() >= 2 and n_val >= len(counts) and len(train) - n_val >= len(counts):
             stratify = y[train]
-    pool, val = train_test_split(train, test_size=fraction, random_state=seed, shuffle=True, stratify=stratify)
+    pool, val = train_test_split(
+        train, test_size=fraction, random_state=seed, shuffle=True, stratify=stratify
+    )
     return np.sort(pool), np.sort(val)
 
 
@@ -133,9 +135,7 @@ def stratified_order(pool: np.ndarray, y: np.ndarray, task_type: str, seed: int)
     return pool[np.lexsort((rng.random(len(pool)), keys))]
 
 
-def train_subset(
-    pool: np.ndarray, y: np.ndarray, task_type: str, train_size: float, seed: int
-) -> np.ndarray:
+def train_subset(pool: np.ndarray, y: np.ndarray, task_type: str, train_size: float, seed: int) -> np.ndarray:
     """The rows of ``pool`` used for training at ``train_size``.
 
     Parameters
@@ -157,7 +157,9 @@ def train_subset(
     else:
         n = int(train_size)
         if n > len(pool):
-            raise ValueError(f"train size {n} exceeds the {len(pool)} rows available for training in this fold")
+            raise ValueError(
+                f"train size {n} exceeds the {len(pool)} rows available for training in this fold"
+            )
     n = max(n, 1)
     if n >= len(pool):
         return pool

@@ -13,10 +13,10 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from mlbench.errors import ConfigError, did_you_mean
 
@@ -59,24 +59,29 @@ class Resampling(_Strict):
         return self.folds
 
 
+def _train_size(v: Any) -> Any:
+    # checked per element, so an error points at the offending size, not at the whole list
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"train size {v!r} is not a number; write a row count (100) or a fraction (0.5)")
+    if isinstance(v, int) and v < 2:
+        raise ValueError(f"train size {v} is a row count below 2; for the full training set write 1.0")
+    if isinstance(v, float) and (math.isnan(v) or not (0 < v <= 1)):
+        raise ValueError(f"train size {v} must be a fraction in (0, 1] or an integer row count")
+    return v
+
+
 class Sweep(_Strict):
     """Training-set sizes (ints: row counts, floats in (0, 1]: fractions) and repeats of each."""
 
-    train_sizes: list[float | int] = Field(default_factory=lambda: [1.0], min_length=1)
+    # strict: a YAML `!!set` would otherwise pass as a list in arbitrary order
+    train_sizes: list[Annotated[float | int, BeforeValidator(_train_size)]] = Field(
+        default_factory=lambda: [1.0], min_length=1, strict=True
+    )
     repeats: int = Field(1, ge=1)
 
-    @field_validator("train_sizes", mode="before")
+    @field_validator("train_sizes")
     @classmethod
-    def _sizes(cls, value: Any) -> Any:
-        if not isinstance(value, list):
-            return value
-        for v in value:
-            if isinstance(v, bool) or not isinstance(v, int | float):
-                raise ValueError(f"train size {v!r} is not a number; write a row count (100) or a fraction (0.5)")
-            if isinstance(v, int) and v < 2:
-                raise ValueError(f"train size {v} is a row count below 2; for the full training set write 1.0")
-            if isinstance(v, float) and not (0 < v <= 1) or isinstance(v, float) and math.isnan(v):
-                raise ValueError(f"train size {v} must be a fraction in (0, 1] or an integer row count")
+    def _unique(cls, value: list[float | int]) -> list[float | int]:
         if len(set(value)) != len(value):
             raise ValueError("train sizes repeat a value; list each size once")
         return value
@@ -103,13 +108,15 @@ class _SuiteFile(_Strict):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     resampling: Resampling = Field(default_factory=Resampling)
     metrics: Any = None
-    datasets: list[Any] = Field(min_length=1)
-    models: list[Any] = Field(min_length=1)
+    # strict lists: pydantic would accept a YAML `!!set` here, which the entry checks then skip,
+    # leaving a "valid" suite with no datasets or models
+    datasets: list[Any] = Field(min_length=1, strict=True)
+    models: list[Any] = Field(min_length=1, strict=True)
     sweep: Sweep = Field(default_factory=Sweep)
     budget: Budget = Field(default_factory=Budget)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     output: str | None = None
-    plugins: list[str] = Field(default_factory=list)
+    plugins: list[str] = Field(default_factory=list, strict=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,6 +388,8 @@ def parse_suite(
         kind = "empty" if data is None else f"a {type(data).__name__}"
         problems.add((), f"the suite is {kind}; it must be a mapping with at least `datasets:` and `models:`")
         problems.raise_if_any()
+    _check_aliases(root, problems)
+    problems.raise_if_any()
     _check_duplicate_keys(root, (), problems)
     for key in list(data):
         if not isinstance(key, str):
@@ -445,6 +454,65 @@ def _load_plugins(value: Any, base_dir: Path, problems: _Problems) -> tuple[str,
     return tuple(out)
 
 
+_MAX_NODES = 100_000
+
+
+def _check_aliases(root: yaml.Node | None, problems: _Problems) -> None:
+    # YAML aliases can make a value contain itself (`&a [*a]`), which crashes json.dumps (labels,
+    # job ids), or expand exponentially ("billion laughs"), which hangs every later walk. Count the
+    # expanded size once per distinct node (memoised), so this walk itself stays linear.
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node, mark: yaml.Mark) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in active:
+            line, col = mark.line + 1, mark.column + 1
+            problems.items.append(
+                (
+                    line,
+                    col,
+                    f"{problems.filename}:{line}:{col}: (YAML): a value contains itself through an alias"
+                    " (*); write the value out instead",
+                )
+            )
+            raise _Abort
+        active.add(id(node))
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k, k.start_mark) + size(v, k.start_mark)
+        elif isinstance(node, yaml.SequenceNode):
+            for v in node.value:
+                total += size(v, v.start_mark)
+        active.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    if root is None:
+        return
+    try:
+        total = size(root, root.start_mark)
+    except _Abort:
+        return
+    except RecursionError:
+        total = _MAX_NODES + 1
+    if total > _MAX_NODES:
+        problems.items.append(
+            (
+                1,
+                1,
+                f"{problems.filename}:1:1: (YAML): the document expands to over {_MAX_NODES} values "
+                "(aliases nested in aliases); write it without nested aliases",
+            )
+        )
+
+
+class _Abort(Exception):
+    pass
+
+
 def _check_duplicate_keys(node: Any, path: tuple, problems: _Problems, depth: int = 0) -> None:
     # yaml.safe_load silently keeps the last duplicate key; a suite with two `models:` is a mistake
     if depth > 50:
@@ -483,7 +551,9 @@ def _check_datasets(entries: Any, base_dir: Path, problems: _Problems) -> list[D
             # shorthand: `- digits` means `- builtin: digits`
             entry = {"builtin": entry}
         if not isinstance(entry, dict) or not all(isinstance(k, str) for k in entry):
-            problems.add(loc, "a dataset entry is a mapping like `{builtin: digits}` or `{csv: file.csv, target: y}`")
+            problems.add(
+                loc, "a dataset entry is a mapping like `{builtin: digits}` or `{csv: file.csv, target: y}`"
+            )
             continue
         sources = [k for k in entry if k in SOURCE_KEYS]
         if len(sources) != 1:
@@ -498,7 +568,8 @@ def _check_datasets(entries: Any, base_dir: Path, problems: _Problems) -> list[D
                 hint = did_you_mean(key, allowed)
                 problems.add(
                     (*loc, key),
-                    f"unknown key {key!r} for a {source} dataset.{hint} Valid keys: {', '.join(sorted(allowed))}",
+                    f"unknown key {key!r} for a {source} dataset.{hint}"
+                    f" Valid keys: {', '.join(sorted(allowed))}",
                     key=True,
                 )
                 bad = True
@@ -521,7 +592,9 @@ def _check_datasets(entries: Any, base_dir: Path, problems: _Problems) -> list[D
             continue
         name = dataset_name(entry)
         if name in names:
-            problems.add(loc, f"dataset name {name!r} is used twice (entry {names[name]}); add `name: other_name`")
+            problems.add(
+                loc, f"dataset name {name!r} is used twice (entry {names[name]}); add `name: other_name`"
+            )
             continue
         names[name] = i
         out.append(DatasetEntry(name=name, spec=entry))
@@ -554,7 +627,9 @@ def _check_models(entries: Any, problems: _Problems) -> list[ModelSpec]:
                 )
                 continue
         else:
-            problems.add(loc, "a model entry is a name (`- knn`) or a one-key mapping (`- knn: {n_neighbors: 5}`)")
+            problems.add(
+                loc, "a model entry is a name (`- knn`) or a one-key mapping (`- knn: {n_neighbors: 5}`)"
+            )
             continue
         if name not in MODELS:
             hint = did_you_mean(name, MODELS.names())
@@ -566,7 +641,9 @@ def _check_models(entries: Any, problems: _Problems) -> list[ModelSpec]:
             continue
         info = MODELS.get(name)
         bad = False
-        for message, key in zip(info.check_params(params), [k for k in params if k not in info.valid_params()]):
+        for message, key in zip(
+            info.check_params(params), [k for k in params if k not in info.valid_params()], strict=True
+        ):
             problems.add((*loc, name, key), message, key=True)
             bad = True
         if not bad:
@@ -581,7 +658,9 @@ def _check_models(entries: Any, problems: _Problems) -> list[ModelSpec]:
         if counts[name] > 1 and params:
             label = f"{name}(" + ", ".join(f"{k}={_format_value(v)}" for k, v in sorted(params.items())) + ")"
         if label in labels:
-            problems.add(("models", i), f"model {label!r} is listed twice (entry {labels[label]}); remove one")
+            problems.add(
+                ("models", i), f"model {label!r} is listed twice (entry {labels[label]}); remove one"
+            )
             continue
         labels[label] = i
         out.append(ModelSpec(name=name, label=label, params=dict(params)))
@@ -599,7 +678,9 @@ def _check_metrics(value: Any, problems: _Problems) -> dict[str, list[str]]:
         for j, name in enumerate(value):
             if not isinstance(name, str) or name not in METRICS:
                 hint = did_you_mean(str(name), METRICS.names())
-                problems.add(("metrics", j), f"unknown metric {name!r}.{hint} Valid: {', '.join(METRICS.names())}")
+                problems.add(
+                    ("metrics", j), f"unknown metric {name!r}.{hint} Valid: {', '.join(METRICS.names())}"
+                )
                 continue
             per_task.setdefault(METRICS.get(name).task_type, []).append(name)
         # a flat list may mix task types: each task keeps its own order, first listed = primary
@@ -609,7 +690,9 @@ def _check_metrics(value: Any, problems: _Problems) -> dict[str, list[str]]:
         for task, names in value.items():
             if task not in TASK_TYPES:
                 hint = did_you_mean(str(task), TASK_TYPES)
-                problems.add(("metrics", task), f"unknown task type {task!r}.{hint} Use: {', '.join(TASK_TYPES)}", True)
+                problems.add(
+                    ("metrics", task), f"unknown task type {task!r}.{hint} Use: {', '.join(TASK_TYPES)}", True
+                )
                 continue
             if not isinstance(names, list) or not names:
                 problems.add(("metrics", task), "give a non-empty list of metric names")
@@ -620,7 +703,10 @@ def _check_metrics(value: Any, problems: _Problems) -> dict[str, list[str]]:
                 if metric is None or metric.task_type != task:
                     valid = [m for m in METRICS.names() if METRICS.get(m).task_type == task]
                     hint = did_you_mean(str(name), valid)
-                    problems.add(("metrics", task, j), f"{name!r} is not a {task} metric.{hint} Valid: {', '.join(valid)}")
+                    problems.add(
+                        ("metrics", task, j),
+                        f"{name!r} is not a {task} metric.{hint} Valid: {', '.join(valid)}",
+                    )
                     continue
                 good.append(name)
             out[task] = good

@@ -35,7 +35,9 @@ class DaskExecutor:
         Per-job deadline, enforced by the coordinator (see the module docstring).
     """
 
-    def __init__(self, address: str | None = None, workers: int | None = None, job_seconds: float = 3600.0) -> None:
+    def __init__(
+        self, address: str | None = None, workers: int | None = None, job_seconds: float = 3600.0
+    ) -> None:
         self.address = address
         self.workers = workers
         self.job_seconds = job_seconds
@@ -76,7 +78,9 @@ class DaskExecutor:
             by_key: dict[str, tuple[Any, Job, float, str]] = {}
             for job in jobs:
                 resources = {"GPU": 1} if MODELS.get(job.model_name).needs_gpu else None
-                fut = client.submit(run_job_safely, job, key=f"mlbench-{job.job_id}", pure=False, resources=resources)
+                fut = client.submit(
+                    run_job_safely, job, key=f"mlbench-{job.job_id}", pure=False, resources=resources
+                )
                 by_key[fut.key] = (fut, job, time.monotonic(), now_iso())
             done = as_completed([entry[0] for entry in by_key.values()])
             while by_key:

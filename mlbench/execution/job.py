@@ -98,7 +98,9 @@ class PeakMemory:
 
 
 @functools.lru_cache(maxsize=16)
-def _folds(dataset_key: str, base_dir: str, resampling_json: str, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _folds(
+    dataset_key: str, base_dir: str, resampling_json: str, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     from mlbench.datasets import load_dataset
     from mlbench.splits import make_folds
 
@@ -181,9 +183,9 @@ def run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         test_idx = None
     else:
         key = json.dumps(job.dataset_spec, sort_keys=True)
-        train_fold, test_idx = _folds(key, job.base_dir, json.dumps(job.resampling, sort_keys=True), job.split_seed)[
-            job.fold
-        ]
+        train_fold, test_idx = _folds(
+            key, job.base_dir, json.dumps(job.resampling, sort_keys=True), job.split_seed
+        )[job.fold]
     params = info.params_for(job.params, task)
     early_stops = info.validation_fit is not None and info.validation_fit(params, None, None) is not None
     pool, val_idx = validation_split(train_fold, ds.y, task, job.resampling["val_fraction"], job.split_seed)

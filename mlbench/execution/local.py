@@ -149,7 +149,9 @@ class LocalExecutor:
         except psutil.Error:
             return 0
 
-    def run(self, jobs: Iterable[Job], on_result: ResultCallback, on_start: Callable[[Job], None] | None = None) -> None:
+    def run(
+        self, jobs: Iterable[Job], on_result: ResultCallback, on_start: Callable[[Job], None] | None = None
+    ) -> None:
         """Run every job; ``on_result`` is called once per job, in completion order.
 
         An interrupt (KeyboardInterrupt) kills the workers and propagates; results already

@@ -1,0 +1,270 @@
+"""Datasets: one spec dict in, one :class:`Dataset` out.
+
+A spec is the mapping a suite lists under ``datasets:``: exactly one source key (see
+:data:`SOURCE_KEYS`) plus options (see :data:`ALLOWED_KEYS`)::
+
+    {"builtin": "digits"}
+    {"csv": "data/churn.csv", "target": "churned", "test": "data/churn_test.csv"}
+    {"image_folder": "data/pets", "image_size": 64}
+    {"npz": "data/arrays.npz"}
+    {"openml": 61}
+
+Importing this package is cheap: scikit-learn, PIL and pyarrow are imported by the loaders that
+need them, so ``mlbench validate`` (which uses :func:`dataset_name` and :func:`check_spec`) stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from mlbench.datasets.base import Dataset, TaskType
+from mlbench.datasets.builtin import ALL_GENERATOR_PARAMS, BUILTIN_NAMES, builtin_problems
+from mlbench.errors import DatasetError, did_you_mean
+
+__all__ = [
+    "ALLOWED_KEYS",
+    "BUILTIN_NAMES",
+    "SOURCE_KEYS",
+    "Dataset",
+    "TaskType",
+    "check_spec",
+    "clear_cache",
+    "dataset_name",
+    "load_dataset",
+]
+
+SOURCE_KEYS: tuple[str, ...] = ("builtin", "csv", "parquet", "image_folder", "npz", "openml")
+
+#: For each source key, the other spec keys allowed next to it (the source key itself excluded).
+ALLOWED_KEYS: dict[str, set[str]] = {
+    "builtin": {"name", "task", *ALL_GENERATOR_PARAMS},
+    "csv": {"name", "target", "test", "task", "drop"},
+    "parquet": {"name", "target", "test", "task", "drop"},
+    "image_folder": {"name", "test", "image_size", "grayscale"},
+    "npz": {"name", "test", "task"},
+    "openml": {"name", "target", "test", "task", "drop"},
+}
+
+_CACHE: dict[tuple[str, str], Dataset] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _source_keys(spec: dict[str, Any]) -> list[str]:
+    return [k for k in SOURCE_KEYS if k in spec]
+
+
+def dataset_name(spec: dict[str, Any]) -> str:
+    """The display name of a dataset spec, without reading any file.
+
+    Parameters
+    ----------
+    spec : dict
+        A dataset spec.
+
+    Returns
+    -------
+    str
+        ``spec["name"]`` when given; else the builtin name, the file stem (csv, parquet, npz), the
+        folder name (image_folder) or ``openml_<id>``; ``"dataset"`` when the spec has no source.
+    """
+    if spec.get("name"):
+        return str(spec["name"])
+    sources = _source_keys(spec)
+    if not sources:
+        return "dataset"
+    key = sources[0]
+    value = spec[key]
+    if key == "builtin":
+        return str(value)
+    if key == "openml":
+        return f"openml_{value}"
+    path = Path(str(value))
+    return (path.name if key == "image_folder" else path.stem) or str(value)
+
+
+def _structure_problems(spec: Any, name: str) -> list[str]:
+    if not isinstance(spec, dict):
+        return [f"dataset spec must be a mapping with a source key ({', '.join(SOURCE_KEYS)}), got {spec!r}."]
+    sources = _source_keys(spec)
+    if not sources:
+        unknown = [str(k) for k in spec if k not in {"name", "target", "test", "task"}]
+        hint = did_you_mean(unknown[0], SOURCE_KEYS) if unknown else ""
+        return [f"dataset '{name}': no source key; add exactly one of {', '.join(SOURCE_KEYS)}.{hint}"]
+    if len(sources) > 1:
+        return [f"dataset '{name}': several source keys ({', '.join(sources)}); keep exactly one."]
+    allowed = ALLOWED_KEYS[sources[0]]
+    unknown = sorted(str(k) for k in spec if k != sources[0] and k not in allowed)
+    if unknown:
+        return [
+            f"dataset '{name}': unknown key {k!r} for a {sources[0]} dataset.{did_you_mean(k, allowed)} "
+            f"Allowed: {', '.join(sorted(allowed))}."
+            for k in unknown
+        ]
+    return []
+
+
+def check_spec(spec: dict[str, Any], base_dir: str | Path = ".") -> list[str]:
+    """Cheap static problems of a dataset spec, found without loading data.
+
+    Parameters
+    ----------
+    spec : dict
+        A dataset spec.
+    base_dir : str or Path
+        Folder relative paths resolve against (the suite file's folder).
+
+    Returns
+    -------
+    list of str
+        One message per problem (naming the dataset, the problem and the fix); empty when fine.
+        Checked: the source key (exactly one) and unknown keys, unknown builtin names (with
+        did-you-mean) and generator parameters, missing files or folders (with the resolved path),
+        ``target`` missing for csv/parquet, a csv header (first line only) lacking the target
+        column, a bad ``task``/``image_size``/``openml`` value.
+    """
+    from mlbench.datasets import files
+
+    name = dataset_name(spec) if isinstance(spec, dict) else "dataset"
+    problems = _structure_problems(spec, name)
+    if problems:
+        return problems
+    key = _source_keys(spec)[0]
+    value = spec[key]
+    task = spec.get("task")
+    if key != "builtin" and task is not None and task not in ("classification", "regression"):
+        problems.append(
+            f"dataset '{name}': task must be 'classification' or 'regression', got {task!r}."
+            + did_you_mean(str(task), ["classification", "regression"])
+        )
+    if key == "builtin":
+        return builtin_problems(spec, name)
+    if key == "openml":
+        from mlbench.datasets.openml import check_openml_id
+
+        try:
+            check_openml_id(value, name)
+        except DatasetError as exc:
+            problems.append(str(exc))
+    elif not isinstance(value, (str, Path)) or not str(value):
+        problems.append(f"dataset '{name}': `{key}:` must be a path, got {value!r}.")
+        return problems
+    else:
+        kind = "folder" if key == "image_folder" else "file"
+        path = files.resolve_path(value, base_dir)
+        try:
+            files.require_file(name, path, key, base_dir, kind=kind)
+        except DatasetError as exc:
+            problems.append(str(exc))
+        else:
+            if kind == "file" and path.stat().st_size == 0:
+                problems.append(
+                    f"dataset '{name}': {path} is empty (0 bytes). Point `{key}:` at a file with data."
+                )
+            elif key == "csv" and spec.get("target") is not None:
+                problems.extend(_csv_target_problems(name, path, spec["target"], "file"))
+    if key in ("csv", "parquet") and spec.get("target") is None:
+        problems.append(f"dataset '{name}': `{key}:` needs `target: <column>`. Add the target column name.")
+    if key == "image_folder":
+        try:
+            files._check_image_options(name, spec)
+        except DatasetError as exc:
+            problems.append(str(exc))
+    if spec.get("test") is not None:
+        kind = "folder" if key == "image_folder" else "file"
+        test_path = files.resolve_path(spec["test"], base_dir)
+        try:
+            files.require_file(name, test_path, "test", base_dir, kind=kind)
+        except DatasetError as exc:
+            problems.append(str(exc))
+        else:
+            is_csv = key == "csv" or (key == "openml" and test_path.suffix.lower() == ".csv")
+            if is_csv and spec.get("target") is not None and test_path.stat().st_size > 0:
+                problems.extend(_csv_target_problems(name, test_path, spec["target"], "test file"))
+    return problems
+
+
+def _csv_target_problems(name: str, path: Path, target: Any, where: str) -> list[str]:
+    from mlbench.datasets.files import _cols, read_csv_header
+
+    try:
+        header = read_csv_header(path)
+    except OSError as exc:
+        return [f"dataset '{name}': {path} could not be read ({exc}). Check the file's permissions."]
+    if str(target) in header:
+        return []
+    hint = ""
+    if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
+        hint = " The file seems not to be comma-separated; save it as a comma-separated CSV."
+    return [
+        f"dataset '{name}': target column {target!r} is not in the header of the {where} {path}; "
+        f"available columns: {_cols(header)}.{did_you_mean(str(target), header)}{hint} Fix `target:`."
+    ]
+
+
+def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".") -> Dataset:
+    """Load a dataset from its spec (cached per process).
+
+    Parameters
+    ----------
+    spec : dict
+        A dataset spec: one source key of :data:`SOURCE_KEYS` plus options of :data:`ALLOWED_KEYS`.
+    base_dir : str or Path
+        Folder relative paths resolve against (the suite file's folder).
+
+    Returns
+    -------
+    Dataset
+        The same object for the same spec and base folder within a process; treat it as read-only.
+        Files changed on disk during a process are not re-read (call :func:`clear_cache`).
+
+    Raises
+    ------
+    DatasetError
+        When the spec is invalid or the data cannot be loaded or used; the message names the dataset,
+        the problem and the fix.
+    """
+    name = dataset_name(spec) if isinstance(spec, dict) else "dataset"
+    problems = _structure_problems(spec, name)
+    if problems:
+        raise DatasetError("\n".join(problems))
+    # Builtin datasets read no files, so the folder does not matter for them.
+    folder = "" if "builtin" in spec else str(Path(base_dir).expanduser().resolve())
+    try:
+        key = (json.dumps(spec, sort_keys=True, default=str), folder)
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"dataset '{name}': the spec is not plain data ({exc}).") from exc
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
+        dataset = _load(spec, base_dir, name)
+        _CACHE[key] = dataset
+        return dataset
+
+
+def clear_cache() -> None:
+    """Forget every loaded dataset (the next :func:`load_dataset` reads the data again)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _load(spec: dict[str, Any], base_dir: str | Path, name: str) -> Dataset:
+    source = _source_keys(spec)[0]
+    if source == "builtin":
+        from mlbench.datasets.builtin import load_builtin
+
+        return load_builtin(name, spec)
+    if source == "openml":
+        from mlbench.datasets.openml import load_openml
+
+        return load_openml(name, spec, base_dir)
+    from mlbench.datasets import files
+
+    if source in ("csv", "parquet"):
+        return files.load_table(name, spec, base_dir, source)
+    if source == "image_folder":
+        return files.load_image_folder(name, spec, base_dir)
+    return files.load_npz(name, spec, base_dir)

@@ -1,0 +1,764 @@
+"""Results store: one SQLite file plus one ``.npz`` of prediction arrays per job.
+
+Layout of a run folder::
+
+    <root>/results.sqlite           runs + one row per job attempt (WAL mode)
+    <root>/predictions/<job_id>.npz val/test indices and probabilities, for ensembles after the fact
+
+Only the coordinator writes (one :class:`Store` per run folder); any number of readers may call
+:func:`load_results` meanwhile, from other processes, because the database is in WAL mode.
+
+Crash safety (the coordinator may be SIGKILLed at any moment):
+
+* each :meth:`Store.record` is its own transaction, so a kill loses at most the job in flight;
+* a prediction file is written to a temp file in the same folder, fsynced, then ``os.replace``\\ d,
+  and only then is the row that points at it committed. A reader therefore never sees a row whose
+  file is missing or half written; at worst a kill leaves an orphan file that no row references,
+  or a stale ``*.tmp`` that the next writer removes.
+
+``synchronous=NORMAL`` with WAL is durable against a process crash (the WAL lives in the OS page
+cache, which survives the process) and avoids an fsync per commit; only an OS crash or power loss
+can drop the last few commits, which resume then simply re-runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import os
+import re
+import sqlite3
+import threading
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from mlbench.errors import MlbenchError
+
+__all__ = ["DB_NAME", "PREDICTIONS_DIR", "SCHEMA_VERSION", "Store", "export_results", "load_results"]
+
+DB_NAME = "results.sqlite"
+PREDICTIONS_DIR = "predictions"
+#: Bumped whenever the table layout changes incompatibly; stored in ``PRAGMA user_version``.
+SCHEMA_VERSION = 1
+
+STATUSES = frozenset({"ok", "failed", "timeout", "oom", "skipped"})
+RUN_STATUSES = frozenset({"running", "finished", "interrupted", "failed"})
+
+# Column names are interpolated into SQL (ALTER TABLE / INSERT), so they are whitelisted rather
+# than escaped: lower-case identifiers cannot contain quotes and cannot collide case-insensitively.
+_COLUMN_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_METRIC_RE = re.compile(r"^(train|val|test)_[a-z0-9_]+$")
+# job ids become file names; refuse anything that could escape predictions/ or be hidden.
+_JOB_FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]{0,199}$")
+
+# Store-owned columns: the caller must not set them (the store computes them).
+_RESERVED = ("attempt", "run_id", "predictions_path")
+
+_RESULT_COLUMNS: dict[str, str] = {
+    "job_id": "TEXT NOT NULL",
+    "attempt": "INTEGER NOT NULL",
+    "run_id": "INTEGER",
+    "suite": "TEXT",
+    "dataset": "TEXT",
+    "task_type": "TEXT",
+    "model": "TEXT",
+    "params_json": "TEXT",
+    "fold": "INTEGER",
+    "repeat": "INTEGER",
+    "train_size": "REAL",
+    "n_train": "INTEGER",
+    "n_test": "INTEGER",
+    "seed": "INTEGER",
+    "status": "TEXT NOT NULL",
+    "error": "TEXT",
+    "fit_seconds": "REAL",
+    "predict_seconds": "REAL",
+    "peak_memory_mb": "REAL",
+    "n_params": "INTEGER",
+    "device": "TEXT",
+    "started_at": "TEXT",
+    "finished_at": "TEXT",
+    "versions": "TEXT",
+    "history_json": "TEXT",
+    "predictions_path": "TEXT",
+}
+
+_RUN_COLUMNS: dict[str, str] = {
+    "run_id": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "suite": "TEXT",
+    "suite_path": "TEXT",
+    "suite_yaml": "TEXT",
+    "started_at": "TEXT",
+    "finished_at": "TEXT",
+    "status": "TEXT",
+    "primary_metric": "TEXT",
+    "metrics": "TEXT",
+    "versions": "TEXT",
+    "hardware": "TEXT",
+    "command": "TEXT",
+}
+# Columns of `runs` holding JSON that runs() decodes; extra dict/list-valued keys are added to
+# the `json_columns` table so they are decoded too.
+_RUN_JSON_COLUMNS = ("metrics", "versions", "hardware")
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _check_column(name: Any) -> str:
+    if not isinstance(name, str) or not _COLUMN_RE.match(name):
+        raise ValueError(
+            f"invalid result column name {name!r}: column names must match {_COLUMN_RE.pattern} "
+            "(lower-case letters, digits and underscores, starting with a letter); rename the key"
+        )
+    return name
+
+
+def _quote(name: str) -> str:
+    """Quote a whitelisted column name (quoting keeps SQL keywords such as ``order`` usable)."""
+    return f'"{_check_column(name)}"'
+
+
+def _column_type(name: str, value: Any) -> str:
+    """SQL type of a new column: metrics are always REAL, other numbers REAL, the rest TEXT."""
+    if _METRIC_RE.match(name):
+        return "REAL"
+    if isinstance(value, (bool, int, float, np.number, np.bool_)):
+        return "REAL"
+    return "TEXT"
+
+
+def _to_sql(value: Any) -> Any:
+    """Convert one Python/numpy value to what sqlite3 stores; NaN becomes NULL."""
+    if value is None:
+        return None
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, (int, str, bytes)):
+        return value
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=str, sort_keys=True)
+    # Paths, datetimes, enums...: their text form is what a results table wants.
+    return str(value)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _locked(method: _F) -> _F:
+    """Serialise a Store method: the coordinator may record from a callback thread."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _connect(db: Path, *, read_only: bool) -> sqlite3.Connection:
+    if read_only:
+        # mode=rw never creates the database file (a reader must not create stores by accident),
+        # and unlike mode=ro it lets the last connection to close remove the -wal/-shm sidecars,
+        # so reading a finished run leaves its folder exactly as it was. A folder we may not write
+        # to falls back to a true read-only connection.
+        uri = db.resolve().as_uri()
+        try:
+            conn = sqlite3.connect(f"{uri}?mode=rw", uri=True, isolation_level=None)
+            conn.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.OperationalError:
+            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+    else:
+        # Usable from any thread; Store serialises access with its own lock.
+        conn = sqlite3.connect(str(db), isolation_level=None, check_same_thread=False)
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per record.
+    conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
+
+
+def _wrap_db_error(db: Path, exc: sqlite3.Error) -> MlbenchError:
+    return MlbenchError(
+        f"cannot read results database {db}: {exc}; it is not an mlbench results store or is damaged "
+        "(delete the folder and run `mlbench run SUITE` again)"
+    )
+
+
+def _check_version(conn: sqlite3.Connection, db: Path) -> int:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise MlbenchError(
+            f"{db} was written by a newer mlbench (store schema {version}; this mlbench reads up to "
+            f"{SCHEMA_VERSION}); upgrade mlbench (`pip install -U mlbench`) to read it"
+        )
+    return version
+
+
+def _table_columns(conn: sqlite3.Connection, table: str) -> dict[str, str]:
+    """Column name -> declared type (upper case) of `table`, in table order."""
+    return {row[1]: (row[2] or "").upper() for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _has_table(conn: sqlite3.Connection, table: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+    return row is not None
+
+
+def _frame(
+    cursor: sqlite3.Cursor, types: Mapping[str, str], json_columns: frozenset[str] = frozenset()
+) -> pd.DataFrame:
+    """Build a DataFrame from a cursor, giving numeric columns numeric dtypes even when all NULL.
+
+    Columns in `json_columns` are decoded into Python objects (``None`` stays ``None``).
+    """
+    names = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
+    data: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        values = [r[i] for r in rows]
+        decl = types.get(name, "")
+        if name in json_columns:
+            data[name] = pd.Series([None if v is None else json.loads(v) for v in values], dtype=object)
+        elif "INT" in decl:
+            # int64 when complete; float64 (NaN) when some are NULL, like pandas.read_sql.
+            if any(v is None for v in values):
+                data[name] = pd.Series(values, dtype="float64")
+            else:
+                data[name] = pd.Series(values, dtype="int64")
+        elif "REAL" in decl:
+            data[name] = pd.Series([np.nan if v is None else v for v in values], dtype="float64")
+        else:
+            data[name] = pd.Series(values, dtype=object if all(v is None for v in values) else None)
+    return pd.DataFrame(data, columns=names)
+
+
+_LATEST_SQL = (
+    "SELECT r.* FROM results AS r "
+    "WHERE r.attempt = (SELECT MAX(attempt) FROM results WHERE job_id = r.job_id) "
+    "ORDER BY r.rowid"
+)
+
+
+def _read_results(conn: sqlite3.Connection, all_attempts: bool) -> pd.DataFrame:
+    types = _table_columns(conn, "results")
+    sql = "SELECT * FROM results ORDER BY rowid" if all_attempts else _LATEST_SQL
+    # One read transaction so the frame is a consistent snapshot even while the writer commits.
+    conn.execute("BEGIN")
+    try:
+        return _frame(conn.execute(sql), types)
+    finally:
+        conn.execute("COMMIT")
+
+
+def _read_runs(conn: sqlite3.Connection) -> pd.DataFrame:
+    types = _table_columns(conn, "runs")
+    conn.execute("BEGIN")
+    try:
+        json_cols = set(_RUN_JSON_COLUMNS)
+        json_cols.update(r[0] for r in conn.execute("SELECT col FROM json_columns WHERE tbl = 'runs'"))
+        return _frame(conn.execute("SELECT * FROM runs ORDER BY run_id"), types, frozenset(json_cols))
+    finally:
+        conn.execute("COMMIT")
+
+
+class Store:
+    """Writer (and reader) of one run folder's results.
+
+    Parameters
+    ----------
+    root : str or Path
+        The run folder; ``results.sqlite`` and ``predictions/`` live inside it.
+    create : bool
+        Create the folder and database when missing. With ``False`` a missing store raises
+        :class:`~mlbench.errors.MlbenchError` and nothing is created.
+
+    Raises
+    ------
+    MlbenchError
+        The store is missing (``create=False``), written by a newer mlbench, or not a database.
+
+    Notes
+    -----
+    Only one process may write a store at a time (the coordinator). Use it as a context manager,
+    or call :meth:`close`.
+    """
+
+    def __init__(self, root: str | Path, create: bool = True) -> None:
+        self.root = Path(root)
+        self.db_path = self.root / DB_NAME
+        self.predictions_dir = self.root / PREDICTIONS_DIR
+        self._run_id: int | None = None
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        if not self.db_path.exists():
+            if not create:
+                raise MlbenchError(f"no results at {self.root}; run `mlbench run SUITE` first")
+            self.predictions_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = _connect(self.db_path, read_only=False)
+            self._init_schema(create)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise _wrap_db_error(self.db_path, exc) from exc
+        except BaseException:
+            self.close()
+            raise
+        self._columns = _table_columns(self.conn, "results")
+        self._run_columns = _table_columns(self.conn, "runs")
+        self._remove_stale_temp_files()
+
+    # -- setup -------------------------------------------------------------------------------
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The open SQLite connection (for advanced queries; do not write through it)."""
+        if self._conn is None:
+            raise MlbenchError(f"the store at {self.root} is closed; open a new Store to use it")
+        return self._conn
+
+    def _init_schema(self, create: bool) -> None:
+        conn = self.conn
+        version = _check_version(conn, self.db_path)
+        # WAL is persistent in the file; setting it every open is cheap and repairs old files.
+        # It cannot run inside a transaction, hence before BEGIN.
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if version == SCHEMA_VERSION:
+            return
+        if not create and not _has_table(conn, "results"):
+            raise MlbenchError(
+                f"{self.db_path} is not an mlbench results store; run `mlbench run SUITE` first"
+            )
+        results_cols = ", ".join(f'"{c}" {t}' for c, t in _RESULT_COLUMNS.items())
+        run_cols = ", ".join(f'"{c}" {t}' for c, t in _RUN_COLUMNS.items())
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS runs ({run_cols})")
+            # The (job_id, attempt) primary key index also serves every lookup by job_id, so no
+            # separate job_id index is created (it would only cost another b-tree write per row).
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS results ({results_cols}, PRIMARY KEY (job_id, attempt))"
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS json_columns (tbl TEXT, col TEXT, PRIMARY KEY (tbl, col))"
+            )
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _remove_stale_temp_files(self) -> None:
+        """Delete ``*.tmp`` prediction files left by a writer that was killed mid-write.
+
+        Temp names carry the writer's pid, so a file of a live writer (another process that opened
+        this store) is left alone.
+        """
+        if not self.predictions_dir.is_dir():
+            return
+        for tmp in self.predictions_dir.glob("*.tmp"):
+            parts = tmp.name.split(".")
+            pid = int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else None
+            if pid is not None and pid != os.getpid() and _pid_alive(pid):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    # -- runs --------------------------------------------------------------------------------
+
+    @_locked
+    def start_run(self, meta: Mapping[str, Any]) -> int:
+        """Record the start of a run and make it the run that later records belong to.
+
+        Parameters
+        ----------
+        meta : mapping
+            Usually ``suite``, ``suite_path``, ``suite_yaml``, ``primary_metric``, ``metrics`` (list),
+            ``versions`` (dict), ``hardware`` (dict), ``command``. Dict and list values are stored as
+            JSON and decoded by :meth:`runs`. ``started_at`` defaults to now (ISO 8601, UTC);
+            ``status`` to ``"running"``. Extra keys become new columns.
+
+        Returns
+        -------
+        int
+            The new ``run_id``.
+        """
+        values = {"started_at": _utc_now(), "status": "running"}
+        values.update(meta)
+        values.pop("run_id", None)
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for key, value in values.items():
+                _check_column(key)
+                if key not in self._run_columns:
+                    conn.execute(f"ALTER TABLE runs ADD COLUMN {_quote(key)} {_column_type(key, value)}")
+                    self._run_columns[key] = _column_type(key, value)
+                if isinstance(value, (dict, list, tuple)) and key not in _RUN_JSON_COLUMNS:
+                    conn.execute("INSERT OR IGNORE INTO json_columns VALUES ('runs', ?)", (key,))
+            keys = list(values)
+            cur = conn.execute(
+                f"INSERT INTO runs ({', '.join(_quote(k) for k in keys)}) "
+                f"VALUES ({', '.join('?' * len(keys))})",
+                [_to_sql(values[k]) for k in keys],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._run_columns = _table_columns(conn, "runs")
+            raise
+        run_id = cur.lastrowid
+        assert run_id is not None
+        self._run_id = int(run_id)
+        return self._run_id
+
+    @_locked
+    def finish_run(self, run_id: int, status: str) -> None:
+        """Stamp ``finished_at`` (now, UTC) and the final ``status`` of a run.
+
+        Parameters
+        ----------
+        run_id : int
+            As returned by :meth:`start_run`.
+        status : {"finished", "interrupted", "failed"}
+            How the run ended.
+        """
+        if status not in RUN_STATUSES:
+            raise ValueError(f"invalid run status {status!r}; use one of {sorted(RUN_STATUSES)}")
+        with self._transaction():
+            cur = self.conn.execute(
+                "UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?", (_utc_now(), status, run_id)
+            )
+            if cur.rowcount != 1:
+                raise ValueError(f"no run with run_id {run_id} in {self.db_path}")
+
+    @_locked
+    def runs(self) -> pd.DataFrame:
+        """All runs, oldest first, with JSON columns (``metrics``, ``versions``, ``hardware``) decoded.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per :meth:`start_run`.
+        """
+        return _read_runs(self.conn)
+
+    # -- results -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        conn = self.conn
+        # IMMEDIATE takes the write lock up front, so a concurrent reader never makes us retry.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            # An ALTER TABLE may have been rolled back with it: re-read the real columns.
+            self._columns = _table_columns(conn, "results")
+            raise
+        conn.execute("COMMIT")
+
+    @_locked
+    def record(self, row: Mapping[str, Any], predictions: Mapping[str, np.ndarray] | None = None) -> None:
+        """Append one job attempt (and its prediction arrays) in its own transaction.
+
+        Parameters
+        ----------
+        row : mapping
+            The executor's record: ``job_id`` and ``status`` are required; the documented fields
+            (``dataset``, ``model``, ``fit_seconds``...) plus any ``train_/val_/test_<metric>`` keys
+            and other extra keys, each added as a column the first time it appears (metrics and
+            numbers REAL, the rest TEXT). NaN is stored as NULL; dicts and lists as JSON.
+        predictions : mapping of str to numpy.ndarray, optional
+            Arrays saved to ``predictions/<job_id>.npz`` (atomically) before the row is committed;
+            the row's ``predictions_path`` is then that path relative to the store root.
+
+        Raises
+        ------
+        ValueError
+            A key is not a valid column name, is store-owned (``attempt``, ``run_id``,
+            ``predictions_path``), ``job_id`` is missing or unusable as a file name, or ``status``
+            is not one of ok, failed, timeout, oom, skipped.
+        """
+        job_id = row.get("job_id")
+        if not isinstance(job_id, str) or not job_id:
+            raise ValueError(f"record needs a non-empty string job_id, got {job_id!r}")
+        status = row.get("status")
+        if status not in STATUSES:
+            raise ValueError(f"invalid status {status!r} for job {job_id}; use one of {sorted(STATUSES)}")
+        for key in row:
+            _check_column(key)
+            if key in _RESERVED:
+                raise ValueError(f"{key!r} is set by the store; remove it from the record of job {job_id}")
+
+        values = {k: _to_sql(v) for k, v in row.items()}
+        values["run_id"] = self._run_id
+        if predictions:
+            # File first, row second: a committed row always points at a complete file.
+            values["predictions_path"] = self._write_predictions(job_id, predictions)
+
+        conn = self.conn
+        with self._transaction():
+            for key, value in row.items():
+                if key not in self._columns:
+                    col_type = _column_type(key, value)
+                    conn.execute(f"ALTER TABLE results ADD COLUMN {_quote(key)} {col_type}")
+                    self._columns[key] = col_type
+            values["attempt"] = (
+                conn.execute(
+                    "SELECT COALESCE(MAX(attempt), 0) FROM results WHERE job_id = ?", (job_id,)
+                ).fetchone()[0]
+                + 1
+            )
+            keys = list(values)
+            conn.execute(
+                f"INSERT INTO results ({', '.join(_quote(k) for k in keys)}) "
+                f"VALUES ({', '.join('?' * len(keys))})",
+                [values[k] for k in keys],
+            )
+
+    def _write_predictions(self, job_id: str, predictions: Mapping[str, np.ndarray]) -> str:
+        if not _JOB_FILE_RE.match(job_id):
+            raise ValueError(
+                f"job_id {job_id!r} cannot name a predictions file; use letters, digits and ._+=- only"
+            )
+        for key in predictions:
+            if not isinstance(key, str) or not key or "/" in key or "\\" in key:
+                raise ValueError(
+                    f"invalid predictions key {key!r} for job {job_id}; use a plain non-empty name"
+                )
+        self.predictions_dir.mkdir(parents=True, exist_ok=True)
+        final = self.predictions_dir / f"{job_id}.npz"
+        tmp = self.predictions_dir / f"{job_id}.npz.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as fh:
+                _write_npz(fh, predictions)
+                fh.flush()
+                # fsync before rename so the new name can never point at unwritten blocks. The folder
+                # itself is not fsynced per file: that only matters on power loss, where resume
+                # re-runs the job anyway, and it would double the cost of each record.
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        return f"{PREDICTIONS_DIR}/{final.name}"
+
+    def ok_job_ids(self) -> set[str]:
+        """Job ids whose latest attempt succeeded (what resume skips).
+
+        Returns
+        -------
+        set of str
+        """
+        return {job for job, status in self.latest_status().items() if status == "ok"}
+
+    @_locked
+    def latest_status(self) -> dict[str, str]:
+        """Status of the latest attempt of every job.
+
+        Returns
+        -------
+        dict of str to str
+            ``job_id -> status``.
+        """
+        rows = self.conn.execute(
+            "SELECT job_id, status FROM results AS r "
+            "WHERE attempt = (SELECT MAX(attempt) FROM results WHERE job_id = r.job_id)"
+        )
+        return dict(rows.fetchall())
+
+    @_locked
+    def results(self, all_attempts: bool = False) -> pd.DataFrame:
+        """Results as a DataFrame, in insertion order.
+
+        Parameters
+        ----------
+        all_attempts : bool
+            Every attempt, instead of only the latest attempt of each job.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per job (or attempt); missing metrics are NaN, numeric columns are numeric
+            even when entirely missing.
+        """
+        return _read_results(self.conn, all_attempts)
+
+    @_locked
+    def load_predictions(self, job_id: str) -> dict[str, np.ndarray]:
+        """Prediction arrays of a job's latest attempt that stored some.
+
+        Parameters
+        ----------
+        job_id : str
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            Exactly the arrays given to :meth:`record` (same dtypes and values); ``{}`` when the
+            job has no stored predictions.
+        """
+        return _load_predictions(self.conn, self.root, job_id)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @_locked
+    def close(self) -> None:
+        """Close the database connection (idempotent)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _write_npz(fh: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write an uncompressed ``.npz`` readable by :func:`numpy.load`.
+
+    Done by hand rather than with ``np.savez(fh, **arrays)`` so that any key works (``np.savez``
+    would choke on keys such as ``file`` or ``allow_pickle``); uncompressed because it is several
+    times faster and probability arrays compress poorly anyway. Object arrays are refused
+    (``allow_pickle=False``) so that loading never unpickles.
+    """
+    with zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, value in arrays.items():
+            with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+
+
+def _load_predictions(conn: sqlite3.Connection, root: Path, job_id: str) -> dict[str, np.ndarray]:
+    found = conn.execute(
+        "SELECT predictions_path FROM results WHERE job_id = ? AND predictions_path IS NOT NULL "
+        "ORDER BY attempt DESC LIMIT 1",
+        (job_id,),
+    ).fetchone()
+    if found is None:
+        return {}
+    with np.load(root / found[0], allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def _resolve_db(path: str | Path) -> Path:
+    path = Path(path)
+    db = path if path.suffix == ".sqlite" or path.is_file() else path / DB_NAME
+    if not db.is_file():
+        raise MlbenchError(f"no results at {path}; run `mlbench run SUITE` first")
+    return db
+
+
+@contextlib.contextmanager
+def _open_read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
+    db = _resolve_db(path)
+    try:
+        conn = _connect(db, read_only=True)
+    except sqlite3.Error as exc:
+        raise _wrap_db_error(db, exc) from exc
+    try:
+        _check_version(conn, db)
+        if not _has_table(conn, "results"):
+            raise MlbenchError(f"{db} is not an mlbench results store; run `mlbench run SUITE` first")
+        yield conn
+    except sqlite3.DatabaseError as exc:
+        raise _wrap_db_error(db, exc) from exc
+    finally:
+        conn.close()
+
+
+def load_results(path: str | Path, all_attempts: bool = False) -> pd.DataFrame:
+    """Load a run's results without creating or changing anything.
+
+    Safe while the coordinator is still writing (WAL readers see the last committed state).
+
+    Parameters
+    ----------
+    path : str or Path
+        The run folder, or its ``results.sqlite`` file.
+    all_attempts : bool
+        Every attempt instead of the latest attempt per job.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :meth:`Store.results`.
+
+    Raises
+    ------
+    MlbenchError
+        There are no results at `path`, or they were written by a newer mlbench.
+    """
+    with _open_read_only(path) as conn:
+        return _read_results(conn, all_attempts)
+
+
+def export_results(path: str | Path, out: str | Path, fmt: str = "csv", all_attempts: bool = False) -> Path:
+    """Export a run's results table to CSV or Parquet.
+
+    Parameters
+    ----------
+    path : str or Path
+        The run folder, or its ``results.sqlite`` file.
+    out : str or Path
+        The file to write; when it is an existing folder, ``results.<fmt>`` inside it.
+    fmt : {"csv", "parquet"}
+        Output format.
+    all_attempts : bool
+        Every attempt instead of the latest attempt per job.
+
+    Returns
+    -------
+    Path
+        The file written (atomically: a reader never sees half a file).
+    """
+    if fmt not in ("csv", "parquet"):
+        raise MlbenchError(f"unknown export format {fmt!r}; use csv or parquet")
+    df = load_results(path, all_attempts=all_attempts)
+    out = Path(out)
+    if out.is_dir():
+        out = out / f"results.{fmt}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    try:
+        if fmt == "csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return out

@@ -1,0 +1,283 @@
+"""End-to-end runs through the real CLI, real worker processes, real SQLite.
+
+Covers the foundation's acceptance: crash + resume loses nothing and re-runs nothing finished;
+a raising / sleeping / memory-hogging model is recorded as failed / timeout / oom while the rest
+finish; mlbench's per-fold scores equal plain scikit-learn's; the Dask executor gives the same
+scores as the local one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlbench
+from mlbench.suite import load_suite
+
+PLUGIN = Path(__file__).parent / "plugins" / "faulty.py"
+
+
+def write_suite(tmp_path: Path, body: str, name: str = "suite.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body).lstrip())
+    return path
+
+
+def mlbench_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mlbench.cli", *args], capture_output=True, text=True, timeout=300, **kwargs
+    )
+
+
+def test_sigkill_then_resume_loses_nothing_and_reruns_nothing(tmp_path):
+    suite = write_suite(
+        tmp_path,
+        f"""
+        name: crash
+        plugins: [{PLUGIN}]
+        resampling: {{kind: kfold, folds: 5}}
+        datasets: [iris]
+        models:
+          - prior: {{seconds: 0.15}}
+          - decision_tree
+        sweep: {{train_sizes: [0.5, 1.0], repeats: 2}}
+        executor: {{workers: 2}}
+        """,
+    )
+    out = tmp_path / "out"
+    n_jobs = len(load_suite(suite).expand())
+    assert n_jobs == 40
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlbench.cli", "run", str(suite), "--output", str(out), "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    before = pd.DataFrame()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if (out / "results.sqlite").exists():
+            before = mlbench.load_results(out)
+            if (before["status"] == "ok").sum() >= 8:
+                break
+    # kill the coordinator and its workers at once, as a crash or the OOM killer would
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    before = mlbench.load_results(out, all_attempts=True)
+    assert 8 <= len(before) < n_jobs, "the kill must land mid-run for this test to mean anything"
+    assert set(before["status"]) == {"ok"}
+
+    again = mlbench_cli("run", str(suite), "--output", str(out), "-q")
+    assert again.returncode == 0, again.stderr
+    assert f"{len(before)} already done" in again.stderr
+
+    after = mlbench.load_results(out, all_attempts=True)
+    ok = after[after["status"] == "ok"]
+    assert len(ok) == n_jobs and ok["job_id"].is_unique  # every job exactly one ok row
+    assert set(ok["job_id"]) == {j.job_id for j in load_suite(suite).expand()}
+    # jobs finished before the kill were not run again: same single attempt, same timestamps
+    kept = after.set_index("job_id").loc[before["job_id"]]
+    assert (kept["attempt"] == 1).all()
+    assert list(kept["finished_at"]) == list(before["finished_at"])
+    # and their predictions are intact
+    for job_id in before["job_id"][:3]:
+        with mlbench.store.Store(out, create=False) as store:
+            preds = store.load_predictions(job_id)
+        assert preds["test_proba"].shape[1] == 3
+
+
+def test_failures_are_recorded_and_the_run_goes_on(tmp_path):
+    suite = write_suite(
+        tmp_path,
+        f"""
+        name: faulty
+        plugins: [{PLUGIN}]
+        resampling: {{kind: holdout}}
+        budget: {{job_seconds: 4, job_memory_gb: 0.7}}
+        datasets: [iris, wine]
+        models:
+          - decision_tree
+          - raises
+          - sleeps: {{seconds: 60}}
+          - hog: {{megabytes: 1500, seconds: 20}}
+          - knn
+        executor: {{workers: 2}}
+        """,
+    )
+    out = tmp_path / "out"
+    res = mlbench_cli("run", str(suite), "--output", str(out), "--no-report")
+    assert res.returncode == 1, res.stderr
+    df = mlbench.load_results(out)
+    assert len(df) == 10
+    by_model = df.groupby("model")["status"].agg(set).to_dict()
+    assert by_model == {
+        "decision_tree": {"ok"},
+        "knn": {"ok"},
+        "raises": {"failed"},
+        "sleeps": {"timeout"},
+        "hog": {"oom"},
+    }
+    errors = df.set_index(["model", "dataset"])["error"]
+    assert "RuntimeError: boom" in errors["raises", "iris"] and "Traceback" in errors["raises", "iris"]
+    assert (
+        "job_seconds=4" in errors["sleeps", "wine"] and "raise budget.job_seconds" in errors["sleeps", "wine"]
+    )
+    assert "job_memory_gb=0.7" in errors["hog", "iris"]
+    ok = df[df["status"] == "ok"]
+    assert ok["test_accuracy"].notna().all() and (ok["fit_seconds"] > 0).all()
+
+    # resume: failed jobs are not retried unless asked; then they get a second attempt
+    res = mlbench_cli("run", str(suite), "--output", str(out), "--no-report")
+    assert res.returncode == 0 and "6 failed before" in res.stderr
+    assert len(mlbench.load_results(out, all_attempts=True)) == 10
+    fast = write_suite(
+        tmp_path, suite.read_text().replace("seconds: 60", "seconds: 60").replace("- hog", "# - hog")
+    )
+    res = mlbench_cli("run", str(fast), "--output", str(out), "--no-report", "--retry-failed")
+    assert res.returncode == 1
+    attempts = mlbench.load_results(out, all_attempts=True).groupby("model")["attempt"].max()
+    assert attempts["raises"] == 2 and attempts["sleeps"] == 2 and attempts["decision_tree"] == 1
+
+
+def _plain_sklearn_scores(dataset: str, model: str) -> np.ndarray:
+    from sklearn.datasets import load_breast_cancer, load_wine
+    from sklearn.impute import SimpleImputer
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = {"wine": load_wine, "breast_cancer": load_breast_cancer}[dataset](return_X_y=True)
+    est = {
+        "decision_tree": DecisionTreeClassifier(random_state=0),
+        "knn": make_pipeline(StandardScaler(), KNeighborsClassifier()),
+    }[model]
+    est = make_pipeline(SimpleImputer(strategy="median"), est)  # a no-op on data without NaN
+    return cross_val_score(est, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=0), scoring="accuracy")
+
+
+def test_scores_equal_plain_sklearn_cross_val_score(tmp_path):
+    suite = write_suite(
+        tmp_path,
+        """
+        name: equal
+        seed: 0
+        resampling: {kind: kfold, folds: 5}
+        datasets: [wine, breast_cancer]
+        models: [decision_tree, knn]
+        """,
+    )
+    out = tmp_path / "out"
+    res = mlbench_cli("run", str(suite), "--output", str(out), "--no-report", "-q")
+    assert res.returncode == 0, res.stderr
+    df = mlbench.load_results(out)
+    for dataset in ("wine", "breast_cancer"):
+        for model in ("decision_tree", "knn"):
+            ours = df[(df.dataset == dataset) & (df.model == model)].sort_values("fold")["test_accuracy"]
+            np.testing.assert_array_equal(ours.to_numpy(), _plain_sklearn_scores(dataset, model))
+
+
+def test_dask_executor_gives_the_local_scores(tmp_path):
+    pytest.importorskip("dask.distributed")
+    body = """
+        name: same
+        resampling: {kind: kfold, folds: 3}
+        datasets: [wine]
+        models: [decision_tree, logistic_regression]
+        """
+    local = write_suite(tmp_path, body, "local.yaml")
+    dask = write_suite(
+        tmp_path, body.rstrip(" ") + "        executor: {kind: dask, workers: 2}\n", "dask.yaml"
+    )
+    for path, out in ((local, "a"), (dask, "b")):
+        res = mlbench_cli("run", str(path), "--output", str(tmp_path / out), "--no-report", "-q")
+        assert res.returncode == 0, res.stderr
+    a = mlbench.load_results(tmp_path / "a").sort_values("job_id").reset_index(drop=True)
+    b = mlbench.load_results(tmp_path / "b").sort_values("job_id").reset_index(drop=True)
+    assert list(a["job_id"]) == list(b["job_id"])  # same jobs, same ids, whatever the executor
+    np.testing.assert_array_equal(a["test_accuracy"], b["test_accuracy"])
+    np.testing.assert_allclose(a["test_log_loss"], b["test_log_loss"])
+
+
+def test_interrupt_flushes_results_and_writes_the_report(tmp_path):
+    suite = write_suite(
+        tmp_path,
+        f"""
+        name: stop
+        plugins: [{PLUGIN}]
+        resampling: {{kind: kfold, folds: 5}}
+        datasets: [iris]
+        models: [decision_tree, {{sleeps: {{seconds: 30}}}}]
+        executor: {{workers: 1}}
+        """,
+    )
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlbench.cli", "run", str(suite), "--output", str(out), "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if (out / "results.sqlite").exists() and len(mlbench.load_results(out)) >= 5:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    df = mlbench.load_results(out)
+    assert (df["status"] == "ok").sum() == 5  # the five decision-tree jobs finished first
+    assert (out / "index.html").exists()
+    with mlbench.store.Store(out, create=False) as store:
+        assert store.runs()["status"].iloc[-1] == "interrupted"
+
+
+def test_too_large_train_size_is_skipped_not_failed(tmp_path):
+    suite = write_suite(
+        tmp_path,
+        """
+        name: sizes
+        resampling: {kind: holdout}
+        datasets: [iris]
+        models: [decision_tree]
+        sweep: {train_sizes: [20, 100000]}
+        """,
+    )
+    res = mlbench_cli("run", str(suite), "--output", str(tmp_path / "o"), "--no-report", "-q")
+    assert res.returncode == 0, res.stderr
+    df = mlbench.load_results(tmp_path / "o").set_index("train_size")
+    assert df.loc[20.0, "status"] == "ok" and df.loc[20.0, "n_train"] == 20
+    assert df.loc[100000.0, "status"] == "skipped" and "exceeds" in df.loc[100000.0, "error"]
+
+
+def test_dry_run_prints_jobs_and_resume_count(tmp_path):
+    suite = write_suite(
+        tmp_path,
+        """
+        name: dry
+        resampling: {kind: kfold, folds: 3}
+        datasets: [iris]
+        models: [decision_tree, knn]
+        """,
+    )
+    out = tmp_path / "out"
+    res = mlbench_cli("run", str(suite), "--output", str(out), "--dry-run")
+    assert res.returncode == 0 and "6 to run; a resume skips 0 finished" in res.stdout
+    assert not out.exists()  # a dry run writes nothing
+    assert mlbench_cli("run", str(suite), "--output", str(out), "-q", "--no-report").returncode == 0
+    res = mlbench_cli("run", str(suite), "--output", str(out), "--dry-run")
+    assert "0 to run; a resume skips 6 finished" in res.stdout

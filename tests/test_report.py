@@ -1,0 +1,401 @@
+"""Tests of the run report: the summary dict's numbers, then the rendered HTML's safety and content."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlbench.report import meta_from_runs, render_html, summarize
+from mlbench.report.html import fmt_pm, fmt_seconds
+
+XSS_MODEL = "<script>alert(1)</script>"
+XSS_DATASET = "<img src=x onerror=alert(1)>"
+TRACEBACK = (
+    "Traceback (most recent call last):\n"
+    '  File "mlbench/execution/job.py", line 10, in run_job\n'
+    "    model.fit(X, y)\n"
+    '  File "model.py", line 3, in fit\n'
+    "    raise ValueError(...)\n"
+    "ValueError: Input contains NaN"
+)
+CLS_METRICS = ["accuracy", "log_loss"]
+REG_METRICS = ["rmse", "r2"]
+META = {
+    "suite": "quick",
+    "started_at": "2025-01-01T10:00:00+00:00",
+    "finished_at": "2025-01-01T10:03:05+00:00",
+    "status": "finished",
+    "primary_metric": {"classification": "accuracy", "regression": "rmse"},
+    "metrics": {"classification": CLS_METRICS, "regression": REG_METRICS},
+    "versions": {"mlbench": "0.1.0", "python": "3.11"},
+    "hardware": {"cpu": "test cpu", "gpus": ["H100"]},
+}
+
+
+def make_results(train_sizes: tuple[float, ...] = (1.0,), seed: int = 0) -> pd.DataFrame:
+    """Two datasets x three models x three folds (per train size); one failed job."""
+    rng = np.random.default_rng(seed)
+    quality = {"knn": 0.80, "xgboost": 0.90, XSS_MODEL: 0.70}
+    rows = []
+    for dataset, task in [(XSS_DATASET, "classification"), ("diabetes", "regression")]:
+        n_full = 120
+        for size in train_sizes:
+            n_train = int(n_full * size) if size <= 1 else int(size)
+            for model, q in quality.items():
+                for fold in range(3):
+                    # Larger training sets score better, so the learning curve has a shape.
+                    boost = 0.05 * np.log2(n_train / n_full + 1)
+                    row = {
+                        "job_id": f"{dataset}-{model}-{size}-{fold}",
+                        "suite": "quick",
+                        "dataset": dataset,
+                        "task_type": task,
+                        "model": model,
+                        "params_json": "{}",
+                        "fold": fold,
+                        "repeat": 0,
+                        "train_size": float(size),
+                        "n_train": n_train,
+                        "n_test": 30,
+                        "seed": 0,
+                        "status": "ok",
+                        "error": None,
+                        "fit_seconds": float(rng.uniform(0.01, 2)),
+                        "predict_seconds": float(rng.uniform(0.001, 0.1)),
+                        "peak_memory_mb": float(rng.uniform(50, 300)),
+                        "n_params": None,
+                        "device": "cpu",
+                        "started_at": "2025-01-01T10:00:01+00:00",
+                        "finished_at": "2025-01-01T10:00:02+00:00",
+                        "versions": "{}",
+                    }
+                    noise = rng.normal(0, 0.01)
+                    if task == "classification":
+                        acc = q + boost + noise
+                        row |= {
+                            "train_accuracy": min(acc + 0.08, 1.0),
+                            "val_accuracy": acc,
+                            "test_accuracy": acc,
+                            "train_log_loss": 1 - acc,
+                            "test_log_loss": 1.2 - acc,
+                        }
+                    else:
+                        rmse = 100 * (1.5 - q) - 10 * boost + 5 * noise
+                        row |= {
+                            "train_rmse": rmse * 0.6,
+                            "test_rmse": rmse,
+                            "train_r2": 0.9,
+                            "test_r2": 1 - rmse / 100,
+                        }
+                    rows.append(row)
+    df = pd.DataFrame(rows)
+    # One failed job: knn on diabetes, fold 2 at the largest size; no metrics.
+    failed = (df["dataset"] == "diabetes") & (df["model"] == "knn") & (df["fold"] == 2)
+    failed &= df["train_size"] == max(train_sizes)
+    metric_cols = [c for c in df.columns if c.startswith(("train_", "val_", "test_")) and c != "train_size"]
+    df.loc[failed, metric_cols] = np.nan
+    df.loc[failed, ["status", "error", "fit_seconds", "predict_seconds"]] = ["failed", TRACEBACK, None, None]
+    return df
+
+
+@pytest.fixture(scope="module")
+def results() -> pd.DataFrame:
+    return make_results()
+
+
+@pytest.fixture(scope="module")
+def summary(results: pd.DataFrame) -> dict:
+    return summarize(results, META)
+
+
+@pytest.fixture(scope="module")
+def html(summary: dict) -> str:
+    return render_html(summary)
+
+
+def dataset(summary: dict, name: str) -> dict:
+    return next(d for d in summary["datasets"] if d["name"] == name)
+
+
+# --------------------------------------------------------------------------------------------- summary
+
+
+def test_summary_is_plain_json(summary: dict) -> None:
+    text = json.dumps(summary, allow_nan=False)  # no NaN sneaks through: missing numbers are None
+    assert json.loads(text) == summary
+
+
+def test_header(summary: dict, results: pd.DataFrame) -> None:
+    h = summary["header"]
+    assert h["suite"] == "quick"
+    assert h["duration_seconds"] == 185.0
+    assert h["n_jobs"] == len(results) == 18
+    assert h["status_counts"] == {"ok": 17, "failed": 1}
+    assert list(h["status_counts"]) == ["ok", "failed"]  # ok first
+    assert h["n_datasets"] == 2 and h["n_models"] == 3
+    assert h["hardware"] == {"cpu": "test cpu", "gpus": "H100"}
+    assert h["compute_seconds"] == pytest.approx(
+        results["fit_seconds"].sum() + results["predict_seconds"].sum()
+    )
+
+
+def test_datasets_sorted_with_task_and_direction(summary: dict) -> None:
+    names = [d["name"] for d in summary["datasets"]]
+    assert names == sorted(names) == [XSS_DATASET, "diabetes"]
+    cls, reg = dataset(summary, XSS_DATASET), dataset(summary, "diabetes")
+    assert (cls["task_type"], cls["primary_metric"], cls["greater_is_better"]) == (
+        "classification",
+        "accuracy",
+        True,
+    )
+    assert cls["direction"] == "higher is better"
+    assert cls["other_metrics"] == ["log_loss"]
+    assert (reg["primary_metric"], reg["direction"]) == ("rmse", "lower is better")
+    assert reg["other_metrics"] == ["r2"]
+
+
+def test_leaderboard_numbers_match_pandas(summary: dict, results: pd.DataFrame) -> None:
+    for name, metric in [(XSS_DATASET, "accuracy"), ("diabetes", "rmse")]:
+        ok = results[(results["dataset"] == name) & (results["status"] == "ok")]
+        for row in dataset(summary, name)["leaderboard"]:
+            part = ok[ok["model"] == row["model"]]
+            assert row["test_mean"] == pytest.approx(part[f"test_{metric}"].mean())
+            assert row["test_std"] == pytest.approx(part[f"test_{metric}"].std(ddof=1))
+            assert row["train_mean"] == pytest.approx(part[f"train_{metric}"].mean())
+            assert row["train_std"] == pytest.approx(part[f"train_{metric}"].std(ddof=1))
+            assert row["fit_seconds"] == pytest.approx(part["fit_seconds"].mean())
+            assert row["predict_seconds"] == pytest.approx(part["predict_seconds"].mean())
+            assert row["peak_memory_mb"] == pytest.approx(part["peak_memory_mb"].max())
+            other = "log_loss" if metric == "accuracy" else "r2"
+            assert row["other_test_means"][other] == pytest.approx(part[f"test_{other}"].mean())
+            assert row["n_train"] == 120
+
+
+def test_leaderboard_order_follows_direction(summary: dict) -> None:
+    cls = dataset(summary, XSS_DATASET)["leaderboard"]
+    reg = dataset(summary, "diabetes")["leaderboard"]
+    # Accuracy: higher first. RMSE: lower first. Same model quality order in both.
+    assert [r["model"] for r in cls] == ["xgboost", "knn", XSS_MODEL]
+    assert [r["model"] for r in reg] == ["xgboost", "knn", XSS_MODEL]
+    assert [r["test_mean"] for r in cls] == sorted((r["test_mean"] for r in cls), reverse=True)
+    assert [r["test_mean"] for r in reg] == sorted(r["test_mean"] for r in reg)
+    assert [r["rank"] for r in reg] == [1, 2, 3]
+    assert [r["best"] for r in reg] == [True, False, False]
+    knn = next(r for r in reg if r["model"] == "knn")
+    assert (knn["n_ok"], knn["n_jobs"]) == (2, 3)
+
+
+def test_ties_share_a_rank_and_unscored_models_come_last(results: pd.DataFrame) -> None:
+    df = results[results["dataset"] == "diabetes"].copy()
+    df.loc[df["model"] == "knn", "test_rmse"] = df.loc[df["model"] == "xgboost", "test_rmse"].to_numpy()
+    df.loc[df["model"] == "knn", "status"] = "ok"
+    df.loc[df["model"] == XSS_MODEL, ["status", "test_rmse"]] = ["timeout", np.nan]
+    board = summarize(df, META)["datasets"][0]["leaderboard"]
+    assert [(r["model"], r["rank"]) for r in board] == [("knn", 1), ("xgboost", 1), (XSS_MODEL, None)]
+    assert board[-1]["n_ok"] == 0 and board[-1]["test_mean"] is None
+
+
+def test_nullable_dtypes_are_handled(results: pd.DataFrame, summary: dict) -> None:
+    df = results.convert_dtypes()  # Int64/Float64/string with pandas.NA instead of NaN/None
+    df.loc[df["status"] == "failed", "fold"] = pd.NA
+    s = summarize(df, META)
+    json.dumps(s, allow_nan=False)
+    assert s["datasets"] == summary["datasets"]
+    assert s["failures"]["items"][0]["fold"] is None
+
+
+def test_primary_metric_falls_back_to_first_test_column(results: pd.DataFrame) -> None:
+    s = summarize(results, {})  # no meta at all
+    assert dataset(s, XSS_DATASET)["primary_metric"] == "accuracy"
+    assert dataset(s, "diabetes")["primary_metric"] == "rmse"
+    assert dataset(s, "diabetes")["greater_is_better"] is False
+    # A configured primary metric without data also falls back.
+    meta = {**META, "primary_metric": {"classification": "roc_auc"}}
+    assert dataset(summarize(results, meta), XSS_DATASET)["primary_metric"] == "accuracy"
+
+
+def test_failures_show_the_end_of_a_traceback(summary: dict) -> None:
+    f = summary["failures"]
+    assert f["total"] == f["shown"] == 1
+    item = f["items"][0]
+    assert (item["dataset"], item["model"], item["fold"], item["status"]) == ("diabetes", "knn", 2, "failed")
+    assert item["error"] == TRACEBACK
+    assert item["error_head"].splitlines()[-1] == "ValueError: Input contains NaN"
+    assert len(item["error_head"].splitlines()) == 3 and item["error_folded"] is True
+
+
+def test_plain_error_shows_its_first_lines(results: pd.DataFrame) -> None:
+    df = results.copy()
+    df.loc[df["status"] == "failed", "error"] = "line 1\nline 2\nline 3\nline 4"
+    item = summarize(df, META)["failures"]["items"][0]
+    assert item["error_head"] == "line 1\nline 2\nline 3"
+
+
+def test_learning_curve_with_two_train_sizes() -> None:
+    results = make_results(train_sizes=(0.5, 1.0))
+    s = summarize(results, META)
+    cls = dataset(s, XSS_DATASET)
+    assert cls["n_train_sizes"] == [60, 120]
+    # The leaderboard uses the largest size only.
+    assert {r["n_train"] for r in cls["leaderboard"]} == {120}
+    assert all(r["n_jobs"] == 3 for r in cls["leaderboard"])
+    curves = {c["model"]: c["points"] for c in cls["learning_curve"]}
+    assert set(curves) == {"knn", "xgboost", XSS_MODEL}
+    pts = curves["knn"]
+    assert [p["n_train"] for p in pts] == [60, 120]
+    half = results[
+        (results["dataset"] == XSS_DATASET) & (results["model"] == "knn") & (results["train_size"] == 0.5)
+    ]
+    assert pts[0]["mean"] == pytest.approx(half["test_accuracy"].mean())
+    html = render_html(s)
+    assert html.count('class="fig learning-curve"') == 2
+    assert html.count('class="fig bar-chart"') == 2
+
+
+def test_largest_size_is_found_even_if_it_all_failed_without_n_train() -> None:
+    results = make_results(train_sizes=(0.5, 1.0))
+    lost = (results["model"] == "knn") & (results["train_size"] == 1.0)
+    results.loc[lost, ["status", "n_train", "test_accuracy", "test_rmse"]] = ["oom", np.nan, np.nan, np.nan]
+    board = dataset(summarize(results, META), XSS_DATASET)["leaderboard"]
+    knn = next(r for r in board if r["model"] == "knn")
+    # Reported at the full size (where it failed), not silently at the half size.
+    assert (knn["train_size"], knn["n_ok"], knn["rank"]) == (1.0, 0, None)
+
+
+# --------------------------------------------------------------------------------------------- HTML
+
+
+def test_html_has_every_section(html: str, summary: dict) -> None:
+    assert html.startswith("<!DOCTYPE html>")
+    for marker in ['id="summary"', 'id="datasets"', 'id="ds-1"', 'id="ds-2"', 'id="failures"']:
+        assert marker in html
+    assert html.count('class="leaderboard sortable"') == 2
+    assert html.count("<svg") == 2  # one bar chart per dataset, no learning curve with one size
+    assert "3 min 05 s" in html  # wall time in human units
+    assert "higher is better" in html and "lower is better" in html
+    assert "ValueError: Input contains NaN" in html and "<details>" in html
+    top = dataset(summary, XSS_DATASET)["leaderboard"][0]
+    assert fmt_pm(top["test_mean"], top["test_std"]) in html
+
+
+def test_html_escapes_data_strings(html: str) -> None:
+    assert "<script>alert(1)" not in html
+    assert "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    # The only <script> is the static sorting helper.
+    assert html.count("<script") == 1
+    # Inside the SVG the model name survives only as an escaped XML comment (text is drawn as paths).
+    svgs = re.findall(r"<svg\b.*?</svg>", html, flags=re.S)
+    assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in svg for svg in svgs)
+
+
+def test_html_fetches_nothing(html: str) -> None:
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, flags=re.I)
+    assert not re.search(r"@import|url\(\s*['\"]?(?:https?:)?//", html, flags=re.I)
+    # Any absolute URL left is an XML namespace declaration, which is an identifier, not a fetch.
+    for url in re.findall(r"https?://[^\s\"'<>]+", html):
+        assert url.startswith("http://www.w3.org/"), url
+
+
+def test_svg_ids_are_unique_across_figures(html: str) -> None:
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))
+    refs = set(re.findall(r'href="#([^"]+)"', html)) | set(re.findall(r"url\(#([^)]+)\)", html))
+    assert refs <= set(ids)  # every internal reference still resolves
+    assert "<?xml" not in html and "<!DOCTYPE svg" not in html
+
+
+def test_empty_run_renders() -> None:
+    s = summarize(pd.DataFrame(), {"suite": "nothing yet", "status": "running"})
+    json.dumps(s, allow_nan=False)
+    assert s["datasets"] == [] and s["failures"]["total"] == 0 and s["header"]["n_jobs"] == 0
+    html = render_html(s)
+    assert "nothing yet" in html and "No results" in html and "<svg" not in html
+
+
+def test_all_failed_run_renders(results: pd.DataFrame) -> None:
+    df = results.copy()
+    df["status"] = "timeout"
+    df["error"] = "job exceeded 600 s"
+    s = summarize(df, META)
+    assert all(d["primary_metric"] is None for d in s["datasets"])
+    assert s["failures"]["total"] == len(df)
+    html = render_html(s)
+    assert "nothing to rank" in html and "job exceeded 600 s" in html and "<svg" not in html
+
+
+def test_formatting() -> None:
+    assert fmt_pm(0.97333, 0.01214) == "0.9733 ± 0.0121"
+    assert fmt_pm(53.214, 2.049) == "53.21 ± 2.05"
+    assert fmt_pm(0.5, None) == "0.5000" and fmt_pm(None, None) == "–"
+    assert fmt_seconds(0.0123) == "12.3 ms"
+    assert fmt_seconds(4.2) == "4.20 s"
+    assert fmt_seconds(185) == "3 min 05 s"
+    assert fmt_seconds(7620) == "2 h 07 min"
+
+
+def test_meta_from_runs_takes_latest_row_and_accepts_flat_metrics() -> None:
+    runs = pd.DataFrame(
+        [
+            {"name": "old", "started_at": "2024-01-01", "finished_at": None, "status": "interrupted",
+             "primary_metric": "rmse", "metrics": ["rmse"], "versions": {}, "hardware": {}},
+            {"name": "quick", "started_at": "2025-01-01", "finished_at": "2025-01-02", "status": "finished",
+             "primary_metric": "accuracy", "metrics": ["accuracy", "log_loss", "rmse"],
+             "versions": {"mlbench": "0.1.0"}, "hardware": {"cpu": "x"}},
+        ]
+    )  # fmt: skip
+    meta = meta_from_runs(runs)
+    assert meta["suite"] == "quick" and meta["status"] == "finished"
+    assert meta["primary_metric"] == {"classification": "accuracy"}
+    assert meta["metrics"] == {"classification": ["accuracy", "log_loss"], "regression": ["rmse"]}
+    assert meta_from_runs(runs.iloc[:0]) == {}
+
+
+def test_import_is_cheap() -> None:
+    code = (
+        "import sys, mlbench.report; print(any(m in sys.modules for m in ('matplotlib', 'jinja2', 'pandas')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_write_report_from_a_store(tmp_path: Path, results: pd.DataFrame) -> None:
+    store_mod = pytest.importorskip("mlbench.store")
+    from mlbench.report import write_report
+
+    run_dir = tmp_path / "quick"
+    with store_mod.Store(run_dir) as store:
+        run_id = store.start_run(
+            {
+                "suite": "quick",
+                "suite_path": "suites/quick.yaml",
+                "primary_metric": "accuracy",
+                "metrics": ["accuracy", "log_loss", "rmse", "r2"],
+                "versions": {"mlbench": "0.1.0"},
+                "hardware": {"cpu": "test cpu"},
+            }
+        )
+        for i, rec in enumerate(results.to_dict("records")):
+            # The store wants file-name-safe job ids; the dataset/model names stay hostile.
+            row = {k: v for k, v in rec.items() if not (isinstance(v, float) and np.isnan(v))}
+            store.record(row | {"job_id": f"job{i:03d}"})
+        store.finish_run(run_id, "finished")
+
+    path = write_report(run_dir)
+    assert path == run_dir / "index.html" and path.is_file()
+    html = path.read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in html and html.count("<svg") == 2
+    assert "quick" in html and "test cpu" in html and "ValueError: Input contains NaN" in html
+    assert "lower is better" in html  # rmse stays the regression primary metric via the fallback
+    assert not list(run_dir.glob(".index.html.*"))  # no temp file left behind
+
+    other = write_report(run_dir, tmp_path / "out" / "report.html")
+    assert other.read_text(encoding="utf-8") == html  # same data, same bytes: the report is reproducible

@@ -1,0 +1,551 @@
+"""Tests of the results store against real SQLite files, real npz files and real processes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from mlbench.errors import MlbenchError
+from mlbench.store import DB_NAME, SCHEMA_VERSION, Store, export_results, load_results
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_row(job_id: str, status: str = "ok", **extra: object) -> dict[str, object]:
+    """A record shaped like the executor's."""
+    row: dict[str, object] = {
+        "job_id": job_id,
+        "suite": "quick",
+        "dataset": "digits",
+        "task_type": "multiclass",
+        "model": "knn",
+        "params_json": json.dumps({"n_neighbors": 5}),
+        "fold": 0,
+        "repeat": 0,
+        "train_size": 1.0,
+        "n_train": 100,
+        "n_test": 50,
+        "seed": 0,
+        "status": status,
+        "error": None if status == "ok" else "boom",
+        "fit_seconds": 0.5,
+        "predict_seconds": 0.1,
+        "peak_memory_mb": 123.0,
+        "n_params": None,
+        "device": "cpu",
+        "started_at": "2025-01-01T00:00:00+00:00",
+        "finished_at": "2025-01-01T00:00:01+00:00",
+        "versions": json.dumps({"sklearn": "1.6.1"}),
+        "history_json": None,
+    }
+    row.update(extra)
+    return row
+
+
+def run_python(code: str, *args: str, **kwargs: object) -> subprocess.Popen[str]:
+    """Start ``python -c code`` with mlbench importable from this checkout."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with Store(tmp_path / "run") as s:
+        s.start_run({"suite": "quick"})
+        yield s
+
+
+# -- rows, columns, attempts ----------------------------------------------------------------------
+
+
+def test_roundtrip_with_metric_columns_appearing_over_time(store: Store) -> None:
+    store.record(make_row("a", fold=0, test_accuracy=0.9, val_accuracy=0.8))
+    store.record(make_row("b", fold=1, test_accuracy=0.7, test_log_loss=0.5, train_accuracy=1.0))
+    store.record(make_row("c", status="failed", fold=2, test_brier=float("nan")))
+
+    df = store.results()
+    assert list(df["job_id"]) == ["a", "b", "c"]  # insertion order
+    assert list(df["fold"]) == [0, 1, 2]
+    assert df["test_accuracy"].tolist()[:2] == [0.9, 0.7]
+    assert math.isnan(df["test_accuracy"].iloc[2])
+    assert math.isnan(df["test_log_loss"].iloc[0]) and df["test_log_loss"].iloc[1] == 0.5
+    assert df["val_accuracy"].iloc[0] == 0.8 and df["val_accuracy"].iloc[1:].isna().all()
+    # A metric that was only ever NaN is still a float column, not object.
+    assert df["test_brier"].dtype == np.float64 and df["test_brier"].isna().all()
+    # Documented numeric columns stay numeric even when always NULL (n_params is None here).
+    assert df["n_params"].dtype.kind == "f" and df["n_params"].isna().all()
+    assert df["fit_seconds"].dtype == np.float64
+    assert df["fold"].dtype == np.int64
+    assert df.loc[df["job_id"] == "c", "error"].item() == "boom"
+    assert df["params_json"].map(json.loads).tolist() == [{"n_neighbors": 5}] * 3
+    assert set(df["run_id"]) == {1}
+    assert df["predictions_path"].isna().all()
+
+
+def test_extra_non_metric_keys_become_typed_columns(store: Store) -> None:
+    store.record(make_row("a", n_classes=10, imbalance=np.float32(0.25), sampler="tpe", extra={"k": [1, 2]}))
+    store.record(make_row("b", is_gpu=True))
+    df = store.results()
+    assert df["n_classes"].tolist()[0] == 10.0 and df["n_classes"].dtype == np.float64
+    assert df["imbalance"].iloc[0] == 0.25
+    assert df["sampler"].iloc[0] == "tpe" and pd.isna(df["sampler"].iloc[1])
+    assert json.loads(df["extra"].iloc[0]) == {"k": [1, 2]}
+    assert df["is_gpu"].iloc[1] == 1.0
+    # SQL keywords are fine as column names because names are quoted.
+    store.record(make_row("c", order=3, select="x"))
+    assert store.results()["order"].iloc[-1] == 3
+
+
+def test_attempts_increment_and_latest_attempt_wins(store: Store) -> None:
+    store.record(make_row("fail-then-ok", status="failed"))
+    store.record(make_row("ok-then-fail", test_accuracy=0.9))
+    store.record(make_row("fail-then-ok", test_accuracy=0.8))
+    store.record(make_row("ok-then-fail", status="timeout", error="job exceeded 600 s"))
+    store.record(make_row("only-oom", status="oom"))
+
+    every = store.results(all_attempts=True)
+    assert list(zip(every["job_id"], every["attempt"], strict=True)) == [
+        ("fail-then-ok", 1),
+        ("ok-then-fail", 1),
+        ("fail-then-ok", 2),
+        ("ok-then-fail", 2),
+        ("only-oom", 1),
+    ]
+    latest = store.results()
+    assert list(latest["job_id"]) == ["fail-then-ok", "ok-then-fail", "only-oom"]
+    assert list(latest["attempt"]) == [2, 2, 1]
+    assert list(latest["status"]) == ["ok", "timeout", "oom"]
+    assert store.latest_status() == {"fail-then-ok": "ok", "ok-then-fail": "timeout", "only-oom": "oom"}
+    assert store.ok_job_ids() == {"fail-then-ok"}
+
+
+def test_attempts_and_runs_persist_across_reopen(tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    with Store(root) as s:
+        first = s.start_run({"suite": "quick"})
+        s.record(make_row("a", status="failed"))
+        s.finish_run(first, "interrupted")
+    with Store(root, create=False) as s:
+        second = s.start_run({"suite": "quick"})
+        assert s.latest_status() == {"a": "failed"}
+        s.record(make_row("a"))
+        s.finish_run(second, "finished")
+        df = s.results(all_attempts=True)
+        assert list(df["attempt"]) == [1, 2]
+        assert list(df["run_id"]) == [first, second]
+        assert s.ok_job_ids() == {"a"}
+
+
+def test_runs_metadata_roundtrip(store: Store) -> None:
+    run_id = store.start_run(
+        {
+            "suite": "quick",
+            "suite_path": "/x/quick.yaml",
+            "suite_yaml": "name: quick\nseed: 0\n",
+            "primary_metric": "accuracy",
+            "metrics": ["accuracy", "log_loss"],
+            "versions": {"mlbench": "0.1.0", "numpy": np.__version__},
+            "hardware": {"cpus": 16, "gpus": []},
+            "command": "mlbench run quick.yaml",
+            "notes": {"free": "form"},
+        }
+    )
+    store.finish_run(run_id, "finished")
+    runs = store.runs()
+    assert list(runs["run_id"]) == [1, run_id]
+    run = runs.iloc[-1]
+    assert run["metrics"] == ["accuracy", "log_loss"]
+    assert run["versions"]["numpy"] == np.__version__
+    assert run["hardware"] == {"cpus": 16, "gpus": []}
+    assert run["notes"] == {"free": "form"}  # extra dict keys are decoded too
+    assert run["suite_yaml"] == "name: quick\nseed: 0\n"
+    assert run["status"] == "finished" and runs.iloc[0]["status"] == "running"
+    started = pd.Timestamp(run["started_at"])
+    assert started.tzinfo is not None and started.utcoffset() == pd.Timedelta(0)
+    assert pd.Timestamp(run["finished_at"]) >= started
+    with pytest.raises(ValueError, match="finished"):
+        store.finish_run(run_id, "done")
+    with pytest.raises(ValueError, match="no run"):
+        store.finish_run(999, "finished")
+
+
+def test_nan_is_stored_as_null_and_read_back_as_nan(store: Store) -> None:
+    store.record(
+        make_row("a", test_accuracy=float("nan"), val_accuracy=np.float64("nan"), test_log_loss=math.inf)
+    )
+    raw = sqlite3.connect(store.db_path)
+    nulls = raw.execute(
+        "SELECT test_accuracy IS NULL, val_accuracy IS NULL, test_log_loss FROM results"
+    ).fetchone()
+    raw.close()
+    assert nulls == (1, 1, math.inf)
+    df = load_results(store.root)
+    assert math.isnan(df["test_accuracy"].iloc[0]) and math.isnan(df["val_accuracy"].iloc[0])
+    assert df["test_log_loss"].iloc[0] == math.inf
+
+
+# -- predictions ----------------------------------------------------------------------------------
+
+
+def test_prediction_arrays_roundtrip_exactly(store: Store) -> None:
+    rng = np.random.default_rng(0)
+    arrays = {
+        "val_index": np.arange(7, dtype=np.int64),
+        "val_proba": rng.random((7, 3)).astype(np.float32),
+        "test_index": np.array([3, 1, 2], dtype=np.uint32),
+        "test_proba": rng.random((3, 3)),
+        "test_pred": np.array(["cat", "dog", "cat"]),
+        "fortran": np.asfortranarray(rng.random((4, 5))),
+        "strided": np.arange(20)[::3],
+        "half": np.array([0.1, np.nan, np.inf], dtype=np.float16),
+        "flags": np.array([True, False]),
+        "empty": np.empty((0, 3)),
+        "scalar": np.array(2.5),
+        "file": np.array([1]),  # a key np.savez(**kw) could not take
+    }
+    store.record(make_row("j1"), arrays)
+    row = store.results().iloc[0]
+    assert row["predictions_path"] == "predictions/j1.npz"
+    for loaded in (store.load_predictions("j1"), dict(np.load(store.root / row["predictions_path"]))):
+        assert set(loaded) == set(arrays)
+        for key, expected in arrays.items():
+            assert loaded[key].dtype == expected.dtype, key
+            assert loaded[key].shape == expected.shape, key
+            np.testing.assert_array_equal(loaded[key], expected)
+    assert store.load_predictions("unknown") == {}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    arrays=st.dictionaries(
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12),
+        hnp.arrays(
+            dtype=st.one_of(hnp.floating_dtypes(), hnp.integer_dtypes(), hnp.boolean_dtypes()),
+            shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_prediction_roundtrip_property(arrays: dict[str, np.ndarray]) -> None:
+    with tempfile.TemporaryDirectory() as tmp, Store(tmp) as s:
+        s.record(make_row("j"), arrays)
+        loaded = s.load_predictions("j")
+        assert set(loaded) == set(arrays)
+        for key, expected in arrays.items():
+            assert loaded[key].dtype == expected.dtype
+            np.testing.assert_array_equal(loaded[key], expected)
+        assert not list(Path(tmp, "predictions").glob("*.tmp"))
+
+
+def test_load_predictions_uses_latest_attempt_that_stored_some(store: Store) -> None:
+    store.record(make_row("j"), {"test_proba": np.array([0.1, 0.9])})
+    store.record(make_row("j", status="failed"))  # a retry that died stores no predictions
+    assert store.results()["predictions_path"].isna().all()
+    np.testing.assert_array_equal(store.load_predictions("j")["test_proba"], [0.1, 0.9])
+    store.record(make_row("j"), {"test_proba": np.array([0.2, 0.8])})
+    np.testing.assert_array_equal(store.load_predictions("j")["test_proba"], [0.2, 0.8])
+    store.record(make_row("k"), {})  # empty dict: no file, no path
+    assert not (store.predictions_dir / "k.npz").exists()
+    assert store.load_predictions("k") == {}
+
+
+def test_failed_prediction_write_leaves_no_temp_file_and_no_row(store: Store) -> None:
+    with pytest.raises(ValueError):
+        store.record(make_row("j"), {"objects": np.array([{"a": 1}], dtype=object)})
+    assert not list(store.predictions_dir.iterdir())
+    assert store.results().empty
+    for _ in range(20):
+        store.record(make_row("j"), {"p": np.ones(1000)})
+    assert [p.name for p in store.predictions_dir.iterdir()] == ["j.npz"]
+
+
+def test_stale_temp_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    Store(root).close()
+    dead = run_python("import os; print(os.getpid())")
+    dead_pid = int(dead.communicate()[0])
+    alive = run_python("import time; time.sleep(60)")
+    try:
+        stale = root / "predictions" / f"j.npz.{dead_pid}.tmp"
+        busy = root / "predictions" / f"k.npz.{alive.pid}.tmp"
+        stale.write_bytes(b"half a zip")
+        busy.write_bytes(b"being written right now")
+        with Store(root):
+            assert not stale.exists()
+            assert busy.exists()  # another live process may still be writing it
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+# -- validation and errors ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["Test_accuracy", "test accuracy", 'a"b', "x; DROP TABLE results; --", "1st", "", "_x", "é", "a-b"],
+)
+def test_bad_column_names_are_rejected(store: Store, key: str) -> None:
+    store.record(make_row("before"))
+    with pytest.raises(ValueError, match="column name"):
+        store.record(make_row("j", **{key: 1.0}))
+    assert list(store.results()["job_id"]) == ["before"]  # nothing written, table intact
+    with pytest.raises(ValueError, match="column name"):
+        store.start_run({key: 1})
+
+
+@pytest.mark.parametrize("key", ["attempt", "run_id", "predictions_path"])
+def test_store_owned_keys_are_rejected(store: Store, key: str) -> None:
+    with pytest.raises(ValueError, match="set by the store"):
+        store.record(make_row("j", **{key: 1}))
+
+
+def test_invalid_records_are_rejected(store: Store) -> None:
+    with pytest.raises(ValueError, match="status"):
+        store.record(make_row("j", status="done"))
+    with pytest.raises(ValueError, match="job_id"):
+        store.record({"status": "ok"})
+    with pytest.raises(ValueError, match="cannot name a predictions file"):
+        store.record(make_row("../escape"), {"p": np.ones(2)})
+    assert not (store.root / "escape.npz").exists()
+    assert store.results().empty
+
+
+def test_missing_store_raises_with_fix_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(MlbenchError, match=r"no results at .*nope; run `mlbench run SUITE` first"):
+        Store(missing, create=False)
+    with pytest.raises(MlbenchError, match="mlbench run SUITE"):
+        load_results(missing)
+    with pytest.raises(MlbenchError, match="mlbench run SUITE"):
+        load_results(missing / DB_NAME)
+    with pytest.raises(MlbenchError, match="mlbench run SUITE"):
+        export_results(missing, tmp_path / "out.csv", "csv")
+    missing.mkdir()
+    with pytest.raises(MlbenchError, match="mlbench run SUITE"):
+        load_results(missing)
+    assert list(tmp_path.iterdir()) == [missing] and not list(missing.iterdir())
+
+
+def test_not_a_database_raises_mlbench_error(tmp_path: Path) -> None:
+    (tmp_path / DB_NAME).write_text("this is not sqlite" * 100)
+    with pytest.raises(MlbenchError, match="not an mlbench results store"):
+        load_results(tmp_path)
+    with pytest.raises(MlbenchError, match="not an mlbench results store"):
+        Store(tmp_path)
+
+
+def test_store_from_newer_mlbench_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path).close()
+    raw = sqlite3.connect(tmp_path / DB_NAME)
+    raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    raw.commit()
+    raw.close()
+    with pytest.raises(MlbenchError, match=r"newer mlbench.*upgrade"):
+        Store(tmp_path)
+    with pytest.raises(MlbenchError, match=r"newer mlbench.*upgrade"):
+        load_results(tmp_path)
+
+
+def test_closed_store_says_so(tmp_path: Path) -> None:
+    s = Store(tmp_path)
+    s.close()
+    s.close()  # idempotent
+    with pytest.raises(MlbenchError, match="closed"):
+        s.results()
+
+
+def test_load_results_leaves_a_finished_run_folder_unchanged(tmp_path: Path) -> None:
+    with Store(tmp_path) as s:
+        s.start_run({"suite": "q"})
+        s.record(make_row("a"), {"p": np.ones(3)})
+        s.record(make_row("a", status="failed"))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert len(load_results(tmp_path)) == 1
+    assert len(load_results(tmp_path / DB_NAME, all_attempts=True)) == 2
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_store_is_in_wal_mode_with_schema_version(tmp_path: Path) -> None:
+    Store(tmp_path).close()
+    raw = sqlite3.connect(tmp_path / DB_NAME)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    raw.close()
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export(tmp_path: Path, fmt: str) -> None:
+    root = tmp_path / "run"
+    with Store(root) as s:
+        s.start_run({"suite": "q"})
+        s.record(make_row("a", status="failed"))
+        s.record(make_row("a", test_accuracy=0.5))
+        s.record(make_row("b", test_accuracy=float("nan"), val_accuracy=0.25))
+        expected = s.results()
+
+    out = export_results(root, tmp_path / "exports" / f"r.{fmt}", fmt)
+    assert out == tmp_path / "exports" / f"r.{fmt}"
+    back = pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)
+    assert list(back.columns) == list(expected.columns)
+    assert list(back["job_id"]) == ["a", "b"] and list(back["attempt"]) == [2, 1]
+    np.testing.assert_array_equal(back["test_accuracy"], [0.5, np.nan])
+    np.testing.assert_array_equal(back["val_accuracy"], [np.nan, 0.25])
+    if fmt == "parquet":
+        assert back["test_accuracy"].dtype == np.float64
+
+    into_dir = export_results(root / DB_NAME, tmp_path, fmt, all_attempts=True)
+    assert into_dir == tmp_path / f"results.{fmt}"
+    assert len(pd.read_csv(into_dir) if fmt == "csv" else pd.read_parquet(into_dir)) == 3
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_export_unknown_format(tmp_path: Path) -> None:
+    Store(tmp_path).close()
+    with pytest.raises(MlbenchError, match="csv or parquet"):
+        export_results(tmp_path, tmp_path / "x.xlsx", "xlsx")
+
+
+# -- processes: crash safety and concurrent readers -----------------------------------------------
+
+# Writes records forever; record i has fold=i, test_accuracy=i/1e6, a column extra_<i//10> = i (so
+# ALTER TABLEs keep happening) and predictions whose values all equal i. Job ids repeat every 7
+# records, so prediction files are overwritten too. Prints "ready" once some records are in.
+WRITER = """
+    import sys, time
+    import numpy as np
+    from mlbench.store import Store
+
+    root, n_total, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    with Store(root) as store:
+        store.start_run({"suite": "crash"})
+        start = len(store.results(all_attempts=True))
+        for i in range(start, start + n_total):
+            n = 1000 + (i % 5) * 3000
+            preds = {"val_index": np.arange(n), "val_proba": np.full((n, 3), float(i))}
+            row = {"job_id": f"job{i % 7}", "status": "ok", "dataset": "d", "model": "m", "fold": i,
+                   "test_accuracy": i / 1e6, f"extra_{i // 10}": float(i)}
+            store.record(row, preds if i % 4 else None)
+            if i == start + 5:
+                print("ready", flush=True)
+            if pause:
+                time.sleep(pause)
+"""
+
+
+def check_consistent(df: pd.DataFrame, root: Path) -> None:
+    """Every row is complete and every referenced prediction file loads and is self-consistent."""
+    assert list(df["fold"]) == list(range(len(df)))  # no gaps, no partial rows
+    for _, row in df.iterrows():
+        i = int(row["fold"])
+        assert row["job_id"] == f"job{i % 7}" and row["status"] == "ok"
+        assert row["dataset"] == "d" and row["model"] == "m"
+        assert row["test_accuracy"] == i / 1e6
+        assert row[f"extra_{i // 10}"] == i
+        if i % 4 == 0:
+            assert pd.isna(row["predictions_path"])
+            continue
+        assert row["predictions_path"] == f"predictions/job{i % 7}.npz"
+        with np.load(root / row["predictions_path"]) as npz:
+            index, proba = npz["val_index"], npz["val_proba"]
+        # The file may hold a later record of the same job (replaced just before the kill),
+        # never a mix of two records or a truncated one.
+        writer_i = int(proba[0, 0])
+        assert writer_i >= i and writer_i % 7 == i % 7
+        assert (proba == writer_i).all() and proba.shape == (1000 + (writer_i % 5) * 3000, 3)
+        np.testing.assert_array_equal(index, np.arange(len(proba)))
+    counts = df.groupby("job_id")["attempt"].agg(["min", "max", "count"])
+    assert (counts["min"] == 1).all() and (counts["max"] == counts["count"]).all()
+
+
+@pytest.mark.slow
+def test_sigkilled_writer_leaves_a_consistent_store(tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    rng = random.Random(0)
+    for _ in range(4):
+        writer = run_python(WRITER, str(root), "100000", "0")
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "ready", writer.stderr.read() if writer.stderr else ""
+        time.sleep(rng.uniform(0.0, 0.3))
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        assert writer.returncode == -signal.SIGKILL
+
+        # Readers work on the crashed store before any writer reopens it...
+        crashed = load_results(root, all_attempts=True)
+        check_consistent(crashed, root)
+        # ...and reopening it for writing keeps everything and clears half-written temp files.
+        with Store(root, create=False) as s:
+            df = s.results(all_attempts=True)
+            assert len(df) == len(crashed) > 5
+            check_consistent(df, root)
+            assert not list(s.predictions_dir.glob("*.tmp"))
+    assert len(df) > 20
+
+
+@pytest.mark.slow
+def test_reader_in_another_process_during_writes(tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    n_total = 300
+    writer = run_python(WRITER, str(root), str(n_total), "0.002")
+    assert writer.stdout is not None
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        seen = []
+        while writer.poll() is None:
+            df = load_results(root, all_attempts=True)  # must never fail with "database is locked"
+            check_consistent(df, root)
+            seen.append(len(df))
+        assert writer.wait() == 0, writer.stderr.read() if writer.stderr else ""
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+    assert seen == sorted(seen)  # committed rows never disappear
+    assert any(0 < n < n_total for n in seen)  # we really read while it was writing
+    final = load_results(root, all_attempts=True)
+    assert len(final) == n_total
+    check_consistent(final, root)
+    assert len(load_results(root)) == 7  # latest attempt of each of the 7 job ids
+
+
+def test_records_from_several_threads_are_serialised(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(k: int) -> None:
+        store.record(make_row(f"job{k % 3}", fold=k), {"p": np.full(10, k)})
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(work, range(30)))
+    df = store.results(all_attempts=True)
+    assert len(df) == 30
+    assert sorted(df.groupby("job_id")["attempt"].max()) == [10, 10, 10]
+    assert not df.duplicated(["job_id", "attempt"]).any()
