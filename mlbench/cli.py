@@ -280,13 +280,13 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+        # click's usage errors (typer vendors click, so match on behaviour, not on the class)
+        show = getattr(exc, "show", None)
+        if callable(show) and isinstance(getattr(exc, "exit_code", None), int):
+            show()
+            sys.exit(EXIT_USAGE if exc.exit_code else EXIT_OK)
+        if type(exc).__name__ == "Abort":
             sys.exit(EXIT_INTERRUPTED)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(EXIT_USAGE)
         raise
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 

@@ -86,6 +86,8 @@ def _roc_auc(y, proba, k):
         # One-vs-rest over the classes present, renormalised: sklearn needs every column's class in y_true.
         sub = proba[:, present]
         sub = sub / np.clip(sub.sum(axis=1, keepdims=True), 1e-12, None)
+        if len(present) == 2:
+            return roc_auc_score(y == present[1], sub[:, 1])
         return roc_auc_score(y, sub, multi_class="ovr", labels=present)
     return roc_auc_score(y, proba, multi_class="ovr", labels=np.arange(k))
 

@@ -302,7 +302,16 @@ class _Problems:
     def raise_if_any(self) -> None:
         if self.items:
             self.items.sort(key=lambda t: (t[0], t[1]))
-            raise ConfigError([m for _, _, m in self.items])
+            raise ConfigError([_one_line(m) for _, _, m in self.items])
+
+
+# everything str.splitlines() breaks on: a key or value holding one must not split a message,
+# since the CLI prints one problem per line
+_LINE_BREAKS = {c: c.encode("unicode_escape").decode() for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def _one_line(message: str) -> str:
+    return message.translate(str.maketrans(_LINE_BREAKS))
 
 
 def _pydantic_message(err: dict[str, Any], model_fields: dict[str, list[str]]) -> tuple[tuple, str, bool]:
@@ -371,6 +380,7 @@ def parse_suite(
     path: Path | None = None,
 ) -> Suite:
     """Validate suite YAML text; see :func:`load_suite`."""
+    root = None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -379,10 +389,22 @@ def parse_suite(
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(
-            f"{filename}:{line}:{col}: (YAML): {problem}; fix the YAML syntax (indentation, quotes, colons)"
+            _one_line(
+                f"{filename}:{line}:{col}: (YAML): {problem}; fix the YAML syntax (indentation, quotes, colons)"
+            )
         ) from None
     except RecursionError:
         raise ConfigError(f"{filename}:1:1: (YAML): nesting too deep; simplify the file") from None
+    except Exception as exc:
+        # an explicit tag on a value it cannot convert (`!!int name`, `!!bool maybe`) raises
+        # ValueError/KeyError/... from PyYAML's constructor rather than a YAMLError
+        line, col = _bad_scalar(root)
+        raise ConfigError(
+            _one_line(
+                f"{filename}:{line}:{col}: (YAML): cannot convert a tagged value ({type(exc).__name__}: {exc}); "
+                "fix or remove the `!!` tag"
+            )
+        ) from None
     problems = _Problems(filename, _Locator(root))
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
@@ -414,8 +436,9 @@ def parse_suite(
 
     name = raw.name or (path.stem if path else "suite")
     out = Path(output) if output is not None else Path(raw.output) if raw.output else Path("reports") / name
-    if not out.is_absolute() and raw.output and path is not None:
-        out = Path(base_dir) / out  # an `output:` in the file is relative to the file
+    if output is None and not out.is_absolute() and raw.output and path is not None:
+        # an `output:` in the file is relative to the file; a CLI --output to the working folder
+        out = Path(base_dir) / out
     return Suite(
         name=name,
         seed=raw.seed,
@@ -452,6 +475,27 @@ def _load_plugins(value: Any, base_dir: Path, problems: _Problems) -> tuple[str,
         # absolute, so workers started from another folder find the same file
         out.append(str((base_dir / ref).resolve()) if ref.endswith(".py") or "/" in ref else ref)
     return tuple(out)
+
+
+def _bad_scalar(root: yaml.Node | None) -> tuple[int, int]:
+    """Location of the first scalar PyYAML's safe constructor fails on, else (1, 1)."""
+    constructor = yaml.constructor.SafeConstructor()
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                constructor.construct_object(node)
+            except Exception:
+                return (node.start_mark.line + 1, node.start_mark.column + 1)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(x for pair in reversed(node.value) for x in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+    return (1, 1)
 
 
 _MAX_NODES = 100_000

@@ -590,6 +590,9 @@ def test_openml_network_failure_is_a_dataset_error(tmp_path, monkeypatch):
 
 
 def test_openml_frame_goes_through_tabular_cleaning(monkeypatch):
+    # conftest.py sets the offline flags; this test fakes the fetch itself
+    monkeypatch.delenv("MLBENCH_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     import sklearn.datasets
     from sklearn.utils import Bunch
 

@@ -1,0 +1,100 @@
+"""The command line: fast start, listing, export, report regeneration, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import mlbench
+
+
+def cli(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mlbench.cli", *args], capture_output=True, text=True, timeout=300, **kw
+    )
+
+
+def imported_modules(*args: str) -> set[str]:
+    """Top-level modules imported by a CLI invocation (from -X importtime)."""
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mlbench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    mods = set()
+    for line in res.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            mods.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return mods
+
+
+HEAVY = {"torch", "timm", "sklearn", "xgboost", "matplotlib", "scipy"}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    suite = root / "s.yaml"
+    suite.write_text(
+        "name: s\nresampling: {kind: kfold, folds: 3}\ndatasets: [iris]\nmodels: [knn, decision_tree]\n"
+    )
+    res = cli("run", str(suite), "--output", str(root / "run"), "-q")
+    assert res.returncode == 0, res.stderr
+    return root
+
+
+def test_help_and_validate_import_no_heavy_library(finished_run):
+    # `mlbench --help` and `mlbench validate` must answer in well under a second: no torch,
+    # sklearn, xgboost on their path (timings go to the benchmark, not to an assertion here)
+    assert not imported_modules("--help") & HEAVY
+    assert not imported_modules("validate", str(finished_run / "s.yaml")) & HEAVY
+
+
+def test_help_lists_commands():
+    res = cli("--help")
+    assert res.returncode == 0
+    for command in ("run", "validate", "report", "list", "export"):
+        assert command in res.stdout
+
+
+def test_list():
+    assert "xgboost" in cli("list", "models").stdout
+    assert "breast_cancer" in cli("list", "datasets").stdout
+    assert "log_loss" in cli("list", "metrics").stdout
+    assert cli("list", "nonsense").returncode == 2
+
+
+def test_export_csv_and_parquet(finished_run):
+    run = finished_run / "run"
+    for fmt in ("csv", "parquet"):
+        res = cli("export", str(run), "--format", fmt)
+        assert res.returncode == 0, res.stderr
+        path = run / f"results.{fmt}"
+        df = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+        assert len(df) == 6 and "test_accuracy" in df.columns
+
+
+def test_report_regenerates_without_running(finished_run):
+    run = finished_run / "run"
+    before = mlbench.load_results(run, all_attempts=True)
+    out = finished_run / "again.html"
+    res = cli("report", str(run), "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    html = out.read_text()
+    assert "knn" in html and "decision_tree" in html and "<svg" in html
+    assert len(mlbench.load_results(run, all_attempts=True)) == len(before)
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert cli("run", str(tmp_path / "missing.yaml")).returncode == 2
+    res = cli("report", str(tmp_path / "nothing"))
+    assert (
+        res.returncode == 2
+        and "run `mlbench run SUITE` first" in res.stderr
+        and "Traceback" not in res.stderr
+    )
+    assert cli("run").returncode == 2  # missing argument

@@ -1,0 +1,122 @@
+"""Every registered model runs on tiny data through run_job; static parameter lists are true."""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+import pytest
+
+from mlbench.execution.job import run_job
+from mlbench.models import MODELS
+from mlbench.models.preprocessing import make_preprocessor
+from mlbench.suite import parse_suite
+
+
+def _job(model: str, dataset: str, params: dict | None = None, **suite_extra):
+    entry = model if not params else {model: params}
+    import yaml
+
+    text = yaml.safe_dump(
+        {
+            "name": "t",
+            "resampling": {"kind": "holdout", "test_size": 0.3},
+            "datasets": [{"builtin": dataset}],
+            "models": [entry],
+            **suite_extra,
+        }
+    )
+    return parse_suite(text).expand()[0]
+
+
+BUILTIN_MODELS = ["decision_tree", "random_forest", "knn", "logistic_regression", "xgboost"]
+
+
+@pytest.mark.parametrize("name", BUILTIN_MODELS)
+@pytest.mark.parametrize("dataset", ["iris", "diabetes"])
+def test_every_model_runs_and_scores(name, dataset):
+    row, preds = run_job(
+        _job(name, dataset, {"n_estimators": 10} if name in ("random_forest", "xgboost") else None)
+    )
+    assert row["status"] == "ok"
+    if dataset == "iris":
+        assert row["test_accuracy"] > 0.8
+        assert preds["test_proba"].shape == (len(preds["test_index"]), 3)
+        np.testing.assert_allclose(preds["test_proba"].sum(axis=1), 1, atol=1e-5)
+        assert set(preds) >= {"val_index", "val_proba", "test_pred"}
+    else:
+        assert row["test_r2"] > 0.0 or name == "decision_tree"
+        assert np.isfinite(row["test_rmse"])
+    assert row["fit_seconds"] > 0 and row["peak_memory_mb"] > 10
+
+
+@pytest.mark.parametrize("name", BUILTIN_MODELS)
+def test_static_param_names_match_the_estimators(name):
+    info = MODELS.get(name)
+    for task in info.task_types:
+        est = info.factory({}, task, 0, 1)
+        real = set(est.get_params())
+        # mlbench sets random_state / n_jobs from the job itself
+        assert info.param_names[task] <= real, info.param_names[task] - real
+        missing = real - info.param_names[task] - {"random_state", "n_jobs", "callbacks", "verbose", "copy_X"}
+        missing -= {
+            "missing",
+            "enable_categorical",
+            "feature_types",
+            "feature_weights",
+        }  # xgboost data plumbing
+        assert not missing, f"{name}/{task}: parameters users cannot set: {missing}"
+
+
+def test_user_params_reach_the_estimator_and_seed_is_the_jobs():
+    info = MODELS.get("random_forest")
+    est = info.factory(
+        info.params_for({"n_estimators": 7, "max_depth": 3}, "classification"), "classification", 5, 1
+    )
+    assert (est.n_estimators, est.max_depth, est.random_state) == (7, 3, 5)
+    assert MODELS.get("logistic_regression").params_for({}, "classification") == {"max_iter": 1000}
+
+
+def test_unknown_model_says_did_you_mean():
+    from mlbench.errors import ModelError
+
+    with pytest.raises(ModelError, match="Did you mean 'decision_tree'"):
+        MODELS.get("decison_tree")
+
+
+def test_xgboost_early_stopping_uses_the_validation_split_only():
+    row, _ = run_job(_job("xgboost", "digits", {"n_estimators": 500, "early_stopping_rounds": 5}))
+    assert row["status"] == "ok" and row["val_in_fit"] is False
+    # the validation rows were held out of the fit
+    assert row["n_train"] + row["n_val"] == 1797 - math.ceil(0.3 * 1797)
+
+
+def test_missing_classes_in_a_small_subset_keep_full_probability_columns():
+    row, preds = run_job(_job("xgboost", "digits", {"n_estimators": 5}, sweep={"train_sizes": [6]}))
+    assert row["status"] == "ok" and row["n_train"] == 6  # 6 rows cannot hold all 10 digits
+    assert preds["test_proba"].shape[1] == 10
+    np.testing.assert_allclose(preds["test_proba"].sum(axis=1), 1, atol=1e-5)
+
+
+def test_preprocessor_imputes_encodes_and_scales():
+    import pandas as pd
+
+    X = pd.DataFrame({"a": [1.0, np.nan, 3.0, 5.0], "c": ["x", None, "y", "x"]})
+    pre = make_preprocessor({"a": "numeric", "c": "categorical"}, scale=True)
+    out = pre.fit_transform(X)
+    assert not np.isnan(out).any()
+    assert out.shape == (4, 1 + 3)  # scaled a + one-hot x / y / __missing__
+    np.testing.assert_allclose(out[:, 0].mean(), 0, atol=1e-12)
+    unseen = pre.transform(pd.DataFrame({"a": [2.0], "c": ["zzz"]}))
+    assert unseen[0, 1:].sum() == 0  # unknown category ignored, not an error
+
+
+def test_factories_import_their_library_lazily():
+    import subprocess
+    import sys
+
+    code = "import mlbench.models, sys; print(any(m in sys.modules for m in ('sklearn', 'xgboost', 'torch')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert all(inspect.isfunction(MODELS.get(n).factory) for n in BUILTIN_MODELS)
