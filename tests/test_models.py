@@ -85,11 +85,12 @@ def test_unknown_model_says_did_you_mean():
         MODELS.get("decison_tree")
 
 
-def test_xgboost_early_stopping_uses_the_validation_split_only():
-    row, _ = run_job(_job("xgboost", "digits", {"n_estimators": 500, "early_stopping_rounds": 5}))
-    assert row["status"] == "ok" and row["val_in_fit"] is False
-    # the validation rows were held out of the fit
-    assert row["n_train"] + row["n_val"] == 1797 - math.ceil(0.3 * 1797)
+def test_xgboost_early_stopping_holds_out_part_of_its_own_training_rows():
+    job = _job("xgboost", "digits", {"n_estimators": 500, "early_stopping_rounds": 5}, sweep={"train_sizes": [300]})
+    row, _ = run_job(job)
+    assert row["status"] == "ok"
+    # n_train labelled rows in all: 80% fitted, 20% used to decide when to stop
+    assert row["n_train"] == 300 and row["n_fit"] == 240
 
 
 def test_missing_classes_in_a_small_subset_keep_full_probability_columns():

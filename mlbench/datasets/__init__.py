@@ -125,8 +125,6 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".") -> list[str]:
         ``target`` missing for csv/parquet, a csv header (first line only) lacking the target
         column, a bad ``task``/``image_size``/``openml`` value.
     """
-    from mlbench.datasets import files
-
     name = dataset_name(spec) if isinstance(spec, dict) else "dataset"
     problems = _structure_problems(spec, name)
     if problems:
@@ -141,6 +139,9 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".") -> list[str]:
         )
     if key == "builtin":
         return builtin_problems(spec, name)
+    # file checks use the pandas-based reader helpers; builtin-only suites never import pandas
+    from mlbench.datasets import files
+
     if key == "openml":
         from mlbench.datasets.openml import check_openml_id
 

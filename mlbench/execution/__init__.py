@@ -94,8 +94,8 @@ def hardware() -> dict[str, Any]:
 def _preflight(suite: Suite, jobs: list[Job]) -> dict[str, str]:
     """Load every dataset once in the coordinator; return dataset name -> error for those that fail.
 
-    Forked workers inherit the loaded datasets (no reload per worker), and a broken dataset
-    fails its jobs with one clear message instead of once per job in every worker.
+    A broken dataset then fails its jobs with one clear message, without a worker loading it
+    again for every job.
     """
     from mlbench.datasets import load_dataset
     from mlbench.errors import MlbenchError

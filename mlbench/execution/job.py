@@ -189,21 +189,36 @@ def run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     params = info.params_for(job.params, task)
     early_stops = info.validation_fit is not None and info.validation_fit(params, None, None) is not None
     pool, val_idx = validation_split(train_fold, ds.y, task, job.resampling["val_fraction"], job.split_seed)
-    if job.resampling["fit_on_val"] and not early_stops:
+    if job.resampling["fit_on_val"]:
         pool = train_fold
     try:
         train_idx = train_subset(pool, ds.y, task, job.train_size, job.seed)
     except ValueError as exc:
         raise JobSkipped(str(exc)) from None
+    if early_stops:
+        # An early-stopping model holds its stopping set out of its own training rows, so every
+        # model sees exactly n_train labelled rows whatever the train size.
+        fit_idx, stop_idx = validation_split(train_idx, ds.y, task, job.resampling["val_fraction"] or 0.2, job.seed)
+    else:
+        fit_idx, stop_idx = train_idx, train_idx[:0]
 
     image_model = info.input_kind == "image"
     X_all = ds.X
 
+    kinds = ds.tabular_feature_kinds()
+    all_numeric = all(kind == "numeric" for kind in kinds.values())
+
     def rows(X: Any, idx: np.ndarray | None) -> Any:
         data = X if idx is None else (X.iloc[idx] if hasattr(X, "iloc") else X[idx])
-        return data if image_model else ds.tabular(data)
+        if image_model:
+            return data
+        if all_numeric:
+            # plain float arrays: what a hand-written sklearn script passes, and cheaper
+            arr = np.asarray(data, dtype=np.float64)
+            return arr.reshape(len(arr), int(np.prod(arr.shape[1:])))
+        return ds.tabular(data)
 
-    X_train, y_train = rows(X_all, train_idx), ds.y[train_idx]
+    X_train, y_train = rows(X_all, fit_idx), ds.y[fit_idx]
     X_val, y_val = rows(X_all, val_idx), ds.y[val_idx]
     if test_idx is None:
         X_test, y_test = rows(ds.test_X, None), ds.test_y
@@ -217,27 +232,22 @@ def run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     present = np.unique(y_train) if task == "classification" else None
     remap = present is not None and len(present) < k
     fit_y = np.searchsorted(present, y_train) if remap else y_train
+    if remap:
+        stop_idx = stop_idx[np.isin(ds.y[stop_idx], present)]
+    X_stop = rows(X_all, stop_idx)
+    y_stop = np.searchsorted(present, ds.y[stop_idx]) if remap else ds.y[stop_idx]
 
-    estimator = _build(job, info, task, ds.tabular_feature_kinds())
-    fit_kwargs: dict[str, Any] = {}
-    if early_stops:
-        val_y = np.searchsorted(present, y_val) if remap else y_val
-        if remap:
-            keep = np.isin(y_val, present)
-            X_val_fit, val_y = (X_val.iloc[keep] if hasattr(X_val, "iloc") else X_val[keep]), val_y[keep]
-        else:
-            X_val_fit = X_val
+    estimator = _build(job, info, task, kinds)
     memory = PeakMemory()
     t0 = time.perf_counter()
     try:
         if early_stops and hasattr(estimator, "steps"):
-            # fit the preprocessing once, then hand the transformed validation rows to the model
+            # fit the preprocessing once, then hand the transformed stopping rows to the model
             pre = estimator[:-1]
             Xt = pre.fit_transform(X_train, fit_y)
-            fit_kwargs = info.validation_fit(params, pre.transform(X_val_fit), val_y) or {}
-            estimator[-1].fit(Xt, fit_y, **fit_kwargs)
+            estimator[-1].fit(Xt, fit_y, **(info.validation_fit(params, pre.transform(X_stop), y_stop) or {}))
         elif early_stops:
-            estimator.fit(X_train, fit_y, **(info.validation_fit(params, X_val_fit, val_y) or {}))
+            estimator.fit(X_train, fit_y, **(info.validation_fit(params, X_stop, y_stop) or {}))
         else:
             estimator.fit(X_train, fit_y)
         fit_seconds = time.perf_counter() - t0
@@ -281,9 +291,10 @@ def run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         status="ok",
         error=None,
         n_train=len(train_idx),
+        n_fit=len(fit_idx),
         n_val=len(val_idx),
         n_test=len(y_test),
-        val_in_fit=bool(job.resampling["fit_on_val"] and not early_stops and len(val_idx) > 0),
+        val_in_fit=bool(job.resampling["fit_on_val"] and len(val_idx) > 0),
         fit_seconds=fit_seconds,
         predict_seconds=predict_seconds,
         peak_memory_mb=peak_mb,

@@ -62,6 +62,41 @@ def _worker_main(conn: Connection) -> None:
         conn.send((job.job_id, row, preds))
 
 
+#: Imported once by the fork server, so each new worker starts with them already loaded.
+PRELOAD = [
+    "mlbench.execution.job",
+    "mlbench.datasets.builtin_data",
+    "mlbench.datasets.files",
+    "mlbench.models.preprocessing",
+    "mlbench.metrics",
+    "sklearn.pipeline",
+    "sklearn.compose",
+    "sklearn.impute",
+    "sklearn.preprocessing",
+    "sklearn.metrics",
+    "sklearn.model_selection",
+    # model libraries: imported once by the fork server instead of once per worker
+    "sklearn.tree",
+    "sklearn.ensemble",
+    "sklearn.neighbors",
+    "sklearn.linear_model",
+    "xgboost",
+]
+
+
+def _context() -> Any:
+    # forkserver, not fork: the caller may have started OpenMP/BLAS thread pools (a notebook
+    # that fitted xgboost, a benchmark), and a child forked from such a process can deadlock in
+    # its first parallel region. The fork server is a clean process forked before any of that;
+    # workers fork from it in milliseconds with the PRELOAD modules already imported.
+    methods = mp.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+    return mp.get_context("spawn")
+
+
 @dataclass
 class _Worker:
     proc: Any
@@ -109,9 +144,7 @@ class LocalExecutor:
         self.job_seconds = job_seconds
         self.job_memory_gb = job_memory_gb if job_memory_gb is not None else default_memory_gb(self.workers)
         self.poll_seconds = poll_seconds
-        # fork: workers inherit the coordinator's imports (fast start); the coordinator never
-        # starts thread pools (no fitting, no torch), which is what makes fork unsafe.
-        self._ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self._ctx = _context()
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)

@@ -23,7 +23,9 @@ def make_preprocessor(feature_kinds: Mapping[str, str], scale: bool) -> Any:
 
     Returns
     -------
-    sklearn.compose.ColumnTransformer
+    sklearn.pipeline.Pipeline or sklearn.compose.ColumnTransformer
+        A plain imputer(+scaler) pipeline when every column is numeric (it then also accepts
+        arrays), else a ColumnTransformer selecting columns by name.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
@@ -32,11 +34,15 @@ def make_preprocessor(feature_kinds: Mapping[str, str], scale: bool) -> Any:
 
     numeric = [c for c, k in feature_kinds.items() if k == "numeric"]
     categorical = [c for c, k in feature_kinds.items() if k == "categorical"]
+    steps: list[Any] = [SimpleImputer(strategy="median")]
+    if scale:
+        steps.append(StandardScaler())
+    if not categorical:
+        # All numeric (images, most benchmarks): a plain pipeline on arrays, without the
+        # ColumnTransformer's per-call DataFrame bookkeeping.
+        return make_pipeline(*steps)
     transformers = []
     if numeric:
-        steps: list[Any] = [SimpleImputer(strategy="median")]
-        if scale:
-            steps.append(StandardScaler())
         transformers.append(("num", make_pipeline(*steps), numeric))
     if categorical:
         transformers.append(

@@ -1,0 +1,753 @@
+"""Tests of mlbench.suite: located error messages, the CLI's handling of them, expansion, fuzzing.
+
+Every suite here is a real YAML file (or text) run through the real loader; the CLI tests start the
+real ``mlbench`` entry point in a subprocess, so exit codes and stderr are what a user sees.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from mlbench.errors import ConfigError
+from mlbench.metrics import DEFAULT_METRICS
+from mlbench.suite import Suite, load_suite, parse_suite
+
+VALID = """\
+name: demo
+seed: 3
+resampling:
+  kind: kfold
+  folds: 3
+datasets:
+  - iris
+  - csv: data.csv
+    target: y
+models:
+  - knn: {n_neighbors: 3}
+  - decision_tree
+sweep:
+  train_sizes: [0.5, 1.0]
+  repeats: 2
+"""
+
+# The minimal prefix most error cases build on: line 1 and 2, so the offending line is line 3+.
+HEAD = "datasets: [iris]\nmodels: [knn]\n"
+
+
+def write_csv(folder: Path, name: str = "data.csv", header: str = "a,b,y") -> Path:
+    path = folder / name
+    path.write_text(f"{header}\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
+    return path
+
+
+def write_suite(folder: Path, text: str, name: str = "suite.yaml") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def load_errors(folder: Path, text: str) -> tuple[Path, list[str]]:
+    """Write ``text`` as a suite file, load it expecting a ConfigError; return (path, messages)."""
+    path = write_suite(folder, text)
+    with pytest.raises(ConfigError) as info:
+        load_suite(path)
+    return path, info.value.messages
+
+
+def one_error(folder: Path, text: str) -> tuple[str, str]:
+    """The single message for ``text``, split into ``(LINE:COL: field, rest)`` without the file name."""
+    path, messages = load_errors(folder, text)
+    assert len(messages) == 1, messages
+    message = messages[0]
+    assert message.startswith(f"{path}:"), message
+    rest = message[len(f"{path}:") :]
+    where, _, what = rest.partition(": ")
+    field, _, what = what.partition(": ")
+    return f"{where}: {field}", what
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. each config error: FILE:LINE:COL: field: message, at the right place
+
+# (id, suite text, expected "LINE:COL: field", substrings the message must contain)
+ERROR_CASES = [
+    (
+        "unknown-top-level-key",
+        HEAD + "modles: [knn]\n",
+        "3:1: modles",
+        ["unknown key 'modles'", "Did you mean 'models'?", "Valid keys here:"],
+    ),
+    (
+        "unknown-resampling-key",
+        HEAD + "resampling:\n  kind: kfold\n  fodls: 3\n",
+        "5:3: resampling.fodls",
+        ["unknown key 'fodls'", "Did you mean 'folds'?", "kind, folds, repeats"],
+    ),
+    (
+        "unknown-sweep-key",
+        HEAD + "sweep:\n  train_size: [0.5]\n",
+        "4:3: sweep.train_size",
+        ["Did you mean 'train_sizes'?", "Valid keys here: train_sizes, repeats"],
+    ),
+    (
+        "unknown-budget-key-flow-style",
+        HEAD + "budget: {job_secs: 3}\n",
+        "3:10: budget.job_secs",
+        ["Did you mean 'job_seconds'?", "job_memory_gb"],
+    ),
+    (
+        "unknown-executor-key",
+        HEAD + "executor:\n  kind: local\n  worker: 2\n",
+        "5:3: executor.worker",
+        ["Did you mean 'workers'?", "threads_per_job"],
+    ),
+    (
+        "folds-wrong-type",
+        HEAD + "resampling:\n  folds: five\n",
+        "4:10: resampling.folds",
+        ["valid integer", "'five'"],
+    ),
+    (
+        "folds-one",
+        HEAD + "resampling:\n  folds: 1\n",
+        "4:10: resampling.folds",
+        ["greater than or equal to 2"],
+    ),
+    (
+        "unknown-model-name",
+        "datasets: [iris]\nmodels:\n  - knn\n  - decison_tree\n",
+        "4:5: models[1]",
+        ["unknown model 'decison_tree'", "Did you mean 'decision_tree'?", "Valid models:", "knn"],
+    ),
+    (
+        "unknown-model-name-with-params",
+        "datasets: [iris]\nmodels:\n  - knn\n  - decison_tree: {max_depth: 3}\n",
+        "4:5: models[1].decison_tree",
+        ["Did you mean 'decision_tree'?"],
+    ),
+    (
+        "unknown-model-param",
+        "datasets: [iris]\nmodels:\n  - knn: {n_neighbour: 3}\n",
+        "3:11: models[0].knn.n_neighbour",
+        ["unknown parameter 'n_neighbour'", "Did you mean 'n_neighbors'?", "Valid parameters:", "leaf_size"],
+    ),
+    (
+        "model-params-not-mapping",
+        "datasets: [iris]\nmodels:\n  - knn: [3]\n",
+        "3:10: models[0].knn",
+        ["must be a mapping"],
+    ),
+    (
+        "unknown-builtin-shorthand",
+        "datasets:\n  - irsi\nmodels: [knn]\n",
+        "2:5: datasets[0].builtin",
+        ["unknown builtin dataset 'irsi'", "Did you mean 'iris'?", "digits"],
+    ),
+    (
+        "unknown-builtin",
+        "datasets:\n  - builtin: irsi\nmodels: [knn]\n",
+        "2:14: datasets[0].builtin",
+        ["Did you mean 'iris'?"],
+    ),
+    (
+        "two-source-keys",
+        "datasets:\n  - builtin: iris\n    csv: data.csv\nmodels: [knn]\n",
+        "2:5: datasets[0]",
+        ["several source keys (builtin, csv)", "exactly one of"],
+    ),
+    (
+        "no-source-key",
+        "datasets:\n  - name: x\n    target: y\nmodels: [knn]\n",
+        "2:5: datasets[0]",
+        ["no source key", "builtin, csv, parquet"],
+    ),
+    (
+        "unknown-dataset-key",
+        "datasets:\n  - csv: data.csv\n    targte: y\nmodels: [knn]\n",
+        "3:5: datasets[0].targte",
+        ["unknown key 'targte' for a csv dataset", "Did you mean 'target'?"],
+    ),
+    (
+        "csv-missing-file",
+        "datasets:\n  - csv: nope.csv\n    target: y\nmodels: [knn]\n",
+        "2:10: datasets[0].csv",
+        ["nope.csv", "not found"],
+    ),
+    (
+        "csv-missing-target-column",
+        "datasets:\n  - csv: data.csv\n    target: label\nmodels: [knn]\n",
+        "2:10: datasets[0].csv",
+        ["target column 'label'", "'a', 'b', 'y'"],
+    ),
+    (
+        "duplicate-dataset-names",
+        "datasets:\n  - iris\n  - builtin: iris\nmodels: [knn]\n",
+        "3:5: datasets[1]",
+        ["dataset name 'iris' is used twice", "name:"],
+    ),
+    (
+        "duplicate-top-level-key",
+        HEAD + "seed: 1\nseed: 2\n",
+        "4:1: seed",
+        ["'seed' appears twice", "keep one"],
+    ),
+    (
+        "duplicate-nested-key",
+        HEAD + "resampling:\n  folds: 3\n  folds: 4\n",
+        "5:3: resampling.folds",
+        ["appears twice"],
+    ),
+    (
+        "metric-list-form",
+        HEAD + "metrics: [accuracy, acuracy]\n",
+        "3:21: metrics[1]",
+        ["unknown metric 'acuracy'", "Did you mean 'accuracy'"],
+    ),
+    (
+        "metric-wrong-task",
+        HEAD + "metrics:\n  classification: [accuracy, rmse]\n",
+        "4:30: metrics.classification[1]",
+        ["'rmse' is not a classification metric", "log_loss"],
+    ),
+    (
+        "metric-unknown-task-type",
+        HEAD + "metrics:\n  regresion: [rmse]\n",
+        "4:3: metrics.regresion",
+        ["unknown task type 'regresion'", "Did you mean 'regression'?"],
+    ),
+    (
+        "train-size-zero",
+        HEAD + "sweep:\n  train_sizes: [0.5, 0]\n",
+        "4:22: sweep.train_sizes[1]",
+        ["below 2"],
+    ),
+    (
+        "train-size-int-one",
+        HEAD + "sweep:\n  train_sizes: [1]\n",
+        "4:17: sweep.train_sizes[0]",
+        ["write 1.0"],
+    ),
+    ("train-size-1.5", HEAD + "sweep:\n  train_sizes: [1.5]\n", "4:17: sweep.train_sizes[0]", ["(0, 1]"]),
+    (
+        "train-size-negative",
+        HEAD + "sweep:\n  train_sizes: [-0.5]\n",
+        "4:17: sweep.train_sizes[0]",
+        ["(0, 1]"],
+    ),
+    (
+        "train-size-string",
+        HEAD + "sweep:\n  train_sizes: [0.5, half]\n",
+        "4:22: sweep.train_sizes[1]",
+        ["'half' is not a number"],
+    ),
+    (
+        "train-size-duplicates",
+        HEAD + "sweep:\n  train_sizes: [0.5, 0.5]\n",
+        "4:16: sweep.train_sizes",
+        ["repeat a value"],
+    ),
+    ("yaml-syntax-flow", "datasets: [iris]\nmodels: [knn\nseed: 1\n", "3:5: (YAML)", ["fix the YAML syntax"]),
+    (
+        "yaml-syntax-indent",
+        "datasets: [iris]\nmodels:\n  - knn\n bad: indent\n",
+        "4:2: (YAML)",
+        ["fix the YAML syntax"],
+    ),
+    (
+        "unconvertible-tag",
+        HEAD + "seed: !!int three\n",
+        "3:7: (YAML)",
+        ["cannot convert a tagged value", "'three'", "`!!` tag"],
+    ),
+    ("empty-file", "", "1:1: (top level)", ["the suite is empty", "datasets:"]),
+    ("comments-only", "# nothing yet\n", "1:1: (top level)", ["the suite is empty"]),
+    ("top-level-list", "- iris\n- knn\n", "1:1: (top level)", ["the suite is a list", "mapping"]),
+    ("missing-models", "datasets: [iris]\n", "1:1: (top level)", ["required key 'models' is missing"]),
+    ("empty-models", "datasets: [iris]\nmodels: []\n", "2:9: models", ["at least 1 item"]),
+    (
+        "plugin-missing-file",
+        HEAD + "plugins: [nothere.py]\n",
+        "3:11: plugins[0]",
+        ["nothere.py does not exist", "plugins:"],
+    ),
+    (
+        "identical-model-twice",
+        "datasets: [iris]\nmodels:\n  - knn: {n_neighbors: 3}\n  - knn: {n_neighbors: 3}\n",
+        "4:5: models[1]",
+        ["'knn(n_neighbors=3)' is listed twice", "remove one"],
+    ),
+    (
+        "plain-model-twice",
+        "datasets: [iris]\nmodels:\n  - knn\n  - knn\n",
+        "4:5: models[1]",
+        ["listed twice"],
+    ),
+    (
+        # a YAML set used to slip through pydantic as a list and leave a suite with zero models
+        "models-as-yaml-set",
+        "datasets: [iris]\nmodels: !!set {knn}\n",
+        "2:9: models",
+        ["valid list"],
+    ),
+    (
+        # a value containing itself crashed the model-label json.dumps with ValueError
+        "self-referencing-alias",
+        "datasets: [iris]\nmodels:\n  - knn: &p {n_neighbors: *p}\n  - knn: {n_neighbors: 3}\n",
+        "3:14: (YAML)",
+        ["contains itself through an alias"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "needles"), [c[1:] for c in ERROR_CASES], ids=[c[0] for c in ERROR_CASES]
+)
+def test_error_is_located_and_explained(tmp_path: Path, text: str, where: str, needles: list[str]) -> None:
+    write_csv(tmp_path)
+    located, what = one_error(tmp_path, text)
+    assert located == where, what
+    for needle in needles:
+        assert needle in what
+    assert "Traceback" not in what
+
+
+def test_alias_bomb_is_rejected_quickly(tmp_path: Path) -> None:
+    # nine levels of ten-fold aliases expand to 10**9 values; every later walk would hang
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    located, what = one_error(tmp_path, "\n".join(lines) + "\n" + HEAD + "metrics: *a8\n")
+    assert located == "1:1: (YAML)"
+    assert "aliases" in what
+
+
+def test_missing_suite_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such suite file"):
+        load_suite(tmp_path / "absent.yaml")
+
+
+def test_output_in_file_is_relative_to_the_file(tmp_path: Path) -> None:
+    path = write_suite(tmp_path, HEAD + "output: out\n")
+    assert load_suite(path).output == tmp_path / "out"
+    assert load_suite(path, output="elsewhere").output == Path("elsewhere")
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. several problems at once
+
+
+def test_all_problems_reported_together_sorted_by_line(tmp_path: Path) -> None:
+    text = (
+        "modles: 1\n"  # 1: unknown key (pydantic)
+        "datasets: [irsi]\n"  # 2: unknown builtin (dataset check)
+        "models: [knn, decison_tree]\n"  # 3: unknown model (model check)
+        "resampling: {folds: 1}\n"  # 4: out of range (pydantic)
+        "metrics: [acuracy]\n"  # 5: unknown metric (metric check)
+    )
+    path, messages = load_errors(tmp_path, text)
+    assert [m.split(": ")[0] for m in messages] == [
+        f"{path}:1:1",
+        f"{path}:2:12",
+        f"{path}:3:15",
+        f"{path}:4:21",
+        f"{path}:5:11",
+    ]
+    # str() of the error is one line per problem, what the CLI prints
+    with pytest.raises(ConfigError) as info:
+        load_suite(path)
+    assert str(info.value).splitlines() == messages
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. the CLI: exit code 2, messages on stderr, never a traceback
+
+
+def mlbench(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlbench.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_cli_validate_bad_suite(tmp_path: Path) -> None:
+    bad = write_suite(tmp_path, "datasets: [iris]\nmodels:\n  - decison_tree\nmodles: []\n", "bad.yaml")
+    result = mlbench("validate", bad, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{bad}:3:5: models[0]: unknown model 'decison_tree'" in result.stderr
+    assert f"{bad}:4:1: modles: unknown key" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_cli_validate_good_and_mixed(tmp_path: Path) -> None:
+    write_csv(tmp_path)
+    good = write_suite(tmp_path, VALID, "good.yaml")
+    result = mlbench("validate", good, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "ok (2 datasets x 2 models" in result.stdout
+    # one bad file among good ones fails the whole command, yet the good one is still reported
+    bad = write_suite(tmp_path, "datasets: [iris]\n", "bad.yaml")
+    result = mlbench("validate", good, bad, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "good.yaml: ok" in result.stdout
+    assert f"{bad}:1:1:" in result.stderr
+
+
+def test_cli_run_bad_suite_exits_2_before_running(tmp_path: Path) -> None:
+    bad = write_suite(tmp_path, "datasets: [iris]\nmodels: [knn]\nresampling: {folds: five}\n", "bad.yaml")
+    result = mlbench("run", bad, "--output", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{bad}:3:21: resampling.folds:" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. expansion
+
+
+def suite_from(folder: Path, text: str, name: str = "suite.yaml") -> Suite:
+    return load_suite(write_suite(folder, text, name))
+
+
+def test_job_count_kfold(tmp_path: Path) -> None:
+    write_csv(tmp_path)
+    suite = suite_from(tmp_path, VALID)
+    jobs = suite.expand()
+    # datasets x models x folds x train sizes x repeats
+    assert len(jobs) == 2 * 2 * 3 * 2 * 2
+    assert len({j.job_id for j in jobs}) == len(jobs)
+    assert {(j.fold, j.train_size, j.repeat) for j in jobs} == {
+        (f, s, r) for f in range(3) for s in (0.5, 1.0) for r in range(2)
+    }
+
+
+@pytest.mark.parametrize(
+    ("resampling", "folds"),
+    [
+        ("{kind: kfold, folds: 4}", 4),
+        ("{kind: repeated_kfold, folds: 3, repeats: 2}", 6),
+        ("{kind: holdout, test_size: 0.3}", 1),
+        ("{}", 5),  # default: 5-fold
+    ],
+)
+def test_job_count_per_resampling(tmp_path: Path, resampling: str, folds: int) -> None:
+    suite = suite_from(tmp_path, f"datasets: [iris, wine]\nmodels: [knn]\nresampling: {resampling}\n")
+    jobs = suite.expand()
+    assert len(jobs) == 2 * 1 * folds
+    assert sorted({j.fold for j in jobs}) == list(range(folds))
+
+
+def test_dataset_with_test_file_has_one_fold(tmp_path: Path) -> None:
+    write_csv(tmp_path)
+    write_csv(tmp_path, "test.csv")
+    text = (
+        "datasets:\n  - iris\n  - {csv: data.csv, target: y, test: test.csv}\nmodels: [knn, decision_tree]\n"
+    )
+    suite = suite_from(tmp_path, text + "resampling: {folds: 3}\nsweep: {train_sizes: [0.5, 1.0]}\n")
+    jobs = suite.expand()
+    per_dataset = {name: sum(j.dataset == name for j in jobs) for name in ("iris", "data")}
+    assert per_dataset == {"iris": 2 * 3 * 2, "data": 2 * 1 * 2}
+
+
+def id_map(suite: Suite) -> dict[tuple, str]:
+    return {(j.dataset, j.model, j.fold, j.train_size, j.repeat): j.job_id for j in suite.expand()}
+
+
+def test_job_ids_stable_across_loads_and_reordering(tmp_path: Path) -> None:
+    write_csv(tmp_path)
+    first = id_map(suite_from(tmp_path, VALID))
+    assert id_map(suite_from(tmp_path, VALID)) == first
+    # reorder datasets and models, and write the shorthand `iris` in its long form
+    reordered = VALID.replace(
+        "  - iris\n  - csv: data.csv\n    target: y\n", "  - {target: y, csv: data.csv}\n  - builtin: iris\n"
+    ).replace(
+        "  - knn: {n_neighbors: 3}\n  - decision_tree\n", "  - decision_tree\n  - knn: {n_neighbors: 3}\n"
+    )
+    assert reordered != VALID
+    assert id_map(suite_from(tmp_path, reordered, "other.yaml")) == first
+    # adding an entry leaves the existing ids alone (resume keeps finished jobs)
+    more = VALID.replace("  - decision_tree\n", "  - decision_tree\n  - random_forest\n")
+    grown = id_map(suite_from(tmp_path, more, "more.yaml"))
+    assert {k: v for k, v in grown.items() if k[1] != "random_forest"} == first
+
+
+def test_job_ids_change_with_what_determines_the_result(tmp_path: Path) -> None:
+    write_csv(tmp_path)
+    base = id_map(suite_from(tmp_path, VALID))
+    assert len(set(base.values())) == len(base)  # fold, size, repeat, model, dataset all count
+
+    def changed(old: str, new: str) -> dict[tuple, str]:
+        assert old in VALID
+        return id_map(suite_from(tmp_path, VALID.replace(old, new), "changed.yaml"))
+
+    # params: every knn job moves, the decision_tree jobs keep their ids
+    other = changed("n_neighbors: 3", "n_neighbors: 4")
+    assert {k: v for k, v in other.items() if k[1] == "knn"}.keys() == {k for k in base if k[1] == "knn"}
+    for k, v in base.items():
+        assert (other[k] == v) == (k[1] == "decision_tree"), k
+    # seed and resampling move every split, hence every job
+    for old, new in [
+        ("seed: 3", "seed: 4"),
+        ("folds: 3", "folds: 4"),
+        ("kind: kfold", "kind: repeated_kfold"),
+    ]:
+        assert not set(changed(old, new).values()) & set(base.values()), (old, new)
+    # a new train size adds jobs; the jobs of the kept size are unchanged
+    other = changed("[0.5, 1.0]", "[0.25, 1.0]")
+    assert {k: v for k, v in other.items() if k[3] == 1.0} == {k: v for k, v in base.items() if k[3] == 1.0}
+    assert not {v for k, v in other.items() if k[3] == 0.25} & set(base.values())
+
+
+def test_repeat_seeds(tmp_path: Path) -> None:
+    write_csv(tmp_path)
+    for job in suite_from(tmp_path, VALID).expand():
+        assert job.seed == 3 + job.repeat
+        assert job.split_seed == 3  # the splits are shared across repeats
+
+
+def test_model_labels_disambiguated(tmp_path: Path) -> None:
+    text = "datasets: [iris]\nmodels:\n  - knn\n  - knn: {n_neighbors: 7, weights: distance}\n  - decision_tree\n"
+    suite = suite_from(tmp_path, text)
+    assert [m.label for m in suite.models] == ["knn", "knn(n_neighbors=7, weights=distance)", "decision_tree"]
+    assert len({j.model for j in suite.expand()}) == 3
+
+
+def test_metrics_defaults_and_order(tmp_path: Path) -> None:
+    assert suite_from(tmp_path, HEAD).metrics == DEFAULT_METRICS
+    mixed = suite_from(tmp_path, HEAD + "metrics: [log_loss, rmse, accuracy]\n")
+    assert mixed.metrics["classification"] == ["log_loss", "accuracy"]
+    assert mixed.metrics["regression"] == ["rmse"]
+    assert mixed.primary_metric() == {"classification": "log_loss", "regression": "rmse"}
+    mapping = suite_from(tmp_path, HEAD + "metrics:\n  classification: [f1_macro, accuracy]\n")
+    assert mapping.metrics["classification"] == ["f1_macro", "accuracy"]
+    assert mapping.metrics["regression"] == DEFAULT_METRICS["regression"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. fuzzing: parse_suite raises ConfigError or nothing, and every line is located
+
+LOCATED = re.compile(r"^<suite>:\d+:\d+: ")
+
+# Keys the loader knows, so random documents reach the deeper checks; `plugins` is left out on
+# purpose: its values are imported as modules.
+KNOWN_KEYS = [
+    "name",
+    "seed",
+    "resampling",
+    "metrics",
+    "datasets",
+    "models",
+    "sweep",
+    "budget",
+    "executor",
+    "output",
+    "kind",
+    "folds",
+    "repeats",
+    "test_size",
+    "train_sizes",
+    "builtin",
+    "csv",
+    "target",
+    "test",
+    "task",
+    "npz",
+    "openml",
+    "image_folder",
+    "knn",
+    "decision_tree",
+    "n_neighbors",
+    "classification",
+    "regression",
+    "job_seconds",
+    "workers",
+]
+KNOWN_WORDS = [
+    "iris",
+    "digits",
+    "knn",
+    "xgboost",
+    "accuracy",
+    "rmse",
+    "kfold",
+    "holdout",
+    "data.csv",
+    "y",
+    "dask",
+]
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(KNOWN_WORDS + KNOWN_KEYS),
+    st.sampled_from(
+        ["", " ", "\n", ":", "- x", "{", "'", '"', "\\", "&a", "*a", "!!set", "\x00", "\u2028", "é"]
+    ),
+)
+keys = st.one_of(st.sampled_from(KNOWN_KEYS), st.text(max_size=8), st.integers(), st.none(), st.booleans())
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)),
+    max_leaves=20,
+)
+documents = st.one_of(values, st.dictionaries(keys, values, max_size=8))
+
+
+def assert_only_located_config_errors(text: str, base_dir: Path) -> None:
+    try:
+        parse_suite(text, filename="<suite>", base_dir=base_dir)
+    except ConfigError as exc:
+        assert exc.messages
+        for line in str(exc).splitlines():
+            assert LOCATED.match(line), line
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("fuzz")
+    write_csv(folder)
+    return folder
+
+
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FUZZ
+@given(documents)
+# control characters that str.splitlines() breaks on used to split one message into two lines
+@example({"\x1e": None})
+@example({"datasets": [{"builtin": "iris", "name": "a\u2028b"}, "iris"], "models": ["knn"]})
+def test_fuzz_random_documents(fuzz_dir: Path, document: object) -> None:
+    assert_only_located_config_errors(yaml.safe_dump(document, allow_unicode=True), fuzz_dir)
+
+
+@FUZZ
+@given(st.text(max_size=200))
+@example("a: &a [*a]\n")
+# PyYAML raised a bare ValueError/KeyError for an explicit tag it cannot convert
+@example("!!int datasets: [iris]\nmodels: [knn]\n")
+@example("datasets: [iris]\nmodels: [knn]\nseed: !!bool maybe\n")
+@example("datasets: !!set {iris}\nmodels: [knn]\n")
+@example("datasets: [iris]\nmodels: [{knn: &p {n_neighbors: *p}}, {knn: {n_neighbors: 3}}]\n")
+def test_fuzz_random_text(fuzz_dir: Path, text: str) -> None:
+    assert_only_located_config_errors(text, fuzz_dir)
+
+
+def _mutate_structure(data: st.DataObject, node: object) -> object:
+    """Delete, replace, insert or retype one entry somewhere in ``node`` (a fresh copy)."""
+    if isinstance(node, dict) and node:
+        key = data.draw(st.sampled_from(sorted(node, key=str)))
+        op = data.draw(st.sampled_from(["delete", "replace", "insert", "recurse", "recurse"]))
+        out = dict(node)
+        if op == "delete":
+            del out[key]
+        elif op == "replace":
+            out[key] = data.draw(values)
+        elif op == "insert":
+            out[data.draw(keys)] = data.draw(values)
+        else:
+            out[key] = _mutate_structure(data, node[key])
+        return out
+    if isinstance(node, list) and node:
+        i = data.draw(st.integers(0, len(node) - 1))
+        op = data.draw(st.sampled_from(["delete", "replace", "insert", "recurse", "recurse"]))
+        out = list(node)
+        if op == "delete":
+            del out[i]
+        elif op == "replace":
+            out[i] = data.draw(values)
+        elif op == "insert":
+            out.insert(i, data.draw(values))
+        else:
+            out[i] = _mutate_structure(data, node[i])
+        return out
+    # a scalar (or an empty container): change its value, often its type
+    return data.draw(values)
+
+
+@FUZZ
+@given(st.data())
+def test_fuzz_mutated_valid_suite_structure(fuzz_dir: Path, data: st.DataObject) -> None:
+    document = yaml.safe_load(VALID)
+    for _ in range(data.draw(st.integers(1, 3))):
+        document = _mutate_structure(data, document)
+    assert_only_located_config_errors(yaml.safe_dump(document, allow_unicode=True), fuzz_dir)
+
+
+JUNK = st.one_of(
+    st.text(max_size=10),
+    st.sampled_from(
+        ["  - ", ": ", "\t", "  ", "[", "]", "{", "}", "---", "...", "&x ", "*x", "!!int ", "#", "? "]
+    ),
+)
+
+
+@FUZZ
+@given(st.data())
+def test_fuzz_mutated_valid_suite_text(fuzz_dir: Path, data: st.DataObject) -> None:
+    # edits on the text itself: broken indentation, junk lines, stray characters, cut lines
+    lines = VALID.splitlines(keepends=True)
+    for _ in range(data.draw(st.integers(1, 3))):
+        op = data.draw(st.sampled_from(["insert_line", "replace_line", "delete_line", "insert_chars", "cut"]))
+        i = data.draw(st.integers(0, len(lines) - 1)) if lines else 0
+        if op == "insert_line":
+            lines.insert(i, data.draw(JUNK) + "\n")
+        elif op == "replace_line" and lines:
+            lines[i] = data.draw(JUNK) + "\n"
+        elif op == "delete_line" and lines:
+            del lines[i]
+        elif op == "insert_chars" and lines:
+            j = data.draw(st.integers(0, len(lines[i])))
+            lines[i] = lines[i][:j] + data.draw(JUNK) + lines[i][j:]
+        elif op == "cut" and lines:
+            j = data.draw(st.integers(0, len(lines[i])))
+            lines[i] = lines[i][:j] + "\n"
+    assert_only_located_config_errors("".join(lines), fuzz_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. validating stays light: no heavy library is imported
+
+
+def test_validate_imports_no_heavy_library(tmp_path: Path) -> None:
+    write_csv(tmp_path)
+    path = write_suite(tmp_path, VALID.replace("  - decision_tree\n", "  - decision_tree\n  - xgboost\n"))
+    code = f"""
+import json, sys
+from mlbench.suite import load_suite
+load_suite({str(path)!r}).expand()
+from mlbench.cli import main
+sys.argv = ["mlbench", "validate", {str(path)!r}]
+try:
+    main()
+except SystemExit as exc:
+    assert exc.code == 0, exc.code
+heavy = ["sklearn", "torch", "xgboost", "pandas", "numpy", "scipy"]
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert not loaded & {"sklearn", "torch", "xgboost", "scipy"}, loaded
+    # a csv dataset makes the validator read the file's header through the pandas-based reader;
+    # a suite of builtin datasets needs neither pandas nor numpy
+    builtin_only = write_suite(tmp_path, "datasets: [iris, digits]\nmodels: [knn, xgboost]\n", "builtin.yaml")
+    result = subprocess.run(
+        [sys.executable, "-c", code.replace(str(path), str(builtin_only))], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
