@@ -116,11 +116,15 @@ def run(
     ] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write index.html.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-job lines.")] = False,
+    sanity: Annotated[
+        bool, typer.Option("--sanity", help="First check each model can overfit 32 training rows (recorded).")
+    ] = False,
 ) -> None:
     """Run a suite: every dataset x model x fold x train size x repeat; resumes where it stopped."""
     from mlbench.suite import load_suite
 
     s = load_suite(suite, output=output)
+    s.sanity = s.sanity or sanity
     if dry_run:
         _dry_run(s, retry_failed)
         raise typer.Exit(EXIT_OK)

@@ -9,6 +9,7 @@ Expanding a suite is pure: the same file always gives the same jobs with the sam
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -130,6 +131,9 @@ class ModelSpec:
     name: str
     label: str
     params: dict[str, Any]
+    sanity: bool = False
+    #: ``FILE:LINE:COL`` of the entry, for errors found after loading (e.g. by preflight checks)
+    where: str = ""
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,8 @@ class Job:
     metrics: dict[str, list[str]]
     threads: int = 1
     plugins: tuple[str, ...] = ()
+    #: a diagnostic, not part of the job id: first check the model can overfit 32 rows
+    sanity: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for Dask and for the dry-run table)."""
@@ -189,6 +195,7 @@ class Suite:
     path: Path | None = None
     text: str = ""
     plugins: tuple[str, ...] = ()
+    sanity: bool = False
 
     def primary_metric(self) -> dict[str, str]:
         """Task type -> primary metric (the first listed)."""
@@ -239,6 +246,7 @@ class Suite:
                                     metrics=self.metrics,
                                     threads=self.executor.threads_per_job,
                                     plugins=self.plugins,
+                                    sanity=model.sanity or self.sanity,
                                 )
                             )
         return jobs
@@ -654,7 +662,7 @@ def _check_models(entries: Any, problems: _Problems) -> list[ModelSpec]:
 
     if not isinstance(entries, list):
         return []
-    specs: list[tuple[str, dict[str, Any], int]] = []
+    specs: list[tuple[str, dict[str, Any], int, str | None, str, bool, tuple]] = []
     for i, entry in enumerate(entries):
         loc = ("models", i)
         if isinstance(entry, str):
@@ -684,31 +692,76 @@ def _check_models(entries: Any, problems: _Problems) -> list[ModelSpec]:
             )
             continue
         info = MODELS.get(name)
+        options = {k: params[k] for k in RESERVED_MODEL_KEYS if k in params}
+        params = {k: v for k, v in params.items() if k not in RESERVED_MODEL_KEYS}
+        ploc = (*loc, name)
         bad = False
-        for message, key in zip(
-            info.check_params(params), [k for k in params if k not in info.valid_params()], strict=True
-        ):
-            problems.add((*loc, name, key), message, key=True)
+        sanity = options.get("sanity", False)
+        if not isinstance(sanity, bool):
+            problems.add((*ploc, "sanity"), f"sanity must be true or false, got {sanity!r}")
             bad = True
-        if not bad:
-            specs.append((name, params, i))
+        label = options.get("label")
+        if label is not None and (not isinstance(label, str) or not label.strip()):
+            problems.add((*ploc, "label"), f"label must be a non-empty string, got {label!r}")
+            bad = True
+        grid = options.get("grid", {})
+        if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+            problems.add(
+                (*ploc, "grid"), "grid is a mapping of parameter -> non-empty list, e.g. `grid: {arch: [resnet10t, resnet18]}`"
+            )
+            bad, grid = True, {}
+        for key in grid:
+            if key in params:
+                problems.add((*ploc, "grid", key), f"{key!r} is set both directly and in grid; keep one", key=True)
+                bad = True
+        for key, message in info_param_problems(info, {**params, **dict.fromkeys(grid)}):
+            where = (*ploc, "grid", key) if key in grid else (*ploc, key)
+            problems.add(where, message, key=True)
+            bad = True
+        if bad:
+            continue
+        for combo in itertools.product(*grid.values()) if grid else [()]:
+            variant = {**params, **dict(zip(grid, combo, strict=True))}
+            for message in info.check(variant) if info.check else []:
+                problems.add(ploc, message)
+                bad = True
+                break
+            if bad:
+                break
+            tag = ", ".join(f"{k}={_format_value(v)}" for k, v in zip(grid, combo, strict=True))
+            specs.append((name, variant, i, label, tag, sanity, ploc))
     counts: dict[str, int] = {}
-    for name, _, _ in specs:
+    for name, *_ in specs:
         counts[name] = counts.get(name, 0) + 1
     out: list[ModelSpec] = []
     labels: dict[str, int] = {}
-    for name, params, i in specs:
-        label = name
-        if counts[name] > 1 and params:
-            label = f"{name}(" + ", ".join(f"{k}={_format_value(v)}" for k, v in sorted(params.items())) + ")"
+    for name, params, i, label, tag, sanity, ploc in specs:
+        if label is None:
+            label = name
+            if tag:
+                label = f"{name}({tag})"
+            elif counts[name] > 1 and params:
+                label = f"{name}(" + ", ".join(f"{k}={_format_value(v)}" for k, v in sorted(params.items())) + ")"
+        elif tag:
+            label = f"{label}({tag})"
         if label in labels:
-            problems.add(
-                ("models", i), f"model {label!r} is listed twice (entry {labels[label]}); remove one"
-            )
+            problems.add(("models", i), f"model {label!r} is listed twice (entry {labels[label]}); remove one or set `label:`")
             continue
         labels[label] = i
-        out.append(ModelSpec(name=name, label=label, params=dict(params)))
+        line, col = problems.locate(ploc)
+        where = f"{problems.filename}:{line}:{col}"
+        out.append(ModelSpec(name=name, label=label, params=dict(params), sanity=sanity, where=where))
     return out
+
+
+#: Model-entry keys that are mlbench options, not estimator parameters.
+RESERVED_MODEL_KEYS = ("grid", "sanity", "label")
+
+
+def info_param_problems(info: Any, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(parameter, message) for each parameter name the model does not accept."""
+    bad = [k for k in params if k not in info.valid_params()]
+    return list(zip(bad, info.check_params({k: None for k in bad}), strict=True))
 
 
 def _check_metrics(value: Any, problems: _Problems) -> dict[str, list[str]]:

@@ -91,6 +91,23 @@ def hardware() -> dict[str, Any]:
     }
 
 
+def preflight_models(suite: Suite) -> None:
+    """Checks that need the models' libraries (timm architectures, weights files), run before
+    any job so that a typo fails the run at once (exit 2) instead of every job of that model."""
+    from mlbench.errors import ConfigError
+    from mlbench.models import MODELS
+
+    problems = []
+    for spec in suite.models:
+        info = MODELS.get(spec.name)
+        if info.preflight is None:
+            continue
+        for message in info.preflight(info.params_for(spec.params, "classification"), str(suite.base_dir)):
+            problems.append(f"{spec.where}: models: {spec.label}: {message}")
+    if problems:
+        raise ConfigError(problems)
+
+
 def _preflight(suite: Suite, jobs: list[Job]) -> dict[str, str]:
     """Load every dataset once in the coordinator; return dataset name -> error for those that fail.
 
@@ -147,6 +164,7 @@ def run_suite(
     from mlbench.execution.local import LocalExecutor
     from mlbench.store import Store
 
+    preflight_models(suite)
     plan = plan_run(suite, retry_failed=retry_failed)
     if on_plan is not None:
         on_plan(plan)
@@ -189,10 +207,13 @@ def run_suite(
                 job_seconds=suite.budget.job_seconds,
             )
         else:
+            from mlbench.models import MODELS
+
             executor = LocalExecutor(
                 workers=workers or suite.executor.workers,
                 job_seconds=suite.budget.job_seconds,
                 job_memory_gb=suite.budget.job_memory_gb,
+                preload=sorted({m for spec in suite.models for m in MODELS.get(spec.name).modules}),
             )
         executor.run(runnable, record)
     except KeyboardInterrupt:

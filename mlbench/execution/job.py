@@ -137,7 +137,54 @@ def _n_params(estimator: Any) -> int | None:
     return None
 
 
+def _sanity(job: Job, info: Any, task: str, kinds: dict[str, str], X: Any, y: np.ndarray) -> dict[str, Any]:
+    """Can the model overfit 32 training rows? (Karpathy's first check, before trusting a score.)
+
+    Deep models get at least 50 epochs and no early stopping for this, so that failing means the
+    model or its settings cannot learn, not that it was stopped early.
+    """
+    from mlbench.splits import stratified_order
+
+    rows = stratified_order(np.arange(len(y)), y, task, job.seed)[:32]
+    Xs = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+    ys = y[rows]
+    est = _build(job, info, task, kinds)
+    model = est[-1] if hasattr(est, "steps") else est
+    extra = {}
+    if "epochs" in model.get_params():
+        extra = {"epochs": max(50, int(model.get_params()["epochs"])), "early_stopping": False}
+        model.set_params(**extra)
+    t0 = time.perf_counter()
+    try:
+        ys_fit = np.searchsorted(np.unique(ys), ys) if task == "classification" else ys
+        est.fit(Xs, ys_fit)
+        score = float(est.score(Xs, ys_fit))  # accuracy, or R^2 for regression
+    except Exception as exc:
+        return {"sanity_passed": False, "sanity_score": None, "sanity_error": f"{type(exc).__name__}: {exc}"}
+    return {
+        "sanity_passed": score >= 0.99,
+        "sanity_score": score,
+        "sanity_seconds": time.perf_counter() - t0,
+        "sanity_error": None,
+    }
+
+
 def run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Run one job: load, split, fit, predict, score (see :func:`_run_job`).
+
+    Relative paths in model parameters (weights files, pretrain datasets) resolve against the
+    suite file's folder while the job runs.
+    """
+    from mlbench.deep.timm_models import BASE_DIR
+
+    token = BASE_DIR.set(job.base_dir)
+    try:
+        return _run_job(job)
+    finally:
+        BASE_DIR.reset(token)
+
+
+def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Run one job: load, split, fit, predict, score.
 
     Parameters
@@ -238,6 +285,8 @@ def run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     y_stop = np.searchsorted(present, ds.y[stop_idx]) if remap else ds.y[stop_idx]
 
     estimator = _build(job, info, task, kinds)
+    if job.sanity:
+        row.update(_sanity(job, info, task, kinds, X_train, fit_y))
     memory = PeakMemory()
     t0 = time.perf_counter()
     try:

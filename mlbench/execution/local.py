@@ -84,7 +84,7 @@ PRELOAD = [
 ]
 
 
-def _context() -> Any:
+def _context(preload: list[str]) -> Any:
     # forkserver, not fork: the caller may have started OpenMP/BLAS thread pools (a notebook
     # that fitted xgboost, a benchmark), and a child forked from such a process can deadlock in
     # its first parallel region. The fork server is a clean process forked before any of that;
@@ -92,7 +92,8 @@ def _context() -> Any:
     methods = mp.get_all_start_methods()
     if "forkserver" in methods:
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
+        # only effective before this process's fork server starts (its first pool)
+        ctx.set_forkserver_preload(preload)
         return ctx
     return mp.get_context("spawn")
 
@@ -131,6 +132,8 @@ class LocalExecutor:
         Resident-memory limit per job (worker plus its children); None for the default.
     poll_seconds : float
         How often deadlines and memory are checked while waiting for results.
+    preload : list of str, optional
+        Extra modules for workers to import up front (the suite's model libraries).
     """
 
     def __init__(
@@ -139,12 +142,13 @@ class LocalExecutor:
         job_seconds: float = 3600.0,
         job_memory_gb: float | None = None,
         poll_seconds: float = 0.05,
+        preload: list[str] | None = None,
     ) -> None:
         self.workers = workers or default_workers()
         self.job_seconds = job_seconds
         self.job_memory_gb = job_memory_gb if job_memory_gb is not None else default_memory_gb(self.workers)
         self.poll_seconds = poll_seconds
-        self._ctx = _context()
+        self._ctx = _context(PRELOAD + list(preload or []))
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)

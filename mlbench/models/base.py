@@ -45,6 +45,15 @@ class ModelInfo:
         validation rows.
     description : str
         One line for ``mlbench list models``.
+    check : callable or None
+        ``check(params) -> list[str]``: cheap static problems (required parameters, value
+        ranges), run by ``mlbench validate``; must not import heavy libraries.
+    preflight : callable or None
+        ``preflight(params, base_dir) -> list[str]``: checks that need the model's library (an
+        unknown timm architecture, a missing weights file), run once by ``mlbench run`` before any
+        job starts.
+    modules : tuple of str
+        Libraries the worker processes import up front (the fork server preloads them).
     """
 
     name: str
@@ -57,6 +66,9 @@ class ModelInfo:
     needs_gpu: bool = False
     validation_fit: Callable[[Mapping[str, Any], Any, Any], dict[str, Any] | None] | None = None
     description: str = ""
+    check: Callable[[Mapping[str, Any]], list[str]] | None = None
+    preflight: Callable[[Mapping[str, Any], str], list[str]] | None = None
+    modules: tuple[str, ...] = ()
 
     def valid_params(self) -> frozenset[str]:
         """All parameter names valid for at least one task type."""

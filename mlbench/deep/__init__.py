@@ -1,0 +1,1 @@
+"""Deep learning internals: the shared trainer and timm model construction (torch imported lazily)."""

@@ -1,0 +1,140 @@
+"""Deep model families for suites: ``cnn`` (timm, from scratch), ``cnn_finetune``, ``mlp`` (tabular).
+
+They run through the same job path as the classical models (same splits, metrics, store); the
+estimators live in :mod:`mlbench.estimators`, imported inside the factories so that validating a
+suite never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mlbench.models.base import ModelInfo, register_model
+
+_TRAIN = frozenset(
+    {
+        "epochs",
+        "batch_size",
+        "lr",
+        "optimizer",
+        "momentum",
+        "weight_decay",
+        "lr_schedule",
+        "step_size",
+        "gamma",
+        "warmup_epochs",
+        "label_smoothing",
+        "loss",
+        "augment",
+        "early_stopping",
+        "val_fraction",
+        "device",
+        "precision",
+        "channels_last",
+        "verbose",
+    }
+)
+CNN_PARAMS = _TRAIN | {"arch", "weights", "image_size", "image_shape", "dropout", "freeze_epochs"}
+MLP_PARAMS = _TRAIN | {"hidden_sizes", "dropout", "batch_norm"}
+
+
+def _cnn(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
+    from mlbench.estimators import TimmClassifier, TimmRegressor
+
+    cls = TimmClassifier if task_type == "classification" else TimmRegressor
+    return cls(random_state=seed, n_threads=n_jobs, **params)
+
+
+def _mlp(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
+    from mlbench.estimators import MLPClassifier, MLPRegressor
+
+    params = dict(params)
+    if isinstance(params.get("hidden_sizes"), list):
+        params["hidden_sizes"] = tuple(params["hidden_sizes"])  # YAML gives lists; sklearn params stay hashable
+    cls = MLPClassifier if task_type == "classification" else MLPRegressor
+    return cls(random_state=seed, n_threads=n_jobs, **params)
+
+
+def _validation_fit(params: Mapping[str, Any], X_val: Any, y_val: Any) -> dict[str, Any] | None:
+    # with early stopping the harness hands over the stopping rows it held out of the job's own
+    # training rows, so each model uses exactly n_train labelled rows
+    if params.get("early_stopping") in (None, False, 0):
+        return None
+    return {"validation_data": (X_val, y_val)}
+
+
+def _check_finetune(params: Mapping[str, Any]) -> list[str]:
+    if params.get("weights") in (None, False, "none"):
+        return [
+            "cnn_finetune needs `weights:` (a checkpoint file, 'hub', or {pretrain: {dataset: ..., epochs: N}}); "
+            "use `cnn` to train from scratch"
+        ]
+    return []
+
+
+def _preflight_cnn(params: Mapping[str, Any], base_dir: str) -> list[str]:
+    from pathlib import Path
+
+    from mlbench.deep.timm_models import check_arch
+    from mlbench.errors import ModelError
+
+    problems = []
+    try:
+        check_arch(params.get("arch", "resnet10t"))
+    except ModelError as exc:
+        problems.append(str(exc))
+    weights = params.get("weights")
+    if isinstance(weights, str) and weights not in ("hub", "none"):
+        path = Path(weights).expanduser()
+        path = path if path.is_absolute() else Path(base_dir) / path
+        if not path.is_file():
+            problems.append(f"weights file {path} does not exist; check the path (relative paths are from the suite file)")
+    return problems
+
+
+_TASKS = ("classification", "regression")
+_CNN_DEFAULTS = {"classification": {}, "regression": {"loss": "mse"}}
+
+register_model(
+    ModelInfo(
+        name="cnn",
+        factory=_cnn,
+        task_types=_TASKS,
+        param_names={"classification": CNN_PARAMS, "regression": CNN_PARAMS},
+        default_params=_CNN_DEFAULTS,
+        input_kind="image",
+        validation_fit=_validation_fit,
+        preflight=_preflight_cnn,
+        modules=("torch", "timm"),
+        description="timm CNN trained from scratch (any timm arch; GPU when present)",
+    )
+)
+register_model(
+    ModelInfo(
+        name="cnn_finetune",
+        factory=_cnn,
+        task_types=_TASKS,
+        param_names={"classification": CNN_PARAMS, "regression": CNN_PARAMS},
+        default_params=_CNN_DEFAULTS,
+        input_kind="image",
+        validation_fit=_validation_fit,
+        check=_check_finetune,
+        preflight=_preflight_cnn,
+        modules=("torch", "timm"),
+        description="timm CNN fine-tuned from a checkpoint file, the local hub cache, or a pretrain dataset",
+    )
+)
+register_model(
+    ModelInfo(
+        name="mlp",
+        factory=_mlp,
+        task_types=_TASKS,
+        param_names={"classification": MLP_PARAMS, "regression": MLP_PARAMS},
+        default_params={"classification": {}, "regression": {"loss": "mse"}},
+        scale=True,
+        validation_fit=_validation_fit,
+        modules=("torch",),
+        description="torch MLP for tabular data (same trainer as the CNNs)",
+    )
+)
