@@ -707,12 +707,15 @@ def _check_models(entries: Any, problems: _Problems) -> list[ModelSpec]:
         grid = options.get("grid", {})
         if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
             problems.add(
-                (*ploc, "grid"), "grid is a mapping of parameter -> non-empty list, e.g. `grid: {arch: [resnet10t, resnet18]}`"
+                (*ploc, "grid"),
+                "grid is a mapping of parameter -> non-empty list, e.g. `grid: {arch: [resnet10t, resnet18]}`",
             )
             bad, grid = True, {}
         for key in grid:
             if key in params:
-                problems.add((*ploc, "grid", key), f"{key!r} is set both directly and in grid; keep one", key=True)
+                problems.add(
+                    (*ploc, "grid", key), f"{key!r} is set both directly and in grid; keep one", key=True
+                )
                 bad = True
         for key, message in info_param_problems(info, {**params, **dict.fromkeys(grid)}):
             where = (*ploc, "grid", key) if key in grid else (*ploc, key)
@@ -741,11 +744,16 @@ def _check_models(entries: Any, problems: _Problems) -> list[ModelSpec]:
             if tag:
                 label = f"{name}({tag})"
             elif counts[name] > 1 and params:
-                label = f"{name}(" + ", ".join(f"{k}={_format_value(v)}" for k, v in sorted(params.items())) + ")"
+                label = (
+                    f"{name}(" + ", ".join(f"{k}={_format_value(v)}" for k, v in sorted(params.items())) + ")"
+                )
         elif tag:
             label = f"{label}({tag})"
         if label in labels:
-            problems.add(("models", i), f"model {label!r} is listed twice (entry {labels[label]}); remove one or set `label:`")
+            problems.add(
+                ("models", i),
+                f"model {label!r} is listed twice (entry {labels[label]}); remove one or set `label:`",
+            )
             continue
         labels[label] = i
         line, col = problems.locate(ploc)

@@ -40,12 +40,12 @@ SOURCE_KEYS: tuple[str, ...] = ("builtin", "csv", "parquet", "image_folder", "np
 
 #: For each source key, the other spec keys allowed next to it (the source key itself excluded).
 ALLOWED_KEYS: dict[str, set[str]] = {
-    "builtin": {"name", "task", *ALL_GENERATOR_PARAMS},
-    "csv": {"name", "target", "test", "task", "drop"},
-    "parquet": {"name", "target", "test", "task", "drop"},
-    "image_folder": {"name", "test", "image_size", "grayscale"},
-    "npz": {"name", "test", "task"},
-    "openml": {"name", "target", "test", "task", "drop"},
+    "builtin": {"name", "task", "classes", *ALL_GENERATOR_PARAMS},
+    "csv": {"name", "target", "test", "task", "drop", "classes"},
+    "parquet": {"name", "target", "test", "task", "drop", "classes"},
+    "image_folder": {"name", "test", "image_size", "grayscale", "classes"},
+    "npz": {"name", "test", "task", "classes"},
+    "openml": {"name", "target", "test", "task", "drop", "classes"},
 }
 
 _CACHE: dict[tuple[str, str], Dataset] = {}
@@ -246,6 +246,55 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".") -> Dataset:
         return dataset
 
 
+def select_classes(ds: Dataset, wanted: Any, name: str) -> Dataset:
+    """Keep only the rows of the listed classes (``classes: [0, 1, 2]``), re-encoded 0..k-1.
+
+    Used to build transfer-learning setups from one dataset, e.g. pretrain on digits 0-4 and
+    fine-tune on digits 5-9. Labels match the original class labels (compared as text, so YAML
+    numbers match numeric or string labels).
+    """
+    import numpy as np
+
+    if ds.task_type != "classification" or ds.classes is None:
+        raise DatasetError(
+            f"dataset '{name}': `classes:` selects classes, but this is a {ds.task_type} dataset; remove it."
+        )
+    if not isinstance(wanted, list) or len(wanted) < 2:
+        raise DatasetError(
+            f"dataset '{name}': `classes:` must list at least two class labels, got {wanted!r}."
+        )
+    by_text = {str(c): i for i, c in enumerate(ds.classes)}
+    unknown = [w for w in wanted if str(w) not in by_text]
+    if unknown:
+        raise DatasetError(
+            f"dataset '{name}': classes {unknown} are not in the data; available: "
+            f"{', '.join(map(str, ds.classes))}. Fix `classes:`."
+        )
+    codes = sorted({by_text[str(w)] for w in wanted})
+    remap = np.full(len(ds.classes), -1)
+    remap[codes] = np.arange(len(codes))
+
+    def pick(X: Any, y: Any) -> tuple[Any, Any]:
+        keep = np.isin(y, codes)
+        Xk = X.iloc[np.flatnonzero(keep)].reset_index(drop=True) if hasattr(X, "iloc") else X[keep]
+        return Xk, remap[y[keep]].astype(np.int64)
+
+    X, y = pick(ds.X, ds.y)
+    test_X, test_y = pick(ds.test_X, ds.test_y) if ds.test_X is not None else (None, None)
+    from dataclasses import replace
+
+    kept = ", ".join(str(ds.classes[c]) for c in codes)
+    return replace(
+        ds,
+        X=X,
+        y=y,
+        test_X=test_X,
+        test_y=test_y,
+        classes=ds.classes[codes],
+        provenance=f"{ds.provenance}; classes {kept} only",
+    )
+
+
 def clear_cache() -> None:
     """Forget every loaded dataset (the next :func:`load_dataset` reads the data again)."""
     with _CACHE_LOCK:
@@ -253,6 +302,9 @@ def clear_cache() -> None:
 
 
 def _load(spec: dict[str, Any], base_dir: str | Path, name: str) -> Dataset:
+    if "classes" in spec:
+        rest = {k: v for k, v in spec.items() if k != "classes"}
+        return select_classes(_load(rest, base_dir, name), spec["classes"], name)
     source = _source_keys(spec)[0]
     if source == "builtin":
         from mlbench.datasets.builtin import load_builtin

@@ -245,7 +245,9 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if early_stops:
         # An early-stopping model holds its stopping set out of its own training rows, so every
         # model sees exactly n_train labelled rows whatever the train size.
-        fit_idx, stop_idx = validation_split(train_idx, ds.y, task, job.resampling["val_fraction"] or 0.2, job.seed)
+        fit_idx, stop_idx = validation_split(
+            train_idx, ds.y, task, job.resampling["val_fraction"] or 0.2, job.seed
+        )
     else:
         fit_idx, stop_idx = train_idx, train_idx[:0]
 

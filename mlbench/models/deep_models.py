@@ -51,7 +51,9 @@ def _mlp(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
 
     params = dict(params)
     if isinstance(params.get("hidden_sizes"), list):
-        params["hidden_sizes"] = tuple(params["hidden_sizes"])  # YAML gives lists; sklearn params stay hashable
+        params["hidden_sizes"] = tuple(
+            params["hidden_sizes"]
+        )  # YAML gives lists; sklearn params stay hashable
     cls = MLPClassifier if task_type == "classification" else MLPRegressor
     return cls(random_state=seed, n_threads=n_jobs, **params)
 
@@ -89,7 +91,9 @@ def _preflight_cnn(params: Mapping[str, Any], base_dir: str) -> list[str]:
         path = Path(weights).expanduser()
         path = path if path.is_absolute() else Path(base_dir) / path
         if not path.is_file():
-            problems.append(f"weights file {path} does not exist; check the path (relative paths are from the suite file)")
+            problems.append(
+                f"weights file {path} does not exist; check the path (relative paths are from the suite file)"
+            )
     return problems
 
 

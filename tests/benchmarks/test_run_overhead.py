@@ -50,17 +50,28 @@ def plain_quick() -> int:
             X = X / 16.0
         models = {
             "decision_tree": (DecisionTreeClassifier if clf else DecisionTreeRegressor)(random_state=0),
-            "random_forest": (RandomForestClassifier if clf else RandomForestRegressor)(random_state=0, n_jobs=1),
-            "knn": make_pipeline(StandardScaler(), (KNeighborsClassifier if clf else KNeighborsRegressor)(n_jobs=1)),
+            "random_forest": (RandomForestClassifier if clf else RandomForestRegressor)(
+                random_state=0, n_jobs=1
+            ),
+            "knn": make_pipeline(
+                StandardScaler(), (KNeighborsClassifier if clf else KNeighborsRegressor)(n_jobs=1)
+            ),
             "logistic_regression": make_pipeline(
-                StandardScaler(), LogisticRegression(max_iter=1000, random_state=0) if clf else Ridge(random_state=0)
+                StandardScaler(),
+                LogisticRegression(max_iter=1000, random_state=0) if clf else Ridge(random_state=0),
             ),
             "xgboost": (XGBClassifier if clf else XGBRegressor)(tree_method="hist", random_state=0, n_jobs=1),
         }
-        cv = StratifiedKFold(5, shuffle=True, random_state=0) if clf else KFold(5, shuffle=True, random_state=0)
+        cv = (
+            StratifiedKFold(5, shuffle=True, random_state=0)
+            if clf
+            else KFold(5, shuffle=True, random_state=0)
+        )
         for model in models.values():
             for train, test in cv.split(X, y):
-                _, val = train_test_split(train, test_size=0.2, random_state=0, stratify=y[train] if clf else None)
+                _, val = train_test_split(
+                    train, test_size=0.2, random_state=0, stratify=y[train] if clf else None
+                )
                 est = make_pipeline(SimpleImputer(strategy="median"), model)
                 est.fit(X[train], y[train])
                 for idx in (test, train, val):
@@ -132,7 +143,9 @@ def test_run_overhead_vs_plain_script(benchmark, tmp_path):
 @pytest.mark.parametrize("args", [["--help"], ["validate", "baselines/quick.yaml"]])
 def test_cli_start_up_under_one_second(benchmark, args):
     def call():
-        subprocess.run([sys.executable, "-m", "mlbench.cli", *args], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "mlbench.cli", *args], cwd=ROOT, check=True, capture_output=True
+        )
 
     call()  # warm the OS file cache
     benchmark.pedantic(call, rounds=5, iterations=1)
