@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import math
 
 import numpy as np
@@ -86,7 +87,9 @@ def test_unknown_model_says_did_you_mean():
 
 
 def test_xgboost_early_stopping_holds_out_part_of_its_own_training_rows():
-    job = _job("xgboost", "digits", {"n_estimators": 500, "early_stopping_rounds": 5}, sweep={"train_sizes": [300]})
+    job = _job(
+        "xgboost", "digits", {"n_estimators": 500, "early_stopping_rounds": 5}, sweep={"train_sizes": [300]}
+    )
     row, _ = run_job(job)
     assert row["status"] == "ok"
     # n_train labelled rows in all: 80% fitted, 20% used to decide when to stop
@@ -121,3 +124,110 @@ def test_factories_import_their_library_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert all(inspect.isfunction(MODELS.get(n).factory) for n in BUILTIN_MODELS)
+
+
+# ---------------------------------------------------------------------------------------------
+# deep model families through the same job path
+
+
+def test_cnn_on_images_mlp_on_tables_and_cnn_skipped_on_tables():
+    cnn = {"arch": "test_resnet", "image_size": 16, "epochs": 3}
+    row, preds = run_job(_job("cnn", "digits", cnn))
+    assert row["status"] == "ok" and row["test_accuracy"] > 0.8
+    assert row["n_params"] > 100_000 and row["device"] == "cpu"
+    history = json.loads(row["history_json"])
+    assert [h["epoch"] for h in history] == [1, 2, 3] and {"train_loss", "lr", "seconds"} <= set(history[0])
+    assert preds["test_proba"].shape[1] == 10
+    row, _ = run_job(_job("mlp", "wine", {"epochs": 60, "hidden_sizes": [32]}))
+    assert row["status"] == "ok" and row["test_accuracy"] > 0.8
+    from mlbench.execution.job import run_job_safely
+
+    row, preds = run_job_safely(_job("cnn", "wine", cnn))
+    assert row["status"] == "skipped" and "needs image data" in row["error"] and preds is None
+
+
+def test_cnn_early_stopping_uses_the_jobs_own_stopping_rows():
+    params = {"arch": "test_resnet", "image_size": 16, "epochs": 4, "early_stopping": 2}
+    row, _ = run_job(_job("cnn", "digits", params, sweep={"train_sizes": [200]}))
+    history = json.loads(row["history_json"])
+    assert row["n_train"] == 200 and row["n_fit"] == 160
+    assert all("val_loss" in h for h in history)
+
+
+def test_sanity_check_is_recorded_and_the_job_still_runs():
+    job = _job("cnn", "digits", {"arch": "test_resnet", "image_size": 16, "epochs": 2, "sanity": True})
+    assert job.sanity
+    row, _ = run_job(job)
+    assert row["status"] == "ok" and row["sanity_passed"] is True and row["sanity_score"] >= 0.99
+    # a model that cannot fit 32 rows fails the check; the real job is still scored
+    row, _ = run_job(_job("decision_tree", "digits", {"max_depth": 1, "sanity": True}))
+    assert row["status"] == "ok" and row["sanity_passed"] is False and row["sanity_score"] < 0.5
+
+
+def test_static_deep_param_names_match_the_estimators():
+    from mlbench.estimators import MLPClassifier, TimmClassifier
+    from mlbench.models.deep_models import CNN_PARAMS, MLP_PARAMS
+
+    harness = {"random_state", "n_threads"}  # set from the job
+    assert set(TimmClassifier().get_params()) - harness == CNN_PARAMS
+    assert set(MLPClassifier().get_params()) - harness == MLP_PARAMS
+
+
+def test_pretrain_then_finetune_runs_offline_from_a_suite(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    import mlbench
+
+    monkeypatch.setenv("MLBENCH_CACHE", str(tmp_path / "cache"))
+    suite = tmp_path / "ft.yaml"
+    suite.write_text(
+        """
+name: ft
+resampling: {kind: holdout}
+datasets:
+  - {builtin: digits, classes: [5, 6, 7, 8, 9], name: target}
+models:
+  - cnn_finetune:
+      arch: test_resnet
+      image_size: 16
+      epochs: 2
+      freeze_epochs: 1
+      weights: {pretrain: {dataset: {builtin: digits, classes: [0, 1, 2, 3, 4]}, epochs: 2}}
+"""
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "mlbench.cli", "run", str(suite), "--output", str(tmp_path / "out"), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr
+    row = mlbench.load_results(tmp_path / "out").iloc[0]
+    assert row["status"] == "ok" and row["test_accuracy"] > 0.5
+    assert len(list((tmp_path / "cache" / "pretrained").glob("*.safetensors"))) == 1
+    assert [h["phase"] for h in json.loads(row["history_json"])] == ["head", "all"]
+
+
+def test_unknown_arch_and_missing_weights_stop_the_run_before_any_job(tmp_path):
+    import subprocess
+    import sys
+
+    suite = tmp_path / "bad.yaml"
+    suite.write_text(
+        "name: bad\ndatasets: [digits]\nmodels:\n  - knn\n  - cnn: {arch: resnt18}\n"
+        "  - cnn_finetune: {arch: test_resnet, weights: missing.pth}\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "mlbench.cli", "run", str(suite), "--output", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 2
+    assert (
+        f"{suite}:5:10: models: cnn: unknown timm architecture 'resnt18'. Did you mean 'resnet18'"
+        in res.stderr
+    )
+    assert "missing.pth does not exist" in res.stderr
+    assert not (tmp_path / "o").exists()  # nothing ran
