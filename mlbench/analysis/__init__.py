@@ -1,0 +1,52 @@
+"""Analyses of a results table: pure functions, DataFrame in, DataFrame or dict out.
+
+Every function takes the table from :func:`mlbench.load_results` (latest attempt per job) and
+ignores jobs whose status is not ``"ok"``. ``metric=None`` means each dataset's primary metric:
+the first ``test_<m>`` column with values for its task type, in the order accuracy,
+balanced_accuracy, f1_macro, roc_auc, log_loss (classification) and rmse, mae, r2 (regression),
+unless ``primary={task_type: metric}`` says otherwise.
+
+Importing this package pulls in numpy and pandas only (no torch, matplotlib or scipy), so it is
+cheap to use from notebooks and the report.
+
+Examples
+--------
+>>> import mlbench
+>>> from mlbench.analysis import learning_curves, crossovers, leaderboard
+>>> results = mlbench.load_results("reports/images")  # doctest: +SKIP
+>>> curves = learning_curves(results)  # doctest: +SKIP
+>>> crossovers(curves)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from mlbench.analysis.scaling import crossovers, fit_power_law, fit_power_laws, learning_curves
+from mlbench.analysis.stats import (
+    compare_runs,
+    confidence_interval,
+    critical_difference,
+    error_of,
+    friedman_test,
+    leaderboard,
+    primary_metrics,
+    ranks,
+    summarize_scores,
+    wilcoxon_holm,
+)
+
+__all__ = [
+    "compare_runs",
+    "confidence_interval",
+    "critical_difference",
+    "crossovers",
+    "error_of",
+    "fit_power_law",
+    "fit_power_laws",
+    "friedman_test",
+    "leaderboard",
+    "learning_curves",
+    "primary_metrics",
+    "ranks",
+    "summarize_scores",
+    "wilcoxon_holm",
+]
