@@ -357,9 +357,11 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         history_json=None,
         worker_pid=os.getpid(),
     )
-    history = getattr(estimator[-1] if hasattr(estimator, "steps") else estimator, "history_", None)
+    model = estimator[-1] if hasattr(estimator, "steps") else estimator
+    history = getattr(model, "history_", None)
     if history is not None:
         row["history_json"] = json.dumps(history, default=float)
+        row["best_epoch"] = getattr(model, "best_epoch_", None)
     preds: dict[str, np.ndarray] = {
         "val_index": val_idx,
         "val_pred": val_pred,
@@ -369,6 +371,11 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if task == "classification":
         preds["val_proba"] = val_proba.astype(np.float32)
         preds["test_proba"] = test_proba.astype(np.float32)
+        if image_model and ds.is_image:
+            from mlbench.deep.visualize import capture
+
+            # y codes of the test rows, as the model saw them (probability columns = full codes)
+            preds.update(capture(model, X_test, y_test, test_proba))
     return row, preds
 
 
