@@ -213,14 +213,32 @@ def validate(suites: Annotated[list[Path], typer.Argument(help="Suite YAML files
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run's output folder (holds results.sqlite).")],
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="A run's output folder; give two to compare two runs of one suite.")
+    ],
     out: Annotated[Path | None, typer.Option(help="HTML file (default: RUN_DIR/index.html).")] = None,
+    export_figures: Annotated[
+        Path | None, typer.Option("--export-figures", help="Also write the main plots as PNG files here.")
+    ] = None,
 ) -> None:
-    """Regenerate the HTML report from a run's store, without re-running anything."""
+    """Regenerate the HTML report from the store (nothing is re-run), or compare two runs."""
+    from mlbench.errors import ConfigError
     from mlbench.report import write_report
 
-    path = write_report(run_dir, out)
-    typer.echo(str(path))
+    if len(run_dirs) > 2:
+        raise ConfigError("mlbench report takes one run folder, or two to compare; got " + str(len(run_dirs)))
+    if len(run_dirs) == 2:
+        from mlbench.report import write_comparison
+
+        a, b = run_dirs
+        typer.echo(str(write_comparison(a, b, out or Path(b) / f"compare-{Path(a).name}.html")))
+    else:
+        typer.echo(str(write_report(run_dirs[0], out)))
+    if export_figures is not None:
+        from mlbench.report import export_figures as _export
+
+        for path in _export(run_dirs[-1], export_figures):
+            typer.echo(str(path))
 
 
 class _What(str, Enum):

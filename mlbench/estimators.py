@@ -103,6 +103,7 @@ class _TorchEstimator(BaseEstimator):
         patience = 0 if es in (False, None, 0) else (10 if es is True else int(es))
         return TrainConfig(
             epochs=int(self.epochs),
+            min_steps=int(self.min_steps or 0),
             batch_size=int(self.batch_size),
             lr=float(self.lr),
             optimizer=self.optimizer,
@@ -334,6 +335,8 @@ class _EmbeddingMixin(TransformerMixin):
 
 _TRAIN_DOC = """
     epochs : int, default=10
+    min_steps : int, default=0
+        Train at least this many optimiser steps (more epochs on small training sets).
     batch_size : int, default=64
     lr : float
         Peak learning rate.
@@ -376,6 +379,7 @@ class _TimmBase(_TorchEstimator):
         dropout: float = 0.0,
         freeze_epochs: int = 0,
         epochs: int = 10,
+        min_steps: int = 0,
         batch_size: int = 64,
         lr: float = 0.05,
         optimizer: str = "sgd",
@@ -404,6 +408,7 @@ class _TimmBase(_TorchEstimator):
         self.dropout = dropout
         self.freeze_epochs = freeze_epochs
         self.epochs = epochs
+        self.min_steps = min_steps
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
@@ -580,7 +585,7 @@ class TimmRegressor(RegressorMixin, _EmbeddingMixin, _TimmBase):
 
     def __init__(self, arch: str = "resnet10t", weights: Any = None, image_size: int | None = None,
                  image_shape: tuple[int, int, int] | None = None, dropout: float = 0.0, freeze_epochs: int = 0,
-                 epochs: int = 10, batch_size: int = 64, lr: float = 0.05, optimizer: str = "sgd",
+                 epochs: int = 10, min_steps: int = 0, batch_size: int = 64, lr: float = 0.05, optimizer: str = "sgd",
                  momentum: float = 0.9, weight_decay: float = 5e-4, lr_schedule: str = "onecycle",
                  step_size: int = 10, gamma: float = 0.1, warmup_epochs: float = 0.0,
                  label_smoothing: float = 0.0, loss: str = "mse", augment: str = "none",
@@ -589,7 +594,7 @@ class TimmRegressor(RegressorMixin, _EmbeddingMixin, _TimmBase):
                  random_state: Any = None, verbose: bool = False) -> None:  # fmt: skip
         super().__init__(
             arch=arch, weights=weights, image_size=image_size, image_shape=image_shape, dropout=dropout,
-            freeze_epochs=freeze_epochs, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+            freeze_epochs=freeze_epochs, epochs=epochs, min_steps=min_steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
             momentum=momentum, weight_decay=weight_decay, lr_schedule=lr_schedule, step_size=step_size,
             gamma=gamma, warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, loss=loss,
             augment=augment, early_stopping=early_stopping, val_fraction=val_fraction, device=device,
@@ -631,6 +636,7 @@ class _MLPBase(_TorchEstimator):
         dropout: float = 0.1,
         batch_norm: bool = True,
         epochs: int = 50,
+        min_steps: int = 0,
         batch_size: int = 64,
         lr: float = 1e-3,
         optimizer: str = "adamw",
@@ -656,6 +662,7 @@ class _MLPBase(_TorchEstimator):
         self.dropout = dropout
         self.batch_norm = batch_norm
         self.epochs = epochs
+        self.min_steps = min_steps
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
@@ -740,7 +747,7 @@ class MLPRegressor(RegressorMixin, _EmbeddingMixin, _MLPBase):
     _task = "regression"
 
     def __init__(self, hidden_sizes: tuple[int, ...] = (256, 256), dropout: float = 0.1, batch_norm: bool = True,
-                 epochs: int = 50, batch_size: int = 64, lr: float = 1e-3, optimizer: str = "adamw",
+                 epochs: int = 50, min_steps: int = 0, batch_size: int = 64, lr: float = 1e-3, optimizer: str = "adamw",
                  momentum: float = 0.9, weight_decay: float = 1e-4, lr_schedule: str = "onecycle",
                  step_size: int = 10, gamma: float = 0.1, warmup_epochs: float = 0.0,
                  label_smoothing: float = 0.0, loss: str = "mse", augment: str = "none",
@@ -749,7 +756,7 @@ class MLPRegressor(RegressorMixin, _EmbeddingMixin, _MLPBase):
                  random_state: Any = None, verbose: bool = False) -> None:  # fmt: skip
         super().__init__(
             hidden_sizes=hidden_sizes, dropout=dropout, batch_norm=batch_norm, epochs=epochs,
-            batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay,
+            min_steps=min_steps, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay,
             lr_schedule=lr_schedule, step_size=step_size, gamma=gamma, warmup_epochs=warmup_epochs,
             label_smoothing=label_smoothing, loss=loss, augment=augment, early_stopping=early_stopping,
             val_fraction=val_fraction, device=device, precision=precision, channels_last=channels_last,

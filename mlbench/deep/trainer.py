@@ -26,6 +26,7 @@ class TrainConfig:
     """Hyper-parameters of :func:`train` (the estimators' parameters, validated)."""
 
     epochs: int = 10
+    min_steps: int = 0
     batch_size: int = 64
     lr: float = 0.05
     optimizer: str = "sgd"
@@ -224,10 +225,13 @@ def train(
     all_params = [p for p in model.parameters() if p.requires_grad]
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state, since_best = math.inf, 0, None, 0
+    # With few rows an epoch is one or two steps; min_steps keeps the optimisation budget from
+    # vanishing at small training sizes (a fair learning curve needs the model to be trained).
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps)) if cfg.min_steps else cfg.epochs
     phases = []
     if cfg.freeze_epochs and head_params:
-        phases.append(("head", min(cfg.freeze_epochs, cfg.epochs)))
-    phases.append(("all", cfg.epochs - (phases[0][1] if phases else 0)))
+        phases.append(("head", min(cfg.freeze_epochs, epochs)))
+    phases.append(("all", epochs - (phases[0][1] if phases else 0)))
     epoch = 0
     stopped = False
     for phase, n_epochs in phases:

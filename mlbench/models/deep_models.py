@@ -15,6 +15,7 @@ from mlbench.models.base import ModelInfo, register_model
 _TRAIN = frozenset(
     {
         "epochs",
+        "min_steps",
         "batch_size",
         "lr",
         "optimizer",
