@@ -28,12 +28,16 @@ class ConfigError(MlbenchError):
         super().__init__("\n".join(self.messages))
 
 
-class DatasetError(MlbenchError):
-    """A dataset cannot be loaded or is unusable; the message names the dataset and the fix."""
+class DatasetError(MlbenchError, ValueError):
+    """A dataset cannot be loaded or is unusable; the message names the dataset and the fix.
+
+    Also a ValueError, as scikit-learn code expects for bad data."""
 
 
-class ModelError(MlbenchError):
-    """A model name or its parameters are invalid."""
+class ModelError(MlbenchError, ValueError):
+    """A model name or its parameters are invalid.
+
+    Also a ValueError, as scikit-learn's conventions expect for invalid estimator parameters."""
 
 
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
