@@ -101,33 +101,30 @@ def _preflight_cnn(params: Mapping[str, Any], base_dir: str) -> list[str]:
 _TASKS = ("classification", "regression")
 _CNN_DEFAULTS = {"classification": {}, "regression": {"loss": "mse"}}
 
-register_model(
-    ModelInfo(
-        name="cnn",
+
+def _cnn_info(name: str, description: str, check: Any = None) -> ModelInfo:
+    # cnn and cnn_finetune differ only in that fine-tuning requires weights
+    return ModelInfo(
+        name=name,
         factory=_cnn,
         task_types=_TASKS,
         param_names={"classification": CNN_PARAMS, "regression": CNN_PARAMS},
         default_params=_CNN_DEFAULTS,
         input_kind="image",
         validation_fit=_validation_fit,
+        check=check,
         preflight=_preflight_cnn,
         modules=("torch", "timm"),
-        description="timm CNN trained from scratch (any timm arch; GPU when present)",
+        description=description,
     )
-)
+
+
+register_model(_cnn_info("cnn", "timm CNN trained from scratch (any timm arch; GPU when present)"))
 register_model(
-    ModelInfo(
-        name="cnn_finetune",
-        factory=_cnn,
-        task_types=_TASKS,
-        param_names={"classification": CNN_PARAMS, "regression": CNN_PARAMS},
-        default_params=_CNN_DEFAULTS,
-        input_kind="image",
-        validation_fit=_validation_fit,
+    _cnn_info(
+        "cnn_finetune",
+        "timm CNN fine-tuned from a checkpoint file, the local hub cache, or a pretrain dataset",
         check=_check_finetune,
-        preflight=_preflight_cnn,
-        modules=("torch", "timm"),
-        description="timm CNN fine-tuned from a checkpoint file, the local hub cache, or a pretrain dataset",
     )
 )
 register_model(
