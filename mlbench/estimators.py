@@ -303,9 +303,10 @@ class _TorchEstimator(BaseEstimator):
         self.model_.eval()
         outs = []
         with torch.no_grad():
-            for start in range(0, len(t), 256):
+            # an empty batch still runs through the network, so the width comes out right
+            for start in range(0, max(1, len(t)), 256):
                 outs.append(self._embed(t[start : start + 256]).float().cpu())
-        return torch.cat(outs).numpy() if outs else np.empty((0, 0), dtype=np.float32)
+        return torch.cat(outs).numpy()
 
     def __getstate__(self) -> dict[str, Any]:
         # A pickle must load on a machine without a GPU: store the network on the CPU.

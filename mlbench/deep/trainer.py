@@ -247,6 +247,7 @@ def train(
             model.train()
             order = torch.randperm(n, generator=gen).to(device)
             total, count, metric_sum = 0.0, 0, 0.0
+            lr_used = float(opt.param_groups[0]["lr"])
             for s in range(steps):
                 idx = order[s * batch : (s + 1) * batch]
                 if len(idx) == 0:
@@ -260,6 +261,7 @@ def train(
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                lr_used = float(opt.param_groups[0]["lr"])  # the rate of this step, before the schedule moves
                 sched.step()
                 total += float(loss.detach()) * len(idx)
                 count += len(idx)
@@ -269,7 +271,7 @@ def train(
                 "epoch": epoch + 1,
                 "train_loss": total / max(1, count),
                 "train_metric": metric_sum / max(1, count) if metric is not None else math.nan,
-                "lr": float(opt.param_groups[0]["lr"]),
+                "lr": lr_used,
                 "phase": phase,
             }
             if X_val is not None and len(X_val):
