@@ -216,7 +216,9 @@ def report(
     run_dirs: Annotated[
         list[Path], typer.Argument(help="A run's output folder; give two to compare two runs of one suite.")
     ],
-    out: Annotated[Path | None, typer.Option(help="HTML file (default: RUN_DIR/index.html).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="HTML file (default: RUN_DIR/index.html, or RUN_B/compare.html).")
+    ] = None,
     export_figures: Annotated[
         Path | None, typer.Option("--export-figures", help="Also write the main plots as PNG files here.")
     ] = None,
@@ -231,7 +233,7 @@ def report(
         from mlbench.report import write_comparison
 
         a, b = run_dirs
-        typer.echo(str(write_comparison(a, b, out or Path(b) / f"compare-{Path(a).name}.html")))
+        typer.echo(str(write_comparison(a, b, out)))  # default: RUN_B/compare.html
     else:
         typer.echo(str(write_report(run_dirs[0], out)))
     if export_figures is not None:

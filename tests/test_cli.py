@@ -98,3 +98,16 @@ def test_usage_errors_exit_2(tmp_path):
         and "Traceback" not in res.stderr
     )
     assert cli("run").returncode == 2  # missing argument
+
+
+def test_report_compares_two_runs_and_exports_figures(finished_run, tmp_path):
+    run = finished_run / "run"
+    res = cli("report", str(run), str(run), "--out", str(tmp_path / "cmp.html"))
+    assert res.returncode == 0, res.stderr
+    html = (tmp_path / "cmp.html").read_text()
+    assert "knn" in html and "decision_tree" in html
+    res = cli("report", str(run), "--out", str(tmp_path / "r.html"), "--export-figures", str(tmp_path / "fig"))
+    assert res.returncode == 0, res.stderr
+    pngs = sorted((tmp_path / "fig").glob("*.png"))
+    assert pngs and all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
+    assert cli("report", str(run), str(run), str(run)).returncode == 2

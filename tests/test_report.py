@@ -26,6 +26,8 @@ TRACEBACK = (
     "ValueError: Input contains NaN"
 )
 CLS_METRICS = ["accuracy", "log_loss"]
+SECTIONS = ['id="summary"', 'id="overall"', 'id="datasets"', 'id="scaling"', 'id="deep"', 'id="confusion"',
+            'id="failures"']  # fmt: skip
 REG_METRICS = ["rmse", "r2"]
 META = {
     "suite": "quick",
@@ -246,7 +248,7 @@ def test_learning_curve_with_two_train_sizes() -> None:
     # The leaderboard uses the largest size only.
     assert {r["n_train"] for r in cls["leaderboard"]} == {120}
     assert all(r["n_jobs"] == 3 for r in cls["leaderboard"])
-    curves = {c["model"]: c["points"] for c in cls["learning_curve"]}
+    curves = {c["model"]: c["points"] for c in cls["scaling"]["curves"]}
     assert set(curves) == {"knn", "xgboost", XSS_MODEL}
     pts = curves["knn"]
     assert [p["n_train"] for p in pts] == [60, 120]
@@ -254,6 +256,7 @@ def test_learning_curve_with_two_train_sizes() -> None:
         (results["dataset"] == XSS_DATASET) & (results["model"] == "knn") & (results["train_size"] == 0.5)
     ]
     assert pts[0]["mean"] == pytest.approx(half["test_accuracy"].mean())
+    assert pts[0]["ci_low"] < pts[0]["mean"] < pts[0]["ci_high"]
     html = render_html(s)
     assert html.count('class="fig learning-curve"') == 2
     assert html.count('class="fig bar-chart"') == 2
@@ -274,10 +277,12 @@ def test_largest_size_is_found_even_if_it_all_failed_without_n_train() -> None:
 
 def test_html_has_every_section(html: str, summary: dict) -> None:
     assert html.startswith("<!DOCTYPE html>")
-    for marker in ['id="summary"', 'id="datasets"', 'id="ds-1"', 'id="ds-2"', 'id="failures"']:
+    for marker in [*SECTIONS, 'id="ds-1"', 'id="ds-2"']:
         assert marker in html
     assert html.count('class="leaderboard sortable"') == 2
-    assert html.count("<svg") == 2  # one bar chart per dataset, no learning curve with one size
+    # per dataset a bar chart and a Pareto plot; no learning curve with one size, no CD with 2 datasets
+    assert html.count("<svg") == 4
+    assert "need at least 3 datasets" in html
     assert "3 min 05 s" in html  # wall time in human units
     assert "higher is better" in html and "lower is better" in html
     assert "ValueError: Input contains NaN" in html and "<details>" in html
@@ -392,10 +397,183 @@ def test_write_report_from_a_store(tmp_path: Path, results: pd.DataFrame) -> Non
     path = write_report(run_dir)
     assert path == run_dir / "index.html" and path.is_file()
     html = path.read_text(encoding="utf-8")
-    assert "<script>alert(1)" not in html and html.count("<svg") == 2
+    assert "<script>alert(1)" not in html and html.count("<svg") == 4
     assert "quick" in html and "test cpu" in html and "ValueError: Input contains NaN" in html
     assert "lower is better" in html  # rmse stays the regression primary metric via the fallback
     assert not list(run_dir.glob(".index.html.*"))  # no temp file left behind
 
     other = write_report(run_dir, tmp_path / "out" / "report.html")
     assert other.read_text(encoding="utf-8") == html  # same data, same bytes: the report is reproducible
+
+
+# --------------------------------------------------------------------------------------------- comparison report
+
+
+def many_datasets(n_datasets: int = 4, sizes: tuple[float, ...] = (1.0,), seed: int = 0) -> pd.DataFrame:
+    """n classification datasets x 4 models x 3 folds; "strong" always best, "weak" always worst."""
+    rng = np.random.default_rng(seed)
+    quality = {"strong": 0.95, "mid_a": 0.85, "mid_b": 0.84, "weak": 0.6}
+    rows = []
+    for d in range(n_datasets):
+        for size in sizes:
+            n_train = int(400 * size) if size <= 1 else int(size)
+            for model, q in quality.items():
+                for fold in range(3):
+                    acc = (
+                        q
+                        - 0.4 * (50 / n_train) ** 0.5 * (1.5 if model == "strong" else 1)
+                        + rng.normal(0, 0.005)
+                    )
+                    rows.append(
+                        {"job_id": f"d{d}-{model}-{size}-{fold}", "dataset": f"ds{d}", "task_type": "classification",
+                         "model": model, "fold": fold, "repeat": 0, "train_size": float(size), "n_train": n_train,
+                         "status": "ok", "error": None, "fit_seconds": {"strong": 5.0, "mid_a": 0.1}.get(model, 1.0),
+                         "predict_seconds": 0.01, "peak_memory_mb": 100.0, "n_params": 1000.0 if model == "strong" else None,
+                         "train_accuracy": min(1.0, acc + 0.05), "test_accuracy": acc, "test_log_loss": 1 - acc}
+                    )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_overall_leaderboard_and_tests_with_enough_datasets() -> None:
+    s = summarize(many_datasets(4), META)
+    json.dumps(s, allow_nan=False)
+    o = s["overall"]
+    assert o["n_datasets"] == 4 and o["tests"] is True
+    board = {r["model"]: r for r in o["leaderboard"]}
+    assert o["leaderboard"][0]["model"] == "strong"
+    assert board["strong"]["mean_rank"] == 1.0 and board["strong"]["win_rate"] == 1.0
+    assert board["weak"]["mean_rank"] == 4.0 and board["weak"]["mean_normalized_score"] == 0.0
+    assert board["strong"]["total_fit_seconds"] == pytest.approx(4 * 3 * 5.0)
+    assert 0 <= o["friedman"]["p_value"] < 0.05 and o["friedman"]["n_models"] == 4
+    assert o["cd"]["cd"] > 0 and o["cd"]["mean_ranks"]["strong"] == 1.0
+    assert {(w["model_a"], w["model_b"]) for w in o["wilcoxon"]} >= {("strong", "weak")}
+    html = render_html(s)
+    assert 'class="fig cd-diagram"' in html and 'class="wilcoxon sortable"' in html
+    assert "Friedman test over 4 datasets" in html
+
+
+def test_per_dataset_ci_gap_cost_and_pareto() -> None:
+    results = many_datasets(1)
+    ds = summarize(results, META)["datasets"][0]
+    rows = {r["model"]: r for r in ds["leaderboard"]}
+    part = results[results["model"] == "strong"]["test_accuracy"]
+    half = 4.302653 * part.std(ddof=1) / np.sqrt(3)  # Student t(0.975, 2 dof)
+    assert rows["strong"]["test_ci_low"] == pytest.approx(part.mean() - half, rel=1e-4)
+    assert rows["strong"]["test_ci_high"] == pytest.approx(part.mean() + half, rel=1e-4)
+    assert rows["strong"]["gap"] == pytest.approx(
+        results[results["model"] == "strong"]["train_accuracy"].mean() - part.mean()
+    )
+    assert rows["strong"]["n_params"] == 1000.0 and rows["weak"]["n_params"] is None
+    assert rows["mid_a"]["other_test"]["log_loss"]["ci_low"] is not None
+    # strong: best; mid_a: fastest and second best; mid_b, weak: slower and worse than mid_a.
+    assert {m for m, r in rows.items() if r["pareto"]} == {"strong", "mid_a"}
+    assert ds["has_params"] is True
+
+
+def test_scaling_fits_and_crossovers() -> None:
+    results = many_datasets(1, sizes=(25, 50, 100, 200, 400))
+    sc = summarize(results, META)["datasets"][0]["scaling"]
+    assert sc is not None and sc["metric"] == "accuracy" and sc["winner"] == "strong"
+    assert {c["model"] for c in sc["curves"]} == {"strong", "mid_a", "mid_b", "weak"}
+    fits = {f["model"]: f for f in sc["fits"]}
+    assert fits["strong"]["ok"] and fits["strong"]["b"] == pytest.approx(0.5, abs=0.15)
+    assert len(fits["strong"]["points"]) > 10
+    # strong starts below the mid models (steeper curve) and overtakes them as data grows
+    cross = [c for c in sc["crossovers"] if c["key"] and c["better_after"] == "strong"]
+    assert cross and all(c["kind"] == "observed" for c in cross)
+    assert all(25 <= c["n_cross"] <= 400 and c["value"] is not None for c in cross)
+    assert cross[0]["text"].startswith("strong overtakes mid_")
+    html = render_html(summarize(results, META))
+    assert "strong overtakes" in html and 'class="fig learning-curve"' in html
+
+
+def test_crossover_text_for_extrapolation() -> None:
+    from mlbench.report.sections import crossover_text
+
+    text = crossover_text({"better_after": "cnn", "better_before": "xgboost", "n_cross": 12345.0,
+                           "kind": "extrapolated", "n_low": 5000.0, "n_high": 40100.0})  # fmt: skip
+    assert text.startswith("cnn would overtake xgboost at n ≈ 12,000")
+    assert "extrapolated" in text and "5,000 to 40,000" in text
+    assert crossover_text({"better_after": "a", "better_before": "b", "n_cross": 412.0, "kind": "observed",
+                           "n_low": 200.0, "n_high": 800.0}) == "a overtakes b at n ≈ 410 (between 200 and 800 rows)"  # fmt: skip
+
+
+class FakeDataset:
+    """What the report reads of a Dataset: y, test_y, classes, n_classes."""
+
+    def __init__(self, y: np.ndarray, classes: list[str]) -> None:
+        self.y, self.test_y, self.classes = y, None, np.array(classes, dtype=object)
+        self.n_classes = len(classes)
+
+
+def test_deep_histories_sanity_confusion_and_visuals() -> None:
+    results = many_datasets(1)
+    history = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.0 / e + 0.01 * e, "lr": 0.1, "seconds": 0.5}
+               for e in range(1, 7)]  # fmt: skip
+    deep = results["model"] == "strong"
+    results["history_json"] = None
+    results.loc[deep, "history_json"] = json.dumps(history)
+    results["best_epoch"] = np.where(deep, 3, np.nan)
+    results["sanity_passed"] = np.where(results["model"] == "weak", 0.0, 1.0)
+    results["sanity_score"] = np.where(results["model"] == "weak", 0.5, 1.0)
+    y = np.array([0, 1, 2] * 10)
+    preds = {}
+    for job in results["job_id"]:
+        idx = np.arange(10) if job.endswith("-0") else np.arange(12, 22)  # both start at a class-0 row
+        pred = y[idx].copy()
+        pred[0] = (pred[0] + 1) % 3  # one mistake per job: true 0 -> predicted 1
+        preds[job] = {"test_index": idx, "test_pred": pred}
+    strong0 = "d0-strong-1.0-0"
+    preds[strong0] |= {"viz_filters": np.ones((4, 1, 3, 3)), "viz_images": np.zeros((2, 1, 8, 8)),
+                       "viz_activations": np.ones((2, 3, 4, 4)), "viz_mistakes": np.zeros((1, 1, 8, 8)),
+                       "viz_mistakes_true": np.array([0]), "viz_mistakes_pred": np.array([1]),
+                       "viz_mistakes_conf": np.array([0.9])}  # fmt: skip
+    data = FakeDataset(y, [XSS_MODEL, "cat", "dog"])
+    s = summarize(results, META, predictions=preds.__getitem__, datasets=lambda name: data)
+    json.dumps(s, allow_nan=False)
+    ds = s["datasets"][0]
+    (h,) = ds["histories"]
+    assert h["model"] == "strong" and h["epochs"] == list(range(1, 7)) and h["best_epoch"] == 3
+    assert h["stopped_early"] is True and h["val_loss"][0] == pytest.approx(1.01)
+    sanity = {r["model"]: r for r in s["sanity"]}
+    assert sanity["weak"]["passed"] is False and sanity["strong"]["n_passed"] == 3
+    cm = ds["confusion"]
+    assert cm["model"] == "strong" and cm["n_jobs"] == 3 and cm["n"] == 30
+    assert cm["labels"] == [XSS_MODEL, "cat", "dog"]
+    assert cm["matrix"][0][1] == 3 and sum(map(sum, cm["matrix"])) == 30
+    v = ds["visuals"]
+    assert v["model"] == "strong" and v["mistakes_true"] == [XSS_MODEL] and v["mistakes_pred"] == ["cat"]
+    assert np.asarray(v["activations"]).shape == (2, 3, 4, 4)
+    html = render_html(s)
+    for cls in ("loss-curve", "cnn-filters", "cnn-activations", "cnn-mistakes", "confusion-matrix"):
+        assert f'class="fig {cls}' in html or f'class="fig pixels {cls}' in html, cls
+    assert 'class="sanity sortable"' in html
+    assert html.count("data:image/png;base64,") == 4
+    assert "<script>alert(1)" not in html and "true <b>&lt;script&gt;alert(1)&lt;/script&gt;</b>" in html
+
+
+def test_export_figures_and_comparison(tmp_path: Path) -> None:
+    store_mod = pytest.importorskip("mlbench.store")
+    from mlbench.report.html import export_figures, write_comparison
+
+    runs = []
+    for name, shift, seed in (("a", 0.0, 0), ("b", 0.05, 1)):
+        results = many_datasets(3, sizes=(50, 400), seed=seed)
+        results.loc[results["model"] == "weak", "test_accuracy"] += shift
+        run_dir = tmp_path / name
+        with store_mod.Store(run_dir) as store:
+            run_id = store.start_run({"suite": "cmp", "primary_metric": "accuracy", "metrics": ["accuracy"]})
+            for rec in results.to_dict("records"):
+                store.record({k: v for k, v in rec.items() if not (isinstance(v, float) and np.isnan(v))})
+            store.finish_run(run_id, "finished")
+        runs.append(run_dir)
+    files = export_figures(runs[0], tmp_path / "figs")
+    names = {f.name for f in files}
+    assert {"cd_diagram.png", "ds0_learning_curve.png", "ds0_pareto.png", "ds0_scores.png"} <= names
+    assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in files)
+    out = write_comparison(runs[0], runs[1], tmp_path / "cmp.html")
+    html = out.read_text(encoding="utf-8")
+    assert html.count("significantly better in B") == 1 and ">weak<" in html
+    # weak gained 0.05 on every dataset: better in B, significantly (noise is 0.005)
+    better = re.findall(r'<tr class="better">\s*<td>(ds\d)</td><td class="model">(\w+)</td>', html)
+    assert {("ds0", "weak"), ("ds1", "weak"), ("ds2", "weak")} <= set(better)

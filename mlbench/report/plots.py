@@ -9,8 +9,10 @@ token because several SVGs share one HTML document, where ids must be unique.
 
 from __future__ import annotations
 
+import base64
 import io
 import itertools
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +34,569 @@ _RC = {
 _counter = itertools.count(1)
 
 
+# --------------------------------------------------------------------------------------------- output
+
+
+def palette(models: Sequence[str]) -> dict[str, str]:
+    """Give each model one colour for every figure of the report (tab10, then tab20, then grey).
+
+    Parameters
+    ----------
+    models : sequence of str
+        Model names in a stable order (the report uses the header's model list).
+
+    Returns
+    -------
+    dict of str to str
+        Model -> hex colour.
+    """
+    base = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+        "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+    ]  # fmt: skip
+    return {m: base[i] if i < len(base) else "#555555" for i, m in enumerate(models)}
+
+
+def to_svg(fig: Any, id_prefix: str | None = None) -> str:
+    """Serialize a figure to an inline ``<svg>`` element (ids prefixed, no XML prolog) and close it."""
+    return _svg_text(fig, id_prefix)
+
+
+def to_png(fig: Any, dpi: int = 110) -> bytes:
+    """Serialize a figure to PNG bytes (reproducible: no metadata) and close it."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(
+            buf, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.05
+        )
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def to_data_uri(fig: Any, dpi: int = 110) -> str:
+    """A figure as a ``data:image/png;base64,...`` URI, for dense pictures (images, heat maps)."""
+    return "data:image/png;base64," + base64.b64encode(to_png(fig, dpi)).decode("ascii")
+
+
+# --------------------------------------------------------------------------------------------- per dataset
+
+
+def bar_chart(
+    rows: Sequence[dict[str, Any]],
+    metric: str,
+    greater_is_better: bool = True,
+    colors: dict[str, str] | None = None,
+) -> Any:
+    """Horizontal bars of the mean test metric per model with 95% confidence intervals.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Leaderboard rows: ``model``, ``test_mean``, ``test_ci_low``, ``test_ci_high`` (None: no bar).
+    metric : str
+        Axis label.
+    greater_is_better : bool
+        Axis label and which bar is highlighted.
+    colors : dict, optional
+        Unused; kept for a uniform signature.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when no model has a score.
+    """
+    rows = [r for r in rows if r.get("test_mean") is not None]
+    if not rows:
+        return None
+    plt = _pyplot()
+    values = [r["test_mean"] for r in rows]
+    lows = [
+        v - (r.get("test_ci_low") if r.get("test_ci_low") is not None else v)
+        for v, r in zip(values, rows, strict=True)
+    ]
+    highs = [
+        (r.get("test_ci_high") if r.get("test_ci_high") is not None else v) - v
+        for v, r in zip(values, rows, strict=True)
+    ]
+    best = max(values) if greater_is_better else min(values)
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(5.0, 0.9 + 0.3 * len(rows)))
+        y = list(range(len(rows)))
+        ax.barh(
+            y,
+            values,
+            xerr=[lows, highs],
+            color=[_BEST if v == best else _BAR for v in values],
+            error_kw={"ecolor": "#333333", "capsize": 3, "elinewidth": 1},
+            height=0.65,
+        )
+        ax.set_yticks(y, [_short(r["model"]) for r in rows])
+        ax.invert_yaxis()
+        ax.set_xlabel(f"test {metric} (mean, 95% CI; {_arrow(greater_is_better)})")
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        lo = min(v - e for v, e in zip(values, lows, strict=True))
+        hi = max(v + e for v, e in zip(values, highs, strict=True))
+        if lo >= 0 and hi <= 1.0 + 1e-9 and lo > 0.5:
+            ax.set_xlim(left=max(0.0, lo - (hi - lo) * 0.6 - 0.01), right=min(1.0, hi + 0.01) + 0.005)
+        elif lo >= 0:
+            ax.set_xlim(left=0)
+        fig.tight_layout()
+    return fig
+
+
+def pareto(
+    rows: Sequence[dict[str, Any]],
+    metric: str,
+    greater_is_better: bool = True,
+    colors: dict[str, str] | None = None,
+) -> Any:
+    """Score against fit time (log x), Pareto-optimal models highlighted and joined by a step line.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Leaderboard rows: ``model``, ``fit_seconds``, ``test_mean``, ``test_ci_low``/``high``, ``pareto``.
+    metric : str
+        Axis label.
+    greater_is_better : bool
+        Direction of the metric (the front goes towards fast and good).
+    colors : dict, optional
+        Model -> colour.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
+    rows = [r for r in rows if r.get("test_mean") is not None and (r.get("fit_seconds") or 0) > 0]
+    if not rows:
+        return None
+    colors = colors or palette([r["model"] for r in rows])
+    plt = _pyplot()
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(6.2, 3.3))
+        for r in rows:
+            x, y = r["fit_seconds"], r["test_mean"]
+            lo, hi = r.get("test_ci_low"), r.get("test_ci_high")
+            if lo is not None and hi is not None:
+                ax.plot([x, x], [lo, hi], color=colors.get(r["model"], _BAR), linewidth=1, alpha=0.6)
+            on = bool(r.get("pareto"))
+            ax.scatter(
+                [x], [y], s=60 if on else 28, color=colors.get(r["model"], _BAR),
+                edgecolors="black" if on else "none", linewidths=1.2, zorder=3,
+                marker="D" if on else "o",
+            )  # fmt: skip
+            ax.scatter([], [], s=40, color=colors.get(r["model"], _BAR), marker="D" if on else "o",
+                       edgecolors="black" if on else "none", label=_short(r["model"], 24) + (" ◆" if on else ""))  # fmt: skip
+        front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r["fit_seconds"])
+        if len(front) > 1:
+            ax.plot(
+                [r["fit_seconds"] for r in front], [r["test_mean"] for r in front],
+                color="black", linewidth=0.8, linestyle=":", drawstyle="steps-post", zorder=2,
+            )  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("mean fit time per job, seconds (log scale)")
+        ax.set_ylabel(f"test {metric}\n({_arrow(greater_is_better)})")
+        ax.grid(color="#eeeeee", linewidth=0.6)
+        ax.margins(x=0.15, y=0.12)
+        ax.set_title("◆ Pareto-optimal: nothing is both faster and better", fontsize=8, loc="left")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7.5)
+        fig.tight_layout()
+    return fig
+
+
+def confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str = "") -> Any:
+    """Confusion matrix heat map, rows = true class normalised to 1, counts written in the cells.
+
+    Parameters
+    ----------
+    matrix : sequence of sequence of int
+        ``matrix[i][j]`` = test rows of true class i predicted as j.
+    labels : sequence of str
+        Class names.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
+    import numpy as np
+
+    m = np.asarray(matrix, dtype=float)
+    if m.size == 0:
+        return None
+    k = len(m)
+    rates = m / np.clip(m.sum(axis=1, keepdims=True), 1, None)
+    plt = _pyplot()
+    side = min(7.0, max(3.2, 0.42 * k + 1.6))
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(side + 0.6, side))
+        im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        if k <= 20:
+            for i in range(k):
+                for j in range(k):
+                    if m[i, j]:
+                        ax.text(
+                            j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7 if k > 10 else 8,
+                            color="white" if rates[i, j] > 0.6 else "#222222",
+                        )  # fmt: skip
+        names = [_short(str(s), 14) for s in labels]
+        ticks = list(range(k)) if k <= 40 else list(range(0, k, max(1, k // 20)))
+        ax.set_xticks(
+            ticks, [names[t] for t in ticks], rotation=45 if k > 6 else 0, ha="right" if k > 6 else "center"
+        )
+        ax.set_yticks(ticks, [names[t] for t in ticks])
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        for side_ in ("top", "right"):
+            ax.spines[side_].set_visible(True)
+        if title:
+            ax.set_title(title, fontsize=8.5, loc="left")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+        fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- overall
+
+
+def cd_diagram(mean_ranks: dict[str, float], cd: float | None, groups: Sequence[Sequence[str]]) -> Any:
+    """Critical-difference diagram (Demšar 2006): models on a rank axis, cliques joined by bars.
+
+    Parameters
+    ----------
+    mean_ranks : dict of str to float
+        Model -> mean rank over datasets (1 = best).
+    cd : float or None
+        Nemenyi critical difference, drawn as a scale bar above the axis.
+    groups : sequence of sequence of str
+        Groups of models whose mean ranks do not differ significantly (cliques); each is drawn as
+        a thick bar under the axis joining its members.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
+    items = sorted(((float(r), m) for m, r in mean_ranks.items() if r is not None), key=lambda t: t[0])
+    if len(items) < 2:
+        return None
+    k = len(items)
+    lo, hi = 1.0, max(float(k), max(r for r, _ in items))
+    plt = _pyplot()
+    half = (k + 1) // 2
+    left, right = items[:half], items[half:]
+    bars = [sorted(g, key=lambda m: mean_ranks[m]) for g in groups if len(g) > 1]
+    height = 1.2 + 0.28 * max(len(left), len(right)) + 0.18 * len(bars)
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(7.0, height))
+        ax.set_xlim(lo - 0.9 * (hi - lo) / max(k - 1, 1) - 0.6, hi + 0.9 * (hi - lo) / max(k - 1, 1) + 0.6)
+        ax.set_ylim(0, 1)
+        ax.invert_yaxis()
+        ax.axis("off")
+        axis_y = 0.12
+        ax.plot([lo, hi], [axis_y, axis_y], color="black", linewidth=1)
+        for t in range(1, int(hi) + 1):
+            ax.plot([t, t], [axis_y - 0.02, axis_y], color="black", linewidth=1)
+            ax.text(t, axis_y - 0.035, str(t), ha="center", va="bottom", fontsize=8)
+        if cd:
+            ax.plot([lo, lo + cd], [0.03, 0.03], color="#cc3333", linewidth=1.5)
+            ax.text(
+                lo + cd / 2, 0.015, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=7.5, color="#cc3333"
+            )
+        step = (1 - axis_y - 0.12) / max(len(left), len(right), 1)
+        bar_space = 0.05 * len(bars)
+        for i, (r, m) in enumerate(left):
+            y = axis_y + bar_space + 0.08 + step * (i + 0.5)
+            ax.plot([r, r, lo - 0.3], [axis_y, y, y], color="#333333", linewidth=0.8)
+            ax.text(lo - 0.35, y, f"{_short(m, 28)} ({r:.2f})", ha="right", va="center", fontsize=8)
+        for i, (r, m) in enumerate(right):
+            y = axis_y + bar_space + 0.08 + step * (len(right) - 1 - i + 0.5)
+            ax.plot([r, r, hi + 0.3], [axis_y, y, y], color="#333333", linewidth=0.8)
+            ax.text(hi + 0.35, y, f"({r:.2f}) {_short(m, 28)}", ha="left", va="center", fontsize=8)
+        for j, g in enumerate(bars):
+            y = axis_y + 0.04 + 0.05 * j
+            ax.plot(
+                [mean_ranks[g[0]] - 0.05, mean_ranks[g[-1]] + 0.05], [y, y],
+                color="black", linewidth=3.2, solid_capstyle="round",
+            )  # fmt: skip
+        fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- scaling
+
+
+def learning_curves(
+    scaling: dict[str, Any],
+    colors: dict[str, str] | None = None,
+) -> Any:
+    """Learning curves with 95% CI bands, power-law fits (dashed) and crossover markers.
+
+    Parameters
+    ----------
+    scaling : dict
+        A dataset's ``scaling`` entry of the summary: ``metric``, ``greater_is_better``, ``curves``
+        (``model`` + ``points`` of ``n_train``/``mean``/``ci_low``/``ci_high``), ``fits`` (``model``,
+        ``b``, ``ok``, ``points`` as ``[n, value]`` pairs on the metric's scale) and ``crossovers``
+        (``n_cross``, ``value``, ``kind``, ``n_low``, ``n_high``, ``label``).
+    colors : dict, optional
+        Model -> colour.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
+    curves = [c for c in scaling.get("curves", []) if c.get("points")]
+    if not curves:
+        return None
+    colors = colors or palette([c["model"] for c in curves])
+    fits = {f["model"]: f for f in scaling.get("fits", []) if f.get("ok") and f.get("points")}
+    plt = _pyplot()
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(9.0, 4.4))
+        for curve in curves:
+            model, pts = curve["model"], curve["points"]
+            color = colors.get(model, _BAR)
+            xs = [p["n_train"] for p in pts]
+            fit = fits.get(model)
+            label = _short(model, 28)
+            if fit is not None and fit.get("b") is not None:
+                label += f"  (b = {fit['b']:.2f})"
+            ax.plot(
+                xs,
+                [p["mean"] for p in pts],
+                marker="o",
+                markersize=3.5,
+                linewidth=1.5,
+                color=color,
+                label=label,
+            )
+            band = [(p["n_train"], p["ci_low"], p["ci_high"]) for p in pts if p.get("ci_low") is not None]
+            if len(band) > 1:
+                ax.fill_between(
+                    [b[0] for b in band], [b[1] for b in band], [b[2] for b in band],
+                    color=color, alpha=0.14, linewidth=0,
+                )  # fmt: skip
+            if fit is not None:
+                ax.plot(
+                    [p[0] for p in fit["points"]], [p[1] for p in fit["points"]],
+                    linestyle="--", linewidth=1.0, color=color, alpha=0.9,
+                )  # fmt: skip
+        for cross in scaling.get("crossovers", []):
+            n, v = cross.get("n_cross"), cross.get("value")
+            if n is None or v is None or not cross.get("key", True):
+                continue
+            extrapolated = cross.get("kind") == "extrapolated"
+            if cross.get("n_low") is not None and cross.get("n_high") is not None:
+                ax.plot(
+                    [cross["n_low"], cross["n_high"]], [v, v], color="#444444",
+                    linewidth=1, linestyle=":" if extrapolated else "-", alpha=0.8,
+                )  # fmt: skip
+            ax.scatter(
+                [n], [v], s=70, marker="X", zorder=5,
+                facecolors="white" if extrapolated else "black", edgecolors="black", linewidths=1.2,
+            )  # fmt: skip
+            ax.annotate(
+                f"{cross.get('label', '')}", (n, v), xytext=(4, -11), textcoords="offset points", fontsize=8,
+                fontweight="bold", style="italic" if extrapolated else "normal",
+            )  # fmt: skip
+        ax.set_xscale("log")
+        sizes = sorted({p["n_train"] for c in curves for p in c["points"]})
+        ax.xaxis.set_minor_locator(_ticker().NullLocator())
+        if len(sizes) <= 12:
+            ax.set_xticks(sizes, [f"{int(n):,}" for n in sizes])
+        ax.set_xlabel("training rows (log scale); dashed: power-law fit; ✖ crossover (hollow = extrapolated)")
+        metric = scaling.get("metric") or ""
+        ax.set_ylabel(f"test {metric}\n(mean, 95% CI; {_arrow(scaling.get('greater_is_better', True))})")
+        ax.grid(color="#e6e6e6", linewidth=0.6)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- deep models
+
+
+def loss_curves(histories: Sequence[dict[str, Any]], colors: dict[str, str] | None = None) -> Any:
+    """Per-epoch train (solid) and validation (dashed) loss per model; the early-stopping epoch marked.
+
+    Parameters
+    ----------
+    histories : sequence of dict
+        ``model``, ``epochs``, ``train_loss``, ``val_loss`` (list or None), ``best_epoch`` (or None).
+    colors : dict, optional
+        Model -> colour.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
+    histories = [h for h in histories if h.get("epochs")]
+    if not histories:
+        return None
+    colors = colors or palette([h["model"] for h in histories])
+    plt = _pyplot()
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(6.4, 3.4))
+        for h in histories:
+            color = colors.get(h["model"], _BAR)
+            ep = h["epochs"]
+            name = _short(h["model"], 28)
+            ax.plot(ep, h["train_loss"], color=color, linewidth=1.5, label=f"{name} train")
+            if h.get("val_loss") and any(v is not None for v in h["val_loss"]):
+                ax.plot(ep, h["val_loss"], color=color, linewidth=1.5, linestyle="--", label=f"{name} val")
+            best = h.get("best_epoch")
+            if best is not None and best in ep:
+                i = ep.index(best)
+                series = (
+                    h["val_loss"] if h.get("val_loss") and h["val_loss"][i] is not None else h["train_loss"]
+                )
+                ax.axvline(best, color=color, linewidth=0.8, linestyle=":")
+                ax.scatter([best], [series[i]], marker="*", s=110, color=color, edgecolors="black", zorder=4)
+        ax.set_xlabel("epoch (★ early-stopping point: best epoch kept)")
+        ax.set_ylabel("loss")
+        positive = all(v is not None and v > 0 for h in histories for v in h["train_loss"])
+        if positive:
+            ax.set_yscale("log")
+        ax.grid(color="#e6e6e6", linewidth=0.6)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
+def _image(arr: Any) -> tuple[Any, str | None]:
+    """(H, W) or (H, W, 3) array scaled to [0, 1] and its colour map, from a (C, H, W) image."""
+    import numpy as np
+
+    a = np.asarray(arr, dtype=float)
+    if a.ndim == 3 and a.shape[0] in (3, 4):
+        a = np.transpose(a[:3], (1, 2, 0))
+    elif a.ndim == 3:
+        a = a[0]
+    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+    a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+    return a, (None if a.ndim == 3 else "gray_r")
+
+
+def filters_grid(filters: Any, max_filters: int = 32) -> Any:
+    """First-layer convolution filters as small tiles (channels averaged unless RGB).
+
+    Parameters
+    ----------
+    filters : array-like, shape (F, C, kh, kw)
+    max_filters : int
+        Tiles drawn at most.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
+    import numpy as np
+
+    f = np.asarray(filters, dtype=float)
+    if f.ndim != 4 or len(f) == 0:
+        return None
+    f = f[:max_filters]
+    cols = min(len(f), 16)
+    rows = math.ceil(len(f) / cols)
+    plt = _pyplot()
+    with plt.rc_context(_RC):
+        fig, axes = plt.subplots(rows, cols, figsize=(0.45 * cols, 0.45 * rows + 0.1), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, w in zip(axes.flat, f, strict=False):
+            img = np.transpose(w[:3], (1, 2, 0)) if w.shape[0] == 3 else w.mean(axis=0)
+            lim = float(np.abs(img).max()) or 1.0
+            if img.ndim == 3:
+                ax.imshow((img / lim + 1) / 2, interpolation="nearest")
+            else:
+                ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        fig.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.01, wspace=0.3, hspace=0.3)
+    return fig
+
+
+def activations_grid(images: Any, activations: Any) -> Any:
+    """Each row: an input image, then the first layer's activation maps for it.
+
+    Parameters
+    ----------
+    images : array-like, shape (m, C, H, W)
+    activations : array-like, shape (m, A, h, w)
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
+    import numpy as np
+
+    imgs, acts = np.asarray(images, dtype=float), np.asarray(activations, dtype=float)
+    if imgs.ndim != 4 or acts.ndim != 4 or len(imgs) == 0:
+        return None
+    m, a = min(len(imgs), len(acts)), acts.shape[1]
+    plt = _pyplot()
+    with plt.rc_context(_RC):
+        fig, axes = plt.subplots(m, a + 1, figsize=(0.8 * (a + 1), 0.8 * m + 0.25), squeeze=False)
+        for i in range(m):
+            img, cmap = _image(imgs[i])
+            axes[i, 0].imshow(img, cmap=cmap, interpolation="nearest")
+            for c in range(a):
+                axes[i, c + 1].imshow(acts[i, c], cmap="magma", interpolation="nearest")
+            for j, ax in enumerate(axes[i]):
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_visible(j == 0)  # frame the input: a white background is part of it
+                    spine.set_color("#999999")
+        axes[0, 0].set_title("input", fontsize=7.5)
+        for c in range(a):
+            axes[0, c + 1].set_title(f"map {c + 1}", fontsize=7.5)
+        fig.subplots_adjust(left=0.01, right=0.99, top=0.9, bottom=0.01, wspace=0.06, hspace=0.06)
+    return fig
+
+
+def mistakes_grid(images: Any, true: Sequence[str], pred: Sequence[str], conf: Sequence[float]) -> Any:
+    """The most confident test mistakes as thumbnails captioned ``true → predicted (confidence)``.
+
+    Parameters
+    ----------
+    images : array-like, shape (j, C, H, W)
+    true, pred : sequence of str
+        Class names.
+    conf : sequence of float
+        Predicted probability of the (wrong) predicted class.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
+    import numpy as np
+
+    imgs = np.asarray(images, dtype=float)
+    if imgs.ndim != 4 or len(imgs) == 0:
+        return None
+    n = len(imgs)
+    cols = min(n, 8)
+    rows = math.ceil(n / cols)
+    plt = _pyplot()
+    with plt.rc_context(_RC):
+        fig, axes = plt.subplots(rows, cols, figsize=(1.15 * cols, 1.4 * rows), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, img, t, p, c in zip(axes.flat, imgs, true, pred, conf, strict=False):
+            arr, cmap = _image(img)
+            ax.imshow(arr, cmap=cmap, interpolation="nearest")
+            ax.set_title(f"true {_short(t, 10)}\npred {_short(p, 10)} ({c:.0%})", fontsize=7, color="#aa2222")
+        fig.subplots_adjust(left=0.01, right=0.99, top=0.8, bottom=0.01, wspace=0.1, hspace=0.5)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- compatibility
+
+
 def bar_chart_svg(
     models: Sequence[str],
     means: Sequence[float | None],
@@ -40,113 +605,30 @@ def bar_chart_svg(
     greater_is_better: bool = True,
     id_prefix: str | None = None,
 ) -> str:
-    """Horizontal bar chart of one metric per model, error bars = standard deviation.
+    """Bar chart of one metric per model as SVG (error bars = ± std); ``""`` when nothing to draw.
 
     Parameters
     ----------
-    models : sequence of str
-        Model names, in display order (top to bottom); best first reads naturally.
-    means, stds : sequence of float or None
-        Mean and standard deviation per model; a model with no mean is left out, a missing std
-        draws no error bar.
+    models, means, stds : sequence
+        Per model, in display order; a model without a mean is left out.
     metric : str
         Axis label.
     greater_is_better : bool
-        Only used for the axis label and to highlight the best bar.
+        Axis label and highlight.
     id_prefix : str, optional
-        Prefix for the SVG's element ids, unique within the page; a process-wide counter by default.
-
-    Returns
-    -------
-    str
-        An ``<svg>`` element without XML prolog, or ``""`` when there is nothing to draw.
+        Prefix of the SVG's element ids.
     """
-    rows = [(m, mu, sd) for m, mu, sd in zip(models, means, stds, strict=True) if mu is not None]
-    if not rows:
-        return ""
-    plt = _pyplot()
-    labels = [_short(m) for m, _, _ in rows]
-    values = [mu for _, mu, _ in rows]
-    errors = [sd if sd is not None else 0.0 for _, _, sd in rows]
-    best = max(values) if greater_is_better else min(values)
-    with plt.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.32 * len(rows)))
-        y = list(range(len(rows)))
-        ax.barh(
-            y,
-            values,
-            xerr=errors,
-            color=[_BEST if v == best else _BAR for v in values],
-            error_kw={"ecolor": "#333333", "capsize": 3, "elinewidth": 1},
-            height=0.65,
-        )
-        ax.set_yticks(y, labels)
-        ax.invert_yaxis()  # first model on top
-        arrow = "higher is better" if greater_is_better else "lower is better"
-        ax.set_xlabel(f"test {metric} (mean ± std; {arrow})")
-        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-        ax.set_axisbelow(True)
-        lo = min(v - e for v, e in zip(values, errors, strict=True))
-        if lo >= 0:
-            ax.set_xlim(left=0)
-        fig.tight_layout()
-        return _svg_text(fig, id_prefix)
+    rows = [
+        {"model": m, "test_mean": mu, "test_ci_low": None if mu is None or sd is None else mu - sd,
+         "test_ci_high": None if mu is None or sd is None else mu + sd}
+        for m, mu, sd in zip(models, means, stds, strict=True)
+    ]  # fmt: skip
+    fig = bar_chart(rows, metric, greater_is_better)
+    return "" if fig is None else to_svg(fig, id_prefix)
 
 
-def learning_curve_svg(
-    curves: Sequence[dict[str, Any]],
-    metric: str,
-    greater_is_better: bool = True,
-    id_prefix: str | None = None,
-) -> str:
-    """Mean test metric against training-set size (log scale), one line per model.
-
-    Parameters
-    ----------
-    curves : sequence of dict
-        ``{"model": str, "points": [{"n_train": float, "mean": float, "std": float|None}, ...]}``,
-        as in the summary's ``learning_curve``.
-    metric : str
-        Axis label.
-    greater_is_better : bool
-        Only used for the axis label.
-    id_prefix : str, optional
-        As for :func:`bar_chart_svg`.
-
-    Returns
-    -------
-    str
-        An ``<svg>`` element, or ``""`` when there is nothing to draw.
-    """
-    curves = [c for c in curves if c.get("points")]
-    if not curves:
-        return ""
-    plt = _pyplot()
-    with plt.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(6.4, 3.6))
-        for curve in curves:
-            pts = curve["points"]
-            ax.plot(
-                [p["n_train"] for p in pts],
-                [p["mean"] for p in pts],
-                marker="o",
-                markersize=3.5,
-                linewidth=1.4,
-                label=_short(curve["model"]),
-            )
-        ax.set_xscale("log")
-        # Tick the sizes that were run, as plain row counts (log axes default to "3×10¹").
-        sizes = sorted({p["n_train"] for c in curves for p in c["points"]})
-        ax.xaxis.set_minor_locator(_ticker().NullLocator())
-        if len(sizes) <= 12:
-            ax.set_xticks(sizes, [f"{int(n):,}" for n in sizes])
-        ax.set_xlabel("training rows (log scale)")
-        arrow = "higher is better" if greater_is_better else "lower is better"
-        ax.set_ylabel(f"test {metric}\n({arrow})")
-        ax.grid(color="#dddddd", linewidth=0.6)
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
-        fig.tight_layout()
-        return _svg_text(fig, id_prefix)
+def _arrow(greater: bool) -> str:
+    return "higher is better" if greater else "lower is better"
 
 
 def _pyplot() -> Any:
@@ -165,9 +647,9 @@ def _ticker() -> Any:
     return matplotlib.ticker
 
 
-def _short(label: str) -> str:
+def _short(label: str, limit: int = MAX_LABEL) -> str:
     label = str(label)
-    return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 _PROLOG = re.compile(r"^.*?(?=<svg\b)", re.S)
@@ -179,7 +661,10 @@ def _svg_text(fig: Any, prefix: str | None = None) -> str:
 
     buf = io.StringIO()
     try:
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+        with plt.rc_context(_RC):  # saved outside the drawing context: the id salt must hold here too
+            fig.savefig(
+                buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None}
+            )
     finally:
         plt.close(fig)
     svg = _PROLOG.sub("", buf.getvalue(), count=1)  # drop <?xml ...?> and <!DOCTYPE ...>

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from mlbench.report.sections import DatasetLoader, PredictionLoader
+
 STATUS_ORDER = ("ok", "failed", "timeout", "oom", "skipped")
 
 #: Columns the summary reads; missing ones are added as empty so partial tables still summarize.
@@ -62,7 +64,14 @@ def direction_label(greater: bool) -> str:
     return "higher is better" if greater else "lower is better"
 
 
-def summarize(results: pd.DataFrame, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+def summarize(
+    results: pd.DataFrame,
+    meta: dict[str, Any] | None = None,
+    *,
+    predictions: PredictionLoader | None = None,
+    datasets: DatasetLoader | None = None,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
     """Summarize a run's results for the report.
 
     Parameters
@@ -76,14 +85,22 @@ def summarize(results: pd.DataFrame, meta: dict[str, Any] | None = None) -> dict
         Run information: ``suite``, ``started_at``, ``finished_at``, ``status``,
         ``primary_metric`` (task type -> metric name), ``metrics`` (task type -> names),
         ``versions``, ``hardware``.
+    predictions : callable, optional
+        ``job_id -> dict of arrays`` (:meth:`mlbench.store.Store.load_predictions`); enables the
+        confusion matrices and the CNN pictures.
+    datasets : callable, optional
+        ``dataset name -> Dataset or None``; true test labels and class names for the same.
+    alpha : float
+        Significance level of the tests across datasets.
 
     Returns
     -------
     dict
-        ``{"header": {...}, "datasets": [...], "failures": {...}}``; see the module docstring
-        for the value types. Datasets are sorted by name; each carries a leaderboard at the
-        largest train size, sorted best-first, and learning-curve points when several train
-        sizes were run.
+        ``{"header", "overall", "datasets", "sanity", "failures"}``; see the module docstring for
+        the value types. Datasets are sorted by name; each carries a leaderboard at the largest
+        train size (sorted best-first, with 95% CIs, train-test gap, cost and Pareto flags),
+        ``scaling`` (learning curves, power-law fits, crossovers) when several train sizes ran,
+        ``histories`` of deep models, ``confusion`` and ``visuals`` when predictions are reachable.
     """
     import pandas as pd
 
@@ -106,13 +123,46 @@ def summarize(results: pd.DataFrame, meta: dict[str, Any] | None = None) -> dict
     ):
         df[col] = pd.to_numeric(df[col], errors="coerce")
 
-    datasets = [_summarize_dataset(name, part, meta) for name, part in _groups(df, "dataset")]
+    from mlbench.report import sections
+
+    loader = _cached(datasets)
+    items = [
+        _summarize_dataset(name, part, meta, predictions, loader) for name, part in _groups(df, "dataset")
+    ]
+    # The metric each dataset was judged on, per task type, for the analyses across datasets.
+    primary: dict[str, str] = {}
+    for ds in items:
+        if ds["primary_metric"] and ds["task_type"]:
+            primary.setdefault(ds["task_type"], ds["primary_metric"])
+    named = df[df["dataset"] != ""]
+    scaling = sections.scaling(named, primary, {d["name"]: d["greater_is_better"] for d in items})
+    for ds in items:
+        ds["scaling"] = scaling.get(ds["name"])
     summary = {
         "header": _header(df, meta),
-        "datasets": datasets,
+        "overall": sections.overall(named, primary, alpha),
+        "datasets": items,
+        "sanity": sections.sanity(df),
         "failures": _failures(df),
     }
     return _jsonable(summary)
+
+
+def _cached(loader: DatasetLoader | None) -> DatasetLoader | None:
+    """Wrap a dataset loader: each name loaded once, errors read as "not available"."""
+    if loader is None:
+        return None
+    cache: dict[str, Any] = {}
+
+    def load(name: str) -> Any:
+        if name not in cache:
+            try:
+                cache[name] = loader(name)
+            except Exception:
+                cache[name] = None
+        return cache[name]
+
+    return load
 
 
 # --------------------------------------------------------------------------------------------- header
@@ -141,6 +191,7 @@ def _header(df: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
         "status_counts": {s: int(counts[s]) for s in ordered},
         "n_datasets": df.loc[df["dataset"] != "", "dataset"].nunique(),
         "n_models": df.loc[df["model"] != "", "model"].nunique(),
+        "models": sorted(str(m) for m in df.loc[df["model"] != "", "model"].unique()),
         "versions": _flat_mapping(meta.get("versions")),
         "hardware": _flat_mapping(meta.get("hardware")),
     }
@@ -195,8 +246,16 @@ def _metric_names(df: pd.DataFrame, prefix: str) -> list[str]:
     return [c[len(prefix) + 1 :] for c in df.columns if c.startswith(prefix + "_") and df[c].notna().any()]
 
 
-def _summarize_dataset(name: str, df: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
+def _summarize_dataset(
+    name: str,
+    df: pd.DataFrame,
+    meta: dict[str, Any],
+    predictions: PredictionLoader | None = None,
+    datasets: DatasetLoader | None = None,
+) -> dict[str, Any]:
     import pandas as pd
+
+    from mlbench.report import sections
 
     task_types = [t for t in df["task_type"].unique() if t]
     task = task_types[0] if task_types else ""
@@ -214,29 +273,28 @@ def _summarize_dataset(name: str, df: pd.DataFrame, meta: dict[str, Any]) -> dic
 
     levels = _train_levels(df)
     rows = []
+    tops: dict[str, pd.DataFrame] = {}
     for model, part in _groups(df, "model"):
-        rows.append(_leaderboard_row(model, part, levels, primary, others))
+        row, at = _leaderboard_row(model, part, levels, primary, others)
+        rows.append(row)
+        tops[model] = at[at["status"] == "ok"]
     rows = _rank(rows, greater)
+    sections.pareto_flags(rows, greater)
 
-    curves: list[dict[str, Any]] = []
-    if primary and ok["train_size"].nunique() > 1:
-        for model, part in _groups(ok, "model"):
-            points = []
-            for size, lvl in _groups(part, "train_size"):
-                values = pd.to_numeric(lvl["test_" + primary], errors="coerce")
-                points.append(
-                    {
-                        "train_size": size,
-                        "n_train": _num(lvl["n_train"].median()),
-                        "mean": _num(values.mean()),
-                        "std": _num(values.std()),
-                        "n": int(values.notna().sum()),
-                    }
-                )
-            points = [p for p in points if p["mean"] is not None and p["n_train"] is not None]
-            points.sort(key=lambda p: p["n_train"])
-            if points:
-                curves.append({"model": model, "points": points})
+    at_top = pd.concat(tops.values()) if tops else ok.iloc[0:0]
+    deep = sections.histories(at_top)
+    ds_obj = datasets(name) if datasets is not None and name else None
+    confusion = visuals = None
+    if task == "classification" and rows and rows[0].get("rank") == 1:
+        best = rows[0]["model"]
+        confusion = sections.confusion(tops[best], best, predictions, ds_obj)
+    deep_models = {h["model"] for h in deep}
+    for r in rows:  # best deep model with stored pictures (image datasets only)
+        if r["model"] in deep_models and r["test_mean"] is not None and predictions is not None:
+            job = sections.representative(tops[r["model"]])
+            visuals = sections.visuals(job, r["model"], predictions, ds_obj) if job is not None else None
+            if visuals is not None:
+                break
 
     sizes = sorted(
         {int(v) for v in pd.to_numeric(ok["n_train"], errors="coerce").dropna().unique()},
@@ -253,7 +311,12 @@ def _summarize_dataset(name: str, df: pd.DataFrame, meta: dict[str, Any]) -> dic
         "n_ok": len(ok),
         "n_train_sizes": sizes,
         "leaderboard": rows,
-        "learning_curve": curves,
+        "has_params": any(r["n_params"] is not None for r in rows),
+        "has_memory": any(r["peak_memory_mb"] is not None for r in rows),
+        "scaling": None,
+        "histories": deep,
+        "confusion": confusion,
+        "visuals": visuals,
     }
 
 
@@ -283,7 +346,8 @@ def _leaderboard_row(
     levels: dict[float, float],
     primary: str | None,
     others: list[str],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The model's row at its largest train size, and that size's jobs."""
     import pandas as pd
 
     # The model's largest train size: the full data, or the top of a sweep.
@@ -304,17 +368,40 @@ def _leaderboard_row(
         "test_std": None,
         "train_mean": None,
         "train_std": None,
+        "test_ci_low": None,
+        "test_ci_high": None,
+        "gap": None,
         "other_test_means": {m: _num(col("test_" + m).mean()) for m in others},
+        "other_test": {m: _mean_ci(col("test_" + m)) for m in others},
         "fit_seconds": _num(ok["fit_seconds"].mean()),
         "predict_seconds": _num(ok["predict_seconds"].mean()),
         "peak_memory_mb": _num(ok["peak_memory_mb"].max()),
+        "n_params": _num(col("n_params").mean()) if "n_params" in ok.columns else None,
     }
     if primary:
         for split in ("test", "train"):
             values = col(f"{split}_{primary}")
             row[f"{split}_mean"] = _num(values.mean())
             row[f"{split}_std"] = _num(values.std())  # ddof=1; None with a single run
-    return row
+        ci = _mean_ci(col(f"test_{primary}"))
+        row["test_ci_low"], row["test_ci_high"] = ci["ci_low"], ci["ci_high"]
+        if row["train_mean"] is not None and row["test_mean"] is not None:
+            diff = row["train_mean"] - row["test_mean"]
+            # Positive = overfitting, whatever the metric's direction.
+            row["gap"] = diff if greater_is_better(primary) else -diff
+    return row, at
+
+
+def _mean_ci(values: pd.Series) -> dict[str, float | None]:
+    """Mean and 95% Student-t interval over folds and repeats (None bounds with one value)."""
+    from mlbench.report.sections import analysis_module
+
+    clean = values.dropna().astype(float)
+    stats = analysis_module("stats")
+    lo = hi = None
+    if stats is not None and len(clean) >= 2:
+        lo, hi = stats.confidence_interval(clean.to_numpy())
+    return {"mean": _num(clean.mean()), "ci_low": _num(lo), "ci_high": _num(hi)}
 
 
 def _rank(rows: list[dict[str, Any]], greater: bool) -> list[dict[str, Any]]:

@@ -1,0 +1,556 @@
+"""The analytical sections of the summary: overall ranking, scaling, deep models, confusion matrices.
+
+Each function returns plain, JSON-able values (see :func:`mlbench.report.summarize`). Statistics come
+from :mod:`mlbench.analysis`; stored predictions and datasets are reached through two optional
+callables so the summary can be tested on synthetic tables without a store:
+
+``predictions(job_id) -> dict[str, numpy.ndarray]`` (as :meth:`mlbench.store.Store.load_predictions`)
+and ``datasets(name) -> Dataset | None`` (as :func:`mlbench.datasets.load_dataset` for that name).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import pandas as pd
+
+PredictionLoader = Callable[[str], "dict[str, np.ndarray]"]
+DatasetLoader = Callable[[str], Any]
+
+#: Confusion matrices of more classes than this are left out (unreadable, and large).
+MAX_CLASSES = 50
+#: Points of a fitted power law drawn per model.
+FIT_POINTS = 40
+
+
+def analysis_module(name: str) -> Any:
+    """Import ``mlbench.analysis.<name>``; None when that part of the analysis API is not installed."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"mlbench.analysis.{name}")
+    except ImportError:
+        return None
+
+
+def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+    from mlbench.report.summarize import _jsonable
+
+    if frame is None or len(frame) == 0:
+        return []
+    return [_jsonable(r) for r in frame.to_dict("records")]
+
+
+def _quiet(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call an analysis function with its warnings (left-out datasets, small samples) silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------- overall
+
+
+def overall(ok: pd.DataFrame, primary: dict[str, str], alpha: float = 0.05) -> dict[str, Any]:
+    """Cross-dataset leaderboard and, with at least 3 datasets, Friedman, Nemenyi CD and Wilcoxon-Holm.
+
+    Parameters
+    ----------
+    ok : pandas.DataFrame
+        Results table (any status; the analysis keeps ``ok`` rows).
+    primary : dict
+        ``{task_type: metric}`` as the per-dataset sections chose it.
+    alpha : float
+        Significance level.
+
+    Returns
+    -------
+    dict
+        ``leaderboard`` (rows of model, mean_rank, win_rate, mean_normalized_score,
+        total_fit_seconds, n_datasets), ``n_datasets``, ``tests`` (bool: enough datasets for the
+        tests), ``friedman``, ``cd`` (``cd``, ``mean_ranks``, ``groups``), ``wilcoxon`` rows, ``alpha``.
+    """
+    stats = analysis_module("stats")
+    out: dict[str, Any] = {
+        "leaderboard": [],
+        "n_datasets": 0,
+        "tests": False,
+        "friedman": None,
+        "cd": None,
+        "wilcoxon": [],
+        "alpha": alpha,
+    }
+    if stats is None or ok.empty:
+        return out
+    board = _quiet(stats.leaderboard, ok, primary=primary or None)
+    out["leaderboard"] = _records(board)
+    out["n_datasets"] = int(board["n_datasets"].max()) if len(board) else 0
+    n_ds = len(_quiet(stats.primary_metrics, ok, primary=primary or None))
+    out["n_datasets"] = n_ds
+    if n_ds >= 3 and len(board) >= 2:
+        out["tests"] = True
+        out["friedman"] = _records_one(_quiet(stats.friedman_test, ok, primary=primary or None))
+        cd = _quiet(stats.critical_difference, ok, alpha, primary=primary or None)
+        out["cd"] = _records_one(cd)
+        out["wilcoxon"] = _records(_quiet(stats.wilcoxon_holm, ok, alpha, primary=primary or None))
+    return out
+
+
+def _records_one(d: dict[str, Any]) -> dict[str, Any]:
+    from mlbench.report.summarize import _jsonable
+
+    return _jsonable(d)
+
+
+# --------------------------------------------------------------------------------------------- scaling
+
+
+def _fit_value(fit: dict[str, Any], n: float) -> float | None:
+    """Error predicted by a fitted power law ``a * n**(-b) + c`` at ``n`` rows."""
+    a, b, c = fit.get("a"), fit.get("b"), fit.get("c")
+    if a is None or b is None:
+        return None
+    try:
+        return float(a) * float(n) ** (-float(b)) + (float(c) if c is not None else 0.0)
+    except (OverflowError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _to_score(error: float | None, greater: bool) -> float | None:
+    """Back from the fitted error to the metric's scale (the inverse of ``analysis.error_of``)."""
+    if error is None or not math.isfinite(error):
+        return None
+    return 1.0 - error if greater else error
+
+
+def scaling(ok: pd.DataFrame, primary: dict[str, str], greater: dict[str, bool]) -> dict[str, dict[str, Any]]:
+    """Learning curves, power-law fits and crossovers per dataset (only datasets with a sweep).
+
+    Parameters
+    ----------
+    ok : pandas.DataFrame
+        Results table.
+    primary : dict
+        ``{task_type: metric}``.
+    greater : dict
+        ``{dataset: greater_is_better}`` of each dataset's primary metric.
+
+    Returns
+    -------
+    dict
+        ``{dataset: {"metric", "greater_is_better", "curves", "fits", "crossovers"}}``; curves carry
+        ``points`` (``n_train``, ``mean``, ``std``, ``n``, ``ci_low``, ``ci_high``), fits add
+        ``points`` (``[n, value]`` on the metric's scale) and crossovers ``value`` (where to mark
+        it), ``text`` (one sentence) and ``label`` (the marker's number).
+    """
+    mod = analysis_module("scaling") or analysis_module("stats")
+    if mod is None or not hasattr(mod, "learning_curves") or ok.empty:
+        return {}
+    curves = _quiet(mod.learning_curves, ok, primary=primary or None)
+    if curves is None or len(curves) == 0:
+        return {}
+    fits = _quiet(mod.fit_power_laws, curves) if hasattr(mod, "fit_power_laws") else None
+    try:
+        crosses = _quiet(mod.crossovers, curves, fits) if hasattr(mod, "crossovers") else None
+    except Exception:
+        crosses = None
+    out: dict[str, dict[str, Any]] = {}
+    for dataset, part in curves.groupby("dataset", sort=True):
+        dataset = str(dataset)
+        if part["n_train"].nunique() < 2:
+            continue  # no sweep: nothing to scale
+        good = greater.get(dataset, True)
+        entry_curves = []
+        for model, pts in part.groupby("model", sort=True):
+            pts = pts.sort_values("n_train")
+            entry_curves.append(
+                {
+                    "model": str(model),
+                    "points": _records(pts[["n_train", "mean", "std", "n", "ci_low", "ci_high"]]),
+                }
+            )
+        sizes = sorted(float(n) for n in part["n_train"].unique())
+        cross_rows: list[dict[str, Any]] = []
+        if crosses is not None and len(crosses):
+            cross_rows = _records(crosses[crosses["dataset"].astype(str) == dataset])
+            cross_rows = [r for r in cross_rows if r.get("n_cross") is not None]
+            cross_rows.sort(key=lambda r: (r.get("kind") != "observed", r["n_cross"]))
+        # Fits are drawn over the sizes run and on to the farthest extrapolated crossing.
+        x_hi = max([sizes[-1], *[1.15 * r["n_cross"] for r in cross_rows if r.get("kind") == "extrapolated"]])
+        entry_fits = []
+        if fits is not None and len(fits):
+            for f in _records(fits[fits["dataset"].astype(str) == dataset]):
+                if f.get("ok"):
+                    grid = _log_grid(sizes[0], x_hi, FIT_POINTS)
+                    f["points"] = [
+                        [n, v] for n in grid if (v := _to_score(_fit_value(f, n), good)) is not None
+                    ]
+                entry_fits.append(f)
+        fit_by_model = {f["model"]: f for f in entry_fits}
+        curve_by_model = {c["model"]: c["points"] for c in entry_curves}
+        # Key crossovers (marked on the plot, listed first): those of the best model at the largest
+        # size, i.e. the answers to "from how much data on does the winner win, and over whom?".
+        last = part[part["n_train"] == part["n_train"].max()]
+        ranked = last.assign(e=last["error_mean"]).sort_values("e")
+        winner = str(ranked["model"].iloc[0]) if len(ranked) else None
+        for r in cross_rows:
+            r["key"] = winner in (r.get("model_a"), r.get("model_b"))
+        cross_rows.sort(key=lambda r: (not r["key"], r.get("kind") != "observed", r["n_cross"]))
+        entry_cross = []
+        for i, r in enumerate(cross_rows, start=1):
+            r["label"] = i
+            r["value"] = _cross_value(r, curve_by_model, fit_by_model, good)
+            r["text"] = crossover_text(r)
+            entry_cross.append(r)
+        out[dataset] = {
+            "metric": str(part["metric"].iloc[0]) if "metric" in part else None,
+            "greater_is_better": good,
+            "curves": entry_curves,
+            "fits": entry_fits,
+            "crossovers": entry_cross,
+            "winner": winner,
+        }
+    return out
+
+
+def _log_grid(lo: float, hi: float, k: int) -> list[float]:
+    if lo <= 0 or hi <= lo:
+        return [lo, hi]
+    step = (math.log(hi) - math.log(lo)) / (k - 1)
+    return [math.exp(math.log(lo) + i * step) for i in range(k)]
+
+
+def _cross_value(
+    cross: dict[str, Any],
+    curves: dict[str, list[dict[str, Any]]],
+    fits: dict[str, dict[str, Any]],
+    greater: bool,
+) -> float | None:
+    """Metric value where the crossover is marked: the fit of the model that wins after it, if any,
+    else the observed curve interpolated in log n."""
+    n = cross["n_cross"]
+    for model in (cross.get("better_after"), cross.get("model_a"), cross.get("model_b")):
+        fit = fits.get(model) if model else None
+        if fit and fit.get("ok") and cross.get("kind") == "extrapolated":
+            v = _to_score(_fit_value(fit, n), greater)
+            if v is not None:
+                return v
+        pts = curves.get(model) if model else None
+        if pts:
+            xs = [p["n_train"] for p in pts]
+            ys = [p["mean"] for p in pts]
+            if xs[0] <= n <= xs[-1]:
+                for (x0, y0), (x1, y1) in zip(
+                    zip(xs, ys, strict=True), zip(xs[1:], ys[1:], strict=True), strict=False
+                ):
+                    if x0 <= n <= x1 and None not in (y0, y1):
+                        t = 0.0 if x1 == x0 else (math.log(n) - math.log(x0)) / (math.log(x1) - math.log(x0))
+                        return y0 + t * (y1 - y0)
+            if fit and fit.get("ok"):
+                v = _to_score(_fit_value(fit, n), greater)
+                if v is not None:
+                    return v
+            return ys[-1] if n > xs[-1] else ys[0]
+    return None
+
+
+def crossover_text(cross: dict[str, Any]) -> str:
+    """One sentence: ``"cnn overtakes xgboost at n ≈ 400"`` (plus the range and a warning if extrapolated).
+
+    Parameters
+    ----------
+    cross : dict
+        A crossover row: ``better_after``, ``better_before``, ``n_cross``, ``kind``, ``n_low``, ``n_high``.
+    """
+    after = cross.get("better_after") or cross.get("model_a")
+    before = cross.get("better_before") or cross.get("model_b")
+    n = _round_n(cross.get("n_cross"))
+    lo, hi = _round_n(cross.get("n_low")), _round_n(cross.get("n_high"))
+    span = f" (between {lo} and {hi} rows)" if lo and hi else ""
+    if cross.get("kind") == "extrapolated":
+        rng = f"; uncertainty range {lo} to {hi} rows" if lo and hi else ""
+        return (
+            f"{after} would overtake {before} at n ≈ {n} — extrapolated from the power-law fits beyond the "
+            f"sizes that were run{rng}"
+        )
+    return f"{after} overtakes {before} at n ≈ {n}{span}"
+
+
+def _round_n(n: Any) -> str:
+    if n is None or not isinstance(n, (int, float)) or not math.isfinite(n):
+        return ""
+    if n < 100:
+        return f"{round(n):,}"
+    digits = math.floor(math.log10(n)) - 1  # two significant digits
+    return f"{round(n, -digits):,.0f}"
+
+
+# --------------------------------------------------------------------------------------------- deep models
+
+
+def _history(text: Any) -> list[dict[str, Any]] | None:
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, list) and all(isinstance(e, dict) for e in value) else None
+
+
+def _num(v: Any) -> float | None:
+    from mlbench.report.summarize import _num as num
+
+    return num(v)
+
+
+def representative(rows: pd.DataFrame) -> pd.Series | None:
+    """The job that stands for a model at a size: the lowest fold, then repeat, then job id."""
+    if rows.empty:
+        return None
+    keys = [c for c in ("fold", "repeat", "job_id") if c in rows.columns]
+    return rows.sort_values(keys, na_position="last", kind="stable").iloc[0]
+
+
+def histories(at_top: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per-epoch curves of each deep model (one representative job at the largest size).
+
+    Parameters
+    ----------
+    at_top : pandas.DataFrame
+        One dataset's ok rows at each model's largest train size.
+
+    Returns
+    -------
+    list of dict
+        ``model``, ``job_id``, ``fold``, ``repeat``, ``epochs``, ``train_loss``, ``val_loss`` (None
+        when no validation was tracked), ``train_metric``, ``val_metric``, ``best_epoch``,
+        ``stopped_early`` (the best epoch is not the last one), ``seconds`` (sum over epochs).
+    """
+    if "history_json" not in at_top.columns:
+        return []
+    out = []
+    for model, part in at_top.groupby("model", sort=True):
+        part = part[part["history_json"].map(lambda t: _history(t) is not None)]
+        job = representative(part)
+        if job is None:
+            continue
+        hist = _history(job["history_json"]) or []
+        epochs = [int(e.get("epoch", i + 1)) for i, e in enumerate(hist)]
+
+        def series(key: str, hist: list[dict[str, Any]] = hist) -> list[float | None] | None:
+            vals = [_num(e.get(key)) for e in hist]
+            return vals if any(v is not None for v in vals) else None
+
+        best = _num(job.get("best_epoch"))
+        out.append(
+            {
+                "model": str(model),
+                "job_id": str(job.get("job_id")),
+                "fold": _int(job.get("fold")),
+                "repeat": _int(job.get("repeat")),
+                "epochs": epochs,
+                "train_loss": series("train_loss") or [None] * len(epochs),
+                "val_loss": series("val_loss"),
+                "train_metric": series("train_metric"),
+                "val_metric": series("val_metric"),
+                "best_epoch": None if best is None else int(best),
+                "stopped_early": best is not None and bool(epochs) and int(best) < epochs[-1],
+                "seconds": sum(v for v in (series("seconds") or []) if v is not None),
+            }
+        )
+    return out
+
+
+def _int(v: Any) -> int | None:
+    x = _num(v)
+    return None if x is None else int(x)
+
+
+def sanity(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Outcome of the "can it overfit 32 rows?" check per dataset and model, if it ran.
+
+    Returns
+    -------
+    list of dict
+        ``dataset``, ``model``, ``n_checked``, ``n_passed``, ``mean_score``, ``passed`` (all
+        passed), ``error`` (the first error text, if any).
+    """
+    if "sanity_passed" not in df.columns or not df["sanity_passed"].notna().any():
+        return []
+    import pandas as pd
+
+    rows = []
+    checked = df[df["sanity_passed"].notna()]
+    for (dataset, model), part in checked.groupby(["dataset", "model"], sort=True):
+        passed = part["sanity_passed"].map(lambda v: str(v).lower() in ("1", "1.0", "true"))
+        score = pd.to_numeric(part.get("sanity_score"), errors="coerce") if "sanity_score" in part else None
+        errors = [
+            str(e) for e in part.get("sanity_error", pd.Series(dtype=object)).dropna() if str(e).strip()
+        ]
+        rows.append(
+            {
+                "dataset": str(dataset),
+                "model": str(model),
+                "n_checked": len(part),
+                "n_passed": int(passed.sum()),
+                "passed": bool(passed.all()),
+                "mean_score": None if score is None else _num(score.mean()),
+                "error": errors[0] if errors else None,
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------------------------- stored predictions
+
+
+def _class_names(ds: Any, k: int) -> list[str]:
+    classes = getattr(ds, "classes", None) if ds is not None else None
+    if classes is not None and len(classes) >= k:
+        return [str(c) for c in list(classes)[:k]]
+    return [str(i) for i in range(k)]
+
+
+def _y_true(ds: Any, test_index: np.ndarray) -> np.ndarray | None:
+    import numpy as np
+
+    if ds is None:
+        return None
+    y = getattr(ds, "test_y", None)
+    y = getattr(ds, "y", None) if y is None else y
+    if y is None:
+        return None
+    y = np.asarray(y)
+    idx = np.asarray(test_index, dtype=np.int64)
+    if len(idx) and (idx.min() < 0 or idx.max() >= len(y)):
+        return None
+    return y[idx]
+
+
+def confusion(
+    jobs: pd.DataFrame,
+    model: str,
+    predictions: PredictionLoader | None,
+    ds: Any,
+) -> dict[str, Any] | None:
+    """Confusion matrix of one model, test predictions summed over its jobs (folds x repeats).
+
+    Parameters
+    ----------
+    jobs : pandas.DataFrame
+        The model's ok jobs at its largest training size.
+    model : str
+        Its name (for the caption).
+    predictions : callable
+        ``job_id -> arrays`` (needs ``test_index`` and ``test_pred``).
+    ds : Dataset
+        For the true labels (``y`` or ``test_y``) and class names.
+
+    Returns
+    -------
+    dict or None
+        ``model``, ``labels``, ``matrix`` (true x predicted counts), ``n`` (test predictions counted),
+        ``n_jobs``, ``accuracy``; None when predictions or labels are unavailable.
+    """
+    import numpy as np
+
+    if predictions is None or ds is None or jobs.empty:
+        return None
+    k = int(getattr(ds, "n_classes", 0) or 0)
+    if k < 2 or k > MAX_CLASSES:
+        return None
+    matrix = np.zeros((k, k), dtype=np.int64)
+    used = 0
+    for job_id in jobs["job_id"].astype(str):
+        try:
+            arrays = predictions(job_id)
+        except Exception:
+            continue
+        if "test_pred" not in arrays or "test_index" not in arrays:
+            continue
+        y_true = _y_true(ds, arrays["test_index"])
+        y_pred = np.asarray(arrays["test_pred"])
+        if y_true is None or len(y_true) != len(y_pred):
+            continue
+        ok = (y_true >= 0) & (y_true < k) & (y_pred >= 0) & (y_pred < k)
+        np.add.at(matrix, (y_true[ok].astype(np.int64), y_pred[ok].astype(np.int64)), 1)
+        used += 1
+    if not used:
+        return None
+    total = int(matrix.sum())
+    return {
+        "model": model,
+        "labels": _class_names(ds, k),
+        "matrix": matrix.tolist(),
+        "n": total,
+        "n_jobs": used,
+        "accuracy": float(np.trace(matrix) / total) if total else None,
+    }
+
+
+def visuals(
+    job: pd.Series, model: str, predictions: PredictionLoader | None, ds: Any
+) -> dict[str, Any] | None:
+    """First-layer filters, activation maps and most-confident mistakes stored with a CNN job.
+
+    Returns
+    -------
+    dict or None
+        ``model``, ``job_id``, ``filters`` (F, C, kh, kw), ``images`` (m, C, H, W), ``activations``
+        (m, A, h, w), ``mistakes`` (j, C, H, W), ``mistakes_true``/``mistakes_pred`` (class names),
+        ``mistakes_conf``; arrays as nested lists rounded to 4 decimals. None without ``viz_*`` arrays.
+    """
+    import numpy as np
+
+    if predictions is None:
+        return None
+    try:
+        arrays = predictions(str(job["job_id"]))
+    except Exception:
+        return None
+    if not any(k.startswith("viz_") for k in arrays):
+        return None
+
+    def arr(key: str) -> list[Any] | None:
+        a = arrays.get(key)
+        return None if a is None else np.round(np.asarray(a, dtype=np.float64), 4).tolist()
+
+    k = int(getattr(ds, "n_classes", 0) or 0)
+    codes_t = [int(c) for c in arrays.get("viz_mistakes_true", [])]
+    codes_p = [int(c) for c in arrays.get("viz_mistakes_pred", [])]
+    names = _class_names(ds, max([k, *[c + 1 for c in codes_t + codes_p]], default=0))
+    return {
+        "model": model,
+        "job_id": str(job["job_id"]),
+        "filters": arr("viz_filters"),
+        "images": arr("viz_images"),
+        "activations": arr("viz_activations"),
+        "mistakes": arr("viz_mistakes"),
+        "mistakes_true": [names[c] for c in codes_t],
+        "mistakes_pred": [names[c] for c in codes_p],
+        "mistakes_conf": [float(c) for c in arrays.get("viz_mistakes_conf", [])],
+    }
+
+
+def pareto_flags(rows: list[dict[str, Any]], greater: bool) -> None:
+    """Mark ``row["pareto"]``: no other model is at least as fast and at least as good, and better in one."""
+    pts = [
+        (r["fit_seconds"], r["test_mean"] if greater else -r["test_mean"])
+        if r.get("fit_seconds") is not None and r.get("test_mean") is not None
+        else None
+        for r in rows
+    ]
+    for r, p in zip(rows, pts, strict=True):
+        if p is None:
+            r["pareto"] = False
+            continue
+        r["pareto"] = not any(
+            q is not None and q[0] <= p[0] and q[1] >= p[1] and (q[0] < p[0] or q[1] > p[1]) for q in pts
+        )
