@@ -106,7 +106,9 @@ def test_report_compares_two_runs_and_exports_figures(finished_run, tmp_path):
     assert res.returncode == 0, res.stderr
     html = (tmp_path / "cmp.html").read_text()
     assert "knn" in html and "decision_tree" in html
-    res = cli("report", str(run), "--out", str(tmp_path / "r.html"), "--export-figures", str(tmp_path / "fig"))
+    res = cli(
+        "report", str(run), "--out", str(tmp_path / "r.html"), "--export-figures", str(tmp_path / "fig")
+    )
     assert res.returncode == 0, res.stderr
     pngs = sorted((tmp_path / "fig").glob("*.png"))
     assert pngs and all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)

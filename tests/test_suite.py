@@ -747,7 +747,10 @@ print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
     # a suite of builtin datasets needs neither pandas nor numpy
     builtin_only = write_suite(tmp_path, "datasets: [iris, digits]\nmodels: [knn, xgboost]\n", "builtin.yaml")
     result = subprocess.run(
-        [sys.executable, "-c", code.replace(str(path), str(builtin_only))], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code.replace(str(path), str(builtin_only))],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
