@@ -556,6 +556,29 @@ def read_table(name: str, path: Path, fmt: str) -> tuple[pd.DataFrame, list[str]
     return df, notes
 
 
+def read_test_table(
+    name: str,
+    test: Any,
+    base_dir: str | Path,
+    target: str,
+    task: TaskType,
+    kinds: dict[str, str],
+    classes: Any,
+) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """Read a user's ``test:`` file (csv or parquet, by suffix) aligned to the training columns.
+
+    Returns the test features, the encoded test targets and notes for the provenance.
+    """
+    test_path = resolve_path(test, base_dir)
+    require_file(name, test_path, "test", base_dir)
+    fmt = "parquet" if test_path.suffix.lower() in (".parquet", ".pq") else "csv"
+    test_df, read_notes = read_table(name, test_path, fmt)
+    test_X, test_y, align_notes = align_test_frame(name, test_df, target, task, kinds, classes)
+    notes = [f"test: {n}" for n in read_notes]
+    notes.append(f"test set {test_path} ({len(test_y)} rows)")
+    return test_X, test_y, notes + list(align_notes)
+
+
 def load_table(name: str, spec: dict[str, Any], base_dir: str | Path, fmt: str) -> Dataset:
     """Load a ``csv:`` or ``parquet:`` dataset (and its optional ``test:`` file).
 
@@ -587,13 +610,10 @@ def load_table(name: str, spec: dict[str, Any], base_dir: str | Path, fmt: str) 
     notes.extend(clean_notes)
     test_X = test_y = None
     if spec.get("test") is not None:
-        test_path = resolve_path(spec["test"], base_dir)
-        require_file(name, test_path, "test", base_dir)
-        test_df, test_notes = read_table(name, test_path, fmt)
-        test_X, test_y, align_notes = align_test_frame(name, test_df, spec["target"], task, kinds, classes)
-        notes.extend(f"test: {n}" for n in test_notes)
-        notes.append(f"test set {test_path} ({len(test_y)} rows)")
-        notes.extend(align_notes)
+        test_X, test_y, test_notes = read_test_table(
+            name, spec["test"], base_dir, spec["target"], task, kinds, classes
+        )
+        notes.extend(test_notes)
     head = f"{fmt} {path} ({n_rows} rows x {n_cols} columns), target '{spec['target']}', {task}"
     return Dataset(
         name=name,

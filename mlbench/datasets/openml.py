@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlbench.datasets.base import Dataset
-from mlbench.datasets.files import align_test_frame, prepare_frame, resolve_path
+from mlbench.datasets.files import prepare_frame, read_test_table
 from mlbench.errors import DatasetError
 
 #: Seconds one network request may take before the download is given up.
@@ -137,14 +137,10 @@ def load_openml(name: str, spec: dict[str, Any], base_dir: str | Path) -> Datase
     )
     test_X = test_y = None
     if spec.get("test") is not None:
-        from mlbench.datasets.files import read_table, require_file
-
-        test_path = resolve_path(spec["test"], base_dir)
-        require_file(name, test_path, "test", base_dir)
-        fmt = "parquet" if test_path.suffix.lower() in (".parquet", ".pq") else "csv"
-        test_df, _ = read_table(name, test_path, fmt)
-        test_X, test_y, test_notes = align_test_frame(name, test_df, target, task, kinds, classes)
-        notes.extend([f"test set {test_path} ({len(test_y)} rows)", *test_notes])
+        test_X, test_y, test_notes = read_test_table(
+            name, spec["test"], base_dir, target, task, kinds, classes
+        )
+        notes.extend(test_notes)
     title = (bunch.details or {}).get("name", "")
     head = f"openml {data_id} {title!r} (https://www.openml.org/d/{data_id}), target '{target}', {task}"
     return Dataset(
