@@ -11,6 +11,7 @@ validates and sets attributes ending in ``_``; they work in ``Pipeline``, ``Grid
 
 from __future__ import annotations
 
+import abc
 import copy
 import hashlib
 import json
@@ -49,23 +50,26 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("MLBENCH_CACHE", Path.home() / ".cache" / "mlbench"))
 
 
-class _TorchEstimator(BaseEstimator):
+class _TorchEstimator(BaseEstimator, abc.ABC):
     """Shared fit/predict machinery; subclasses build the network and shape the inputs."""
 
     _task = "classification"
 
     # -- subclass hooks ---------------------------------------------------------------------
-    def _prepare_X(self, X: Any, fitting: bool) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _prepare_X(self, X: Any, fitting: bool) -> np.ndarray:
+        """Validate X and shape it for the network."""
 
-    def _build_network(self, input_shape: tuple[int, ...], n_outputs: int) -> Any:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _build_network(self, input_shape: tuple[int, ...], n_outputs: int) -> Any:
+        """Create the (untrained) torch module."""
 
     def _head_parameters(self) -> list[Any] | None:
         return None
 
-    def _embed(self, xb: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _embed(self, xb: Any) -> Any:
+        """Penultimate-layer features of one batch."""
 
     # -- validation -------------------------------------------------------------------------
     def _check_params(self) -> None:
