@@ -514,6 +514,11 @@ class Store:
         with self._transaction():
             for key, value in row.items():
                 if key not in self._columns:
+                    if value is None:
+                        # No type to learn from a NULL: a column created now would be TEXT and
+                        # turn later numbers into strings. Add it with the first real value.
+                        del values[key]
+                        continue
                     col_type = _column_type(key, value)
                     conn.execute(f"ALTER TABLE results ADD COLUMN {_quote(key)} {col_type}")
                     self._columns[key] = col_type

@@ -549,3 +549,14 @@ def test_records_from_several_threads_are_serialised(store: Store) -> None:
     assert len(df) == 30
     assert sorted(df.groupby("job_id")["attempt"].max()) == [10, 10, 10]
     assert not df.duplicated(["job_id", "attempt"]).any()
+
+
+def test_a_column_first_seen_as_none_gets_its_type_from_the_first_value(tmp_path):
+    from mlbench.store import Store, load_results
+
+    with Store(tmp_path) as store:
+        store.record({"job_id": "a", "status": "ok", "sanity_score": None})
+        store.record({"job_id": "b", "status": "ok", "sanity_score": 0.75})
+    df = load_results(tmp_path)
+    assert df["sanity_score"].dtype.kind == "f"
+    assert df.set_index("job_id")["sanity_score"]["b"] == 0.75
