@@ -738,6 +738,7 @@ def _check_models(entries: Any, problems: _Problems) -> list[ModelSpec]:
         counts[name] = counts.get(name, 0) + 1
     out: list[ModelSpec] = []
     labels: dict[str, int] = {}
+    configs: dict[str, int] = {}
     for name, params, i, label, tag, sanity, ploc in specs:
         if label is None:
             label = name
@@ -755,6 +756,17 @@ def _check_models(entries: Any, problems: _Problems) -> list[ModelSpec]:
                 f"model {label!r} is listed twice (entry {labels[label]}); remove one or set `label:`",
             )
             continue
+        # the job id hashes the model name and parameters (not the label): two entries that train
+        # the same thing would share ids and overwrite each other's results
+        same = json.dumps([name, params], sort_keys=True, default=str)
+        if same in configs:
+            problems.add(
+                ("models", i),
+                f"model {label!r} trains the same model with the same parameters as entry {configs[same]}; "
+                "remove one (a different `label:` does not make it a different model)",
+            )
+            continue
+        configs[same] = i
         labels[label] = i
         line, col = problems.locate(ploc)
         where = f"{problems.filename}:{line}:{col}"
