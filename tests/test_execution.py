@@ -281,3 +281,23 @@ def test_dry_run_prints_jobs_and_resume_count(tmp_path):
     assert mlbench_cli("run", str(suite), "--output", str(out), "-q", "--no-report").returncode == 0
     res = mlbench_cli("run", str(suite), "--output", str(out), "--dry-run")
     assert "0 to run; a resume skips 6 finished" in res.stdout
+
+
+def test_dask_deadline_counts_running_time_not_queue_time(tmp_path):
+    pytest.importorskip("dask.distributed")
+    # one worker, four 1.5-second jobs, a 4.5 s budget: queued jobs must not time out
+    suite = write_suite(
+        tmp_path,
+        f"""
+        name: queue
+        plugins: [{PLUGIN}]
+        resampling: {{kind: kfold, folds: 4}}
+        datasets: [iris]
+        models: [{{prior: {{seconds: 1.5}}}}]
+        budget: {{job_seconds: 4.5}}
+        executor: {{kind: dask, workers: 1}}
+        """,
+    )
+    res = mlbench_cli("run", str(suite), "--output", str(tmp_path / "o"), "--no-report", "-q")
+    assert res.returncode == 0, res.stderr
+    assert set(mlbench.load_results(tmp_path / "o")["status"]) == {"ok"}

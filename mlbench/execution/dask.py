@@ -6,7 +6,8 @@ local executor). Each result is handed to the coordinator the moment it complete
 restarted Dask worker loses the results it held. Jobs whose model needs a GPU ask for the
 ``GPU`` resource (start such workers with ``--resources GPU=1``).
 
-Deadlines: a Dask task cannot be killed from outside, so ``job_seconds`` is enforced by the
+Deadlines: at most one task per worker thread is in flight, so a job's clock starts when it
+starts. A Dask task cannot be killed from outside, so ``job_seconds`` is enforced by the
 coordinator giving up on the task (recorded as ``timeout``) and cancelling it; the worker may
 keep computing until the task returns. Per-job memory is Dask's own worker ``memory_limit``.
 """
@@ -14,12 +15,19 @@ keep computing until the task returns. Per-job memory is Dask's own worker ``mem
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
 from mlbench.execution.job import failure_row, now_iso, run_job_safely
 from mlbench.execution.local import ResultCallback
 from mlbench.suite import Job
+
+
+def _capacity(client: Any) -> int:
+    """Worker threads in the cluster now (it may grow or shrink while a suite runs)."""
+    workers = client.scheduler_info().get("workers", {})
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
 
 class DaskExecutor:
@@ -75,15 +83,20 @@ class DaskExecutor:
             return
         client, cluster = self._client()
         try:
+            pending = deque(jobs)
             by_key: dict[str, tuple[Any, Job, float, str]] = {}
-            for job in jobs:
-                resources = {"GPU": 1} if MODELS.get(job.model_name).needs_gpu else None
-                fut = client.submit(
-                    run_job_safely, job, key=f"mlbench-{job.job_id}", pure=False, resources=resources
-                )
-                by_key[fut.key] = (fut, job, time.monotonic(), now_iso())
-            done = as_completed([entry[0] for entry in by_key.values()])
-            while by_key:
+            done = as_completed()
+            while pending or by_key:
+                # At most one task per worker thread in flight: a job's clock then starts when it
+                # starts running, not while it waits in the scheduler's queue.
+                while pending and len(by_key) < _capacity(client):
+                    job = pending.popleft()
+                    resources = {"GPU": 1} if MODELS.get(job.model_name).needs_gpu else None
+                    fut = client.submit(
+                        run_job_safely, job, key=f"mlbench-{job.job_id}", pure=False, resources=resources
+                    )
+                    by_key[fut.key] = (fut, job, time.monotonic(), now_iso())
+                    done.add(fut)
                 batch = done.next_batch(block=False) if done.count() else []
                 for fut in batch:
                     if fut.key not in by_key:
