@@ -272,6 +272,22 @@ def test_largest_size_is_found_even_if_it_all_failed_without_n_train() -> None:
     assert (knn["train_size"], knn["n_ok"], knn["rank"]) == (1.0, 0, None)
 
 
+def test_a_skipped_size_larger_than_the_data_is_not_the_largest() -> None:
+    # one sweep shared by datasets of different sizes: 1000 rows does not exist here
+    results = make_results(train_sizes=(0.5, 1.0))
+    extra = results[results["train_size"] == 1.0].copy()
+    extra[["train_size", "status", "n_train", "test_accuracy", "test_rmse"]] = [
+        1000.0,
+        "skipped",
+        np.nan,
+        np.nan,
+        np.nan,
+    ]
+    board = dataset(summarize(pd.concat([results, extra]), META), XSS_DATASET)["leaderboard"]
+    assert all(r["train_size"] == 1.0 and r["n_ok"] > 0 for r in board)
+    assert board[0]["rank"] == 1
+
+
 # --------------------------------------------------------------------------------------------- HTML
 
 

@@ -350,8 +350,12 @@ def _leaderboard_row(
     """The model's row at its largest train size, and that size's jobs."""
     import pandas as pd
 
-    # The model's largest train size: the full data, or the top of a sweep.
-    top = max(df["train_size"].unique(), key=lambda s: levels.get(s, -math.inf))
+    # The model's largest train size: the full data, or the top of a sweep. Sizes whose jobs were
+    # all skipped (a row count larger than this dataset) did not happen and do not count; sizes
+    # that failed do, so a broken full-size run shows as failed rather than silently smaller.
+    ran = df[df["status"] != "skipped"]
+    sizes = (ran if len(ran) else df)["train_size"].unique()
+    top = max(sizes, key=lambda s: levels.get(s, -math.inf))
     at = df[_same(df["train_size"], top)]
     ok = at[at["status"] == "ok"]
 
