@@ -41,7 +41,7 @@ class Resampling(_Strict):
     stratified validation split of ``val_fraction`` of its rows. With ``fit_on_val: true`` (the
     default) models still train on the whole training fold, so scores equal plain sklearn's; set it
     to false to keep the validation rows out of every fit (clean validation predictions).
-    Models that early-stop never train on the validation rows.
+    Models that early-stop hold their stopping rows out of their own training subset.
     """
 
     kind: Literal["kfold", "holdout", "repeated_kfold"] = "kfold"
