@@ -392,7 +392,11 @@ def test_learning_curves_on_real_sweep():
         rows = ok[(ok["dataset"] == ds) & (ok["model"] == model)]
         # one point per requested train size, even though folds differ by a row at full size
         assert len(g) == rows["train_size"].nunique()
-        by_size = rows.groupby("train_size")["test_accuracy"].agg(["mean", "std", "size"]).sort_values("mean")
+        # folds are the samples: repeats are averaged within each fold first
+        folds = rows.groupby(["train_size", "fold"])["test_accuracy"].mean().reset_index()
+        by_size = (
+            folds.groupby("train_size")["test_accuracy"].agg(["mean", "std", "size"]).sort_values("mean")
+        )
         got = g.sort_values("mean")
         assert got["mean"].to_numpy() == pytest.approx(by_size["mean"].to_numpy())
         assert got["std"].to_numpy() == pytest.approx(by_size["std"].to_numpy())
@@ -541,3 +545,37 @@ def test_no_ok_jobs_gives_empty_tables():
         "groups": [],
     }
     assert crossovers(learning_curves(res)).empty
+
+
+def test_repeats_of_a_fold_are_not_counted_as_independent_samples():
+    from mlbench.analysis import learning_curves, summarize_scores
+
+    # a deterministic model at the full size: every repeat of a fold scores the same
+    rows = []
+    for fold, score in enumerate([0.90, 0.95, 0.93, 0.97, 0.92]):
+        for repeat in range(3):
+            rows.append(
+                {
+                    "job_id": f"{fold}-{repeat}",
+                    "dataset": "d",
+                    "task_type": "classification",
+                    "model": "knn",
+                    "fold": fold,
+                    "repeat": repeat,
+                    "train_size": 1.0,
+                    "n_train": 100,
+                    "status": "ok",
+                    "test_accuracy": score,
+                    "train_accuracy": 1.0,
+                }
+            )
+    df = pd.DataFrame(rows)
+    five = np.array([0.90, 0.95, 0.93, 0.97, 0.92])
+    lo, hi = stats.t.interval(0.95, 4, loc=five.mean(), scale=five.std(ddof=1) / np.sqrt(5))
+    s = summarize_scores(df).iloc[0]
+    assert s["n"] == 5 and s["ci_low"] == pytest.approx(lo) and s["ci_high"] == pytest.approx(hi)
+    c = learning_curves(df).iloc[0]
+    assert c["n"] == 5 and c["ci_low"] == pytest.approx(lo)
+    # holdout (one fold): the repeats are the samples
+    holdout = df[df["fold"] == 0].assign(test_accuracy=[0.90, 0.92, 0.94])
+    assert summarize_scores(holdout).iloc[0]["n"] == 3

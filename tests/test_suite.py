@@ -758,7 +758,9 @@ print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
 
 def test_same_model_and_params_under_another_label_is_an_error(tmp_path: Path) -> None:
     # job ids hash the model and its parameters: two such entries would overwrite each other
-    text = "datasets: [iris]\nmodels:\n  - knn\n  - knn: {label: again}\n  - knn: {n_neighbors: 3, label: k3}\n"
+    text = (
+        "datasets: [iris]\nmodels:\n  - knn\n  - knn: {label: again}\n  - knn: {n_neighbors: 3, label: k3}\n"
+    )
     path = write_suite(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         load_suite(path)

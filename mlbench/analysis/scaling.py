@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlbench.analysis.stats import _ci_columns, _long_scores
+from mlbench.analysis.stats import _ci_columns, _long_scores, per_fold
 
 __all__ = ["crossovers", "fit_power_law", "fit_power_laws", "learning_curves"]
 
@@ -55,6 +55,7 @@ def learning_curves(
     long = _long_scores(results, metric, primary)
     if long.empty:
         return pd.DataFrame(columns=cols)
+    long = per_fold(long, ["dataset", "model", "n_train"])  # folds, not repeats, are the samples
     # error_of, vectorised over datasets with different metrics
     long["error"] = np.where(long["greater_is_better"], 1.0 - long["score"], long["score"])
     out = (

@@ -178,6 +178,31 @@ def _at_largest(long: pd.DataFrame) -> pd.DataFrame:
     return long[long["n_train"] == largest]
 
 
+def per_fold(long: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row per fold: average the repeats within each fold of each ``keys`` group.
+
+    Repeats of a fold share its test rows (and, at the full training size, its training rows:
+    a deterministic model then scores identically in every repeat), so they are not independent
+    samples; the folds are. A group with a single fold (holdout) keeps its repeats as samples.
+    Numeric columns are averaged, the others keep their first value.
+    """
+    if long.empty or "fold" not in long.columns or long["fold"].isna().all():
+        return long
+    n_folds = long.groupby(keys)["fold"].transform("nunique")
+    single, multi = long[n_folds <= 1], long[n_folds > 1]
+    if multi.empty:
+        return long
+    how = {
+        col: (
+            "mean" if pd.api.types.is_numeric_dtype(multi[col]) and col not in ("fold", "repeat") else "first"
+        )
+        for col in multi.columns
+        if col not in (*keys, "fold")
+    }
+    folded = multi.groupby([*keys, "fold"], sort=False, dropna=False).agg(how).reset_index()
+    return pd.concat([single, folded[long.columns]], ignore_index=True)
+
+
 def _mean_scores(results: pd.DataFrame, metric: str | None, primary: dict[str, str] | None) -> pd.DataFrame:
     """Per dataset x model mean test score at the model's largest training size."""
     top = _at_largest(_long_scores(results, metric, primary))
@@ -299,7 +324,7 @@ def summarize_scores(
         ``mean - train_mean`` for lower-is-better ones), and the per-job means of fit_seconds,
         predict_seconds, peak_memory_mb and n_params.
     """
-    top = _at_largest(_long_scores(results, metric, primary))
+    top = per_fold(_at_largest(_long_scores(results, metric, primary)), ["dataset", "model", "n_train"])
     cols = ["dataset", "model", "metric", "n_train", "mean", "std", "n", "ci_low", "ci_high"]
     cols += ["train_mean", "gap", *_RESOURCE_COLUMNS]
     if top.empty:

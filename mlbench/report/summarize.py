@@ -387,7 +387,11 @@ def _leaderboard_row(
             values = col(f"{split}_{primary}")
             row[f"{split}_mean"] = _num(values.mean())
             row[f"{split}_std"] = _num(values.std())  # ddof=1; None with a single run
-        ci = _mean_ci(col(f"test_{primary}"))
+        test_values = col(f"test_{primary}")
+        if "fold" in ok.columns and ok["fold"].nunique() > 1:
+            # folds are the independent samples; repeats of a fold are averaged first
+            test_values = test_values.groupby(ok["fold"]).mean()
+        ci = _mean_ci(test_values)
         row["test_ci_low"], row["test_ci_high"] = ci["ci_low"], ci["ci_high"]
         if row["train_mean"] is not None and row["test_mean"] is not None:
             diff = row["train_mean"] - row["test_mean"]
