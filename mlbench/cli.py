@@ -148,10 +148,15 @@ def run(
     _err(f"{counts}; results in {outcome.output / 'results.sqlite'}")
     if outcome.report is not None:
         _err(f"report: {outcome.report}")
+    if outcome.report_error is not None:
+        _err(
+            f"the report could not be written ({outcome.report_error}); the results are stored: "
+            f"rebuild it with `mlbench report {outcome.output}`"
+        )
     if outcome.interrupted:
         _err("interrupted: finished jobs are stored; run the same command again to resume")
         raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(EXIT_OK if outcome.all_ok else EXIT_JOBS_FAILED)
+    raise typer.Exit(EXIT_OK if outcome.all_ok and outcome.report_error is None else EXIT_JOBS_FAILED)
 
 
 def _dry_run(s: Any, retry_failed: bool) -> None:

@@ -593,3 +593,14 @@ def test_export_figures_and_comparison(tmp_path: Path) -> None:
     # weak gained 0.05 on every dataset: better in B, significantly (noise is 0.005)
     better = re.findall(r'<tr class="better">\s*<td>(ds\d)</td><td class="model">(\w+)</td>', html)
     assert {("ds0", "weak"), ("ds1", "weak"), ("ds2", "weak")} <= set(better)
+
+
+def test_bar_chart_accepts_a_mean_outside_its_fold_interval() -> None:
+    # the bar is the mean over all jobs, the interval over fold means: with unequal repeats per
+    # fold (a resumed run) the bar can sit outside the interval
+    from mlbench.report import plots
+
+    fig = plots.bar_chart(
+        [{"model": "a", "test_mean": 0.90, "test_ci_low": 0.91, "test_ci_high": 0.95}], "accuracy"
+    )
+    assert fig is not None

@@ -44,6 +44,7 @@ class RunOutcome:
     counts: Counter = field(default_factory=Counter)
     interrupted: bool = False
     report: Path | None = None
+    report_error: str | None = None
 
     @property
     def all_ok(self) -> bool:
@@ -232,4 +233,7 @@ def run_suite(
                 outcome.report = _write(suite.output)
             except KeyboardInterrupt:
                 outcome.interrupted = True
+            except Exception as exc:
+                # The results are stored; a report bug must not turn a finished run into a crash.
+                outcome.report_error = f"{type(exc).__name__}: {exc}"
     return outcome

@@ -113,12 +113,14 @@ def bar_chart(
         return None
     plt = _pyplot()
     values = [r["test_mean"] for r in rows]
+    # The interval is over fold means while the bar is the mean over all jobs; with unequal
+    # repeats per fold the bar can sit just outside it, so the whiskers are clipped at the bar.
     lows = [
-        v - (r.get("test_ci_low") if r.get("test_ci_low") is not None else v)
+        max(0.0, v - (r.get("test_ci_low") if r.get("test_ci_low") is not None else v))
         for v, r in zip(values, rows, strict=True)
     ]
     highs = [
-        (r.get("test_ci_high") if r.get("test_ci_high") is not None else v) - v
+        max(0.0, (r.get("test_ci_high") if r.get("test_ci_high") is not None else v) - v)
         for v, r in zip(values, rows, strict=True)
     ]
     best = max(values) if greater_is_better else min(values)
