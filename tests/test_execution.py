@@ -301,3 +301,24 @@ def test_dask_deadline_counts_running_time_not_queue_time(tmp_path):
     res = mlbench_cli("run", str(suite), "--output", str(tmp_path / "o"), "--no-report", "-q")
     assert res.returncode == 0, res.stderr
     assert set(mlbench.load_results(tmp_path / "o")["status"]) == {"ok"}
+
+
+def test_a_dataset_broken_at_load_fails_its_jobs_clearly_and_the_rest_run(tmp_path):
+    # passes `validate` (the file and the target column exist) but has a single class
+    (tmp_path / "one.csv").write_text("x,y\n" + "".join(f"{i},a\n" for i in range(20)))
+    suite = write_suite(
+        tmp_path,
+        """
+        name: broken
+        resampling: {kind: kfold, folds: 3}
+        datasets: [iris, {csv: one.csv, target: y}]
+        models: [decision_tree]
+        """,
+    )
+    res = mlbench_cli("run", str(suite), "--output", str(tmp_path / "o"), "--no-report", "-q")
+    assert res.returncode == 1, res.stderr
+    df = mlbench.load_results(tmp_path / "o").set_index("dataset")
+    assert set(df.loc["iris", "status"]) == {"ok"}
+    errors = df.loc["one", "error"]
+    assert (df.loc["one", "status"] == "failed").all()
+    assert all(e.startswith("DatasetError: dataset 'one'") and "Traceback" not in e for e in errors)

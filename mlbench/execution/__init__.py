@@ -109,27 +109,6 @@ def preflight_models(suite: Suite) -> None:
         raise ConfigError(problems)
 
 
-def _preflight(suite: Suite, jobs: list[Job]) -> dict[str, str]:
-    """Load every dataset once in the coordinator; return dataset name -> error for those that fail.
-
-    A broken dataset then fails its jobs with one clear message, without a worker loading it
-    again for every job.
-    """
-    from mlbench.datasets import load_dataset
-    from mlbench.errors import MlbenchError
-
-    needed = {job.dataset for job in jobs}
-    errors: dict[str, str] = {}
-    for entry in suite.datasets:
-        if entry.name not in needed:
-            continue
-        try:
-            load_dataset(entry.spec, suite.base_dir)
-        except MlbenchError as exc:
-            errors[entry.name] = f"{type(exc).__name__}: {exc}"
-    return errors
-
-
 def run_suite(
     suite: Suite,
     retry_failed: bool = False,
@@ -161,7 +140,7 @@ def run_suite(
     RunOutcome
         Status counts; ``interrupted`` is True after Ctrl-C / SIGTERM (results kept).
     """
-    from mlbench.execution.job import failure_row, versions
+    from mlbench.execution.job import versions
     from mlbench.execution.local import LocalExecutor
     from mlbench.store import Store
 
@@ -192,13 +171,6 @@ def run_suite(
 
     status = "finished"
     try:
-        broken = _preflight(suite, plan.to_run)
-        runnable = []
-        for job in plan.to_run:
-            if job.dataset in broken:
-                record(job, failure_row(job, "failed", broken[job.dataset]), None)
-            else:
-                runnable.append(job)
         if suite.executor.kind == "dask":
             from mlbench.execution.dask import DaskExecutor
 
@@ -216,7 +188,7 @@ def run_suite(
                 job_memory_gb=suite.budget.job_memory_gb,
                 preload=sorted({m for spec in suite.models for m in MODELS.get(spec.name).modules}),
             )
-        executor.run(runnable, record)
+        executor.run(plan.to_run, record)
     except KeyboardInterrupt:
         status = "interrupted"
         outcome.interrupted = True
