@@ -39,7 +39,7 @@ __all__ = ["MLPClassifier", "MLPRegressor", "TimmClassifier", "TimmRegressor"]
 _CHOICES = {
     "optimizer": ("sgd", "adamw"),
     "lr_schedule": ("constant", "step", "cosine", "onecycle"),
-    "loss": ("cross_entropy", "bce", "mse"),
+    "loss": ("auto", "cross_entropy", "bce", "mse"),
     "augment": ("none", "light"),
     "precision": ("auto", "fp32", "bf16"),
     "device": ("auto", "cpu", "cuda"),
@@ -95,10 +95,16 @@ class _TorchEstimator(BaseEstimator, abc.ABC):
                 f"{type(self).__name__}: loss='mse' is for regression; use loss='cross_entropy' "
                 f"(softmax) or 'bce' (sigmoid) for classification, or {type(self).__name__.replace('Classifier', 'Regressor')}"
             )
-        if self._task == "regression" and self.loss != "mse":
+        if self._task == "regression" and self._loss() != "mse":
             raise ModelError(
                 f"{type(self).__name__}: regression trains with loss='mse', got loss={self.loss!r}"
             )
+
+    def _loss(self) -> str:
+        """``auto``: softmax cross-entropy for classifiers, MSE for regressors."""
+        if self.loss == "auto":
+            return "cross_entropy" if self._task == "classification" else "mse"
+        return self.loss
 
     def _train_config(self) -> Any:
         from mlbench.deep.trainer import TrainConfig
@@ -118,7 +124,7 @@ class _TorchEstimator(BaseEstimator, abc.ABC):
             gamma=float(self.gamma),
             warmup_epochs=float(self.warmup_epochs),
             label_smoothing=float(self.label_smoothing),
-            loss=self.loss,
+            loss=self._loss(),
             augment=self.augment,
             early_stopping=patience,
             freeze_epochs=int(getattr(self, "freeze_epochs", 0) or 0),
@@ -355,8 +361,9 @@ _TRAIN_DOC = """
     warmup_epochs : float
         Linear warm-up (not with onecycle, which has its own).
     label_smoothing : float
-    loss : {"cross_entropy", "bce", "mse"}
-        Softmax cross-entropy, sigmoid cross-entropy on one-hot targets, or MSE (regression).
+    loss : {"auto", "cross_entropy", "bce", "mse"}
+        Softmax cross-entropy, sigmoid cross-entropy on one-hot targets, or MSE (regression);
+        ``auto`` picks cross-entropy for classifiers and MSE for regressors.
     augment : {"none", "light"}
         Random translation and horizontal flip, batch-wise on the device (images only).
     early_stopping : bool or int
@@ -395,7 +402,7 @@ class _TimmBase(_TorchEstimator):
         gamma: float = 0.1,
         warmup_epochs: float = 0.0,
         label_smoothing: float = 0.0,
-        loss: str = "cross_entropy",
+        loss: str = "auto",
         augment: str = "none",
         early_stopping: bool | int = False,
         val_fraction: float = 0.1,
@@ -582,30 +589,11 @@ class TimmRegressor(RegressorMixin, _EmbeddingMixin, _TimmBase):
     __doc__ = (
         """Any timm architecture as a scikit-learn regressor (one output, MSE on standardised targets).
 
-    Parameters are those of :class:`TimmClassifier` (``loss`` must be ``"mse"``)."""
+    Parameters are those of :class:`TimmClassifier` (``loss`` is ``"auto"`` or ``"mse"``)."""
         + _TRAIN_DOC
     )
 
     _task = "regression"
-
-    def __init__(self, arch: str = "resnet10t", weights: Any = None, image_size: int | None = None,
-                 image_shape: tuple[int, int, int] | None = None, dropout: float = 0.0, freeze_epochs: int = 0,
-                 epochs: int = 10, min_steps: int = 0, batch_size: int = 64, lr: float = 0.05, optimizer: str = "sgd",
-                 momentum: float = 0.9, weight_decay: float = 5e-4, lr_schedule: str = "onecycle",
-                 step_size: int = 10, gamma: float = 0.1, warmup_epochs: float = 0.0,
-                 label_smoothing: float = 0.0, loss: str = "mse", augment: str = "none",
-                 early_stopping: bool | int = False, val_fraction: float = 0.1, device: str = "auto",
-                 precision: str = "auto", channels_last: bool = True, n_threads: int | None = None,
-                 random_state: Any = None, verbose: bool = False) -> None:  # fmt: skip
-        super().__init__(
-            arch=arch, weights=weights, image_size=image_size, image_shape=image_shape, dropout=dropout,
-            freeze_epochs=freeze_epochs, epochs=epochs, min_steps=min_steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
-            momentum=momentum, weight_decay=weight_decay, lr_schedule=lr_schedule, step_size=step_size,
-            gamma=gamma, warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, loss=loss,
-            augment=augment, early_stopping=early_stopping, val_fraction=val_fraction, device=device,
-            precision=precision, channels_last=channels_last, n_threads=n_threads, random_state=random_state,
-            verbose=verbose,
-        )  # fmt: skip
 
     def __sklearn_tags__(self) -> Any:
         # here, not in _TimmBase: RegressorMixin replaces regressor_tags after _TimmBase ran
@@ -622,7 +610,7 @@ class TimmRegressor(RegressorMixin, _EmbeddingMixin, _TimmBase):
 def _probabilities(est: Any, out: Any) -> np.ndarray:
     import torch
 
-    if est.loss == "bce":
+    if est._loss() == "bce":
         p = torch.sigmoid(out.float())
         p = p / p.sum(dim=1, keepdim=True).clamp_min(1e-12)
     else:
@@ -652,7 +640,7 @@ class _MLPBase(_TorchEstimator):
         gamma: float = 0.1,
         warmup_epochs: float = 0.0,
         label_smoothing: float = 0.0,
-        loss: str = "cross_entropy",
+        loss: str = "auto",
         augment: str = "none",
         early_stopping: bool | int = False,
         val_fraction: float = 0.1,
@@ -745,28 +733,11 @@ class MLPRegressor(RegressorMixin, _EmbeddingMixin, _MLPBase):
     __doc__ = (
         """A torch multi-layer perceptron for tabular regression (MSE on standardised targets).
 
-    Parameters are those of :class:`MLPClassifier` (``loss`` must be ``"mse"``)."""
+    Parameters are those of :class:`MLPClassifier` (``loss`` is ``"auto"`` or ``"mse"``)."""
         + _TRAIN_DOC
     )
 
     _task = "regression"
-
-    def __init__(self, hidden_sizes: tuple[int, ...] = (256, 256), dropout: float = 0.1, batch_norm: bool = True,
-                 epochs: int = 50, min_steps: int = 0, batch_size: int = 64, lr: float = 1e-3, optimizer: str = "adamw",
-                 momentum: float = 0.9, weight_decay: float = 1e-4, lr_schedule: str = "onecycle",
-                 step_size: int = 10, gamma: float = 0.1, warmup_epochs: float = 0.0,
-                 label_smoothing: float = 0.0, loss: str = "mse", augment: str = "none",
-                 early_stopping: bool | int = False, val_fraction: float = 0.1, device: str = "auto",
-                 precision: str = "auto", channels_last: bool = False, n_threads: int | None = None,
-                 random_state: Any = None, verbose: bool = False) -> None:  # fmt: skip
-        super().__init__(
-            hidden_sizes=hidden_sizes, dropout=dropout, batch_norm=batch_norm, epochs=epochs,
-            min_steps=min_steps, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay,
-            lr_schedule=lr_schedule, step_size=step_size, gamma=gamma, warmup_epochs=warmup_epochs,
-            label_smoothing=label_smoothing, loss=loss, augment=augment, early_stopping=early_stopping,
-            val_fraction=val_fraction, device=device, precision=precision, channels_last=channels_last,
-            n_threads=n_threads, random_state=random_state, verbose=verbose,
-        )  # fmt: skip
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets."""

@@ -99,7 +99,6 @@ def _preflight_cnn(params: Mapping[str, Any], base_dir: str) -> list[str]:
 
 
 _TASKS = ("classification", "regression")
-_CNN_DEFAULTS = {"classification": {}, "regression": {"loss": "mse"}}
 
 
 def _cnn_info(name: str, description: str, check: Any = None) -> ModelInfo:
@@ -109,7 +108,6 @@ def _cnn_info(name: str, description: str, check: Any = None) -> ModelInfo:
         factory=_cnn,
         task_types=_TASKS,
         param_names={"classification": CNN_PARAMS, "regression": CNN_PARAMS},
-        default_params=_CNN_DEFAULTS,
         input_kind="image",
         validation_fit=_validation_fit,
         check=check,
@@ -133,7 +131,6 @@ register_model(
         factory=_mlp,
         task_types=_TASKS,
         param_names={"classification": MLP_PARAMS, "regression": MLP_PARAMS},
-        default_params={"classification": {}, "regression": {"loss": "mse"}},
         scale=True,
         validation_fit=_validation_fit,
         modules=("torch",),
