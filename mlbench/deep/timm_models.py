@@ -10,16 +10,13 @@ raised before any training starts.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import os
 from pathlib import Path
 from typing import Any
 
+from mlbench.context import BASE_DIR
+from mlbench.context import resolve as _resolve
 from mlbench.errors import ModelError, did_you_mean
-
-#: Folder relative paths in ``weights`` (and in pretrain dataset specs) resolve against; the
-#: harness sets it to the suite file's folder while a job runs.
-BASE_DIR: contextvars.ContextVar[str] = contextvars.ContextVar("mlbench_base_dir", default=".")
 
 
 def check_arch(arch: str) -> None:
@@ -32,11 +29,6 @@ def check_arch(arch: str) -> None:
             f"unknown timm architecture {arch!r}.{did_you_mean(str(arch), names)} "
             "See timm.list_models() for the valid names (e.g. resnet10t, resnet18, test_resnet)."
         )
-
-
-def _resolve(path: str | os.PathLike) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else Path(BASE_DIR.get()) / p
 
 
 def create(

@@ -14,9 +14,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlbench.suite import Job, Suite
+if TYPE_CHECKING:  # pragma: no cover
+    from mlbench.suite import Job, Suite
 
 __all__ = ["Plan", "RunOutcome", "plan_run", "run_suite"]
 
@@ -140,8 +141,8 @@ def run_suite(
     RunOutcome
         Status counts; ``interrupted`` is True after Ctrl-C / SIGTERM (results kept).
     """
+    from mlbench.execution.base import executor_class
     from mlbench.execution.job import versions
-    from mlbench.execution.local import LocalExecutor
     from mlbench.store import Store
 
     preflight_models(suite)
@@ -171,23 +172,7 @@ def run_suite(
 
     status = "finished"
     try:
-        if suite.executor.kind == "dask":
-            from mlbench.execution.dask import DaskExecutor
-
-            executor: Any = DaskExecutor(
-                address=suite.executor.address,
-                workers=workers or suite.executor.workers,
-                job_seconds=suite.budget.job_seconds,
-            )
-        else:
-            from mlbench.models import MODELS
-
-            executor = LocalExecutor(
-                workers=workers or suite.executor.workers,
-                job_seconds=suite.budget.job_seconds,
-                job_memory_gb=suite.budget.job_memory_gb,
-                preload=sorted({m for spec in suite.models for m in MODELS.get(spec.name).modules}),
-            )
+        executor = executor_class(suite.executor.kind).from_suite(suite, workers)
         executor.run(plan.to_run, record)
     except KeyboardInterrupt:
         status = "interrupted"

@@ -17,11 +17,13 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mlbench.execution.base import Executor, ResultCallback
 from mlbench.execution.job import failure_row, now_iso, run_job_safely
-from mlbench.execution.local import ResultCallback
-from mlbench.suite import Job
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlbench.suite import Job, Suite
 
 
 def _capacity(client: Any) -> int:
@@ -30,7 +32,7 @@ def _capacity(client: Any) -> int:
     return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
 
-class DaskExecutor:
+class DaskExecutor(Executor):
     """Run jobs on a Dask distributed cluster.
 
     Parameters
@@ -49,6 +51,15 @@ class DaskExecutor:
         self.address = address
         self.workers = workers
         self.job_seconds = job_seconds
+
+    @classmethod
+    def from_suite(cls, suite: Suite, workers: int | None = None) -> DaskExecutor:
+        """Scheduler address, LocalCluster size and deadline from the suite."""
+        return cls(
+            address=suite.executor.address,
+            workers=workers or suite.executor.workers,
+            job_seconds=suite.budget.job_seconds,
+        )
 
     def _client(self) -> tuple[Any, Any]:
         try:

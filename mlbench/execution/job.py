@@ -175,7 +175,7 @@ def run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     Relative paths in model parameters (weights files, pretrain datasets) resolve against the
     suite file's folder while the job runs.
     """
-    from mlbench.deep.timm_models import BASE_DIR
+    from mlbench.context import BASE_DIR
 
     token = BASE_DIR.set(job.base_dir)
     try:

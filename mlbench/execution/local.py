@@ -19,15 +19,13 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from mlbench.execution.base import Executor, ResultCallback
 from mlbench.execution.job import failure_row, now_iso, run_job_safely
-from mlbench.suite import Job
 
-#: on_result(job, row, predictions) is called in the coordinator for every finished job.
-ResultCallback = Callable[[Job, dict[str, Any], dict[str, np.ndarray] | None], None]
+if TYPE_CHECKING:  # pragma: no cover
+    from mlbench.suite import Job, Suite
 
 
 def _die_with_parent() -> None:
@@ -119,7 +117,7 @@ def default_memory_gb(workers: int) -> float:
     return 0.8 * psutil.virtual_memory().total / 2**30 / workers
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Run jobs in a pool of local worker processes.
 
     Parameters
@@ -149,6 +147,18 @@ class LocalExecutor:
         self.job_memory_gb = job_memory_gb if job_memory_gb is not None else default_memory_gb(self.workers)
         self.poll_seconds = poll_seconds
         self._ctx = _context(PRELOAD + list(preload or []))
+
+    @classmethod
+    def from_suite(cls, suite: Suite, workers: int | None = None) -> LocalExecutor:
+        """Workers, deadline and memory budget from the suite; its models' libraries preloaded."""
+        from mlbench.models import MODELS
+
+        return cls(
+            workers=workers or suite.executor.workers,
+            job_seconds=suite.budget.job_seconds,
+            job_memory_gb=suite.budget.job_memory_gb,
+            preload=sorted({m for spec in suite.models for m in MODELS.get(spec.name).modules}),
+        )
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
