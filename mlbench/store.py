@@ -306,6 +306,7 @@ class Store:
             if not create:
                 raise MlbenchError(f"no results at {self.root}; run `mlbench run SUITE` first")
             self.predictions_dir.mkdir(parents=True, exist_ok=True)
+            _create_database(self.db_path)
         try:
             self._conn = _connect(self.db_path, read_only=False)
             self._init_schema(create)
@@ -341,24 +342,8 @@ class Store:
             raise MlbenchError(
                 f"{self.db_path} is not an mlbench results store; run `mlbench run SUITE` first"
             )
-        results_cols = ", ".join(f'"{c}" {t}' for c, t in _RESULT_COLUMNS.items())
-        run_cols = ", ".join(f'"{c}" {t}' for c, t in _RUN_COLUMNS.items())
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS runs ({run_cols})")
-            # The (job_id, attempt) primary key index also serves every lookup by job_id, so no
-            # separate job_id index is created (it would only cost another b-tree write per row).
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS results ({results_cols}, PRIMARY KEY (job_id, attempt))"
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS json_columns (tbl TEXT, col TEXT, PRIMARY KEY (tbl, col))"
-            )
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        # A file without our schema (an empty database made by another tool): add it in place.
+        _create_schema(conn)
 
     def _remove_stale_temp_files(self) -> None:
         """Delete ``*.tmp`` prediction files left by a writer that was killed mid-write.
@@ -512,16 +497,7 @@ class Store:
 
         conn = self.conn
         with self._transaction():
-            for key, value in row.items():
-                if key not in self._columns:
-                    if value is None:
-                        # No type to learn from a NULL: a column created now would be TEXT and
-                        # turn later numbers into strings. Add it with the first real value.
-                        del values[key]
-                        continue
-                    col_type = _column_type(key, value)
-                    conn.execute(f"ALTER TABLE results ADD COLUMN {_quote(key)} {col_type}")
-                    self._columns[key] = col_type
+            values = self._add_columns(values, row)
             values["attempt"] = (
                 conn.execute(
                     "SELECT COALESCE(MAX(attempt), 0) FROM results WHERE job_id = ?", (job_id,)
@@ -534,6 +510,67 @@ class Store:
                 f"VALUES ({', '.join('?' * len(keys))})",
                 [values[k] for k in keys],
             )
+
+    def _add_columns(self, values: dict[str, Any], raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the result columns ``values`` needs (inside a transaction); return the values to write.
+
+        ``raw`` holds the caller's values before conversion: a NaN metric (stored as NULL) still
+        creates its REAL column, only a real ``None`` waits for a value to learn the type from.
+        """
+        out = dict(values)
+        for key, value in raw.items():
+            if key in self._columns:
+                continue
+            if value is None:
+                # No type to learn from a NULL: a column created now would be TEXT and turn later
+                # numbers into strings. It is added with the first real value.
+                del out[key]
+                continue
+            col_type = _column_type(key, value)
+            self.conn.execute(f"ALTER TABLE results ADD COLUMN {_quote(key)} {col_type}")
+            self._columns[key] = col_type
+        return out
+
+    @_locked
+    def update(self, job_id: str, attempt: int, values: Mapping[str, Any]) -> None:
+        """Set columns of one recorded attempt, in its own transaction.
+
+        For values derived later from what the attempt stored (a metric added to the suite, scored
+        from its prediction file); the attempt's own outcome (status, times, errors) is not
+        rewritten this way.
+
+        Parameters
+        ----------
+        job_id : str
+        attempt : int
+            The attempt to change (see :meth:`record`).
+        values : mapping
+            Column -> value, as in :meth:`record` (new columns are created; NaN is stored as NULL).
+
+        Raises
+        ------
+        ValueError
+            A key is not a valid column name or is a column this method must not change, or the
+            attempt does not exist.
+        """
+        for key in values:
+            _check_column(key)
+            if key in (*_RESERVED, "job_id", "status", "error"):
+                raise ValueError(f"{key!r} cannot be changed after the attempt was recorded")
+        if not values:
+            return
+        with self._transaction():
+            sql_values = self._add_columns({k: _to_sql(v) for k, v in values.items()}, values)
+            if not sql_values:
+                return
+            keys = list(sql_values)
+            cur = self.conn.execute(
+                f"UPDATE results SET {', '.join(f'{_quote(k)} = ?' for k in keys)} "
+                "WHERE job_id = ? AND attempt = ?",
+                [*(sql_values[k] for k in keys), job_id, attempt],
+            )
+            if cur.rowcount != 1:
+                raise ValueError(f"no attempt {attempt} of job {job_id!r} in {self.db_path}")
 
     def _write_predictions(self, job_id: str, predictions: Mapping[str, np.ndarray]) -> str:
         if not _JOB_FILE_RE.match(job_id):
@@ -562,15 +599,6 @@ class Store:
                 tmp.unlink()
             raise
         return f"{PREDICTIONS_DIR}/{final.name}"
-
-    def ok_job_ids(self) -> set[str]:
-        """Job ids whose latest attempt succeeded (what resume skips).
-
-        Returns
-        -------
-        set of str
-        """
-        return {job for job, status in self.latest_status().items() if status == "ok"}
 
     @_locked
     def latest_status(self) -> dict[str, str]:
@@ -637,6 +665,45 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    results_cols = ", ".join(f'"{c}" {t}' for c, t in _RESULT_COLUMNS.items())
+    run_cols = ", ".join(f'"{c}" {t}' for c, t in _RUN_COLUMNS.items())
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS runs ({run_cols})")
+        # The (job_id, attempt) primary key index also serves every lookup by job_id, so no
+        # separate job_id index is created (it would only cost another b-tree write per row).
+        conn.execute(f"CREATE TABLE IF NOT EXISTS results ({results_cols}, PRIMARY KEY (job_id, attempt))")
+        conn.execute("CREATE TABLE IF NOT EXISTS json_columns (tbl TEXT, col TEXT, PRIMARY KEY (tbl, col))")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _create_database(db: Path) -> None:
+    """Create ``db`` with its schema so that no process ever sees it without one.
+
+    Built under a temporary name, then linked into place: a reader polling for a new run finds
+    either no file or a complete, empty store (never an empty file it would call "not a store"),
+    and of two writers creating the same store at once the second links nothing and opens the
+    first one's (``os.link`` fails if the name exists, where ``os.replace`` would clobber it).
+    """
+    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    try:
+        conn = sqlite3.connect(str(tmp), isolation_level=None)
+        try:
+            _create_schema(conn)
+        finally:
+            conn.close()
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, db)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 def _pid_alive(pid: int) -> bool:

@@ -140,7 +140,7 @@ def test_attempts_increment_and_latest_attempt_wins(store: Store) -> None:
     assert list(latest["attempt"]) == [2, 2, 1]
     assert list(latest["status"]) == ["ok", "timeout", "oom"]
     assert store.latest_status() == {"fail-then-ok": "ok", "ok-then-fail": "timeout", "only-oom": "oom"}
-    assert store.ok_job_ids() == {"fail-then-ok"}
+    assert {j for j, s in store.latest_status().items() if s == "ok"} == {"fail-then-ok"}
 
 
 def test_attempts_and_runs_persist_across_reopen(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_attempts_and_runs_persist_across_reopen(tmp_path: Path) -> None:
         df = s.results(all_attempts=True)
         assert list(df["attempt"]) == [1, 2]
         assert list(df["run_id"]) == [first, second]
-        assert s.ok_job_ids() == {"a"}
+        assert {j for j, st in s.latest_status().items() if st == "ok"} == {"a"}
 
 
 def test_runs_metadata_roundtrip(store: Store) -> None:

@@ -8,8 +8,6 @@ loses at most the jobs in flight.
 from __future__ import annotations
 
 import json
-import os
-import platform
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,21 +76,6 @@ def plan_run(suite: Suite, retry_failed: bool = False) -> Plan:
     return Plan(jobs=jobs, to_run=to_run, skipped_ok=ok, skipped_failed=failed)
 
 
-def hardware() -> dict[str, Any]:
-    """CPU, memory and GPU presence of this machine, for the report."""
-    import psutil
-
-    from mlbench.models.xgboost_model import cuda_present
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "gpu": cuda_present(),
-    }
-
-
 def preflight_models(suite: Suite) -> None:
     """Checks that need the models' libraries (timm architectures, weights files), run before
     any job so that a typo fails the run at once (exit 2) instead of every job of that model."""
@@ -143,6 +126,7 @@ def run_suite(
     """
     from mlbench.execution.base import executor_class
     from mlbench.execution.job import versions
+    from mlbench.hardware import hardware
     from mlbench.store import Store
 
     preflight_models(suite)

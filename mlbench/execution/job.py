@@ -13,6 +13,7 @@ import platform
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -120,28 +121,17 @@ def _build(job: Job, info: Any, task_type: str, kinds: dict[str, str]) -> Any:
     return Pipeline([("preprocess", make_preprocessor(kinds, info.scale)), ("model", estimator)])
 
 
-def _n_params(estimator: Any) -> int | None:
-    model = estimator[-1] if hasattr(estimator, "steps") else estimator
-    n = getattr(model, "n_params_", None)
-    if n is not None:
-        return int(n)
-    tree = getattr(model, "tree_", None)
-    if tree is not None:
-        return int(tree.node_count)
-    forest = getattr(model, "estimators_", None)
-    if isinstance(forest, list) and forest and hasattr(forest[0], "tree_"):
-        return int(sum(t.tree_.node_count for t in forest))
-    coef = getattr(model, "coef_", None)
-    if coef is not None:
-        return int(np.size(coef) + np.size(getattr(model, "intercept_", 0)))
-    return None
+def _final(estimator: Any) -> Any:
+    """The model at the end of a preprocessing pipeline (or the estimator itself)."""
+    return estimator[-1] if hasattr(estimator, "steps") else estimator
 
 
 def _sanity(job: Job, info: Any, task: str, kinds: dict[str, str], X: Any, y: np.ndarray) -> dict[str, Any]:
     """Can the model overfit 32 training rows? (Karpathy's first check, before trusting a score.)
 
-    Deep models get at least 50 epochs and no early stopping for this, so that failing means the
-    model or its settings cannot learn, not that it was stopped early.
+    Each family may lengthen its training for this (``ModelInfo.sanity_params``: deep models get at
+    least 50 epochs and no early stopping), so that failing means the model or its settings cannot
+    learn, not that it was stopped early.
     """
     from mlbench.splits import stratified_order
 
@@ -149,11 +139,9 @@ def _sanity(job: Job, info: Any, task: str, kinds: dict[str, str], X: Any, y: np
     Xs = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
     ys = y[rows]
     est = _build(job, info, task, kinds)
-    model = est[-1] if hasattr(est, "steps") else est
-    extra = {}
-    if "epochs" in model.get_params():
-        extra = {"epochs": max(50, int(model.get_params()["epochs"])), "early_stopping": False}
-        model.set_params(**extra)
+    if info.sanity_params is not None:
+        model = _final(est)
+        model.set_params(**info.sanity_params(model.get_params()))
     t0 = time.perf_counter()
     try:
         ys_fit = np.searchsorted(np.unique(ys), ys) if task == "classification" else ys
@@ -184,37 +172,28 @@ def run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         BASE_DIR.reset(token)
 
 
-def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Run one job: load, split, fit, predict, score.
+@dataclass
+class _Rows:
+    """Which dataset rows a job uses (indices into ``Dataset.X``; ``test`` is None for a test file)."""
 
-    Parameters
-    ----------
-    job : Job
-        The job (see :meth:`mlbench.suite.Suite.expand`).
+    train: np.ndarray  # the job's n_train labelled rows
+    fit: np.ndarray  # what the model is fitted on (train minus early-stopping rows)
+    stop: np.ndarray  # early-stopping rows, held out of ``fit``
+    val: np.ndarray  # the fold's fixed validation split
+    test: np.ndarray | None
 
-    Returns
-    -------
-    row : dict
-        The result record (status ``ok`` or ``skipped``); exceptions propagate to the caller,
-        which records them as ``failed``.
-    predictions : dict of str to numpy.ndarray
-        ``val_index``, ``val_pred``, ``test_index``, ``test_pred`` and, for classifiers,
-        ``val_proba`` / ``test_proba`` (columns = class codes).
-    """
+
+def _load(job: Job) -> tuple[Any, Any, str]:
+    """Dataset, model info and task type; JobSkipped when the model does not apply to the data."""
     from mlbench.datasets import load_dataset
-    from mlbench.metrics import score
     from mlbench.models import MODELS
-    from mlbench.splits import train_subset, validation_split
 
-    started = now_iso()
-    row = base_row(job)
     if job.plugins:
         from mlbench.plugins import load_plugins
 
         load_plugins(job.plugins)
     ds = load_dataset(job.dataset_spec, job.base_dir)
     task = ds.task_type
-    row["task_type"] = task
     info = MODELS.get(job.model_name)
     if task not in info.task_types:
         raise JobSkipped(f"{job.model_name} does not support {task} (supports {', '.join(info.task_types)})")
@@ -223,18 +202,21 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     problems = info.check_params(job.params, task)
     if problems:
         raise ValueError("; ".join(problems))
+    return ds, info, task
 
-    # -- rows --------------------------------------------------------------------------------
+
+def _select_rows(job: Job, ds: Any, early_stops: bool) -> _Rows:
+    """The fold's test rows, its validation split, the nested train-size subset and stop rows."""
+    from mlbench.splits import train_subset, validation_split
+
+    task = ds.task_type
     if ds.test_X is not None:
-        train_fold = np.arange(len(ds.y))
-        test_idx = None
+        train_fold, test_idx = np.arange(len(ds.y)), None
     else:
         key = json.dumps(job.dataset_spec, sort_keys=True)
         train_fold, test_idx = _folds(
             key, job.base_dir, json.dumps(job.resampling, sort_keys=True), job.split_seed
         )[job.fold]
-    params = info.params_for(job.params, task)
-    early_stops = info.validation_fit is not None and info.validation_fit(params, None, None) is not None
     pool, val_idx = validation_split(train_fold, ds.y, task, job.resampling["val_fraction"], job.split_seed)
     if job.resampling["fit_on_val"]:
         pool = train_fold
@@ -250,14 +232,101 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         )
     else:
         fit_idx, stop_idx = train_idx, train_idx[:0]
+    return _Rows(train=train_idx, fit=fit_idx, stop=stop_idx, val=val_idx, test=test_idx)
+
+
+class _Classes:
+    """Classes absent from a small training subset.
+
+    Models see contiguous codes 0..m-1 of the m classes present (xgboost requires them);
+    predictions are mapped back and probability columns placed at the dataset's full codes.
+    """
+
+    def __init__(self, task: str, y_fit: np.ndarray, k: int) -> None:
+        self.k = k
+        self.present = np.unique(y_fit) if task == "classification" else None
+        self.remap = self.present is not None and len(self.present) < k
+
+    def codes(self, y: np.ndarray) -> np.ndarray:
+        """Dataset codes -> the codes the model is fitted with."""
+        return np.searchsorted(self.present, y) if self.remap else y
+
+    def proba(self, proba: np.ndarray) -> np.ndarray:
+        """Model probability columns -> one column per dataset class."""
+        if not self.remap:
+            return proba
+        full = np.zeros((len(proba), self.k))
+        full[:, self.present] = proba
+        return full
+
+
+def _fit(estimator: Any, info: Any, params: dict[str, Any], X: Any, y: Any, X_stop: Any, y_stop: Any) -> None:
+    """Fit, handing an early-stopping model its (preprocessed) stopping rows."""
+    extra = info.validation_fit(params, None, None) if info.validation_fit is not None else None
+    if extra is None:
+        estimator.fit(X, y)
+    elif hasattr(estimator, "steps"):
+        # fit the preprocessing once, then give the model the transformed stopping rows
+        pre = estimator[:-1]
+        Xt = pre.fit_transform(X, y)
+        estimator[-1].fit(Xt, y, **info.validation_fit(params, pre.transform(X_stop), y_stop))
+    else:
+        estimator.fit(X, y, **info.validation_fit(params, X_stop, y_stop))
+
+
+def _predict(
+    estimator: Any, X: Any, task: str, classes: _Classes, label_dtype: Any
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predicted labels/values and (classification) probabilities, one column per dataset class."""
+    k = classes.k
+    if len(X) == 0:
+        return np.empty(0, dtype=label_dtype), (np.empty((0, k)) if task == "classification" else None)
+    if task != "classification":
+        return np.asarray(estimator.predict(X), dtype=np.float64), None
+    proba = classes.proba(np.asarray(estimator.predict_proba(X), dtype=np.float64))
+    sums = proba.sum(axis=1, keepdims=True)
+    if not np.allclose(sums, 1.0, rtol=0, atol=1e-12):
+        # float32 probabilities (xgboost) sum to 1 only within 1e-7; log_loss wants 1
+        proba = proba / np.clip(sums, 1e-300, None)
+    # labels from probabilities: identical to predict() for sklearn/xgboost classifiers
+    # (argmax, first class on ties) and saves a second pass over the data
+    return np.argmax(proba, axis=1), proba
+
+
+def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Run one job: load, split, fit, predict, score.
+
+    Parameters
+    ----------
+    job : Job
+        The job (see :meth:`mlbench.suite.Suite.expand`).
+
+    Returns
+    -------
+    row : dict
+        The result record (status ``ok`` or ``skipped``); exceptions propagate to the caller,
+        which records them as ``failed``.
+    predictions : dict of str to numpy.ndarray
+        For each split ``s`` in train, val, test: ``s_index`` (rows of the dataset, or of its own
+        test file for a test file's rows), ``s_pred``, ``s_true`` and, for classifiers, ``s_proba``
+        (float32, one column per class code), plus any arrays the model family adds
+        (``ModelInfo.artifacts``: a CNN's filters, activations and mistakes).
+    """
+    from mlbench.metrics import score
+
+    started = now_iso()
+    row = base_row(job)
+    ds, info, task = _load(job)
+    row["task_type"] = task
+    params = info.params_for(job.params, task)
+    early_stops = info.validation_fit is not None and info.validation_fit(params, None, None) is not None
+    rows = _select_rows(job, ds, early_stops)
 
     image_model = info.input_kind == "image"
-    X_all = ds.X
-
     kinds = ds.tabular_feature_kinds()
     all_numeric = all(kind == "numeric" for kind in kinds.values())
 
-    def rows(X: Any, idx: np.ndarray | None) -> Any:
+    def matrix(X: Any, idx: np.ndarray | None) -> Any:
         data = X if idx is None else (X.iloc[idx] if hasattr(X, "iloc") else X[idx])
         if image_model:
             return data
@@ -267,115 +336,75 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             return arr.reshape(len(arr), int(np.prod(arr.shape[1:])))
         return ds.tabular(data)
 
-    X_train, y_train = rows(X_all, fit_idx), ds.y[fit_idx]
-    X_val, y_val = rows(X_all, val_idx), ds.y[val_idx]
-    if test_idx is None:
-        X_test, y_test = rows(ds.test_X, None), ds.test_y
-    else:
-        X_test, y_test = rows(X_all, test_idx), ds.y[test_idx]
-
-    # -- classes absent from a small training subset -------------------------------------------
-    # Models see contiguous codes (xgboost requires them); predictions are mapped back and
-    # probability columns placed at the full set of class codes.
-    k = ds.n_classes
-    present = np.unique(y_train) if task == "classification" else None
-    remap = present is not None and len(present) < k
-    fit_y = np.searchsorted(present, y_train) if remap else y_train
-    if remap:
-        stop_idx = stop_idx[np.isin(ds.y[stop_idx], present)]
-    X_stop = rows(X_all, stop_idx)
-    y_stop = np.searchsorted(present, ds.y[stop_idx]) if remap else ds.y[stop_idx]
+    split_rows = {
+        "train": (matrix(ds.X, rows.fit), ds.y[rows.fit], rows.fit),
+        "val": (matrix(ds.X, rows.val), ds.y[rows.val], rows.val),
+        "test": (
+            (matrix(ds.test_X, None), ds.test_y, np.arange(len(ds.test_y)))
+            if rows.test is None
+            else (matrix(ds.X, rows.test), ds.y[rows.test], rows.test)
+        ),
+    }
+    X_train, y_train, _ = split_rows["train"]
+    classes = _Classes(task, y_train, ds.n_classes)
+    fit_y = classes.codes(y_train)
+    stop = rows.stop[np.isin(ds.y[rows.stop], classes.present)] if classes.remap else rows.stop
 
     estimator = _build(job, info, task, kinds)
     if job.sanity:
         row.update(_sanity(job, info, task, kinds, X_train, fit_y))
     memory = PeakMemory()
+    predicted: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     t0 = time.perf_counter()
     try:
-        if early_stops and hasattr(estimator, "steps"):
-            # fit the preprocessing once, then hand the transformed stopping rows to the model
-            pre = estimator[:-1]
-            Xt = pre.fit_transform(X_train, fit_y)
-            estimator[-1].fit(Xt, fit_y, **(info.validation_fit(params, pre.transform(X_stop), y_stop) or {}))
-        elif early_stops:
-            estimator.fit(X_train, fit_y, **(info.validation_fit(params, X_stop, y_stop) or {}))
-        else:
-            estimator.fit(X_train, fit_y)
+        _fit(estimator, info, params, X_train, fit_y, matrix(ds.X, stop), classes.codes(ds.y[stop]))
         fit_seconds = time.perf_counter() - t0
-
-        def predict(X: Any) -> tuple[np.ndarray, np.ndarray | None]:
-            if len(X) == 0:
-                shape = (0, k) if task == "classification" else (0,)
-                return np.empty(0, dtype=ds.y.dtype), (np.empty(shape) if task == "classification" else None)
-            if task != "classification":
-                return np.asarray(estimator.predict(X), dtype=np.float64), None
-            proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
-            if remap:
-                full = np.zeros((len(X), k))
-                full[:, present] = proba
-                proba = full
-            sums = proba.sum(axis=1, keepdims=True)
-            if not np.allclose(sums, 1.0, rtol=0, atol=1e-12):
-                # float32 probabilities (xgboost) sum to 1 only within 1e-7; log_loss wants 1
-                proba = proba / np.clip(sums, 1e-300, None)
-            # labels from probabilities: identical to predict() for sklearn/xgboost classifiers
-            # (argmax, first class on ties) and saves a second pass over the data
-            return np.argmax(proba, axis=1), proba
-
         t1 = time.perf_counter()
-        test_pred, test_proba = predict(X_test)
+        predicted["test"] = _predict(estimator, split_rows["test"][0], task, classes, ds.y.dtype)
         predict_seconds = time.perf_counter() - t1
-        train_pred, train_proba = predict(X_train)
-        val_pred, val_proba = predict(X_val)
+        for split in ("train", "val"):
+            predicted[split] = _predict(estimator, split_rows[split][0], task, classes, ds.y.dtype)
     finally:
         peak_mb = memory.stop()
 
-    for split, (yt, yp, pp) in {
-        "train": (y_train, train_pred, train_proba),
-        "val": (y_val, val_pred, val_proba),
-        "test": (y_test, test_pred, test_proba),
-    }.items():
-        for name, value in score(job.metrics[task], yt, yp, pp, k).items():
+    preds: dict[str, np.ndarray] = {}
+    for split, (_, y_true, index) in split_rows.items():
+        y_pred, proba = predicted[split]
+        for name, value in score(job.metrics[task], y_true, y_pred, proba, ds.n_classes).items():
             row[f"{split}_{name}"] = value
+        preds.update({f"{split}_index": index, f"{split}_pred": y_pred, f"{split}_true": y_true})
+        if proba is not None:
+            preds[f"{split}_proba"] = proba.astype(np.float32)
 
+    model = _final(estimator)
     row.update(
         status="ok",
         error=None,
-        n_train=len(train_idx),
-        n_fit=len(fit_idx),
-        n_val=len(val_idx),
-        n_test=len(y_test),
-        val_in_fit=bool(job.resampling["fit_on_val"] and len(val_idx) > 0),
+        n_train=len(rows.train),
+        n_fit=len(rows.fit),
+        n_val=len(rows.val),
+        n_test=len(split_rows["test"][1]),
+        val_in_fit=bool(job.resampling["fit_on_val"] and len(rows.val) > 0),
+        scored_metrics=",".join(job.metrics[task]),
         fit_seconds=fit_seconds,
         predict_seconds=predict_seconds,
         peak_memory_mb=peak_mb,
-        n_params=_n_params(estimator),
-        device=getattr(estimator[-1] if hasattr(estimator, "steps") else estimator, "device_", None) or "cpu",
+        n_params=None,
+        device="cpu",
         started_at=started,
         finished_at=now_iso(),
         versions=versions(),
         history_json=None,
         worker_pid=os.getpid(),
     )
-    model = estimator[-1] if hasattr(estimator, "steps") else estimator
-    history = getattr(model, "history_", None)
-    if history is not None:
-        row["history_json"] = json.dumps(history, default=float)
-        row["best_epoch"] = getattr(model, "best_epoch_", None)
-    preds: dict[str, np.ndarray] = {
-        "val_index": val_idx,
-        "val_pred": val_pred,
-        "test_index": np.arange(len(y_test)) if test_idx is None else test_idx,
-        "test_pred": test_pred,
-    }
-    if task == "classification":
-        preds["val_proba"] = val_proba.astype(np.float32)
-        preds["test_proba"] = test_proba.astype(np.float32)
-        if image_model and ds.is_image:
-            from mlbench.deep.visualize import capture
-
-            # y codes of the test rows, as the model saw them (probability columns = full codes)
-            preds.update(capture(model, X_test, y_test, test_proba))
+    if info.describe is not None:
+        facts = dict(info.describe(model))
+        if facts.get("history") is not None:
+            facts["history_json"] = json.dumps(facts.pop("history"), default=float)
+        row.update(facts)
+    if info.artifacts is not None and task == "classification":
+        X_test, y_test, _ = split_rows["test"]
+        preds.update(info.artifacts(model, ds, X_test, y_test, predicted["test"][1]))
     return row, preds
 
 

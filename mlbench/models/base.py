@@ -54,6 +54,16 @@ class ModelInfo:
         job starts.
     modules : tuple of str
         Libraries the worker processes import up front (the fork server preloads them).
+    describe : callable or None
+        ``describe(model) -> dict``: facts about a fitted model for its result row, any of
+        ``n_params``, ``device``, ``history`` (per-epoch list of dicts), ``best_epoch``. The job
+        runner knows no model family: what a result says about the model comes from here.
+    artifacts : callable or None
+        ``artifacts(model, dataset, X_test, y_test, test_proba) -> dict of arrays``: extra arrays
+        stored with a classification job's predictions (a CNN's filters and mistakes, for the report).
+    sanity_params : callable or None
+        ``sanity_params(params) -> dict``: parameter changes for the "can it overfit 32 rows?"
+        check (deep models train longer and without early stopping there).
     """
 
     name: str
@@ -69,6 +79,9 @@ class ModelInfo:
     check: Callable[[Mapping[str, Any]], list[str]] | None = None
     preflight: Callable[[Mapping[str, Any], str], list[str]] | None = None
     modules: tuple[str, ...] = ()
+    describe: Callable[[Any], Mapping[str, Any]] | None = None
+    artifacts: Callable[[Any, Any, Any, Any, Any], Mapping[str, Any]] | None = None
+    sanity_params: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
     def valid_params(self) -> frozenset[str]:
         """All parameter names valid for at least one task type."""

@@ -98,6 +98,29 @@ def _preflight_cnn(params: Mapping[str, Any], base_dir: str) -> list[str]:
     return problems
 
 
+def _describe(model: Any) -> dict[str, Any]:
+    return {
+        "n_params": getattr(model, "n_params_", None),
+        "device": getattr(model, "device_", None) or "cpu",
+        "history": getattr(model, "history_", None),
+        "best_epoch": getattr(model, "best_epoch_", None),
+    }
+
+
+def _artifacts(model: Any, dataset: Any, X_test: Any, y_test: Any, test_proba: Any) -> dict[str, Any]:
+    # filters, activation maps and most-confident mistakes, for the report's CNN section
+    if not dataset.is_image:
+        return {}
+    from mlbench.deep.visualize import capture
+
+    return capture(model, X_test, y_test, test_proba)
+
+
+def _sanity_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    # a failed check must mean "cannot learn", not "stopped early" or "too few epochs"
+    return {"epochs": max(50, int(params.get("epochs") or 0)), "early_stopping": False}
+
+
 _TASKS = ("classification", "regression")
 
 
@@ -114,6 +137,9 @@ def _cnn_info(name: str, description: str, check: Any = None) -> ModelInfo:
         preflight=_preflight_cnn,
         modules=("torch", "timm"),
         description=description,
+        describe=_describe,
+        artifacts=_artifacts,
+        sanity_params=_sanity_params,
     )
 
 
@@ -135,5 +161,7 @@ register_model(
         validation_fit=_validation_fit,
         modules=("torch",),
         description="torch MLP for tabular data (same trainer as the CNNs)",
+        describe=_describe,
+        sanity_params=_sanity_params,
     )
 )

@@ -81,6 +81,22 @@ def _linear(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> A
     return Ridge(random_state=seed, **params)
 
 
+def _describe(model: Any) -> dict[str, Any]:
+    """Parameter count of a fitted tree (nodes), forest (nodes of all trees) or linear model."""
+    tree = getattr(model, "tree_", None)
+    if tree is not None:
+        return {"n_params": int(tree.node_count)}
+    forest = getattr(model, "estimators_", None)
+    if isinstance(forest, list) and forest and hasattr(forest[0], "tree_"):
+        return {"n_params": int(sum(t.tree_.node_count for t in forest))}
+    coef = getattr(model, "coef_", None)
+    if coef is not None:
+        import numpy as np
+
+        return {"n_params": int(np.size(coef) + np.size(getattr(model, "intercept_", 0)))}
+    return {}
+
+
 register_model(
     ModelInfo(
         name="decision_tree",
@@ -88,6 +104,7 @@ register_model(
         task_types=("classification", "regression"),
         param_names={"classification": _TREE_CLF, "regression": _TREE},
         description="sklearn DecisionTreeClassifier / DecisionTreeRegressor",
+        describe=_describe,
     )
 )
 register_model(
@@ -97,6 +114,7 @@ register_model(
         task_types=("classification", "regression"),
         param_names={"classification": _FOREST_CLF, "regression": _FOREST},
         description="sklearn RandomForestClassifier / RandomForestRegressor",
+        describe=_describe,
     )
 )
 register_model(
@@ -119,5 +137,6 @@ register_model(
         default_params={"classification": {"max_iter": 1000}, "regression": {}},
         scale=True,
         description="sklearn LogisticRegression (classification) / Ridge (regression), standardised features",
+        describe=_describe,
     )
 )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
+from mlbench.hardware import cuda_present
 from mlbench.models.base import ModelInfo, register_model
 
 _XGB = frozenset(
@@ -47,13 +47,6 @@ _XGB = frozenset(
 )
 
 
-def cuda_present() -> bool:
-    """True when an NVIDIA GPU is visible, checked without importing torch or xgboost."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return False
-    return os.path.isdir("/proc/driver/nvidia/gpus") and bool(os.listdir("/proc/driver/nvidia/gpus"))
-
-
 def _xgboost(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
     from xgboost import XGBClassifier, XGBRegressor
 
@@ -70,6 +63,10 @@ def _validation_fit(params: Mapping[str, Any], X_val: Any, y_val: Any) -> dict[s
     return {"eval_set": [(X_val, y_val)], "verbose": False}
 
 
+def _describe(model: Any) -> dict[str, Any]:
+    return {"device": model.get_params().get("device") or "cpu"}
+
+
 register_model(
     ModelInfo(
         name="xgboost",
@@ -82,5 +79,6 @@ register_model(
         },
         validation_fit=_validation_fit,
         description="XGBoost gradient-boosted trees (hist; device=cuda when a GPU is present)",
+        describe=_describe,
     )
 )
