@@ -2,10 +2,18 @@
 
 Only light names live here; heavy libraries (sklearn, xgboost, torch, timm) are imported by the
 functions that need them, so ``mlbench --help`` and ``mlbench validate`` start fast.
+
+Examples
+--------
+>>> import mlbench
+>>> run = mlbench.run("baselines/quick.yaml")  # doctest: +SKIP
+>>> run.leaderboard()  # doctest: +SKIP
+>>> run = mlbench.open_run("reports/quick")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlbench.errors import ConfigError, DatasetError, MlbenchError, ModelError
@@ -20,16 +28,53 @@ __all__ = [
     "__version__",
     "load_results",
     "load_suite",
+    "open_run",
+    "run",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from mlbench.reader import Run
     from mlbench.suite import Suite
 
 
-def load_results(path: Any, all_attempts: bool = False) -> pd.DataFrame:
-    """Load a run's results (latest attempt per job) as a DataFrame.
+def open_run(path: str | Path) -> Run:
+    """Open a run folder read-only (see :class:`mlbench.reader.Run`).
+
+    Parameters
+    ----------
+    path : str or Path
+        The run's output folder (``reports/<suite>``) or its ``results.sqlite``.
+    """
+    from mlbench.reader import open_run as _open
+
+    return _open(path)
+
+
+def run(
+    suite: str | Path | dict[str, Any],
+    output: str | Path | None = None,
+    workers: int | None = None,
+    **kwargs: Any,
+) -> Run:
+    """Run a suite given as a path, YAML text or a dict; resumes like ``mlbench run``.
+
+    See :func:`mlbench.api.run` for every option (``retry_failed``, ``sanity``, ``report``,
+    ``quiet`` and top-level suite keys as overrides, e.g. ``seed=1``).
+
+    Returns
+    -------
+    Run
+        The run, read-only: ``.results()``, ``.leaderboard()``, ``.learning_curves()``, ``.report()``.
+    """
+    from mlbench.api import run as _run
+
+    return _run(suite, output, workers, **kwargs)
+
+
+def load_results(path: str | Path, all_attempts: bool = False) -> pd.DataFrame:
+    """Load a run's results (latest attempt per job) as a DataFrame: ``open_run(path).results()``.
 
     Parameters
     ----------
@@ -38,12 +83,10 @@ def load_results(path: Any, all_attempts: bool = False) -> pd.DataFrame:
     all_attempts : bool
         Return every attempt instead of the latest per job.
     """
-    from mlbench.store import load_results as _load
-
-    return _load(path, all_attempts=all_attempts)
+    return open_run(path).results(all_attempts=all_attempts)
 
 
-def load_suite(path: Any) -> Suite:
+def load_suite(path: str | Path) -> Suite:
     """Load and validate a suite YAML file; raises :class:`ConfigError` listing every problem."""
     from mlbench.suite import load_suite as _load
 

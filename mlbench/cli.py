@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,69 +30,6 @@ EXIT_OK, EXIT_JOBS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 def _err(message: str) -> None:
     typer.echo(message, err=True)
-
-
-class _Progress:
-    """A rich progress bar on a terminal, one plain line per job otherwise (logs, CI)."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet
-        self.tty = sys.stderr.isatty()
-        self.bar: Any = None
-        self.task: Any = None
-        self.done = 0
-        self.failures = 0
-        self.total = 0
-        self.t0 = time.monotonic()
-
-    def plan(self, plan: Any) -> None:
-        self.total = len(plan.to_run)
-        msg = f"{plan.n_total} jobs: {self.total} to run"
-        if plan.skipped_ok:
-            msg += f", {plan.skipped_ok} already done"
-        if plan.skipped_failed:
-            msg += f", {plan.skipped_failed} failed before (use --retry-failed to run them again)"
-        _err(msg)
-        if self.tty and not self.quiet and self.total:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("failures: {task.fields[failures]}"),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("running", total=self.total, failures=0)
-
-    def result(self, job: Any, row: dict[str, Any]) -> None:
-        self.done += 1
-        status = row["status"]
-        if status not in ("ok", "skipped"):
-            self.failures += 1
-        if self.bar is not None:
-            self.bar.update(self.task, advance=1, failures=self.failures)
-            if status not in ("ok", "skipped"):
-                first = (row.get("error") or "").splitlines()[0][:160] if row.get("error") else ""
-                self.bar.console.print(
-                    f"[red]{status}[/] {job.dataset} / {job.model} fold {job.fold}: {first}"
-                )
-        elif not self.quiet:
-            secs = row.get("fit_seconds")
-            extra = (
-                f"{secs:.2f}s" if isinstance(secs, float) else (row.get("error") or "").splitlines()[0][:160]
-            )
-            _err(
-                f"[{self.done:>{len(str(self.total))}}/{self.total}] {status:<7} {job.dataset} / {job.model} "
-                f"fold {job.fold} size {job.train_size:g} repeat {job.repeat}  {extra}"
-            )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -129,8 +65,9 @@ def run(
         _dry_run(s, retry_failed)
         raise typer.Exit(EXIT_OK)
     from mlbench.execution import run_suite
+    from mlbench.progress import Progress
 
-    progress = _Progress(quiet=quiet)
+    progress = Progress(quiet=quiet)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         outcome = run_suite(
@@ -145,6 +82,8 @@ def run(
     finally:
         progress.close()
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "nothing to run"
+    if outcome.rescored:
+        counts += f"; {outcome.rescored} finished jobs rescored"
     _err(f"{counts}; results in {outcome.output / 'results.sqlite'}")
     if outcome.report is not None:
         _err(f"report: {outcome.report}")
@@ -163,13 +102,14 @@ def _dry_run(s: Any, retry_failed: bool) -> None:
     from collections import Counter
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from mlbench.execution import plan_run
 
     plan = plan_run(s, retry_failed=retry_failed)
     todo = {job.job_id for job in plan.to_run}
-    table = Table(title=f"suite {s.name}: {plan.n_total} jobs")
+    table = Table(title=f"suite {escape(s.name)}: {plan.n_total} jobs")
     for col in ("dataset", "model", "folds", "train sizes", "repeats", "jobs", "to run"):
         table.add_column(col)
     groups: Counter = Counter()
@@ -181,8 +121,8 @@ def _dry_run(s: Any, retry_failed: bool) -> None:
     for (dataset, model), n in groups.items():
         ds = next(d for d in s.datasets if d.name == dataset)
         table.add_row(
-            dataset,
-            model,
+            escape(dataset),
+            escape(model),
             str(s.n_folds(ds)),
             sizes,
             str(s.sweep.repeats),
@@ -195,6 +135,11 @@ def _dry_run(s: Any, retry_failed: bool) -> None:
         + (f" and {plan.skipped_failed} failed (use --retry-failed)" if plan.skipped_failed else "")
         + f" of {plan.n_total}; output: {s.output}"
     )
+    if plan.to_rescore:
+        missing = sorted({m for item in plan.to_rescore for m in item.missing})
+        typer.echo(
+            f"{len(plan.to_rescore)} finished jobs get {', '.join(missing)} from their stored predictions (no refit)"
+        )
 
 
 @app.command()
@@ -230,21 +175,21 @@ def report(
 ) -> None:
     """Regenerate the HTML report from the store (nothing is re-run), or compare two runs."""
     from mlbench.errors import ConfigError
-    from mlbench.report import write_report
+    from mlbench.reader import open_run
 
     if len(run_dirs) > 2:
         raise ConfigError("mlbench report takes one run folder, or two to compare; got " + str(len(run_dirs)))
-    if len(run_dirs) == 2:
+    runs = [open_run(d) for d in run_dirs]
+    if len(runs) == 2:
         from mlbench.report import write_comparison
 
-        a, b = run_dirs
-        typer.echo(str(write_comparison(a, b, out)))  # default: RUN_B/compare.html
+        typer.echo(str(write_comparison(runs[0], runs[1], out)))  # default: RUN_B/compare.html
     else:
-        typer.echo(str(write_report(run_dirs[0], out)))
+        typer.echo(str(runs[0].report(out)))
     if export_figures is not None:
         from mlbench.report import export_figures as _export
 
-        for path in _export(run_dirs[-1], export_figures):
+        for path in _export(runs[-1], export_figures):
             typer.echo(str(path))
 
 
@@ -290,10 +235,10 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Output file (default: RUN_DIR/results.FORMAT).")] = None,
 ) -> None:
     """Export the latest result of every job as CSV or Parquet."""
-    from mlbench.store import export_results
+    from mlbench.reader import open_run
 
     target = out or Path(run_dir) / f"results.{format.value}"
-    typer.echo(str(export_results(run_dir, target, format.value)))
+    typer.echo(str(open_run(run_dir).export(target, format.value)))
 
 
 def main() -> None:

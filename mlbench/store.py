@@ -42,7 +42,7 @@ import pandas as pd
 
 from mlbench.errors import MlbenchError
 
-__all__ = ["DB_NAME", "PREDICTIONS_DIR", "SCHEMA_VERSION", "Store", "export_results", "load_results"]
+__all__ = ["DB_NAME", "PREDICTIONS_DIR", "SCHEMA_VERSION", "Store", "load_results"]
 
 DB_NAME = "results.sqlite"
 PREDICTIONS_DIR = "predictions"
@@ -794,43 +794,3 @@ def load_results(path: str | Path, all_attempts: bool = False) -> pd.DataFrame:
     """
     with _open_read_only(path) as conn:
         return _read_results(conn, all_attempts)
-
-
-def export_results(path: str | Path, out: str | Path, fmt: str = "csv", all_attempts: bool = False) -> Path:
-    """Export a run's results table to CSV or Parquet.
-
-    Parameters
-    ----------
-    path : str or Path
-        The run folder, or its ``results.sqlite`` file.
-    out : str or Path
-        The file to write; when it is an existing folder, ``results.<fmt>`` inside it.
-    fmt : {"csv", "parquet"}
-        Output format.
-    all_attempts : bool
-        Every attempt instead of the latest attempt per job.
-
-    Returns
-    -------
-    Path
-        The file written (atomically: a reader never sees half a file).
-    """
-    if fmt not in ("csv", "parquet"):
-        raise MlbenchError(f"unknown export format {fmt!r}; use csv or parquet")
-    df = load_results(path, all_attempts=all_attempts)
-    out = Path(out)
-    if out.is_dir():
-        out = out / f"results.{fmt}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    try:
-        if fmt == "csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    return out

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlbench.report import meta_from_runs, render_html, summarize
+from mlbench.reader import open_run
+from mlbench.report import render_html, summarize
 from mlbench.report.html import fmt_pm, fmt_seconds
 
 XSS_MODEL = "<script>alert(1)</script>"
@@ -363,23 +364,6 @@ def test_formatting() -> None:
     assert fmt_seconds(7620) == "2 h 07 min"
 
 
-def test_meta_from_runs_takes_latest_row_and_accepts_flat_metrics() -> None:
-    runs = pd.DataFrame(
-        [
-            {"name": "old", "started_at": "2024-01-01", "finished_at": None, "status": "interrupted",
-             "primary_metric": "rmse", "metrics": ["rmse"], "versions": {}, "hardware": {}},
-            {"name": "quick", "started_at": "2025-01-01", "finished_at": "2025-01-02", "status": "finished",
-             "primary_metric": "accuracy", "metrics": ["accuracy", "log_loss", "rmse"],
-             "versions": {"mlbench": "0.1.0"}, "hardware": {"cpu": "x"}},
-        ]
-    )  # fmt: skip
-    meta = meta_from_runs(runs)
-    assert meta["suite"] == "quick" and meta["status"] == "finished"
-    assert meta["primary_metric"] == {"classification": "accuracy"}
-    assert meta["metrics"] == {"classification": ["accuracy", "log_loss"], "regression": ["rmse"]}
-    assert meta_from_runs(runs.iloc[:0]) == {}
-
-
 def test_import_is_cheap() -> None:
     code = (
         "import sys, mlbench.report; print(any(m in sys.modules for m in ('matplotlib', 'jinja2', 'pandas')))"
@@ -410,7 +394,7 @@ def test_write_report_from_a_store(tmp_path: Path, results: pd.DataFrame) -> Non
             store.record(row | {"job_id": f"job{i:03d}"})
         store.finish_run(run_id, "finished")
 
-    path = write_report(run_dir)
+    path = write_report(open_run(run_dir))
     assert path == run_dir / "index.html" and path.is_file()
     html = path.read_text(encoding="utf-8")
     assert "<script>alert(1)" not in html and html.count("<svg") == 4
@@ -418,7 +402,7 @@ def test_write_report_from_a_store(tmp_path: Path, results: pd.DataFrame) -> Non
     assert "lower is better" in html  # rmse stays the regression primary metric via the fallback
     assert not list(run_dir.glob(".index.html.*"))  # no temp file left behind
 
-    other = write_report(run_dir, tmp_path / "out" / "report.html")
+    other = write_report(open_run(run_dir), tmp_path / "out" / "report.html")
     assert other.read_text(encoding="utf-8") == html  # same data, same bytes: the report is reproducible
 
 
@@ -570,7 +554,7 @@ def test_deep_histories_sanity_confusion_and_visuals() -> None:
 
 def test_export_figures_and_comparison(tmp_path: Path) -> None:
     store_mod = pytest.importorskip("mlbench.store")
-    from mlbench.report.html import export_figures, write_comparison
+    from mlbench.report import export_figures, write_comparison
 
     runs = []
     for name, shift, seed in (("a", 0.0, 0), ("b", 0.05, 1)):
@@ -582,7 +566,7 @@ def test_export_figures_and_comparison(tmp_path: Path) -> None:
             for rec in results.to_dict("records"):
                 store.record({k: v for k, v in rec.items() if not (isinstance(v, float) and np.isnan(v))})
             store.finish_run(run_id, "finished")
-        runs.append(run_dir)
+        runs.append(open_run(run_dir))
     files = export_figures(runs[0], tmp_path / "figs")
     names = {f.name for f in files}
     assert {"cd_diagram.png", "ds0_learning_curve.png", "ds0_pareto.png", "ds0_scores.png"} <= names

@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from mlbench.errors import MlbenchError
-from mlbench.store import DB_NAME, SCHEMA_VERSION, Store, export_results, load_results
+from mlbench.reader import open_run
+from mlbench.store import DB_NAME, SCHEMA_VERSION, Store, load_results
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -345,7 +346,7 @@ def test_missing_store_raises_with_fix_and_creates_nothing(tmp_path: Path) -> No
     with pytest.raises(MlbenchError, match="mlbench run SUITE"):
         load_results(missing / DB_NAME)
     with pytest.raises(MlbenchError, match="mlbench run SUITE"):
-        export_results(missing, tmp_path / "out.csv", "csv")
+        open_run(missing)
     missing.mkdir()
     with pytest.raises(MlbenchError, match="mlbench run SUITE"):
         load_results(missing)
@@ -397,41 +398,6 @@ def test_store_is_in_wal_mode_with_schema_version(tmp_path: Path) -> None:
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     raw.close()
-
-
-# -- export ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_export(tmp_path: Path, fmt: str) -> None:
-    root = tmp_path / "run"
-    with Store(root) as s:
-        s.start_run({"suite": "q"})
-        s.record(make_row("a", status="failed"))
-        s.record(make_row("a", test_accuracy=0.5))
-        s.record(make_row("b", test_accuracy=float("nan"), val_accuracy=0.25))
-        expected = s.results()
-
-    out = export_results(root, tmp_path / "exports" / f"r.{fmt}", fmt)
-    assert out == tmp_path / "exports" / f"r.{fmt}"
-    back = pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)
-    assert list(back.columns) == list(expected.columns)
-    assert list(back["job_id"]) == ["a", "b"] and list(back["attempt"]) == [2, 1]
-    np.testing.assert_array_equal(back["test_accuracy"], [0.5, np.nan])
-    np.testing.assert_array_equal(back["val_accuracy"], [np.nan, 0.25])
-    if fmt == "parquet":
-        assert back["test_accuracy"].dtype == np.float64
-
-    into_dir = export_results(root / DB_NAME, tmp_path, fmt, all_attempts=True)
-    assert into_dir == tmp_path / f"results.{fmt}"
-    assert len(pd.read_csv(into_dir) if fmt == "csv" else pd.read_parquet(into_dir)) == 3
-    assert not list(tmp_path.rglob("*.tmp"))
-
-
-def test_export_unknown_format(tmp_path: Path) -> None:
-    Store(tmp_path).close()
-    with pytest.raises(MlbenchError, match="csv or parquet"):
-        export_results(tmp_path, tmp_path / "x.xlsx", "xlsx")
 
 
 # -- processes: crash safety and concurrent readers -----------------------------------------------

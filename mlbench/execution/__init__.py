@@ -2,7 +2,8 @@
 
 The coordinator in :func:`run_suite` is the store's only writer; executors hand it each finished
 job through a callback and it commits the row (and predictions) right away, so a crash or kill
-loses at most the jobs in flight.
+loses at most the jobs in flight. What is already in the store is read through the run reader
+(:func:`mlbench.open_run`).
 """
 
 from __future__ import annotations
@@ -15,24 +16,43 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mlbench.reader import Run
+    from mlbench.store import Store
     from mlbench.suite import Job, Suite
 
-__all__ = ["Plan", "RunOutcome", "plan_run", "run_suite"]
+__all__ = ["Plan", "Rescore", "RunOutcome", "plan_run", "preflight_models", "run_suite"]
+
+
+@dataclass(frozen=True)
+class Rescore:
+    """A finished job that lacks some of the suite's metrics; they are computed from its stored predictions."""
+
+    job_id: str
+    attempt: int
+    task_type: str
+    scored: tuple[str, ...]  # metrics the job has
+    missing: tuple[str, ...]  # metrics to add
 
 
 @dataclass
 class Plan:
-    """Which jobs a (re-)run will execute."""
+    """Which jobs a (re-)run will execute, and which finished ones get new metrics."""
 
     jobs: list[Job]
     to_run: list[Job]
     skipped_ok: int
     skipped_failed: int
+    to_rescore: list[Rescore] = field(default_factory=list)
 
     @property
     def n_total(self) -> int:
         """Number of jobs in the suite."""
         return len(self.jobs)
+
+    @property
+    def has_work(self) -> bool:
+        """False when a rerun would change nothing in the store."""
+        return bool(self.to_run or self.to_rescore)
 
 
 @dataclass
@@ -44,6 +64,7 @@ class RunOutcome:
     interrupted: bool = False
     report: Path | None = None
     report_error: str | None = None
+    rescored: int = 0
 
     @property
     def all_ok(self) -> bool:
@@ -51,19 +72,28 @@ class RunOutcome:
         return all(status in ("ok", "skipped") for status in self.counts)
 
 
+def _open_existing(suite: Suite) -> Run | None:
+    from mlbench.reader import open_run
+
+    if not (Path(suite.output) / "results.sqlite").exists():
+        return None
+    return open_run(suite.output)
+
+
 def plan_run(suite: Suite, retry_failed: bool = False) -> Plan:
     """Expand the suite and decide what to run given the store at ``suite.output``.
 
     Jobs whose latest attempt is ok (or skipped) are not run again; never-finished jobs run;
-    failed / timeout / oom jobs run again only with ``retry_failed``.
+    failed / timeout / oom jobs run again only with ``retry_failed``. Finished ok jobs that lack a
+    metric the suite now lists are planned for rescoring from their stored predictions (the job id
+    leaves metrics out, so adding one does not refit anything).
     """
-    from mlbench.store import Store
-
     jobs = suite.expand()
+    run = _open_existing(suite)
+    results = run.results() if run is not None else None
     latest: dict[str, str] = {}
-    if (Path(suite.output) / "results.sqlite").exists():
-        with Store(suite.output, create=False) as store:
-            latest = store.latest_status()
+    if results is not None and len(results):
+        latest = dict(zip(results["job_id"], results["status"], strict=True))
     to_run, ok, failed = [], 0, 0
     for job in jobs:
         status = latest.get(job.job_id)
@@ -73,19 +103,77 @@ def plan_run(suite: Suite, retry_failed: bool = False) -> Plan:
             failed += 1
         else:
             to_run.append(job)
-    return Plan(jobs=jobs, to_run=to_run, skipped_ok=ok, skipped_failed=failed)
+    rescore = _rescore_plan(suite, results, {j.job_id for j in jobs}) if results is not None else []
+    return Plan(jobs=jobs, to_run=to_run, skipped_ok=ok, skipped_failed=failed, to_rescore=rescore)
 
 
-def preflight_models(suite: Suite) -> None:
+def _rescore_plan(suite: Suite, results: Any, job_ids: set[str]) -> list[Rescore]:
+    import pandas as pd
+
+    if not len(results):
+        return []
+    done = results[(results["status"] == "ok") & results["job_id"].isin(job_ids)]
+    has_list = "scored_metrics" in done.columns
+    out = []
+    for row in done.to_dict("records"):
+        task = row.get("task_type")
+        wanted = suite.metrics.get(task, []) if isinstance(task, str) else []
+        listed = row.get("scored_metrics") if has_list else None
+        if isinstance(listed, str):
+            scored = tuple(m for m in listed.split(",") if m)
+        else:
+            # Rows written before the list was kept: a metric with any value was scored.
+            scored = tuple(
+                m
+                for m in wanted
+                if any(not pd.isna(row.get(f"{split}_{m}")) for split in ("train", "val", "test"))
+            )
+        missing = tuple(m for m in wanted if m not in scored)
+        if missing:
+            out.append(Rescore(str(row["job_id"]), int(row["attempt"]), str(task), scored, missing))
+    return out
+
+
+def _rescore(run: Run, store: Store, item: Rescore) -> None:
+    """Score a finished job's stored predictions on the metrics it lacks, and record them."""
+    from mlbench.metrics import score
+
+    arrays = run.predictions(item.job_id)
+    values: dict[str, Any] = {}
+    for split in ("train", "val", "test"):
+        if f"{split}_pred" not in arrays or f"{split}_true" not in arrays:
+            continue  # e.g. train predictions, not stored before mlbench kept them
+        proba = arrays.get(f"{split}_proba")
+        k = 0 if proba is None else int(proba.shape[1])
+        proba = None if proba is None else proba.astype("float64")
+        if proba is not None and len(proba):
+            # stored as float32: renormalise so that log_loss sees rows summing to 1
+            proba = proba / proba.sum(axis=1, keepdims=True)
+        scores = score(list(item.missing), arrays[f"{split}_true"], arrays[f"{split}_pred"], proba, k)
+        values.update({f"{split}_{name}": v for name, v in scores.items()})
+    values["scored_metrics"] = ",".join((*item.scored, *item.missing))
+    store.update(item.job_id, item.attempt, values)
+
+
+def preflight_models(suite: Suite, jobs: list[Job] | None = None) -> None:
     """Checks that need the models' libraries (timm architectures, weights files), run before
-    any job so that a typo fails the run at once (exit 2) instead of every job of that model."""
+    any job so that a typo fails the run at once (exit 2) instead of every job of that model.
+
+    Parameters
+    ----------
+    suite : Suite
+    jobs : list of Job, optional
+        Only models with a job here are checked (a resume with nothing left for the CNN does not
+        import torch to check its architecture); default every model of the suite.
+    """
     from mlbench.errors import ConfigError
     from mlbench.models import MODELS
 
+    labels = None if jobs is None else {job.model for job in jobs}
     problems = []
     for spec in suite.models:
         info = MODELS.get(spec.name)
-        if info.preflight is None:
+        if info.preflight is None or (labels is not None and spec.label not in labels):
             continue
         for message in info.preflight(info.params_for(spec.params, "classification"), str(suite.base_dir)):
             problems.append(f"{spec.where}: models: {spec.label}: {message}")
@@ -117,7 +205,8 @@ def run_suite(
     command : str
         The command line, stored with the run.
     write_report : bool
-        Write ``index.html`` at the end (also after an interrupt).
+        Write ``index.html`` at the end (also after an interrupt). When nothing was left to do and
+        the existing report was built from the store as it is, it is kept as is.
 
     Returns
     -------
@@ -129,16 +218,25 @@ def run_suite(
     from mlbench.hardware import hardware
     from mlbench.store import Store
 
-    preflight_models(suite)
     plan = plan_run(suite, retry_failed=retry_failed)
+    preflight_models(suite, plan.to_run)
     if on_plan is not None:
         on_plan(plan)
     outcome = RunOutcome(output=Path(suite.output))
+    if not plan.has_work:
+        # Nothing would change in the store: no run is recorded, and the report is rebuilt only
+        # when it is missing or was built from another state of the store.
+        if write_report:
+            _report(suite, outcome, only_if_stale=True)
+        return outcome
+
     store = Store(suite.output)
     run_id = store.start_run(
         {
             "name": suite.name,
             "suite_path": str(suite.path) if suite.path else None,
+            # absolute, so the run's file datasets are found from any working directory later
+            "base_dir": str(Path(suite.base_dir).resolve()),
             "suite_yaml": suite.text,
             "primary_metric": suite.primary_metric(),
             "metrics": suite.metrics,
@@ -156,8 +254,16 @@ def run_suite(
 
     status = "finished"
     try:
-        executor = executor_class(suite.executor.kind).from_suite(suite, workers)
-        executor.run(plan.to_run, record)
+        if plan.to_rescore:
+            from mlbench.reader import open_run
+
+            existing = open_run(suite.output)
+            for item in plan.to_rescore:
+                _rescore(existing, store, item)
+                outcome.rescored += 1
+        if plan.to_run:
+            executor = executor_class(suite.executor.kind).from_suite(suite, workers)
+            executor.run(plan.to_run, record)
     except KeyboardInterrupt:
         status = "interrupted"
         outcome.interrupted = True
@@ -168,13 +274,23 @@ def run_suite(
         store.finish_run(run_id, status)
         store.close()
         if write_report:
-            try:
-                from mlbench.report import write_report as _write
-
-                outcome.report = _write(suite.output)
-            except KeyboardInterrupt:
-                outcome.interrupted = True
-            except Exception as exc:
-                # The results are stored; a report bug must not turn a finished run into a crash.
-                outcome.report_error = f"{type(exc).__name__}: {exc}"
+            _report(suite, outcome)
     return outcome
+
+
+def _report(suite: Suite, outcome: RunOutcome, only_if_stale: bool = False) -> None:
+    """Write the run's report into ``outcome``; a report error never turns a finished run into a crash."""
+    try:
+        from mlbench.reader import open_run
+        from mlbench.report.build import is_current
+
+        run = open_run(suite.output)
+        if only_if_stale and is_current(run):
+            outcome.report = run.path / "index.html"
+            return
+        outcome.report = run.report()
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    except Exception as exc:
+        # The results are stored; a report bug must not turn a finished run into a crash.
+        outcome.report_error = f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,442 @@
+"""The run reader: one read-only door to a finished or running run.
+
+:func:`open_run` returns a :class:`Run`: its results, its jobs' predictions (with the true labels),
+its datasets (loaded through the absolute suite folder stored with the run, so a report built from
+any working directory finds file datasets), its suite and job list. The report, the analyses,
+export and the CLI read through it; only the coordinator writes, through :class:`mlbench.store.Store`.
+
+Reading never creates or changes anything in the run folder and is safe while the coordinator
+is still writing (SQLite in WAL mode: readers see the last committed state).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlbench.errors import MlbenchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import pandas as pd
+
+    from mlbench.datasets import Dataset
+    from mlbench.suite import Job, Suite
+
+__all__ = ["Run", "meta_from_runs", "open_run"]
+
+_SPLITS = ("train", "val", "test")
+
+
+class Run:
+    """A run folder, read-only. Build it with :func:`open_run`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The run's output folder (holding ``results.sqlite``) or the ``results.sqlite`` file.
+
+    Raises
+    ------
+    MlbenchError
+        There are no results at ``path``, they are not an mlbench store, or a newer mlbench wrote them.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        from mlbench.store import _open_read_only, _resolve_db
+
+        self.db_path = _resolve_db(path)
+        self.path = self.db_path.parent
+        with _open_read_only(self.db_path):
+            pass  # checked now, so a bad path fails here and not at the first read
+        self._datasets: dict[str, Any] = {}
+        self._meta: dict[str, Any] | None = None
+        self._suite: Suite | None = None
+        self._suite_parsed = False
+
+    def __repr__(self) -> str:
+        return f"open_run({str(self.path)!r})"
+
+    # -- tables ------------------------------------------------------------------------------
+
+    def results(self, all_attempts: bool = False) -> pd.DataFrame:
+        """The results table: one row per job (its latest attempt), or every attempt.
+
+        Parameters
+        ----------
+        all_attempts : bool
+            Every attempt instead of the latest attempt per job.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns job_id, attempt, dataset, task_type, model, params_json, fold, repeat,
+            train_size, n_train, seed, status, error, ``train_/val_/test_<metric>``, fit_seconds,
+            predict_seconds, peak_memory_mb, ...; numeric columns are numeric even when empty.
+        """
+        from mlbench.store import load_results
+
+        return load_results(self.db_path, all_attempts=all_attempts)
+
+    def runs(self) -> pd.DataFrame:
+        """Every invocation that wrote to this folder (``mlbench run``, resumes), oldest first."""
+        from mlbench.store import _open_read_only, _read_runs
+
+        with _open_read_only(self.db_path) as conn:
+            return _read_runs(conn)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The latest invocation's suite name, times, status, metrics, versions and hardware.
+
+        See :func:`meta_from_runs`; also ``base_dir``, the absolute folder of the suite file.
+        """
+        if self._meta is None:
+            self._meta = meta_from_runs(self.runs())
+        return self._meta
+
+    # -- suite, jobs, datasets ---------------------------------------------------------------
+
+    @property
+    def suite(self) -> Suite | None:
+        """The suite as stored with the latest run (None when none was stored or it no longer loads).
+
+        Relative paths in it resolve against the suite file's folder recorded with the run, not
+        against the working directory.
+        """
+        if not self._suite_parsed:
+            self._suite_parsed = True
+            text = self._suite_text()
+            if text is not None:
+                from mlbench.suite import parse_suite
+
+                try:
+                    self._suite = parse_suite(
+                        text,
+                        filename=str(self.meta.get("suite_path") or "suite"),
+                        base_dir=self.base_dir,
+                        output=self.path,
+                    )
+                except MlbenchError:
+                    self._suite = None
+        return self._suite
+
+    @property
+    def base_dir(self) -> Path:
+        """Absolute folder the suite's relative paths (data files, plugins, weights) resolve against.
+
+        Stored with every run since the run reader exists; for older runs, the folder of the stored
+        suite path, taken relative to this run folder's parent when it is relative and not found
+        from the working directory.
+        """
+        stored = self.meta.get("base_dir")
+        if isinstance(stored, str) and stored:
+            return Path(stored)
+        suite_path = self.meta.get("suite_path")
+        if isinstance(suite_path, str) and suite_path:
+            folder = Path(suite_path).parent
+            if folder.is_absolute() or folder.resolve().is_dir():
+                return folder.resolve()
+        return self.path.resolve()
+
+    def jobs(self) -> list[Job]:
+        """The stored suite's jobs, in the order the suite expands them ([] without a suite)."""
+        suite = self.suite
+        return suite.expand() if suite is not None else []
+
+    def dataset_specs(self) -> dict[str, dict[str, Any]]:
+        """Dataset name -> the loader spec the run used (from the stored suite)."""
+        suite = self.suite
+        if suite is not None:
+            return {entry.name: entry.spec for entry in suite.datasets}
+        # The suite no longer validates (a plugin file gone, say): its dataset entries still name
+        # the data, which is all a dataset needs.
+        import yaml
+
+        from mlbench.datasets import dataset_name
+
+        try:
+            data = yaml.safe_load(self._suite_text() or "") or {}
+        except yaml.YAMLError:
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        for entry in data.get("datasets") or [] if isinstance(data, dict) else []:
+            spec = {"builtin": entry} if isinstance(entry, str) else entry
+            if isinstance(spec, dict):
+                out.setdefault(dataset_name(spec), spec)
+        return out
+
+    def dataset(self, name: str) -> Dataset:
+        """Load one of the run's datasets as the run saw it (same spec, same folder).
+
+        Raises
+        ------
+        MlbenchError
+            The run has no dataset of that name (the message lists its datasets), or it cannot be
+            loaded any more (:class:`~mlbench.errors.DatasetError`: a file moved or changed).
+        """
+        if name not in self._datasets:
+            specs = self.dataset_specs()
+            if name not in specs:
+                from mlbench.errors import did_you_mean
+
+                raise MlbenchError(
+                    f"run {self.path} has no dataset {name!r}.{did_you_mean(name, specs)} "
+                    f"Its datasets: {', '.join(specs) or 'none stored'}"
+                )
+            from mlbench.datasets import load_dataset
+
+            self._datasets[name] = load_dataset(specs[name], self.base_dir)
+        return self._datasets[name]
+
+    def _suite_text(self) -> str | None:
+        runs = self.runs()
+        if "suite_yaml" not in runs.columns:
+            return None
+        for text in runs["suite_yaml"].iloc[::-1]:  # the newest run that stored one
+            if isinstance(text, str) and text.strip():
+                return text
+        return None
+
+    def export(self, out: str | Path, format: str = "csv", all_attempts: bool = False) -> Path:
+        """Write the results table to a CSV or Parquet file.
+
+        Parameters
+        ----------
+        out : str or Path
+            The file to write; when it is an existing folder, ``results.<format>`` inside it.
+        format : {"csv", "parquet"}
+        all_attempts : bool
+            Every attempt instead of the latest attempt per job.
+
+        Returns
+        -------
+        Path
+            The file written (atomically: a reader never sees half a file).
+        """
+        import contextlib
+        import os
+
+        if format not in ("csv", "parquet"):
+            raise MlbenchError(f"unknown export format {format!r}; use csv or parquet")
+        df = self.results(all_attempts=all_attempts)
+        out = Path(out)
+        if out.is_dir():
+            out = out / f"results.{format}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        try:
+            if format == "csv":
+                df.to_csv(tmp, index=False)
+            else:
+                df.to_parquet(tmp, index=False)
+            os.replace(tmp, out)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        return out
+
+    # -- predictions -------------------------------------------------------------------------
+
+    def predictions(self, job_id: str) -> dict[str, np.ndarray]:
+        """Prediction arrays of a job's latest attempt that stored some, with the true labels.
+
+        Parameters
+        ----------
+        job_id : str
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            For each split stored (``train``, ``val``, ``test``): ``<split>_index`` (rows of the
+            dataset; of its own test file for ``test`` when it has one), ``<split>_pred``,
+            ``<split>_true`` (class codes or values) and, for classifiers, ``<split>_proba`` (one
+            column per class code); plus any model artifacts (``viz_*``). ``{}`` when the job
+            stored none. Runs written before labels were stored get them from the dataset.
+        """
+        import numpy as np
+
+        from mlbench.store import _open_read_only
+
+        with _open_read_only(self.db_path) as conn:
+            found = conn.execute(
+                "SELECT predictions_path, dataset FROM results WHERE job_id = ? AND predictions_path "
+                "IS NOT NULL ORDER BY attempt DESC LIMIT 1",
+                (job_id,),
+            ).fetchone()
+        if found is None:
+            return {}
+        with np.load(self.path / found[0], allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        missing = [s for s in _SPLITS if f"{s}_index" in arrays and f"{s}_true" not in arrays]
+        if missing:
+            ds = self.dataset(str(found[1]))
+            for split in missing:
+                own_test = split == "test" and ds.test_y is not None
+                y = ds.test_y if own_test else ds.y
+                arrays[f"{split}_true"] = np.asarray(y)[np.asarray(arrays[f"{split}_index"], dtype=np.int64)]
+        return arrays
+
+    # -- analyses and the report -------------------------------------------------------------
+
+    def _primary(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if kwargs.get("metric") is None and kwargs.get("primary") is None and self.meta.get("primary_metric"):
+            kwargs["primary"] = self.meta["primary_metric"]
+        return kwargs
+
+    def leaderboard(self, **kwargs: Any) -> pd.DataFrame:
+        """:func:`mlbench.analysis.leaderboard` of this run, on the suite's primary metrics."""
+        from mlbench import analysis
+
+        return analysis.leaderboard(self.results(), **self._primary(kwargs))
+
+    def learning_curves(self, **kwargs: Any) -> pd.DataFrame:
+        """:func:`mlbench.analysis.learning_curves` of this run, on the suite's primary metrics."""
+        from mlbench import analysis
+
+        return analysis.learning_curves(self.results(), **self._primary(kwargs))
+
+    def report(self, path: str | Path | None = None) -> Path:
+        """Write the HTML report of this run (default ``<run>/index.html``) and return its path."""
+        from mlbench.report.build import write_report
+
+        return write_report(self, path)
+
+    def fingerprint(self) -> str:
+        """A short hash of everything the report shows (results, runs, mlbench's version).
+
+        Equal fingerprints mean an existing report of this run is still up to date.
+        """
+        import hashlib
+
+        from mlbench import __version__
+        from mlbench.store import _open_read_only
+
+        with _open_read_only(self.db_path) as conn:
+            conn.execute("BEGIN")
+            try:
+                state = [
+                    conn.execute("SELECT COUNT(*), MAX(rowid), TOTAL(attempt) FROM results").fetchone(),
+                    conn.execute("SELECT COUNT(*), MAX(run_id) FROM runs").fetchone(),
+                    # Scores added later to finished jobs (Store.update) are written by a run of
+                    # their own, so a new run row covers them too.
+                    conn.execute(
+                        "SELECT status, finished_at FROM runs ORDER BY run_id DESC LIMIT 1"
+                    ).fetchone(),
+                ]
+            finally:
+                conn.execute("COMMIT")
+        text = json.dumps([__version__, str(self.path.resolve()), state], default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def open_run(path: str | Path) -> Run:
+    """Open a run folder read-only.
+
+    Parameters
+    ----------
+    path : str or Path
+        The run's output folder (``reports/<suite>``) or its ``results.sqlite``.
+
+    Returns
+    -------
+    Run
+
+    Examples
+    --------
+    >>> import mlbench
+    >>> run = mlbench.open_run("reports/quick")  # doctest: +SKIP
+    >>> run.leaderboard()  # doctest: +SKIP
+    >>> run.predictions(run.results()["job_id"][0])["test_true"]  # doctest: +SKIP
+    """
+    return Run(path)
+
+
+# --------------------------------------------------------------------------------------------
+# run metadata
+
+
+def meta_from_runs(runs: Any) -> dict[str, Any]:
+    """Build a run's metadata from the latest row of its ``runs`` table.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame or None
+        Columns ``suite`` (or ``name``), ``started_at``, ``finished_at``, ``status``,
+        ``primary_metric``, ``metrics``, ``versions``, ``hardware``, ``suite_path``, ``base_dir``.
+        ``primary_metric`` may be a task -> name dict or one name; ``metrics`` a task -> names
+        dict or a flat list (grouped by the metric registry).
+
+    Returns
+    -------
+    dict
+        ``suite``, ``suite_path``, ``base_dir``, ``started_at``, ``finished_at``, ``status``,
+        ``primary_metric`` (task -> metric), ``metrics`` (task -> names), ``versions``,
+        ``hardware``; ``{}`` when there is no run row.
+    """
+    if runs is None or len(runs) == 0:
+        return {}
+    if "started_at" in runs.columns:
+        runs = runs.sort_values("started_at", na_position="first", kind="stable")
+    # pandas gives NaN for missing cells; the summary expects None.
+    row = {k: (None if _isnull(v) else v) for k, v in runs.iloc[-1].to_dict().items()}
+    metrics = _by_task(_maybe_json(row.get("metrics")))
+    primary = _maybe_json(row.get("primary_metric"))
+    if isinstance(primary, str):
+        task = _task_of(primary)
+        # One suite-wide name: it applies to its own task type; other tasks fall back to their first metric.
+        primary = {task: primary} if task else dict.fromkeys(metrics, primary)
+    return {
+        # The store names the column "suite"; "name" is accepted too.
+        "suite": row.get("suite") or row.get("name"),
+        "suite_path": row.get("suite_path"),
+        "base_dir": row.get("base_dir"),
+        "started_at": row.get("started_at"),
+        "finished_at": row.get("finished_at"),
+        "status": row.get("status"),
+        "primary_metric": primary if isinstance(primary, dict) else {},
+        "metrics": metrics,
+        "versions": _dict_or_empty(_maybe_json(row.get("versions"))),
+        "hardware": _dict_or_empty(_maybe_json(row.get("hardware"))),
+    }
+
+
+def _maybe_json(value: Any) -> Any:
+    """Decode a JSON object/array stored as text (a store column it did not decode); else unchanged."""
+    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _dict_or_empty(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _task_of(metric: str) -> str | None:
+    from mlbench.metrics import METRICS
+
+    return METRICS.get(metric).task_type if metric in METRICS else None
+
+
+def _by_task(metrics: Any) -> dict[str, list[str]]:
+    if isinstance(metrics, dict):
+        return {str(k): list(v) for k, v in metrics.items()}
+    out: dict[str, list[str]] = {}
+    if isinstance(metrics, (list, tuple)):
+        for name in metrics:
+            task = _task_of(str(name))
+            if task:
+                out.setdefault(task, []).append(str(name))
+    return out
+
+
+def _isnull(value: Any) -> bool:
+    try:
+        return value is None or bool(value != value)  # NaN is the only value unequal to itself
+    except (TypeError, ValueError):  # arrays and other containers are values, not missing
+        return False

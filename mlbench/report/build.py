@@ -1,0 +1,202 @@
+"""Reports of runs: read a :class:`~mlbench.reader.Run`, summarize, render, write files atomically.
+
+Everything here takes runs opened with :func:`mlbench.open_run` (the one read-only door to a run);
+the numbers come from :func:`mlbench.report.summarize`, the page from
+:func:`mlbench.report.html.render_html`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlbench.reader import Run
+
+__all__ = ["compare", "export_figures", "is_current", "summarize_run", "write_comparison", "write_report"]
+
+_FINGERPRINT = re.compile(rb'<meta name="mlbench-fingerprint" content="([0-9a-f]+)">')
+
+
+def summarize_run(run: Run) -> dict[str, Any]:
+    """The report's summary dict of a run (see :func:`mlbench.report.summarize`)."""
+    from mlbench.report.summarize import summarize
+
+    return summarize(run.results(), run.meta, predictions=run.predictions, datasets=run.dataset)
+
+
+def write_report(run: Run, out: str | Path | None = None) -> Path:
+    """Build the HTML report of a run and write it atomically.
+
+    Parameters
+    ----------
+    run : Run
+        From :func:`mlbench.open_run`.
+    out : str or Path, optional
+        Where to write; defaults to ``<run folder>/index.html``.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    from mlbench.report.html import render_html
+
+    fingerprint = run.fingerprint()
+    html = render_html(summarize_run(run), fingerprint=fingerprint)
+    target = Path(out) if out is not None else run.path / "index.html"
+    return _atomic_write(target, html.encode("utf-8"))
+
+
+def is_current(run: Run, path: str | Path | None = None) -> bool:
+    """True when the report at ``path`` (default ``<run>/index.html``) was built from the run as it is now."""
+    target = Path(path) if path is not None else run.path / "index.html"
+    try:
+        with open(target, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    found = _FINGERPRINT.search(head)
+    return found is not None and found.group(1).decode() == run.fingerprint()
+
+
+def export_figures(run: Run, folder: str | Path, dpi: int = 150) -> list[Path]:
+    """Write the report's main figures of a run as PNG files (for papers and slides).
+
+    Parameters
+    ----------
+    run : Run
+        From :func:`mlbench.open_run`.
+    folder : str or Path
+        Output folder (created).
+    dpi : int
+        Resolution.
+
+    Returns
+    -------
+    list of Path
+        The files written, e.g. ``cd_diagram.png``, ``<dataset>_scores.png``, ``<dataset>_pareto.png``,
+        ``<dataset>_learning_curve.png``, ``<dataset>_loss.png``, ``<dataset>_confusion.png``,
+        ``<dataset>_filters.png``, ``<dataset>_activations.png``, ``<dataset>_mistakes.png``.
+    """
+    from mlbench.report.html import figures
+    from mlbench.report.plots import to_png
+
+    summary = summarize_run(run)
+    drawn = figures(summary)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {"bar": "scores", "scaling": "learning_curve"}
+    written: list[Path] = []
+    if drawn.get("cd") is not None:
+        written.append(_atomic_write(folder / "cd_diagram.png", to_png(drawn["cd"], dpi)))
+    used: set[str] = set()
+    for ds, figs in zip(summary["datasets"], drawn["datasets"], strict=True):
+        stem = _file_stem(ds["name"] or "dataset", used)
+        for key, fig in figs.items():
+            if fig is not None:
+                written.append(_atomic_write(folder / f"{stem}_{names.get(key, key)}.png", to_png(fig, dpi)))
+    return written
+
+
+def compare(run_a: Run, run_b: Run) -> dict[str, Any]:
+    """Summary of two runs of the same suite compared job by job (for :func:`write_comparison`).
+
+    Parameters
+    ----------
+    run_a, run_b : Run
+        ``a`` is the baseline.
+
+    Returns
+    -------
+    dict
+        ``a``/``b`` (suite, started_at, n_jobs, n_ok, path), ``rows`` (dataset, model, metric,
+        mean_a, mean_b, delta, improved, p_value, significant, n_pairs), ``n_significant``,
+        ``n_improved``, ``n_worse``.
+    """
+    from mlbench.analysis import compare_runs
+    from mlbench.report.summarize import _jsonable, greater_is_better
+
+    results_a, results_b = run_a.results(), run_b.results()
+    primary = run_a.meta.get("primary_metric") or None
+    table = compare_runs(results_a, results_b, primary=primary)
+    rows = []
+    for r in table.to_dict("records"):
+        r = _jsonable(r)
+        good = greater_is_better(r["metric"])
+        d = r.get("delta")
+        r["improved"] = None if d is None or d == 0 else (d > 0) == good
+        rows.append(r)
+
+    def side(run: Run, results: Any, default: str) -> dict[str, Any]:
+        started = run.meta.get("started_at")
+        return {
+            "suite": run.meta.get("suite") or default,
+            "started_at": None if started is None else str(started),
+            "n_jobs": len(results),
+            "n_ok": int((results["status"] == "ok").sum()) if "status" in results else len(results),
+            "path": str(run.path),
+        }
+
+    sig = [r for r in rows if r.get("significant")]
+    return {
+        "a": side(run_a, results_a, "run A"),
+        "b": side(run_b, results_b, "run B"),
+        "rows": rows,
+        "n_significant": len(sig),
+        "n_improved": sum(1 for r in sig if r["improved"]),
+        "n_worse": sum(1 for r in sig if r["improved"] is False),
+    }
+
+
+def write_comparison(run_a: Run, run_b: Run, out: str | Path | None = None) -> Path:
+    """Compare two runs (``a`` = baseline) and write one self-contained HTML page.
+
+    Parameters
+    ----------
+    run_a, run_b : Run
+        Usually the same suite before and after a change.
+    out : str or Path, optional
+        Where to write; defaults to ``<run_b folder>/compare.html``.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    from mlbench.report.html import _environment
+
+    html = _environment().get_template("compare.html.j2").render(c=compare(run_a, run_b))
+    target = Path(out) if out is not None else run_b.path / "compare.html"
+    return _atomic_write(target, html.encode("utf-8"))
+
+
+def _atomic_write(target: Path, data: bytes) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Temp file in the same folder + os.replace: readers never see a half-written file.
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        # mkstemp creates 0600; a report is meant to be shared like any file the user writes
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _file_stem(name: str, used: set[str]) -> str:
+    """A file-name-safe, unique stem from a dataset name (anything odd becomes ``_``)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:60] or "dataset"
+    base, i = stem, 2
+    while stem in used:
+        stem, i = f"{base}_{i}", i + 1
+    used.add(stem)
+    return stem
