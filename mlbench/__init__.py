@@ -16,9 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlbench._version import __version__
 from mlbench.errors import ConfigError, DatasetError, MlbenchError, ModelError
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",

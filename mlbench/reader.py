@@ -311,7 +311,7 @@ class Run:
         """
         import hashlib
 
-        from mlbench import __version__
+        from mlbench._version import __version__
         from mlbench.store import _open_read_only
 
         with _open_read_only(self.db_path) as conn:

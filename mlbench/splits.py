@@ -10,26 +10,11 @@ order, so the full-size subset is the training fold itself.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mlbench.errors import DatasetError
-
-
-@dataclass(frozen=True)
-class Split:
-    """Row indices of one fold: ``train`` (the whole training fold), ``val`` (a fixed stratified
-    part of it) and ``test``. ``test`` is None when the dataset brings its own test set."""
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray | None
-
-
-def _stratify(y: np.ndarray, task_type: str) -> np.ndarray | None:
-    return y if task_type == "classification" else None
 
 
 def make_folds(

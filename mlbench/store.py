@@ -5,8 +5,9 @@ Layout of a run folder::
     <root>/results.sqlite           runs + one row per job attempt (WAL mode)
     <root>/predictions/<job_id>.npz val/test indices and probabilities, for ensembles after the fact
 
-Only the coordinator writes (one :class:`Store` per run folder); any number of readers may call
-:func:`load_results` meanwhile, from other processes, because the database is in WAL mode.
+Only the coordinator writes (one :class:`Store` per run folder); everyone else reads through the
+run reader (:func:`mlbench.open_run`), from any number of processes at once, because the database
+is in WAL mode.
 
 Crash safety (the coordinator may be SIGKILLed at any moment):
 
@@ -274,7 +275,7 @@ def _read_runs(conn: sqlite3.Connection) -> pd.DataFrame:
 
 
 class Store:
-    """Writer (and reader) of one run folder's results.
+    """The writer of one run folder's results (read them with :func:`mlbench.open_run`).
 
     Parameters
     ----------
@@ -428,17 +429,6 @@ class Store:
             )
             if cur.rowcount != 1:
                 raise ValueError(f"no run with run_id {run_id} in {self.db_path}")
-
-    @_locked
-    def runs(self) -> pd.DataFrame:
-        """All runs, oldest first, with JSON columns (``metrics``, ``versions``, ``hardware``) decoded.
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per :meth:`start_run`.
-        """
-        return _read_runs(self.conn)
 
     # -- results -----------------------------------------------------------------------------
 
@@ -600,54 +590,6 @@ class Store:
             raise
         return f"{PREDICTIONS_DIR}/{final.name}"
 
-    @_locked
-    def latest_status(self) -> dict[str, str]:
-        """Status of the latest attempt of every job.
-
-        Returns
-        -------
-        dict of str to str
-            ``job_id -> status``.
-        """
-        rows = self.conn.execute(
-            "SELECT job_id, status FROM results AS r "
-            "WHERE attempt = (SELECT MAX(attempt) FROM results WHERE job_id = r.job_id)"
-        )
-        return dict(rows.fetchall())
-
-    @_locked
-    def results(self, all_attempts: bool = False) -> pd.DataFrame:
-        """Results as a DataFrame, in insertion order.
-
-        Parameters
-        ----------
-        all_attempts : bool
-            Every attempt, instead of only the latest attempt of each job.
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per job (or attempt); missing metrics are NaN, numeric columns are numeric
-            even when entirely missing.
-        """
-        return _read_results(self.conn, all_attempts)
-
-    @_locked
-    def load_predictions(self, job_id: str) -> dict[str, np.ndarray]:
-        """Prediction arrays of a job's latest attempt that stored some.
-
-        Parameters
-        ----------
-        job_id : str
-
-        Returns
-        -------
-        dict of str to numpy.ndarray
-            Exactly the arrays given to :meth:`record` (same dtypes and values); ``{}`` when the
-            job has no stored predictions.
-        """
-        return _load_predictions(self.conn, self.root, job_id)
-
     # -- lifecycle ---------------------------------------------------------------------------
 
     @_locked
@@ -730,18 +672,6 @@ def _write_npz(fh: Any, arrays: Mapping[str, np.ndarray]) -> None:
         for key, value in arrays.items():
             with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
-
-
-def _load_predictions(conn: sqlite3.Connection, root: Path, job_id: str) -> dict[str, np.ndarray]:
-    found = conn.execute(
-        "SELECT predictions_path FROM results WHERE job_id = ? AND predictions_path IS NOT NULL "
-        "ORDER BY attempt DESC LIMIT 1",
-        (job_id,),
-    ).fetchone()
-    if found is None:
-        return {}
-    with np.load(root / found[0], allow_pickle=False) as npz:
-        return {name: npz[name] for name in npz.files}
 
 
 def _resolve_db(path: str | Path) -> Path:

@@ -92,8 +92,7 @@ def test_sigkill_then_resume_loses_nothing_and_reruns_nothing(tmp_path):
     assert list(kept["finished_at"]) == list(before["finished_at"])
     # and their predictions are intact
     for job_id in before["job_id"][:3]:
-        with mlbench.store.Store(out, create=False) as store:
-            preds = store.load_predictions(job_id)
+        preds = mlbench.open_run(out).predictions(job_id)
         assert preds["test_proba"].shape[1] == 3
 
 
@@ -242,8 +241,7 @@ def test_interrupt_flushes_results_and_writes_the_report(tmp_path):
     df = mlbench.load_results(out)
     assert (df["status"] == "ok").sum() == 5  # the five decision-tree jobs finished first
     assert (out / "index.html").exists()
-    with mlbench.store.Store(out, create=False) as store:
-        assert store.runs()["status"].iloc[-1] == "interrupted"
+    assert mlbench.open_run(out).runs()["status"].iloc[-1] == "interrupted"
 
 
 def test_too_large_train_size_is_skipped_not_failed(tmp_path):

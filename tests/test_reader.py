@@ -153,7 +153,7 @@ def test_export(tmp_path: Path, fmt: str) -> None:
         s.record(_row("a", status="failed"))
         s.record(_row("a", test_accuracy=0.5))
         s.record(_row("b", test_accuracy=float("nan"), val_accuracy=0.25))
-        expected = s.results()
+    expected = open_run(root).results()
 
     run = open_run(root)
     out = run.export(tmp_path / "exports" / f"r.{fmt}", fmt)

@@ -73,6 +73,11 @@ def run_python(code: str, *args: str, **kwargs: object) -> subprocess.Popen[str]
     )
 
 
+def _latest(run) -> dict[str, str]:
+    df = run.results()
+    return dict(zip(df["job_id"], df["status"], strict=True))
+
+
 @pytest.fixture
 def store(tmp_path: Path):
     with Store(tmp_path / "run") as s:
@@ -88,7 +93,7 @@ def test_roundtrip_with_metric_columns_appearing_over_time(store: Store) -> None
     store.record(make_row("b", fold=1, test_accuracy=0.7, test_log_loss=0.5, train_accuracy=1.0))
     store.record(make_row("c", status="failed", fold=2, test_brier=float("nan")))
 
-    df = store.results()
+    df = open_run(store.root).results()
     assert list(df["job_id"]) == ["a", "b", "c"]  # insertion order
     assert list(df["fold"]) == [0, 1, 2]
     assert df["test_accuracy"].tolist()[:2] == [0.9, 0.7]
@@ -110,7 +115,7 @@ def test_roundtrip_with_metric_columns_appearing_over_time(store: Store) -> None
 def test_extra_non_metric_keys_become_typed_columns(store: Store) -> None:
     store.record(make_row("a", n_classes=10, imbalance=np.float32(0.25), sampler="tpe", extra={"k": [1, 2]}))
     store.record(make_row("b", is_gpu=True))
-    df = store.results()
+    df = open_run(store.root).results()
     assert df["n_classes"].tolist()[0] == 10.0 and df["n_classes"].dtype == np.float64
     assert df["imbalance"].iloc[0] == 0.25
     assert df["sampler"].iloc[0] == "tpe" and pd.isna(df["sampler"].iloc[1])
@@ -118,7 +123,7 @@ def test_extra_non_metric_keys_become_typed_columns(store: Store) -> None:
     assert df["is_gpu"].iloc[1] == 1.0
     # SQL keywords are fine as column names because names are quoted.
     store.record(make_row("c", order=3, select="x"))
-    assert store.results()["order"].iloc[-1] == 3
+    assert open_run(store.root).results()["order"].iloc[-1] == 3
 
 
 def test_attempts_increment_and_latest_attempt_wins(store: Store) -> None:
@@ -128,7 +133,7 @@ def test_attempts_increment_and_latest_attempt_wins(store: Store) -> None:
     store.record(make_row("ok-then-fail", status="timeout", error="job exceeded 600 s"))
     store.record(make_row("only-oom", status="oom"))
 
-    every = store.results(all_attempts=True)
+    every = open_run(store.root).results(all_attempts=True)
     assert list(zip(every["job_id"], every["attempt"], strict=True)) == [
         ("fail-then-ok", 1),
         ("ok-then-fail", 1),
@@ -136,12 +141,16 @@ def test_attempts_increment_and_latest_attempt_wins(store: Store) -> None:
         ("ok-then-fail", 2),
         ("only-oom", 1),
     ]
-    latest = store.results()
+    latest = open_run(store.root).results()
     assert list(latest["job_id"]) == ["fail-then-ok", "ok-then-fail", "only-oom"]
     assert list(latest["attempt"]) == [2, 2, 1]
     assert list(latest["status"]) == ["ok", "timeout", "oom"]
-    assert store.latest_status() == {"fail-then-ok": "ok", "ok-then-fail": "timeout", "only-oom": "oom"}
-    assert {j for j, s in store.latest_status().items() if s == "ok"} == {"fail-then-ok"}
+    assert _latest(open_run(store.root)) == {
+        "fail-then-ok": "ok",
+        "ok-then-fail": "timeout",
+        "only-oom": "oom",
+    }
+    assert {j for j, s in _latest(open_run(store.root)).items() if s == "ok"} == {"fail-then-ok"}
 
 
 def test_attempts_and_runs_persist_across_reopen(tmp_path: Path) -> None:
@@ -152,13 +161,13 @@ def test_attempts_and_runs_persist_across_reopen(tmp_path: Path) -> None:
         s.finish_run(first, "interrupted")
     with Store(root, create=False) as s:
         second = s.start_run({"suite": "quick"})
-        assert s.latest_status() == {"a": "failed"}
+        assert _latest(open_run(s.root)) == {"a": "failed"}
         s.record(make_row("a"))
         s.finish_run(second, "finished")
-        df = s.results(all_attempts=True)
+        df = open_run(s.root).results(all_attempts=True)
         assert list(df["attempt"]) == [1, 2]
         assert list(df["run_id"]) == [first, second]
-        assert {j for j, st in s.latest_status().items() if st == "ok"} == {"a"}
+        assert {j for j, st in _latest(open_run(s.root)).items() if st == "ok"} == {"a"}
 
 
 def test_runs_metadata_roundtrip(store: Store) -> None:
@@ -176,7 +185,7 @@ def test_runs_metadata_roundtrip(store: Store) -> None:
         }
     )
     store.finish_run(run_id, "finished")
-    runs = store.runs()
+    runs = open_run(store.root).runs()
     assert list(runs["run_id"]) == [1, run_id]
     run = runs.iloc[-1]
     assert run["metrics"] == ["accuracy", "log_loss"]
@@ -229,15 +238,16 @@ def test_prediction_arrays_roundtrip_exactly(store: Store) -> None:
         "file": np.array([1]),  # a key np.savez(**kw) could not take
     }
     store.record(make_row("j1"), arrays)
-    row = store.results().iloc[0]
+    row = open_run(store.root).results().iloc[0]
     assert row["predictions_path"] == "predictions/j1.npz"
-    for loaded in (store.load_predictions("j1"), dict(np.load(store.root / row["predictions_path"]))):
-        assert set(loaded) == set(arrays)
-        for key, expected in arrays.items():
-            assert loaded[key].dtype == expected.dtype, key
-            assert loaded[key].shape == expected.shape, key
-            np.testing.assert_array_equal(loaded[key], expected)
-    assert store.load_predictions("unknown") == {}
+    with np.load(store.root / row["predictions_path"], allow_pickle=False) as npz:
+        loaded = dict(npz)
+    assert set(loaded) == set(arrays)
+    for key, expected in arrays.items():
+        assert loaded[key].dtype == expected.dtype, key
+        assert loaded[key].shape == expected.shape, key
+        np.testing.assert_array_equal(loaded[key], expected)
+    assert open_run(store.root).predictions("unknown") == {}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -255,7 +265,7 @@ def test_prediction_arrays_roundtrip_exactly(store: Store) -> None:
 def test_prediction_roundtrip_property(arrays: dict[str, np.ndarray]) -> None:
     with tempfile.TemporaryDirectory() as tmp, Store(tmp) as s:
         s.record(make_row("j"), arrays)
-        loaded = s.load_predictions("j")
+        loaded = open_run(s.root).predictions("j")
         assert set(loaded) == set(arrays)
         for key, expected in arrays.items():
             assert loaded[key].dtype == expected.dtype
@@ -266,20 +276,20 @@ def test_prediction_roundtrip_property(arrays: dict[str, np.ndarray]) -> None:
 def test_load_predictions_uses_latest_attempt_that_stored_some(store: Store) -> None:
     store.record(make_row("j"), {"test_proba": np.array([0.1, 0.9])})
     store.record(make_row("j", status="failed"))  # a retry that died stores no predictions
-    assert store.results()["predictions_path"].isna().all()
-    np.testing.assert_array_equal(store.load_predictions("j")["test_proba"], [0.1, 0.9])
+    assert open_run(store.root).results()["predictions_path"].isna().all()
+    np.testing.assert_array_equal(open_run(store.root).predictions("j")["test_proba"], [0.1, 0.9])
     store.record(make_row("j"), {"test_proba": np.array([0.2, 0.8])})
-    np.testing.assert_array_equal(store.load_predictions("j")["test_proba"], [0.2, 0.8])
+    np.testing.assert_array_equal(open_run(store.root).predictions("j")["test_proba"], [0.2, 0.8])
     store.record(make_row("k"), {})  # empty dict: no file, no path
     assert not (store.predictions_dir / "k.npz").exists()
-    assert store.load_predictions("k") == {}
+    assert open_run(store.root).predictions("k") == {}
 
 
 def test_failed_prediction_write_leaves_no_temp_file_and_no_row(store: Store) -> None:
     with pytest.raises(ValueError):
         store.record(make_row("j"), {"objects": np.array([{"a": 1}], dtype=object)})
     assert not list(store.predictions_dir.iterdir())
-    assert store.results().empty
+    assert open_run(store.root).results().empty
     for _ in range(20):
         store.record(make_row("j"), {"p": np.ones(1000)})
     assert [p.name for p in store.predictions_dir.iterdir()] == ["j.npz"]
@@ -315,7 +325,7 @@ def test_bad_column_names_are_rejected(store: Store, key: str) -> None:
     store.record(make_row("before"))
     with pytest.raises(ValueError, match="column name"):
         store.record(make_row("j", **{key: 1.0}))
-    assert list(store.results()["job_id"]) == ["before"]  # nothing written, table intact
+    assert list(open_run(store.root).results()["job_id"]) == ["before"]  # nothing written, table intact
     with pytest.raises(ValueError, match="column name"):
         store.start_run({key: 1})
 
@@ -334,7 +344,7 @@ def test_invalid_records_are_rejected(store: Store) -> None:
     with pytest.raises(ValueError, match="cannot name a predictions file"):
         store.record(make_row("../escape"), {"p": np.ones(2)})
     assert not (store.root / "escape.npz").exists()
-    assert store.results().empty
+    assert open_run(store.root).results().empty
 
 
 def test_missing_store_raises_with_fix_and_creates_nothing(tmp_path: Path) -> None:
@@ -378,7 +388,7 @@ def test_closed_store_says_so(tmp_path: Path) -> None:
     s.close()
     s.close()  # idempotent
     with pytest.raises(MlbenchError, match="closed"):
-        s.results()
+        s.record({"job_id": "a", "status": "ok"})
 
 
 def test_load_results_leaves_a_finished_run_folder_unchanged(tmp_path: Path) -> None:
@@ -408,12 +418,12 @@ def test_store_is_in_wal_mode_with_schema_version(tmp_path: Path) -> None:
 WRITER = """
     import sys, time
     import numpy as np
-    from mlbench.store import Store
+    from mlbench.store import Store, load_results
 
     root, n_total, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     with Store(root) as store:
         store.start_run({"suite": "crash"})
-        start = len(store.results(all_attempts=True))
+        start = len(load_results(root, all_attempts=True))
         for i in range(start, start + n_total):
             n = 1000 + (i % 5) * 3000
             preds = {"val_index": np.arange(n), "val_proba": np.full((n, 3), float(i))}
@@ -470,7 +480,7 @@ def test_sigkilled_writer_leaves_a_consistent_store(tmp_path: Path) -> None:
         check_consistent(crashed, root)
         # ...and reopening it for writing keeps everything and clears half-written temp files.
         with Store(root, create=False) as s:
-            df = s.results(all_attempts=True)
+            df = open_run(s.root).results(all_attempts=True)
             assert len(df) == len(crashed) > 5
             check_consistent(df, root)
             assert not list(s.predictions_dir.glob("*.tmp"))
@@ -511,7 +521,7 @@ def test_records_from_several_threads_are_serialised(store: Store) -> None:
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(work, range(30)))
-    df = store.results(all_attempts=True)
+    df = open_run(store.root).results(all_attempts=True)
     assert len(df) == 30
     assert sorted(df.groupby("job_id")["attempt"].max()) == [10, 10, 10]
     assert not df.duplicated(["job_id", "attempt"]).any()

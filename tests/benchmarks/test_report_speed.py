@@ -76,14 +76,15 @@ def build_store(run_dir: Path) -> int:
 
 
 def test_summarize_and_render_2000_rows(benchmark: object, tmp_path: Path) -> None:
+    from mlbench.reader import open_run
     from mlbench.report import render_html, summarize
-    from mlbench.report.html import load_run
 
     assert build_store(tmp_path) == 2000
-    results, meta, predictions, datasets = load_run(tmp_path)
+    run = open_run(tmp_path)
+    results, meta = run.results(), run.meta
 
     def work() -> str:
-        return render_html(summarize(results, meta, predictions=predictions, datasets=datasets))
+        return render_html(summarize(results, meta, predictions=run.predictions, datasets=run.dataset))
 
     work()  # warm imports (matplotlib, scipy) so the timing is the report's own work
     t0 = time.perf_counter()
