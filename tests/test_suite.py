@@ -299,6 +299,12 @@ ERROR_CASES = [
         ["valid list"],
     ),
     (
+        "unknown-executor-kind",
+        HEAD + "executor:\n  kind: dsak\n",
+        "4:9: executor.kind",
+        ["unknown executor kind 'dsak'", "Did you mean 'dask'?", "Valid kinds: dask, local"],
+    ),
+    (
         # a value containing itself crashed the model-label json.dumps with ValueError
         "self-referencing-alias",
         "datasets: [iris]\nmodels:\n  - knn: &p {n_neighbors: *p}\n  - knn: {n_neighbors: 3}\n",
@@ -318,6 +324,24 @@ def test_error_is_located_and_explained(tmp_path: Path, text: str, where: str, n
     for needle in needles:
         assert needle in what
     assert "Traceback" not in what
+
+
+def test_executor_kind_registered_by_a_plugin_is_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlbench.execution.base import EXECUTORS
+
+    # the registry is process-wide: let this test's registration vanish with it
+    monkeypatch.setattr(EXECUTORS, "_items", dict(EXECUTORS._items))
+    text = HEAD + "executor: {kind: ray_test}\n"
+    _, messages = load_errors(tmp_path, text)
+    assert "unknown executor kind 'ray_test'" in messages[0]
+    (tmp_path / "ray_plugin.py").write_text(
+        "from mlbench.execution.base import register_executor\n"
+        "register_executor('ray_test', 'ray_backend:RayExecutor')\n"
+    )
+    suite = load_suite(write_suite(tmp_path, "plugins: [ray_plugin.py]\n" + text))
+    assert suite.executor.kind == "ray_test"
 
 
 def test_alias_bomb_is_rejected_quickly(tmp_path: Path) -> None:

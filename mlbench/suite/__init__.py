@@ -25,6 +25,7 @@ from mlbench.suite.checks import (
     check_aliases,
     check_datasets,
     check_duplicate_keys,
+    check_executor,
     check_metrics,
     check_models,
     info_param_problems,
@@ -166,6 +167,7 @@ def parse_suite(
     plugins = load_plugins(data.get("plugins"), Path(base_dir), problems)
     datasets = check_datasets(data.get("datasets"), Path(base_dir), problems)
     models = check_models(data.get("models"), problems)
+    check_executor(data.get("executor"), problems)
     metrics = check_metrics(data.get("metrics"), problems)
     problems.raise_if_any()
     assert raw is not None  # all pydantic errors were raised above

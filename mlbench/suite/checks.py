@@ -367,3 +367,22 @@ def check_metrics(value: Any, problems: Problems) -> dict[str, list[str]]:
         return out
     problems.add(("metrics",), "metrics is a list (`[accuracy, log_loss]`) or a mapping per task type")
     return out
+
+
+def check_executor(value: Any, problems: Problems) -> None:
+    """Check ``executor.kind`` against the executor registry.
+
+    Called after the plugins are loaded, since a plugin may register a kind (``ray``, ...). Other
+    problems of the section (unknown keys, a kind that is not a string) are pydantic's to report.
+    """
+    from mlbench.execution.base import EXECUTORS
+
+    kind = value.get("kind") if isinstance(value, dict) else None
+    if not isinstance(kind, str) or kind in EXECUTORS:
+        return
+    hint = did_you_mean(kind, EXECUTORS.names())
+    problems.add(
+        ("executor", "kind"),
+        f"unknown executor kind {kind!r}.{hint} Valid kinds: {', '.join(EXECUTORS.names())} "
+        "(a plugin can register more)",
+    )

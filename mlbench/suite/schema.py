@@ -84,9 +84,13 @@ class Budget(_Strict):
 
 
 class ExecutorConfig(_Strict):
-    """Where jobs run: a local process pool (default) or a Dask cluster."""
+    """Where jobs run: a local process pool (default), a Dask cluster, or a kind a plugin registers.
 
-    kind: Literal["local", "dask"] = "local"
+    ``kind`` is checked against :data:`mlbench.execution.base.EXECUTORS` after the plugins are
+    loaded (see :func:`mlbench.suite.checks.check_executor`), not here.
+    """
+
+    kind: str = "local"
     workers: int | None = Field(None, ge=1)
     threads_per_job: int = Field(1, ge=1)
     address: str | None = None
