@@ -305,6 +305,19 @@ ERROR_CASES = [
         ["unknown executor kind 'dsak'", "Did you mean 'dask'?", "Valid kinds: dask, local"],
     ),
     (
+        # job ids are JSON with sorted keys: `{name: 1, 0: 2}` crashed expand() with a TypeError
+        "model-param-mapping-with-mixed-key-types",
+        "datasets: [iris]\nmodels:\n  - knn: {n_neighbors: {name: 1, 0: 2}}\n",
+        "3:24: models[0].knn.n_neighbors",
+        ["keys of mixed or unusual types", "quote its keys"],
+    ),
+    (
+        "dataset-value-mapping-with-mixed-key-types",
+        "datasets:\n  - csv: data.csv\n    target: y\n    drop: {a: 1, 2: b}\nmodels: [knn]\n",
+        "4:11: datasets[0].drop",
+        ["keys of mixed or unusual types"],
+    ),
+    (
         # a value containing itself crashed the model-label json.dumps with ValueError
         "self-referencing-alias",
         "datasets: [iris]\nmodels:\n  - knn: &p {n_neighbors: *p}\n  - knn: {n_neighbors: 3}\n",

@@ -169,6 +169,10 @@ def check_datasets(entries: Any, base_dir: Path, problems: Problems) -> list[Dat
             continue
         if bad:
             continue
+        bad_key = _first_unkeyable(entry)
+        if bad_key is not None:
+            problems.add((*loc, bad_key), _UNKEYABLE)
+            continue
         try:
             found = check_spec(entry, base_dir)
         except Exception as exc:  # a malformed value: report it, never a traceback
@@ -186,6 +190,23 @@ def check_datasets(entries: Any, base_dir: Path, problems: Problems) -> list[Dat
         names[name] = i
         out.append(DatasetEntry(name=name, spec=entry))
     return out
+
+
+_UNKEYABLE = (
+    "a mapping in this value has keys of mixed or unusual types (e.g. text and numbers, or dates); "
+    "quote its keys so they are all text"
+)
+
+
+def _first_unkeyable(entry: dict[str, Any]) -> str | None:
+    # job ids and labels are JSON with sorted keys: keys that do not sort together (`{0: a, b: c}`)
+    # or that JSON cannot write (dates) would crash expand() with a TypeError
+    for key, value in entry.items():
+        try:
+            json.dumps(value, sort_keys=True, default=str)
+        except TypeError:
+            return key
+    return None
 
 
 def _format_value(v: Any) -> str:
@@ -213,6 +234,10 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
                 problems.add(
                     (*loc, name), f"parameters of {name!r} must be a mapping like `{{n_neighbors: 5}}`"
                 )
+                continue
+            bad_key = _first_unkeyable(params)
+            if bad_key is not None:
+                problems.add((*loc, name, bad_key), _UNKEYABLE)
                 continue
         else:
             problems.add(
