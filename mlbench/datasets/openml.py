@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mlbench.datasets.base import Dataset
-from mlbench.datasets.files import prepare_frame, read_test_table
+from mlbench.datasets.cleaning import prepare_frame
+from mlbench.datasets.tables import read_test_table
 from mlbench.errors import DatasetError
 
 #: Seconds one network request may take before the download is given up.
