@@ -314,7 +314,7 @@ def _load(spec: dict[str, Any], base_dir: str | Path, name: str) -> Dataset:
         return select_classes(_load(rest, base_dir, name), spec["classes"], name)
     source = _source_keys(spec)[0]
     if source == "builtin":
-        from mlbench.datasets.builtin import load_builtin
+        from mlbench.datasets.builtin_data import load_builtin
 
         return load_builtin(name, spec)
     if source == "openml":
