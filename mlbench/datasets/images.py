@@ -45,9 +45,7 @@ def _class_folders(name: str, root: Path, key: str) -> list[Path]:
     return folders
 
 
-def _read_images(
-    name: str, files: list[Path], image_size: int | None, grayscale: bool
-) -> tuple[np.ndarray, dict[tuple[int, int], Path]]:
+def _read_images(name: str, files: list[Path], image_size: int | None, grayscale: bool) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     mode = "L" if grayscale else "RGB"
@@ -77,7 +75,7 @@ def _read_images(
         )
     stacked = np.stack(arrays).astype(np.float32, copy=False)
     stacked = stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(stacked), sizes
+    return np.ascontiguousarray(stacked)
 
 
 def _load_folder(
@@ -97,7 +95,7 @@ def _load_folder(
             )
         files.extend(found)
         labels.extend([folder.name] * len(found))
-    X, _ = _read_images(name, files, image_size, grayscale)
+    X = _read_images(name, files, image_size, grayscale)
     return X, labels, np.asarray([f.name for f in folders], dtype=object), ignored
 
 
