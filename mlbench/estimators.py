@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import abc
 import copy
-import hashlib
-import json
 import math
 import os
 from pathlib import Path
@@ -44,10 +42,6 @@ _CHOICES = {
     "precision": ("auto", "fp32", "bf16"),
     "device": ("auto", "cpu", "cuda"),
 }
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("MLBENCH_CACHE", Path.home() / ".cache" / "mlbench"))
 
 
 class _TorchEstimator(BaseEstimator, abc.ABC):
@@ -489,17 +483,19 @@ class _TimmBase(_TorchEstimator):
 
     # -- network -----------------------------------------------------------------------------------
     def _build_network(self, input_shape: tuple[int, ...], n_outputs: int) -> Any:
+        from mlbench.deep.pretrain import resolve_weights
         from mlbench.deep.timm_models import create
 
-        in_chans = int(input_shape[0])
-        net, self.weights_source_ = create(
+        # pretraining (weights={pretrain: ...}) trains a clone of this estimator first
+        weights, pretrained = resolve_weights(self.arch, self.weights, template=self)
+        net, source = create(
             self.arch,
             num_classes=n_outputs,
-            in_chans=in_chans,
+            in_chans=int(input_shape[0]),
             drop_rate=float(self.dropout),
-            weights=self.weights,
-            pretrain_template=self,
+            weights=weights,
         )
+        self.weights_source_ = pretrained or source
         return net
 
     def _head_parameters(self) -> list[Any] | None:
@@ -743,15 +739,3 @@ class MLPRegressor(RegressorMixin, _EmbeddingMixin, _MLPBase):
         """Predicted targets."""
         out = self._outputs(X).numpy().reshape(-1).astype(np.float64)
         return out * self.y_scale_ + self.y_mean_
-
-
-def content_hash(*parts: Any) -> str:
-    """SHA-256 over JSON-able parts and numpy arrays (by bytes), for cache keys."""
-    h = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, np.ndarray):
-            h.update(str((part.dtype.str, part.shape)).encode())
-            h.update(np.ascontiguousarray(part).tobytes())
-        else:
-            h.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return h.hexdigest()

@@ -560,6 +560,18 @@ def test_npz_test_file(tmp_path):
 # --------------------------------------------------------------------------------------------------
 
 
+def test_one_cache_root_for_openml_and_pretraining(tmp_path, monkeypatch):
+    from mlbench.cache import cache_root
+    from mlbench.datasets.openml import cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("MLBENCH_CACHE", "~/elsewhere")
+    assert cache_root() == tmp_path / "elsewhere"
+    assert cache_dir() == tmp_path / "elsewhere" / "openml"
+    monkeypatch.setenv("MLBENCH_CACHE", "")  # set but empty: the default, not the working folder
+    assert cache_root() == tmp_path / ".cache" / "mlbench"
+
+
 def test_openml_offline_env_fails_fast_with_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("MLBENCH_CACHE", str(tmp_path))
     monkeypatch.setenv("MLBENCH_OFFLINE", "1")

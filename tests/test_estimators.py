@@ -289,6 +289,18 @@ BAD_INPUTS = {
     ),
     "missing-file": (dict(weights="/nonexistent/w.pth"), None, ModelError, "does not exist"),
     "mse-classifier": (dict(loss="mse"), None, ModelError, "loss='mse' is for regression"),
+    "weights-mapping": (
+        dict(weights={"pretrian": {"dataset": "digits"}}),
+        None,
+        ModelError,
+        r"weights as a mapping must be \{pretrain:",
+    ),
+    "pretrain-without-dataset": (
+        dict(weights={"pretrain": {"epochs": 1}}),
+        None,
+        ModelError,
+        r"pretrain needs \{dataset:",
+    ),
     "optimizer": (dict(optimizer="adam"), None, ModelError, r"optimizer='adam' is not one of.*'adamw'"),
 }
 

@@ -11,6 +11,12 @@ A spec is the mapping a suite lists under ``datasets:``: exactly one source key 
 
 Importing this package is cheap: scikit-learn, PIL and pyarrow are imported by the loaders that
 need them, so ``mlbench validate`` (which uses :func:`dataset_name` and :func:`check_spec`) stays fast.
+
+One module per source, behind this front door: :mod:`~mlbench.datasets.builtin` (catalogue and
+checks) and :mod:`~mlbench.datasets.builtin_data` (loaders), :mod:`~mlbench.datasets.tables`
+(csv, parquet), :mod:`~mlbench.datasets.images` (image folders, npz), :mod:`~mlbench.datasets.openml`.
+Shared by them: :mod:`~mlbench.datasets.cleaning` (the tabular cleaning rules, target encoding) and
+:mod:`~mlbench.datasets.specs` (cheap checks of paths and options, no pandas).
 """
 
 from __future__ import annotations
@@ -22,6 +28,14 @@ from typing import Any
 
 from mlbench.datasets.base import Dataset, TaskType
 from mlbench.datasets.builtin import ALL_GENERATOR_PARAMS, BUILTIN_NAMES, builtin_problems
+from mlbench.datasets.specs import (
+    check_image_options,
+    check_task,
+    column_list,
+    read_csv_header,
+    require_file,
+    resolve_path,
+)
 from mlbench.errors import DatasetError, did_you_mean
 
 __all__ = [
@@ -131,17 +145,12 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".") -> list[str]:
         return problems
     key = _source_keys(spec)[0]
     value = spec[key]
-    task = spec.get("task")
-    if key != "builtin" and task is not None and task not in ("classification", "regression"):
-        problems.append(
-            f"dataset '{name}': task must be 'classification' or 'regression', got {task!r}."
-            + did_you_mean(str(task), ["classification", "regression"])
-        )
     if key == "builtin":
         return builtin_problems(spec, name)
-    # file checks use the pandas-based reader helpers; builtin-only suites never import pandas
-    from mlbench.datasets import files
-
+    try:
+        check_task(name, spec.get("task"))
+    except DatasetError as exc:
+        problems.append(str(exc))
     if key == "openml":
         from mlbench.datasets.openml import check_openml_id
 
@@ -154,9 +163,9 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".") -> list[str]:
         return problems
     else:
         kind = "folder" if key == "image_folder" else "file"
-        path = files.resolve_path(value, base_dir)
+        path = resolve_path(value, base_dir)
         try:
-            files.require_file(name, path, key, base_dir, kind=kind)
+            require_file(name, path, key, base_dir, kind=kind)
         except DatasetError as exc:
             problems.append(str(exc))
         else:
@@ -170,14 +179,14 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".") -> list[str]:
         problems.append(f"dataset '{name}': `{key}:` needs `target: <column>`. Add the target column name.")
     if key == "image_folder":
         try:
-            files._check_image_options(name, spec)
+            check_image_options(name, spec)
         except DatasetError as exc:
             problems.append(str(exc))
     if spec.get("test") is not None:
         kind = "folder" if key == "image_folder" else "file"
-        test_path = files.resolve_path(spec["test"], base_dir)
+        test_path = resolve_path(spec["test"], base_dir)
         try:
-            files.require_file(name, test_path, "test", base_dir, kind=kind)
+            require_file(name, test_path, "test", base_dir, kind=kind)
         except DatasetError as exc:
             problems.append(str(exc))
         else:
@@ -188,8 +197,6 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".") -> list[str]:
 
 
 def _csv_target_problems(name: str, path: Path, target: Any, where: str) -> list[str]:
-    from mlbench.datasets.files import _cols, read_csv_header
-
     try:
         header = read_csv_header(path)
     except OSError as exc:
@@ -201,7 +208,7 @@ def _csv_target_problems(name: str, path: Path, target: Any, where: str) -> list
         hint = " The file seems not to be comma-separated; save it as a comma-separated CSV."
     return [
         f"dataset '{name}': target column {target!r} is not in the header of the {where} {path}; "
-        f"available columns: {_cols(header)}.{did_you_mean(str(target), header)}{hint} Fix `target:`."
+        f"available columns: {column_list(header)}.{did_you_mean(str(target), header)}{hint} Fix `target:`."
     ]
 
 
@@ -307,17 +314,19 @@ def _load(spec: dict[str, Any], base_dir: str | Path, name: str) -> Dataset:
         return select_classes(_load(rest, base_dir, name), spec["classes"], name)
     source = _source_keys(spec)[0]
     if source == "builtin":
-        from mlbench.datasets.builtin import load_builtin
+        from mlbench.datasets.builtin_data import load_builtin
 
         return load_builtin(name, spec)
     if source == "openml":
         from mlbench.datasets.openml import load_openml
 
         return load_openml(name, spec, base_dir)
-    from mlbench.datasets import files
-
     if source in ("csv", "parquet"):
-        return files.load_table(name, spec, base_dir, source)
+        from mlbench.datasets.tables import load_table
+
+        return load_table(name, spec, base_dir, source)
+    from mlbench.datasets.images import load_image_folder, load_npz
+
     if source == "image_folder":
-        return files.load_image_folder(name, spec, base_dir)
-    return files.load_npz(name, spec, base_dir)
+        return load_image_folder(name, spec, base_dir)
+    return load_npz(name, spec, base_dir)

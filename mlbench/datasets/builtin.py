@@ -1,7 +1,8 @@
 """Builtin datasets: the small sets shipped with scikit-learn and two synthetic generators.
 
-Everything here works offline. scikit-learn is imported inside the loaders (importing it costs about a
-second, and ``mlbench validate`` must stay fast), so importing this module is cheap.
+This module is the catalogue and the parameter checks, with no heavy import, so ``mlbench
+validate`` stays fast; the loaders and generators are in :mod:`mlbench.datasets.builtin_data`,
+which uses these checks (the dependency goes one way). Everything works offline.
 
 Synthetic generators and their parameters (all optional):
 
@@ -28,12 +29,10 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mlbench.datasets.specs import check_task
 from mlbench.errors import DatasetError, did_you_mean
-
-if TYPE_CHECKING:
-    from mlbench.datasets.base import Dataset
 
 BUILTIN_NAMES: tuple[str, ...] = (
     "digits",
@@ -105,16 +104,15 @@ def builtin_problems(spec: dict[str, Any], name: str) -> list[str]:
             f"dataset '{name}': builtin '{which}' is a {fixed} dataset; `task: {task}` does not apply. "
             "Remove `task:`."
         )
-    if task is not None and task not in ("classification", "regression"):
-        problems.append(
-            f"dataset '{name}': task must be 'classification' or 'regression', got {task!r}."
-            + did_you_mean(str(task), ["classification", "regression"])
-        )
+    try:
+        check_task(name, task)
+    except DatasetError as exc:
+        problems.append(str(exc))
     if which == "synthetic_tabular" and task == "regression" and "n_classes" in spec:
         problems.append(f"dataset '{name}': n_classes does not apply with `task: regression`. Remove it.")
     if not extra and which in GENERATOR_PARAMS:
         try:
-            _generator_params(spec, name)
+            generator_params(spec, name)
         except DatasetError as exc:
             problems.append(str(exc))
     return problems
@@ -138,7 +136,14 @@ def _float_param(
     return float(value)
 
 
-def _generator_params(spec: dict[str, Any], name: str) -> dict[str, Any]:
+def generator_params(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    """The generator parameters of a ``synthetic_*`` spec, defaults filled in and values checked.
+
+    Raises
+    ------
+    DatasetError
+        For a value of the wrong type or out of range (the message names it and its bounds).
+    """
     which = spec["builtin"]
     regression = spec.get("task") == "regression"
     images = which == "synthetic_images"
@@ -160,12 +165,3 @@ def _generator_params(spec: dict[str, Any], name: str) -> dict[str, Any]:
                 f"in [0, 1], got {params['noise']}."
             )
     return params
-
-
-def load_builtin(name: str, spec: dict[str, Any]) -> Dataset:
-    """Load a ``builtin:`` dataset (see :func:`mlbench.datasets.builtin_data.load_builtin`)."""
-    # The loaders live in their own module so that importing the catalogue above (the suite
-    # validator does) does not import numpy, pandas or sklearn.
-    from mlbench.datasets.builtin_data import load_builtin as _load
-
-    return _load(name, spec)

@@ -1,4 +1,8 @@
-"""Loaders and generators of the builtin datasets (imported only when data is loaded)."""
+"""Loaders and generators of the builtin datasets (imported only when data is loaded).
+
+The catalogue and the parameter checks live in :mod:`mlbench.datasets.builtin`, which imports
+nothing heavy so the suite validator can use it; this module depends on it, never the reverse.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlbench.datasets.base import Dataset
-from mlbench.datasets.builtin import _generator_params, builtin_problems
+from mlbench.datasets.builtin import builtin_problems, generator_params
 from mlbench.errors import DatasetError
 
 
@@ -106,7 +110,7 @@ def _sklearn_table(name: str, which: str) -> Dataset:
 def _synthetic_tabular(name: str, spec: dict[str, Any]) -> Dataset:
     from sklearn.datasets import make_classification, make_regression
 
-    p = _generator_params(spec, name)
+    p = generator_params(spec, name)
     regression = spec.get("task") == "regression"
     n, n_test, d, k = p["n_samples"], _n_test(p["n_samples"]), p["n_features"], p["n_classes"]
     if regression:
@@ -205,7 +209,7 @@ def make_bar_images(
 
 
 def _synthetic_images(name: str, spec: dict[str, Any]) -> Dataset:
-    p = _generator_params(spec, name)
+    p = generator_params(spec, name)
     n, n_test, k, s = p["n_samples"], _n_test(p["n_samples"]), p["n_classes"], p["image_size"]
     rng = np.random.default_rng(p["random_state"])
     # Labels are balanced within the training part and within the test part.

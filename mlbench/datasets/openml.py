@@ -13,8 +13,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from mlbench.cache import cache_root
 from mlbench.datasets.base import Dataset
-from mlbench.datasets.files import prepare_frame, read_test_table
 from mlbench.errors import DatasetError
 
 #: Seconds one network request may take before the download is given up.
@@ -29,9 +29,7 @@ def cache_dir() -> Path:
     Path
         ``$MLBENCH_CACHE/openml`` or ``~/.cache/mlbench/openml``.
     """
-    root = os.environ.get("MLBENCH_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "mlbench"
-    return base / "openml"
+    return cache_root() / "openml"
 
 
 def offline() -> bool:
@@ -90,6 +88,9 @@ def load_openml(name: str, spec: dict[str, Any], base_dir: str | Path) -> Datase
     from urllib.error import HTTPError, URLError
 
     from sklearn.datasets import fetch_openml
+
+    from mlbench.datasets.cleaning import prepare_frame
+    from mlbench.datasets.tables import read_test_table
 
     target = spec.get("target")
     previous = socket.getdefaulttimeout()

@@ -1,20 +1,18 @@
 """Build timm networks from scratch or from weights that are available offline.
 
-``weights`` is None (scratch), a local ``.pth`` / ``.safetensors`` file, ``"hub"`` (timm's
-pretrained tag, from the local Hugging Face cache only) or ``{"pretrain": {...}}`` (mlbench trains
-the same architecture on a source dataset once, caches the checkpoint by content hash, and
-fine-tunes from it). Every failure is a :class:`~mlbench.errors.ModelError` that says how to fix it,
-raised before any training starts.
+``weights`` is None (scratch), a local ``.pth`` / ``.safetensors`` file, or ``"hub"`` (timm's
+pretrained tag, from the local Hugging Face cache only). The estimators' ``{"pretrain": {...}}``
+weights are a training run, resolved to a checkpoint file by :mod:`mlbench.deep.pretrain` before
+they reach :func:`create`. Every failure is a :class:`~mlbench.errors.ModelError` that says how to
+fix it, raised before any training starts.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
-from mlbench.context import BASE_DIR
 from mlbench.context import resolve as _resolve
 from mlbench.errors import ModelError, did_you_mean
 
@@ -37,9 +35,21 @@ def create(
     in_chans: int,
     drop_rate: float,
     weights: Any,
-    pretrain_template: Any = None,
 ) -> tuple[Any, str]:
-    """Create the network; return it and a one-line description of where its weights came from."""
+    """Create the network; return it and a one-line description of where its weights came from.
+
+    Parameters
+    ----------
+    arch : str
+        A timm architecture name.
+    num_classes, in_chans : int
+        Outputs of the head and channels of the input.
+    drop_rate : float
+        timm's dropout before the classifier.
+    weights : None, str or PathLike
+        None / False / ``"none"``: random init; ``"hub"``: timm's pretrained weights from the
+        local Hugging Face cache; a path: a local checkpoint (see :func:`load_file`).
+    """
     import timm
 
     check_arch(arch)
@@ -48,14 +58,6 @@ def create(
         return timm.create_model(arch, pretrained=False, **kwargs), "scratch"
     if weights == "hub":
         return _from_hub(arch, kwargs), "hub"
-    if isinstance(weights, dict):
-        if set(weights) != {"pretrain"} or not isinstance(weights["pretrain"], dict):
-            raise ModelError(
-                "weights as a mapping must be {pretrain: {dataset: <dataset spec>, epochs: N}}; "
-                f"got keys {sorted(weights)}"
-            )
-        path = pretrain_checkpoint(arch, weights["pretrain"], pretrain_template)
-        return load_file(arch, path, kwargs), f"pretrained on {weights['pretrain'].get('dataset')}"
     if isinstance(weights, str | os.PathLike):
         return load_file(arch, _resolve(weights), kwargs), f"file {weights}"
     raise ModelError(
@@ -147,59 +149,3 @@ def load_file(arch: str, path: Path, kwargs: dict[str, Any]) -> Any:
             "use the architecture the checkpoint was trained with"
         )
     return model
-
-
-def pretrain_checkpoint(arch: str, spec: dict[str, Any], template: Any) -> Path:
-    """Train ``arch`` on the source dataset once and return the cached checkpoint path.
-
-    The cache key hashes the source data (bytes), the architecture and every training parameter,
-    so a changed dataset or setting retrains; concurrent workers wait on a file lock instead of
-    training the same model twice.
-    """
-    import fcntl
-
-    from sklearn.base import clone
-
-    from mlbench.datasets import load_dataset
-    from mlbench.estimators import _cache_dir, content_hash
-
-    unknown = set(spec) - {"dataset", "epochs", "lr", "batch_size"}
-    if "dataset" not in spec or unknown:
-        raise ModelError(
-            "pretrain needs {dataset: <dataset spec>, epochs: N} (optional lr, batch_size); "
-            f"got keys {sorted(spec)}"
-        )
-    dataset = spec["dataset"]
-    if isinstance(dataset, str):
-        dataset = {"builtin": dataset}
-    source = load_dataset(dataset, BASE_DIR.get())
-    if not source.is_image or source.task_type != "classification":
-        raise ModelError(f"pretrain dataset {source.name!r} must be an image classification dataset")
-    source_est = clone(template).set_params(
-        weights=None,
-        epochs=int(spec.get("epochs", template.epochs)),
-        freeze_epochs=0,
-        early_stopping=False,
-        verbose=False,
-        **{k: spec[k] for k in ("lr", "batch_size") if k in spec},
-    )
-    if source_est.random_state is None:
-        source_est.set_params(random_state=0)
-    key = content_hash(
-        "pretrain-v1",
-        arch,
-        source.X,
-        source.y,
-        {k: v for k, v in source_est.get_params().items() if k != "verbose"},
-    )[:24]
-    folder = _cache_dir() / "pretrained"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{arch}-{key}.safetensors"
-    if path.exists():
-        return path
-    with open(folder / f".{path.name}.lock", "w") as lock, contextlib.ExitStack():
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not path.exists():  # another worker may have finished it while we waited
-            source_est.fit(source.X, source.classes[source.y] if source.classes is not None else source.y)
-            source_est.save_checkpoint(path)
-    return path

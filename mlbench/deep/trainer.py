@@ -46,13 +46,6 @@ class TrainConfig:
     verbose: bool = False
 
 
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
-LOSSES = ("cross_entropy", "bce", "mse")
-AUGMENTS = ("none", "light")
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
 def resolve_device(device: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a clear error."""
     if device == "auto":

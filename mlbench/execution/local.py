@@ -64,7 +64,8 @@ def _worker_main(conn: Connection) -> None:
 PRELOAD = [
     "mlbench.execution.job",
     "mlbench.datasets.builtin_data",
-    "mlbench.datasets.files",
+    "mlbench.datasets.tables",
+    "mlbench.datasets.images",
     "mlbench.models.preprocessing",
     "mlbench.metrics",
     "sklearn.pipeline",

@@ -1,0 +1,97 @@
+"""Cheap checks of a dataset spec's values and files, without pandas or numpy.
+
+Path resolution (relative to the suite file's folder), "is the file there" checks, a CSV's header
+line, the ``task:`` and image options, and the short column lists error messages show. The
+static checks (:func:`mlbench.datasets.check_spec`, run by ``mlbench validate``) and the loaders
+share them, so a spec is judged the same way before and while loading; nothing here imports a
+heavy library, so validating a suite stays fast.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from mlbench.datasets.base import TaskType
+from mlbench.errors import DatasetError, did_you_mean
+
+TASK_TYPES: tuple[str, ...] = ("classification", "regression")
+
+
+def column_list(columns: Any, limit: int = 20) -> str:
+    """Short, readable list of column names for error messages."""
+    names = [str(c) for c in columns]
+    shown = ", ".join(repr(c) for c in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def resolve_path(value: Any, base_dir: str | Path) -> Path:
+    """Resolve a spec path against the suite's folder (``~`` expanded).
+
+    Parameters
+    ----------
+    value : str or Path
+        The path as written in the suite.
+    base_dir : str or Path
+        Folder relative paths are resolved against (the suite file's folder).
+
+    Returns
+    -------
+    Path
+        The absolute path (it may not exist).
+    """
+    path = Path(str(value)).expanduser()
+    if not path.is_absolute():
+        path = Path(base_dir).expanduser() / path
+    return path.resolve()
+
+
+def _missing_path_message(name: str, what: str, path: Path, key: str, base_dir: str | Path) -> str:
+    return (
+        f"dataset '{name}': {what} not found: {path}. Fix the `{key}:` path (relative paths are "
+        f"resolved against the suite file's folder, {Path(base_dir).expanduser().resolve()})."
+    )
+
+
+def require_file(name: str, path: Path, key: str, base_dir: str | Path, kind: str = "file") -> None:
+    """Raise :class:`DatasetError` unless ``path`` exists with the right kind (file or folder)."""
+    if not path.exists():
+        raise DatasetError(_missing_path_message(name, kind, path, key, base_dir))
+    if kind == "folder" and not path.is_dir():
+        raise DatasetError(
+            f"dataset '{name}': {path} is a file, but `{key}:` expects a folder with one sub-folder per "
+            "class. Point it at the folder."
+        )
+    if kind == "file" and path.is_dir():
+        raise DatasetError(f"dataset '{name}': {path} is a folder, but `{key}:` expects a file.")
+
+
+def read_csv_header(path: Path) -> list[str]:
+    """Column names from a CSV's first line (cheap: reads one line, no pandas)."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        row = next(csv.reader(fh), [])
+    return row
+
+
+def check_task(name: str, task: Any) -> TaskType | None:
+    """Validate the spec's ``task:`` value (None when absent)."""
+    if task is None:
+        return None
+    if task not in TASK_TYPES:
+        raise DatasetError(
+            f"dataset '{name}': task must be 'classification' or 'regression', got {task!r}."
+            + did_you_mean(str(task), TASK_TYPES)
+        )
+    return task
+
+
+def check_image_options(name: str, spec: dict[str, Any]) -> tuple[int | None, bool]:
+    """Validate ``image_size`` (positive int or absent) and ``grayscale`` (bool); return both."""
+    size = spec.get("image_size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise DatasetError(f"dataset '{name}': image_size must be a positive integer (pixels), got {size!r}.")
+    gray = spec.get("grayscale", False)
+    if not isinstance(gray, bool):
+        raise DatasetError(f"dataset '{name}': grayscale must be true or false, got {gray!r}.")
+    return size, gray

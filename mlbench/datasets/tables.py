@@ -1,0 +1,154 @@
+"""csv and parquet datasets: reading a table (every failure a :class:`DatasetError` that says the fix),
+the optional ``test:`` table, and the cleaning of :mod:`mlbench.datasets.cleaning`.
+
+pyarrow (parquet) is imported by pandas when a parquet file is read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlbench.datasets.base import Dataset, TaskType
+from mlbench.datasets.cleaning import align_test_frame, prepare_frame
+from mlbench.datasets.specs import require_file, resolve_path
+from mlbench.errors import DatasetError
+
+
+def _looks_binary(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return b"\x00" in fh.read(8192)
+
+
+def read_table(name: str, path: Path, fmt: str) -> tuple[pd.DataFrame, list[str]]:
+    """Read a csv or parquet file into a DataFrame, turning every failure into :class:`DatasetError`.
+
+    Returns
+    -------
+    df, notes
+    """
+    notes: list[str] = []
+    if path.stat().st_size == 0:
+        raise DatasetError(
+            f"dataset '{name}': {path} is empty (0 bytes). Point `{fmt}:` at a file with a header row and "
+            "data rows."
+        )
+    if fmt == "csv":
+        if _looks_binary(path):
+            raise DatasetError(
+                f"dataset '{name}': {path} is not a text CSV file (it contains binary data). "
+                "Export it as a comma-separated text file, or use `parquet:`/`npz:` for binary formats."
+            )
+        try:
+            try:
+                df = pd.read_csv(path, low_memory=False)
+            except UnicodeDecodeError:
+                # Spreadsheet exports are often Latin-1; that codec decodes any byte, so it is the fallback.
+                df = pd.read_csv(path, low_memory=False, encoding="latin-1")
+                notes.append("read as Latin-1 (not valid UTF-8)")
+        except pd.errors.EmptyDataError as exc:
+            raise DatasetError(
+                f"dataset '{name}': {path} has no columns (empty or only blank lines). Use a CSV file "
+                "with a header row and data rows."
+            ) from exc
+        except (pd.errors.ParserError, ValueError, OSError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DatasetError(
+                f"dataset '{name}': {path} could not be read as CSV ({reason}). Check that it is a "
+                "comma-separated text file with one header row and the same number of fields on every line."
+            ) from exc
+    else:
+        try:
+            df = pd.read_parquet(path)
+        except ImportError as exc:
+            raise DatasetError(
+                f"dataset '{name}': reading parquet needs pyarrow. Install it (pip install pyarrow) or use "
+                "`csv:`."
+            ) from exc
+        except Exception as exc:  # pyarrow raises many unrelated types for a garbled file
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DatasetError(
+                f"dataset '{name}': {path} could not be read as parquet ({reason}). Check that the file "
+                "is a valid parquet file (re-export it, e.g. with DataFrame.to_parquet)."
+            ) from exc
+    if len(df) == 0:
+        raise DatasetError(
+            f"dataset '{name}': {path} has a header but no data rows. Add rows or point `{fmt}:` at "
+            "another file."
+        )
+    return df, notes
+
+
+def read_test_table(
+    name: str,
+    test: Any,
+    base_dir: str | Path,
+    target: str,
+    task: TaskType,
+    kinds: dict[str, str],
+    classes: Any,
+) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """Read a user's ``test:`` file (csv or parquet, by suffix) aligned to the training columns.
+
+    Returns the test features, the encoded test targets and notes for the provenance.
+    """
+    test_path = resolve_path(test, base_dir)
+    require_file(name, test_path, "test", base_dir)
+    fmt = "parquet" if test_path.suffix.lower() in (".parquet", ".pq") else "csv"
+    test_df, read_notes = read_table(name, test_path, fmt)
+    test_X, test_y, align_notes = align_test_frame(name, test_df, target, task, kinds, classes)
+    notes = [f"test: {n}" for n in read_notes]
+    notes.append(f"test set {test_path} ({len(test_y)} rows)")
+    return test_X, test_y, notes + list(align_notes)
+
+
+def load_table(name: str, spec: dict[str, Any], base_dir: str | Path, fmt: str) -> Dataset:
+    """Load a ``csv:`` or ``parquet:`` dataset (and its optional ``test:`` file).
+
+    Parameters
+    ----------
+    name : str
+        Dataset name.
+    spec : dict
+        The dataset spec (``fmt`` key, ``target`` required, ``task``, ``drop``, ``test`` optional).
+    base_dir : str or Path
+        Folder relative paths resolve against.
+    fmt : {"csv", "parquet"}
+
+    Returns
+    -------
+    Dataset
+    """
+    path = resolve_path(spec[fmt], base_dir)
+    require_file(name, path, fmt, base_dir)
+    if spec.get("target") is None:
+        raise DatasetError(
+            f"dataset '{name}': `{fmt}:` needs `target: <column>`. Add the target column name."
+        )
+    df, notes = read_table(name, path, fmt)
+    n_rows, n_cols = df.shape
+    X, y, task, kinds, classes, clean_notes = prepare_frame(
+        name, df, spec["target"], spec.get("task"), spec.get("drop")
+    )
+    notes.extend(clean_notes)
+    test_X = test_y = None
+    if spec.get("test") is not None:
+        test_X, test_y, test_notes = read_test_table(
+            name, spec["test"], base_dir, spec["target"], task, kinds, classes
+        )
+        notes.extend(test_notes)
+    head = f"{fmt} {path} ({n_rows} rows x {n_cols} columns), target '{spec['target']}', {task}"
+    return Dataset(
+        name=name,
+        X=X,
+        y=y,
+        task_type=task,
+        feature_kinds=kinds,
+        classes=classes,
+        provenance="; ".join([head, *notes]),
+        test_X=test_X,
+        test_y=test_y,
+    )

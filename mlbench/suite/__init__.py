@@ -1,0 +1,195 @@
+"""Suite files: load, validate (every problem as ``FILE:LINE:COL: path: what, and the fix``), expand.
+
+A suite is YAML read with ``yaml.safe_load``; its structure is checked by pydantic models and its
+free-form parts (dataset and model entries) by hand against the dataset and model registries.
+Locations come from ``yaml.compose`` nodes, so each message points at the offending line.
+Expanding a suite is pure: the same file always gives the same jobs with the same ids.
+
+The rooms: :mod:`~mlbench.suite.schema` (the pydantic models of the fixed sections),
+:mod:`~mlbench.suite.locations` (YAML positions and one-line messages),
+:mod:`~mlbench.suite.checks` (entries checked against the registries, YAML pitfalls),
+:mod:`~mlbench.suite.jobs` (the validated :class:`Suite` and its :class:`Job` records). This
+module only reads the file and runs the checks in order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from mlbench.errors import ConfigError
+from mlbench.suite.checks import (
+    RESERVED_MODEL_KEYS,
+    check_aliases,
+    check_datasets,
+    check_duplicate_keys,
+    check_executor,
+    check_metrics,
+    check_models,
+    info_param_problems,
+    load_plugins,
+)
+from mlbench.suite.jobs import DatasetEntry, Job, ModelSpec, Suite
+from mlbench.suite.locations import Locator, Problems, bad_scalar_location, one_line, pydantic_message
+from mlbench.suite.schema import (
+    SECTION_KEYS,
+    TASK_TYPES,
+    Budget,
+    ExecutorConfig,
+    Resampling,
+    SuiteFile,
+    Sweep,
+)
+
+__all__ = [
+    "RESERVED_MODEL_KEYS",
+    "TASK_TYPES",
+    "Budget",
+    "DatasetEntry",
+    "ExecutorConfig",
+    "Job",
+    "ModelSpec",
+    "Resampling",
+    "Suite",
+    "Sweep",
+    "info_param_problems",
+    "load_suite",
+    "parse_suite",
+]
+
+
+def load_suite(path: str | Path, output: str | Path | None = None) -> Suite:
+    """Read and validate a suite file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+    output : str or Path, optional
+        Overrides the suite's ``output:`` folder.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem found, each as ``FILE:LINE:COL: path: what, and the fix``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such suite file; check the path (try `ls {path.parent}`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the suite file ({exc}); save it as UTF-8 text") from None
+    return parse_suite(text, filename=str(path), base_dir=path.parent, output=output, path=path)
+
+
+def parse_suite(
+    text: str,
+    filename: str = "<suite>",
+    base_dir: str | Path = ".",
+    output: str | Path | None = None,
+    path: Path | None = None,
+) -> Suite:
+    """Validate suite YAML text.
+
+    Parameters
+    ----------
+    text : str
+        The YAML.
+    filename : str
+        The name messages start with.
+    base_dir : str or Path
+        Folder relative paths (data files, plugins) resolve against.
+    output : str or Path, optional
+        Overrides the suite's ``output:`` folder.
+    path : Path, optional
+        The file the text came from: names the suite when it has no ``name:`` and anchors a
+        relative ``output:``.
+
+    Returns
+    -------
+    Suite
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem found, each as ``FILE:LINE:COL: path: what, and the fix``.
+    """
+    root = None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            one_line(
+                f"{filename}:{line}:{col}: (YAML): {problem}; fix the YAML syntax (indentation, quotes, colons)"
+            )
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{filename}:1:1: (YAML): nesting too deep; simplify the file") from None
+    except Exception as exc:
+        # an explicit tag on a value it cannot convert (`!!int name`, `!!bool maybe`) raises
+        # ValueError/KeyError/... from PyYAML's constructor rather than a YAMLError
+        line, col = bad_scalar_location(root)
+        raise ConfigError(
+            one_line(
+                f"{filename}:{line}:{col}: (YAML): cannot convert a tagged value ({type(exc).__name__}: {exc}); "
+                "fix or remove the `!!` tag"
+            )
+        ) from None
+    problems = Problems(filename, Locator(root))
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        problems.add((), f"the suite is {kind}; it must be a mapping with at least `datasets:` and `models:`")
+        problems.raise_if_any()
+    check_aliases(root, problems)
+    problems.raise_if_any()
+    check_duplicate_keys(root, (), problems)
+    for key in list(data):
+        if not isinstance(key, str):
+            problems.add((), f"key {key!r} is not a string; top-level keys are names like `datasets`")
+    problems.raise_if_any()
+
+    try:
+        raw = SuiteFile.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc, msg, key = pydantic_message(err, SECTION_KEYS)
+            problems.add(loc, msg, key=key)
+        # keep checking the free-form parts so the user sees every problem at once
+        raw = None
+
+    plugins = load_plugins(data.get("plugins"), Path(base_dir), problems)
+    datasets = check_datasets(data.get("datasets"), Path(base_dir), problems)
+    models = check_models(data.get("models"), problems)
+    check_executor(data.get("executor"), problems)
+    metrics = check_metrics(data.get("metrics"), problems)
+    problems.raise_if_any()
+    assert raw is not None  # all pydantic errors were raised above
+
+    name = raw.name or (path.stem if path else "suite")
+    out = Path(output) if output is not None else Path(raw.output) if raw.output else Path("reports") / name
+    if output is None and not out.is_absolute() and raw.output and path is not None:
+        # an `output:` in the file is relative to the file; a CLI --output to the working folder
+        out = Path(base_dir) / out
+    return Suite(
+        name=name,
+        seed=raw.seed,
+        resampling=raw.resampling,
+        metrics=metrics,
+        datasets=datasets,
+        models=models,
+        sweep=raw.sweep,
+        budget=raw.budget,
+        executor=raw.executor,
+        output=out,
+        base_dir=Path(base_dir).resolve(),
+        path=path,
+        text=text,
+        plugins=plugins,
+    )

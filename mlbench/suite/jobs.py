@@ -1,0 +1,139 @@
+"""The validated suite and its expansion into jobs.
+
+:class:`Suite` is what :func:`mlbench.suite.load_suite` returns; :meth:`Suite.expand` turns it
+into :class:`Job` records, purely: the same suite always gives the same jobs with the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlbench.suite.schema import Budget, ExecutorConfig, Resampling, Sweep
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model entry: registry ``name``, display ``label``, user ``params``."""
+
+    name: str
+    label: str
+    params: dict[str, Any]
+    sanity: bool = False
+    #: ``FILE:LINE:COL`` of the entry, for errors found after loading (e.g. by preflight checks)
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One dataset entry: display ``name`` and the loader ``spec`` (see :mod:`mlbench.datasets`)."""
+
+    name: str
+    spec: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: dataset x model x fold x train size x repeat.
+
+    ``job_id`` is a stable hash of everything that determines the result, so a re-run of the same
+    suite finds its finished jobs (resume) whatever the order or the other entries.
+    """
+
+    job_id: str
+    suite: str
+    dataset: str
+    dataset_spec: dict[str, Any]
+    base_dir: str
+    model: str
+    model_name: str
+    params: dict[str, Any]
+    fold: int
+    repeat: int
+    train_size: float
+    seed: int
+    split_seed: int
+    resampling: dict[str, Any]
+    metrics: dict[str, list[str]]
+    threads: int = 1
+    plugins: tuple[str, ...] = ()
+    #: a diagnostic, not part of the job id: first check the model can overfit 32 rows
+    sanity: bool = False
+
+
+@dataclass
+class Suite:
+    """A validated suite; build it with :func:`~mlbench.suite.load_suite` or :func:`~mlbench.suite.parse_suite`."""
+
+    name: str
+    seed: int
+    resampling: Resampling
+    metrics: dict[str, list[str]]
+    datasets: list[DatasetEntry]
+    models: list[ModelSpec]
+    sweep: Sweep
+    budget: Budget
+    executor: ExecutorConfig
+    output: Path
+    base_dir: Path
+    path: Path | None = None
+    text: str = ""
+    plugins: tuple[str, ...] = ()
+    sanity: bool = False
+
+    def primary_metric(self) -> dict[str, str]:
+        """Task type -> primary metric (the first listed)."""
+        return {task: names[0] for task, names in self.metrics.items()}
+
+    def n_folds(self, dataset: DatasetEntry) -> int:
+        """Folds for one dataset: 1 when the dataset brings its own test file."""
+        return 1 if "test" in dataset.spec else self.resampling.n_folds()
+
+    def expand(self) -> list[Job]:
+        """Return every job of the suite, in a stable order (dataset, model, fold, size, repeat)."""
+        jobs = []
+        resampling = self.resampling.model_dump()
+        for ds in self.datasets:
+            for model in self.models:
+                for fold in range(self.n_folds(ds)):
+                    for size in self.sweep.train_sizes:
+                        for repeat in range(self.sweep.repeats):
+                            key = {
+                                "dataset": ds.spec,
+                                "model": model.name,
+                                "params": model.params,
+                                "resampling": resampling,
+                                "fold": fold,
+                                "train_size": float(size),
+                                "repeat": repeat,
+                                "seed": self.seed,
+                            }
+                            digest = hashlib.sha256(
+                                json.dumps(key, sort_keys=True, default=str).encode()
+                            ).hexdigest()[:16]
+                            jobs.append(
+                                Job(
+                                    job_id=digest,
+                                    suite=self.name,
+                                    dataset=ds.name,
+                                    dataset_spec=ds.spec,
+                                    base_dir=str(self.base_dir),
+                                    model=model.label,
+                                    model_name=model.name,
+                                    params=model.params,
+                                    fold=fold,
+                                    repeat=repeat,
+                                    train_size=float(size),
+                                    seed=self.seed + repeat,
+                                    split_seed=self.seed,
+                                    resampling=resampling,
+                                    metrics=self.metrics,
+                                    threads=self.executor.threads_per_job,
+                                    plugins=self.plugins,
+                                    sanity=model.sanity or self.sanity,
+                                )
+                            )
+        return jobs

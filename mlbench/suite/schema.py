@@ -1,0 +1,124 @@
+"""The suite file's fixed structure as pydantic models: one model per section, unknown keys rejected.
+
+Only the sections with a fixed shape live here (``resampling``, ``sweep``, ``budget``,
+``executor`` and the top level). The free-form parts (dataset and model entries, metrics,
+plugins) and every check that needs a registry are in :mod:`mlbench.suite.checks`; turning
+pydantic's errors into located messages is :mod:`mlbench.suite.locations`' job.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+TASK_TYPES = ("classification", "regression")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Resampling(_Strict):
+    """How rows are split into train and test.
+
+    ``kfold`` uses ``StratifiedKFold(folds, shuffle=True, random_state=seed)`` for classification
+    and ``KFold`` for regression; ``repeated_kfold`` the Repeated* variants; ``holdout`` one
+    ``train_test_split(test_size, stratify=y)``. Each training fold also yields a fixed,
+    stratified validation split of ``val_fraction`` of its rows. With ``fit_on_val: true`` (the
+    default) models still train on the whole training fold, so scores equal plain sklearn's; set it
+    to false to keep the validation rows out of every fit (clean validation predictions).
+    Models that early-stop hold their stopping rows out of their own training subset.
+    """
+
+    kind: Literal["kfold", "holdout", "repeated_kfold"] = "kfold"
+    folds: int = Field(5, ge=2)
+    repeats: int = Field(1, ge=1)
+    test_size: float = Field(0.2, gt=0, lt=1)
+    val_fraction: float = Field(0.2, ge=0, lt=1)
+    fit_on_val: bool = True
+
+    def n_folds(self) -> int:
+        """Number of train/test splits this resampling yields."""
+        if self.kind == "holdout":
+            return 1
+        if self.kind == "repeated_kfold":
+            return self.folds * self.repeats
+        return self.folds
+
+
+def _train_size(v: Any) -> Any:
+    # checked per element, so an error points at the offending size, not at the whole list
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"train size {v!r} is not a number; write a row count (100) or a fraction (0.5)")
+    if isinstance(v, int) and v < 2:
+        raise ValueError(f"train size {v} is a row count below 2; for the full training set write 1.0")
+    if isinstance(v, float) and (math.isnan(v) or not (0 < v <= 1)):
+        raise ValueError(f"train size {v} must be a fraction in (0, 1] or an integer row count")
+    return v
+
+
+class Sweep(_Strict):
+    """Training-set sizes (ints: row counts, floats in (0, 1]: fractions) and repeats of each."""
+
+    # strict: a YAML `!!set` would otherwise pass as a list in arbitrary order
+    train_sizes: list[Annotated[float | int, BeforeValidator(_train_size)]] = Field(
+        default_factory=lambda: [1.0], min_length=1, strict=True
+    )
+    repeats: int = Field(1, ge=1)
+
+    @field_validator("train_sizes")
+    @classmethod
+    def _unique(cls, value: list[float | int]) -> list[float | int]:
+        if len(set(value)) != len(value):
+            raise ValueError("train sizes repeat a value; list each size once")
+        return value
+
+
+class Budget(_Strict):
+    """Per-job limits: a job over either is killed and recorded as ``timeout`` / ``oom``."""
+
+    job_seconds: float = Field(3600.0, gt=0)
+    job_memory_gb: float | None = Field(None, gt=0)
+
+
+class ExecutorConfig(_Strict):
+    """Where jobs run: a local process pool (default), a Dask cluster, or a kind a plugin registers.
+
+    ``kind`` is checked against :data:`mlbench.execution.base.EXECUTORS` after the plugins are
+    loaded (see :func:`mlbench.suite.checks.check_executor`), not here.
+    """
+
+    kind: str = "local"
+    workers: int | None = Field(None, ge=1)
+    threads_per_job: int = Field(1, ge=1)
+    address: str | None = None
+
+
+class SuiteFile(_Strict):
+    """The top level of a suite file (dataset and model entries are checked by hand)."""
+
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    resampling: Resampling = Field(default_factory=Resampling)
+    metrics: Any = None
+    # strict lists: pydantic would accept a YAML `!!set` here, which the entry checks then skip,
+    # leaving a "valid" suite with no datasets or models
+    datasets: list[Any] = Field(min_length=1, strict=True)
+    models: list[Any] = Field(min_length=1, strict=True)
+    sweep: Sweep = Field(default_factory=Sweep)
+    budget: Budget = Field(default_factory=Budget)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    output: str | None = None
+    plugins: list[str] = Field(default_factory=list, strict=True)
+
+
+#: Section ("" for the top level) -> its keys, in declaration order, for "Valid keys here:" hints.
+SECTION_KEYS: dict[str, list[str]] = {
+    "": list(SuiteFile.model_fields),
+    "resampling": list(Resampling.model_fields),
+    "sweep": list(Sweep.model_fields),
+    "budget": list(Budget.model_fields),
+    "executor": list(ExecutorConfig.model_fields),
+}
