@@ -320,3 +320,28 @@ def test_a_dataset_broken_at_load_fails_its_jobs_clearly_and_the_rest_run(tmp_pa
     errors = df.loc["one", "error"]
     assert (df.loc["one", "status"] == "failed").all()
     assert all(e.startswith("DatasetError: dataset 'one'") and "Traceback" not in e for e in errors)
+
+
+def test_an_executor_from_a_plugin_runs_the_jobs(tmp_path):
+    from mlbench.execution import run_suite
+    from mlbench.execution.base import EXECUTORS, Executor, executor_class
+
+    # the built-in kinds name real Executor classes (imported only when used)
+    assert {"local", "dask"} <= set(EXECUTORS.names())
+    assert all(issubclass(executor_class(kind), Executor) for kind in ("local", "dask"))
+    suite = write_suite(
+        tmp_path,
+        f"""
+        name: serial
+        plugins: [{Path(__file__).parent / "plugins" / "serial_executor.py"}]
+        resampling: {{kind: kfold, folds: 3}}
+        datasets: [iris]
+        models: [decision_tree]
+        executor: {{kind: serial}}
+        """,
+    )
+    outcome = run_suite(load_suite(suite, output=tmp_path / "out"), write_report=False)
+    assert outcome.counts == {"ok": 3}
+    df = mlbench.load_results(tmp_path / "out")
+    # recorded by the coordinator like any other executor's results, run in this very process
+    assert set(df["executor"]) == {"serial"} and set(df["worker_pid"]) == {os.getpid()}
