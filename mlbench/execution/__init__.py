@@ -262,6 +262,8 @@ def run_suite(
                 _rescore(existing, store, item)
                 outcome.rescored += 1
         if plan.to_run:
+            if write_report:
+                _prewarm_report()
             executor = executor_class(suite.executor.kind).from_suite(suite, workers)
             executor.run(plan.to_run, record)
     except KeyboardInterrupt:
@@ -276,6 +278,29 @@ def run_suite(
         if write_report:
             _report(suite, outcome)
     return outcome
+
+
+def _prewarm_report() -> None:
+    """Import the report's libraries in the background while the jobs run.
+
+    The coordinator mostly waits on its workers meanwhile; scipy.stats, matplotlib and jinja2 take
+    about a second to import, which the report would otherwise add to the end of every run.
+    """
+    import threading
+
+    def work() -> None:
+        import contextlib
+
+        # best effort: an import that fails here fails again, with its message, in the report
+        with contextlib.suppress(Exception):
+            import mlbench.report.html
+            import mlbench.report.plots
+            import mlbench.report.summarize
+
+            mlbench.report.plots._pyplot()
+            import scipy.stats  # noqa: F401
+
+    threading.Thread(target=work, name="mlbench-report-prewarm", daemon=True).start()
 
 
 def _report(suite: Suite, outcome: RunOutcome, only_if_stale: bool = False) -> None:
