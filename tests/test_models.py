@@ -125,6 +125,32 @@ def test_factories_import_their_library_lazily():
     assert all(inspect.isfunction(MODELS.get(n).factory) for n in BUILTIN_MODELS)
 
 
+def test_model_facts_come_from_each_familys_describe():
+    from sklearn.tree import DecisionTreeClassifier
+
+    from mlbench.hardware import cuda_present
+
+    # what the row says is what the fitted model is: the same tree, fitted by hand, has as many nodes
+    job = _job("decision_tree", "iris")
+    row, preds = run_job(job)
+    tree = DecisionTreeClassifier(random_state=job.seed).fit(
+        mlbench_dataset("iris").X.to_numpy()[preds["train_index"]], preds["train_true"]
+    )
+    assert row["n_params"] == tree.tree_.node_count and row["device"] == "cpu"
+    row, _ = run_job(_job("logistic_regression", "iris"))
+    assert row["n_params"] == 4 * 3 + 3  # coefficients and intercepts
+    row, _ = run_job(_job("xgboost", "iris", {"n_estimators": 5}))
+    assert row["device"] == ("cuda" if cuda_present() else "cpu")
+    row, _ = run_job(_job("knn", "iris"))  # no describe: nothing claimed
+    assert row["n_params"] is None and row["history_json"] is None
+
+
+def mlbench_dataset(name: str):
+    from mlbench.datasets import load_dataset
+
+    return load_dataset({"builtin": name})
+
+
 # ---------------------------------------------------------------------------------------------
 # deep model families through the same job path
 
@@ -133,7 +159,9 @@ def test_cnn_on_images_mlp_on_tables_and_cnn_skipped_on_tables():
     cnn = {"arch": "test_resnet", "image_size": 16, "epochs": 3}
     row, preds = run_job(_job("cnn", "digits", cnn))
     assert row["status"] == "ok" and row["test_accuracy"] > 0.8
-    assert row["n_params"] > 100_000 and row["device"] == "cpu"
+    import torch
+
+    assert row["n_params"] > 100_000 and row["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     history = json.loads(row["history_json"])
     assert [h["epoch"] for h in history] == [1, 2, 3] and {"train_loss", "lr", "seconds"} <= set(history[0])
     assert preds["test_proba"].shape[1] == 10
