@@ -126,17 +126,46 @@ def _onehot(codes: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _pairs_below(W: np.ndarray, order: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted count of (positive, negative) pairs with the negative before the positive in
+    ``order``, and the weighted count of all pairs, for each row of ``W``."""
+    pos = positive[order]
+    # Integer counts stay integers: exact, and their cumulative sums are twice as fast.
+    cneg = np.cumsum(W[:, order[~pos]], axis=1, dtype=W.dtype)
+    cneg = np.concatenate([np.zeros((len(W), 1), dtype=cneg.dtype), cneg], axis=1)
+    before = np.cumsum(~pos)[pos]  # negatives placed before each positive
+    wp = W[:, order[pos]]
+    num = (wp * cneg[:, before]).sum(axis=1, dtype=np.float64)
+    return num, wp.sum(axis=1, dtype=np.float64) * cneg[:, -1]
+
+
 def _weighted_auc(W: np.ndarray, positive: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Binary ROC AUC for each row of weights ``W`` (ties count one half); NaN without both classes."""
-    order = np.argsort(score, kind="mergesort")
-    s, pos = score[order], positive[order].astype(float)
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    Ws = W[:, order]
-    pw = np.add.reduceat(Ws * pos, starts, axis=1)
-    nw = np.add.reduceat(Ws * (1.0 - pos), starts, axis=1)
-    below = np.cumsum(nw, axis=1) - nw  # negatives scored strictly lower than each group
-    num = (pw * (below + 0.5 * nw)).sum(axis=1)
-    den = pw.sum(axis=1) * nw.sum(axis=1)
+    """Binary ROC AUC for each row of weights ``W`` (ties count one half); NaN without both classes.
+
+    The AUC is the weighted share of (positive, negative) pairs ordered correctly, a tie counting
+    one half: the mean of the counts with ties broken against and in favour of the positives, each
+    one cumulative sum over the scores in order. Few distinct scores (trees, k-NN) are summed per
+    score with a matrix product instead.
+    """
+    positive = np.asarray(positive, dtype=bool)
+    score = np.asarray(score, dtype=float)
+    values, group = np.unique(score, return_inverse=True)
+    group = group.ravel()
+    if len(values) <= 32:
+        onehot = np.zeros((len(score), len(values)))
+        onehot[np.arange(len(score)), group] = 1.0
+        pw = W @ (onehot * positive[:, None])
+        nw = W @ (onehot * ~positive[:, None])
+        below = np.cumsum(nw, axis=1) - nw  # negatives scored strictly lower than each score
+        num = (pw * (below + 0.5 * nw)).sum(axis=1)
+        den = pw.sum(axis=1) * nw.sum(axis=1)
+    elif len(values) == len(score):
+        num, den = _pairs_below(W, np.argsort(score, kind="stable"), positive)
+    else:
+        # within a run of tied scores: positives first (tied pairs not counted), then last (counted)
+        strict, den = _pairs_below(W, np.lexsort((~positive, score)), positive)
+        loose, _ = _pairs_below(W, np.lexsort((positive, score)), positive)
+        num = 0.5 * (strict + loose)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / den, np.nan)
 
@@ -144,8 +173,7 @@ def _weighted_auc(W: np.ndarray, positive: np.ndarray, score: np.ndarray) -> np.
 def _roc_auc(W: np.ndarray, y: np.ndarray, proba: np.ndarray, k: int) -> np.ndarray:
     """:func:`mlbench.metrics` roc_auc per weight row: binary on column 1; one-vs-rest macro over
     the classes present in the resample, their probabilities renormalised when some are absent."""
-    Y = _onehot(y, k)
-    present = (W @ Y) > 0  # (B, k)
+    present = np.stack([W[:, y == c].sum(axis=1) > 0 for c in range(k)], axis=1)  # (B, k)
     out = np.full(len(W), np.nan)
     # Resamples with the same set of present classes are scored together.
     keys, inverse = np.unique(present, axis=0, return_inverse=True)
@@ -198,7 +226,10 @@ def weighted_metric(
         the classes present in the resample's true or predicted labels, balanced_accuracy over the
         classes present in its true labels, roc_auc as :mod:`mlbench.metrics` computes it).
     """
-    W = np.asarray(W, dtype=float)
+    counts = np.asarray(W)
+    if not np.issubdtype(counts.dtype, np.integer):
+        counts = counts.astype(float)
+    W = counts.astype(float)
     total = W.sum(axis=1)
     if metric in ("rmse", "mae", "r2"):
         y = np.asarray(y_true, dtype=float)
@@ -222,7 +253,7 @@ def weighted_metric(
             return np.full(len(W), np.nan)
         k = k or proba.shape[1]
         if metric == "roc_auc":
-            return _roc_auc(W, y, proba, k)
+            return _roc_auc(counts, y, proba, k)
         eps = np.finfo(np.float64).eps
         p_true = np.clip(proba[np.arange(len(y)), np.clip(y, 0, proba.shape[1] - 1)], eps, 1 - eps)
         return (W @ -np.log(p_true)) / total
@@ -330,7 +361,7 @@ def bootstrap_interval(
     done = 0
     while done < n_boot and usable:
         b = min(chunk, n_boot - done)
-        W = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)
+        W = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(np.int32)
         for m in usable:
             per_job = [
                 weighted_metric(m, W, a["test_true"], a.get("test_pred"), a.get("test_proba"))
