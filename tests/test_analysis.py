@@ -652,6 +652,15 @@ def test_a_model_that_failed_at_the_reference_size_is_not_ranked_on_a_smaller_si
     f = friedman_test(res)
     assert f["models"] == ["mid", "small"] and "d0 (oom)" in f["left_out"]["big"]
     assert "big" not in critical_difference(res)["mean_ranks"]
+    # a dataset where every model failed at the full size orders nothing: out of the ranking, so
+    # it does not push every model out of the tests
+    res.loc[(res["dataset"] == "d1") & (res["train_size"] == 1.0), ["status", "test_accuracy"]] = [
+        "timeout",
+        np.nan,
+    ]
+    assert set(reference_status(res).query("dataset == 'd1'")["status"]) == {"timeout"}
+    assert "d1" not in set(ranks(res)["dataset"]) and "d1" not in set(dataset_groups(res)["dataset"])
+    assert friedman_test(res)["models"] == ["mid", "small"] and friedman_test(res)["n_datasets"] == 3
 
 
 def test_reference_size_ignores_sizes_skipped_for_every_model_and_places_fractions():

@@ -2,7 +2,9 @@
 
 A learning curve is a model's test error as a function of its training-set size. Classical
 models often win at small n and deep models at large n; the question a benchmark answers is
-*where* they cross, and whether that point is inside the data or an extrapolation.
+*where* they cross, whether that point is inside the data or an extrapolation, and whether the
+curves differ there beyond noise at all (two equally good models cross by chance at every size
+where noise flips their order; those crossings are not reported).
 
 The error model is ``error(n) = a * n**(-b) + c``: ``c`` is the irreducible error the curve
 plateaus at, ``b`` how fast it gets there.
@@ -108,7 +110,7 @@ def _profile(
     For a fixed ``b`` the model is linear in (a, c), and a 2-variable box-constrained least squares
     is solved exactly by the unconstrained optimum when feasible, else the best optimum on an edge
     of the box (a = 0, c = 0 or c = c_max). Everything is a function of a few sums, so many
-    bootstrap samples and exponents are solved at once. Returns (a, c, sse), each (rows, len(b)).
+    curves and exponents are solved at once. Returns (a, c, sse), each (rows, len(b)).
     """
     m = float(n.size)
     X = np.power(n[None, :], -b_grid[:, None])  # (G, m)
@@ -145,7 +147,7 @@ def _profile(
 
 def _exponents(n: np.ndarray, E: np.ndarray) -> np.ndarray:
     """Best-fitting exponent for each row of ``E`` by profiling a grid and refining the minimum
-    with a parabola through its neighbours (accurate to well below the bootstrap spread)."""
+    with a parabola through its neighbours (accurate to well below the interval's width)."""
     grid = np.linspace(0.0, B_MAX, 301)
     c_max = np.maximum(E.max(axis=1), 0.0) + 1e-12
     _, _, cost = _profile(n, E, grid, c_max)
@@ -186,7 +188,7 @@ def _fit_once(n: np.ndarray, e: np.ndarray) -> np.ndarray:
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # covariance warnings: we bootstrap instead
+            warnings.simplefilter("ignore")  # covariance warnings: the interval is profiled instead
             popt, _ = curve_fit(_power, n, e, p0=start, bounds=(lo, hi), jac=_jac, maxfev=5000)
     except (RuntimeError, ValueError):
         return start
@@ -495,7 +497,7 @@ def _extrapolated(
     variant_cache: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
 
     def variants(ds: str, model: str) -> list[tuple[float, float, float]]:
-        # The central fit first, then the exponent at each end of its bootstrap interval with a
+        # The central fit first, then the exponent at each end of its interval with a
         # and c refitted to the curve, so every variant still passes through the data.
         if (ds, model) not in variant_cache:
             f = by_key[(ds, model)]

@@ -10,7 +10,8 @@ attempt per job) and returns a new table or dict. The metric is each dataset's p
   that dataset: listed with its status, **ranked last** in :func:`ranks` and :func:`leaderboard`
   (score 0 in the normalised score, never a win) and **left out of the tests**
   (:func:`friedman_test`, :func:`critical_difference`, :func:`wilcoxon_holm`), which need a score
-  on every dataset;
+  on every dataset; a dataset where *every* model failed at its reference size orders no models
+  and is left out of the ranking and the tests;
 - models are ranked only against the models that apply to the same datasets: datasets are
   **grouped** by that set of models (:func:`dataset_groups`), and leaderboards and tests are per
   group;
@@ -328,9 +329,11 @@ def _scored(
     chosen = primary_metrics(t, metric, primary)
     refs = _references(t)
     status = _status_table(t, refs)
-    groups = _groups_of(status, list(chosen))
-    status = status[status["applies"] & status["dataset"].isin(list(chosen))]
     long = _at_reference(_long_for(t, chosen), refs)
+    # Datasets where no model has a score at the reference size order nothing: left out.
+    ranked = sorted(set(long["dataset"]))
+    groups = _groups_of(status, ranked)
+    status = status[status["applies"] & status["dataset"].isin(ranked)]
     means = per_fold(long, ["dataset", "model"]).groupby(["dataset", "model"])["score"].mean()
     out = status.merge(means.rename("score").reset_index(), on=["dataset", "model"], how="left")
     out["metric"] = out["dataset"].map(chosen)

@@ -353,7 +353,8 @@ def dataset_groups(
     results : pandas.DataFrame
         Results table from :func:`mlbench.load_results`.
     metric, primary :
-        As for :func:`primary_metrics`; datasets without a metric are left out.
+        As for :func:`primary_metrics`; datasets without a metric, or where no model has a score
+        at the reference size, are left out.
 
     Returns
     -------
@@ -364,7 +365,21 @@ def dataset_groups(
     """
     t = _table(results)
     chosen = primary_metrics(t, metric, primary)
-    return _groups_of(_status_table(t, _references(t)), list(chosen))
+    refs = _references(t)
+    return _groups_of(_status_table(t, refs), _ranked_datasets(t, chosen, refs))
+
+
+def _ranked_datasets(
+    t: pd.DataFrame, chosen: dict[str, str], refs: dict[str, tuple[float, float]]
+) -> list[str]:
+    """Datasets where at least one model has a score at the reference size.
+
+    A dataset where every model failed at its reference size orders no models: it would only
+    make every model "failed" somewhere and empty the tests, so it is left out of the ranking
+    (its per-dataset table still shows the failures).
+    """
+    long = _at_reference(_long_for(t, chosen), refs)
+    return sorted(set(long["dataset"]))
 
 
 # --------------------------------------------------------------------------------------------
