@@ -487,10 +487,6 @@ def _groups(df: pd.DataFrame, key: str) -> list[tuple[Any, pd.DataFrame]]:
     return out
 
 
-def _same(series: pd.Series, value: Any) -> pd.Series:
-    return series.isna() if _isnull(value) else series == value
-
-
 def _first(series: pd.Series, pick: Any) -> Any:
     values = [str(v) for v in series if not _isnull(v)]
     return pick(values) if values else None  # ISO timestamps sort as strings
