@@ -37,6 +37,9 @@ class Metric:
         Computed from class probabilities instead of predicted labels.
     fn : callable
         ``fn(y_true, y_pred_or_proba, n_classes) -> float``.
+    low, high : float
+        The values the metric can take (accuracy in [0, 1], rmse >= 0, r2 <= 1); confidence
+        intervals are clipped to them.
     """
 
     name: str
@@ -44,6 +47,8 @@ class Metric:
     greater_is_better: bool
     needs_proba: bool
     fn: Callable[[np.ndarray, np.ndarray, int], float]
+    low: float = -math.inf
+    high: float = math.inf
 
 
 METRICS: Registry[Metric] = Registry("metric", ConfigError)
@@ -67,10 +72,12 @@ def _balanced_accuracy(y, p, k):
 
 
 def _f1_macro(y, p, k):
-    import numpy as np
     from sklearn.metrics import f1_score
 
-    return f1_score(y, p, average="macro", labels=np.arange(k), zero_division=0)
+    # scikit-learn's default label set: the classes present in y_true or y_pred. Averaging over
+    # every class of the dataset would count a class absent from this fold (and never predicted)
+    # as F1 = 0 and drag the mean down for no fault of the model.
+    return f1_score(y, p, average="macro", zero_division=0)
 
 
 def _roc_auc(y, proba, k):
@@ -120,14 +127,14 @@ def _r2(y, p, k):
 
 
 for _m in [
-    Metric("accuracy", "classification", True, False, _accuracy),
-    Metric("balanced_accuracy", "classification", True, False, _balanced_accuracy),
-    Metric("f1_macro", "classification", True, False, _f1_macro),
-    Metric("roc_auc", "classification", True, True, _roc_auc),
-    Metric("log_loss", "classification", False, True, _log_loss),
-    Metric("rmse", "regression", False, False, _rmse),
-    Metric("mae", "regression", False, False, _mae),
-    Metric("r2", "regression", True, False, _r2),
+    Metric("accuracy", "classification", True, False, _accuracy, 0.0, 1.0),
+    Metric("balanced_accuracy", "classification", True, False, _balanced_accuracy, 0.0, 1.0),
+    Metric("f1_macro", "classification", True, False, _f1_macro, 0.0, 1.0),
+    Metric("roc_auc", "classification", True, True, _roc_auc, 0.0, 1.0),
+    Metric("log_loss", "classification", False, True, _log_loss, 0.0),
+    Metric("rmse", "regression", False, False, _rmse, 0.0),
+    Metric("mae", "regression", False, False, _mae, 0.0),
+    Metric("r2", "regression", True, False, _r2, -math.inf, 1.0),
 ]:
     METRICS.register(_m.name, _m)
 

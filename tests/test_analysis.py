@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,13 @@ from scipy.optimize import brentq
 
 import mlbench
 from mlbench.analysis import (
+    bootstrap_interval,
     compare_runs,
     confidence_interval,
+    corrected_t_interval,
     critical_difference,
     crossovers,
+    dataset_groups,
     error_of,
     fit_power_law,
     fit_power_laws,
@@ -29,9 +33,14 @@ from mlbench.analysis import (
     learning_curves,
     primary_metrics,
     ranks,
+    reference_sizes,
+    reference_status,
+    score_table,
     summarize_scores,
     wilcoxon_holm,
+    wilcoxon_min_datasets,
 )
+from mlbench.analysis.intervals import weighted_metric
 
 IMAGES = Path(__file__).resolve().parents[1] / "reports" / "images"
 
@@ -70,6 +79,7 @@ def make_results(
                         "repeat": 0,
                         "train_size": 1.0,
                         "n_train": n,
+                        "n_test": n / 4,  # 5-fold: a test fold is a quarter of the training rows
                         "status": "ok",
                         f"test_{name}": value,
                         f"train_{name}": value + train_gap if better else value - train_gap,
@@ -346,6 +356,7 @@ def sweep_table() -> pd.DataFrame:
                         "repeat": 0,
                         "train_size": float(size),
                         "n_train": n,
+                        "n_test": 150,
                         "status": "ok",
                         "test_accuracy": float(np.clip(0.9 - 5 / n + rng.normal(0, 0.01), 0, 1)),
                         "train_accuracy": 1.0,
@@ -369,6 +380,7 @@ def test_learning_curves_group_sizes_and_match_pandas():
         "ci_low",
         "ci_high",
         "error_mean",
+        "ci_method",
     ]
     a = cur[cur["model"] == "A"].set_index("n_train")
     assert list(a.index) == [50.0, 100.0, 597.0]  # 597 and 598 are one point, at the median
@@ -379,7 +391,14 @@ def test_learning_curves_group_sizes_and_match_pandas():
     assert full["n"] == 5
     assert full["error_mean"] == pytest.approx(1 - expected.loc[1.0, "mean"])
     vals = res[(res["model"] == "A") & (res["train_size"] == 1.0)]["test_accuracy"]
-    assert (full["ci_low"], full["ci_high"]) == pytest.approx(confidence_interval(vals))
+    # k-fold: corrected resampled t, n_test over the largest training set (598 rows)
+    assert (full["ci_low"], full["ci_high"]) == pytest.approx(corrected_t_interval(vals, 150, 598))
+    assert full["ci_method"] == "corrected_t"
+    # a smaller size uses the same pool in the correction: its subsets overlap less, not more
+    small = res[(res["model"] == "A") & (res["train_size"] == 50.0)]["test_accuracy"]
+    assert (a.loc[50.0, "ci_low"], a.loc[50.0, "ci_high"]) == pytest.approx(
+        corrected_t_interval(small, 150, 598)
+    )
 
 
 @pytest.mark.skipif(not IMAGES.exists(), reason="reports/images run not present")
@@ -449,6 +468,8 @@ def test_leaderboard_known_answer():
         "mean_normalized_score",
         "total_fit_seconds",
         "n_datasets",
+        "n_failed",
+        "group",
     ]
     assert list(board["model"]) == ["A", "B", "C"]
     assert list(board["mean_rank"]) == [1.0, 2.0, 3.0]
@@ -456,6 +477,7 @@ def test_leaderboard_known_answer():
     assert board["mean_normalized_score"].iloc[0] == 1.0 and board["mean_normalized_score"].iloc[2] == 0.0
     assert board["total_fit_seconds"].iloc[0] == pytest.approx(8 * 5 * 0.5)
     assert list(board["n_datasets"]) == [8, 8, 8]
+    assert list(board["n_failed"]) == [0, 0, 0] and set(board["group"]) == {"all models"}
 
 
 def test_ties_share_rank_and_win():
@@ -515,6 +537,8 @@ def test_compare_runs_shift_and_identity():
         "p_value",
         "significant",
         "n_pairs",
+        "status_a",
+        "status_b",
     ]
     assert (same["delta"] == 0).all() and (same["p_value"] == 1.0).all() and not same["significant"].any()
     assert (same["n_pairs"] == 5).all()
@@ -539,17 +563,12 @@ def test_no_ok_jobs_gives_empty_tables():
     assert summarize_scores(res).empty and learning_curves(res).empty and ranks(res).empty
     assert leaderboard(res).empty and wilcoxon_holm(res).empty and compare_runs(res, res).empty
     assert math.isnan(friedman_test(res)["p_value"])
-    assert critical_difference(res) == {
-        "cd": pytest.approx(math.nan, nan_ok=True),
-        "mean_ranks": {},
-        "groups": [],
-    }
+    cd = critical_difference(res)
+    assert math.isnan(cd["cd"]) and cd["mean_ranks"] == {} and cd["groups"] == []
     assert crossovers(learning_curves(res)).empty
 
 
 def test_repeats_of_a_fold_are_not_counted_as_independent_samples():
-    from mlbench.analysis import learning_curves, summarize_scores
-
     # a deterministic model at the full size: every repeat of a fold scores the same
     rows = []
     for fold, score in enumerate([0.90, 0.95, 0.93, 0.97, 0.92]):
@@ -564,6 +583,7 @@ def test_repeats_of_a_fold_are_not_counted_as_independent_samples():
                     "repeat": repeat,
                     "train_size": 1.0,
                     "n_train": 100,
+                    "n_test": 25,
                     "status": "ok",
                     "test_accuracy": score,
                     "train_accuracy": 1.0,
@@ -571,11 +591,507 @@ def test_repeats_of_a_fold_are_not_counted_as_independent_samples():
             )
     df = pd.DataFrame(rows)
     five = np.array([0.90, 0.95, 0.93, 0.97, 0.92])
-    lo, hi = stats.t.interval(0.95, 4, loc=five.mean(), scale=five.std(ddof=1) / np.sqrt(5))
+    half = stats.t.ppf(0.975, 4) * np.sqrt(five.var(ddof=1) * (1 / 5 + 25 / 100))
     s = summarize_scores(df).iloc[0]
-    assert s["n"] == 5 and s["ci_low"] == pytest.approx(lo) and s["ci_high"] == pytest.approx(hi)
+    assert s["n"] == 5 and s["ci_low"] == pytest.approx(five.mean() - half)
+    assert s["ci_high"] == pytest.approx(five.mean() + half)
     c = learning_curves(df).iloc[0]
-    assert c["n"] == 5 and c["ci_low"] == pytest.approx(lo)
-    # holdout (one fold): the repeats are the samples
+    assert c["n"] == 5 and c["ci_low"] == pytest.approx(five.mean() - half)
+    # holdout (one fold): the repeats are the samples; its interval needs the test rows
     holdout = df[df["fold"] == 0].assign(test_accuracy=[0.90, 0.92, 0.94])
-    assert summarize_scores(holdout).iloc[0]["n"] == 3
+    one = summarize_scores(holdout).iloc[0]
+    assert one["n"] == 3 and one["ci_method"] == "none" and math.isnan(one["ci_low"])
+    assert "stored predictions" in one["ci_note"]
+
+
+# --------------------------------------------------------------------------------------------
+# one reference size per dataset
+# --------------------------------------------------------------------------------------------
+
+
+def two_size_table(n_datasets: int = 4) -> pd.DataFrame:
+    """Sizes 0.5 and 1.0, 5 folds; "big" is the best model at both sizes but runs out of memory
+    at the full size of d0."""
+    rows = []
+    quality = {"big": 0.95, "mid": 0.85, "small": 0.75}
+    for d in range(n_datasets):
+        for size, n in ((0.5, 50.0), (1.0, 100.0)):
+            for model, q in quality.items():
+                for fold in range(5):
+                    oom = model == "big" and d == 0 and size == 1.0
+                    score = q - (0.1 if size == 0.5 else 0.0) + 0.002 * fold
+                    rows.append(
+                        {"job_id": f"d{d}-{model}-{size}-{fold}", "dataset": f"d{d}", "task_type": "classification",
+                         "model": model, "fold": fold, "repeat": 0, "train_size": size,
+                         "n_train": np.nan if oom else n, "n_test": 25.0, "status": "oom" if oom else "ok",
+                         "test_accuracy": np.nan if oom else score, "fit_seconds": 1.0}
+                    )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_model_that_failed_at_the_reference_size_is_not_ranked_on_a_smaller_size():
+    res = two_size_table()
+    refs = reference_sizes(res).set_index("dataset")
+    assert (refs["train_size"] == 1.0).all() and (refs["n_train"] == 100.0).all()
+    status = reference_status(res).set_index(["dataset", "model"])
+    assert status.loc[("d0", "big"), "status"] == "oom"
+    assert status.loc[("d0", "big"), ["n_ok", "n_jobs"]].tolist() == [0, 5]
+    # d0: big has no score at the full size, so it is ranked last, not first on its half-size score
+    r = ranks(res).set_index(["dataset", "model"])
+    assert r.loc[("d0", "big"), "rank"] == 3.0 and math.isnan(r.loc[("d0", "big"), "score"])
+    assert r.loc[("d0", "mid"), "rank"] == 1.0
+    assert r.loc[("d1", "big"), "rank"] == 1.0
+    board = leaderboard(res).set_index("model")
+    assert board.loc["big", "n_failed"] == 1 and board.loc["big", "win_rate"] == 0.75
+    assert board.loc["big", "mean_rank"] == pytest.approx((3 + 1 + 1 + 1) / 4)
+    assert board.loc["big", "mean_normalized_score"] == pytest.approx(0.75)  # 0 where it failed
+    table = summarize_scores(res).set_index(["dataset", "model"])
+    assert table.loc[("d0", "big"), "status"] == "oom" and math.isnan(table.loc[("d0", "big"), "mean"])
+    assert (table.drop(index=("d0", "big"))["train_size"] == 1.0).all()
+    # the tests need a score on every dataset: big is left out, and says why
+    f = friedman_test(res)
+    assert f["models"] == ["mid", "small"] and "d0 (oom)" in f["left_out"]["big"]
+    assert "big" not in critical_difference(res)["mean_ranks"]
+    # a dataset where every model failed at the full size orders nothing: out of the ranking, so
+    # it does not push every model out of the tests
+    res.loc[(res["dataset"] == "d1") & (res["train_size"] == 1.0), ["status", "test_accuracy"]] = [
+        "timeout",
+        np.nan,
+    ]
+    assert set(reference_status(res).query("dataset == 'd1'")["status"]) == {"timeout"}
+    assert "d1" not in set(ranks(res)["dataset"]) and "d1" not in set(dataset_groups(res)["dataset"])
+    assert friedman_test(res)["models"] == ["mid", "small"] and friedman_test(res)["n_datasets"] == 3
+
+
+def test_reference_size_ignores_sizes_skipped_for_every_model_and_places_fractions():
+    res = two_size_table(1)
+    res = res[res["model"] != "big"]
+    # a sweep row count larger than this dataset: skipped for every model, so not the reference
+    extra = res[res["train_size"] == 1.0].assign(train_size=1000.0, status="skipped", n_train=np.nan)
+    both = pd.concat([res, extra], ignore_index=True)
+    assert reference_sizes(both)["train_size"].tolist() == [1.0]
+    # no n_train recorded at the full size (every job failed early): the fraction is still larger
+    lost = both.copy()
+    full = lost["train_size"] == 1.0
+    lost.loc[full, ["status", "n_train", "test_accuracy"]] = ["failed", np.nan, np.nan]
+    ref = reference_sizes(lost)
+    assert ref["train_size"].tolist() == [1.0] and math.isnan(ref["n_train"].iloc[0])  # none trained
+    assert set(reference_status(lost)["status"]) == {"failed"}
+    assert summarize_scores(lost).empty or summarize_scores(lost)["mean"].isna().all()
+    # without any n_train, a fraction (1.0 = all rows) is larger than any row count
+    counts = res.assign(n_train=np.nan, train_size=np.where(res["train_size"] == 0.5, 400.0, 1.0))
+    assert reference_sizes(counts)["train_size"].tolist() == [1.0]
+
+
+# --------------------------------------------------------------------------------------------
+# groups of datasets: models that apply to some datasets only
+# --------------------------------------------------------------------------------------------
+
+
+def mixed_table(n_tabular: int = 4) -> pd.DataFrame:
+    """knn and xgb run everywhere; the cnn is skipped on tabular datasets and best on images."""
+    rng = np.random.default_rng(1)
+    scores: dict[str, dict[str, list[float]]] = {}
+    for i in range(n_tabular):
+        scores[f"tab{i}"] = {
+            "knn": list(0.80 + rng.normal(0, 0.01, 5)),
+            "xgb": list(0.85 + rng.normal(0, 0.01, 5)),
+        }
+    scores["img"] = {
+        m: list(q + rng.normal(0, 0.01, 5)) for m, q in (("knn", 0.9), ("xgb", 0.88), ("cnn", 0.99))
+    }
+    res = make_results(scores)
+    skipped = [
+        {"job_id": f"tab{i}-cnn-{f}", "dataset": f"tab{i}", "task_type": "classification", "model": "cnn",
+         "fold": f, "repeat": 0, "train_size": 1.0, "n_train": np.nan, "status": "skipped"}
+        for i in range(n_tabular) for f in range(5)
+    ]  # fmt: skip
+    return pd.concat([res, pd.DataFrame(skipped)], ignore_index=True)
+
+
+def test_models_are_ranked_only_within_their_dataset_group():
+    res = mixed_table()
+    groups = dataset_groups(res)
+    assert groups.groupby("group")["dataset"].apply(sorted).to_dict() == {
+        "all but cnn": ["tab0", "tab1", "tab2", "tab3"],
+        "all models": ["img"],
+    }
+    assert groups["group"].iloc[0] == "all but cnn"  # largest group first
+    board = leaderboard(res)
+    tab = board[board["group"] == "all but cnn"].set_index("model")
+    img = board[board["group"] == "all models"].set_index("model")
+    # the CNN is not on the tabular leaderboard at all, and its one win is counted on one dataset
+    assert list(tab.index) == ["xgb", "knn"] and (tab["n_datasets"] == 4).all()
+    assert img.loc["cnn", "n_datasets"] == 1 and img.loc["cnn", "win_rate"] == 1.0
+    assert "cnn" not in set(ranks(res)[lambda r: r["dataset"] == "tab0"]["model"])
+    assert leaderboard(res, group="all models")["model"].tolist() == ["cnn", "knn", "xgb"]
+    # across every dataset only the models that apply everywhere are compared
+    f = friedman_test(res)
+    assert f["models"] == ["knn", "xgb"] and f["left_out"]["cnn"].startswith("does not apply")
+
+
+def test_wilcoxon_needs_six_datasets_and_never_pools_different_metrics():
+    assert wilcoxon_min_datasets(0.05) == 6  # 2 / 2**5 = 0.0625 cannot be below 0.05
+    assert wilcoxon_min_datasets(0.01) == 8
+    five = known_table(n_datasets=5)
+    assert wilcoxon_holm(five).empty
+    assert len(wilcoxon_holm(five, min_datasets=5)) == 3
+    # 5 accuracy datasets where A is slightly better, one rmse dataset where B is far better
+    scores = {f"c{i}": {"A": [0.80 + 0.01 * i], "B": [0.79]} for i in range(5)}
+    scores["r"] = {"A": [200.0], "B": [100.0]}
+    res = make_results(scores, {"r": "rmse"})
+    (row,) = wilcoxon_holm(res).itertuples(index=False)
+    assert row.scale == "normalized" and row.n_datasets == 6
+    # per-dataset normalised scores: +1 on five datasets, -1 on one
+    expected = stats.wilcoxon([1, 1, 1, 1, 1, -1], zero_method="zsplit").pvalue
+    raw = stats.wilcoxon([0.01, 0.02, 0.03, 0.04, 0.05, -100.0], zero_method="zsplit").pvalue
+    assert row.p_value == pytest.approx(expected) and row.p_value != pytest.approx(raw)
+    # one metric throughout: the differences are of that metric
+    same = wilcoxon_holm(known_table(n_datasets=7)[lambda d: d["dataset"] != "d6"])
+    assert set(same["scale"]) == {"accuracy"}
+
+
+def test_iman_davenport_next_to_friedman():
+    rng = np.random.default_rng(4)
+    scores = {f"d{i}": {m: [q + rng.normal(0, 0.015)] for m, q in zip("ABCD", (0.8, 0.79, 0.77, 0.76), strict=True)}
+              for i in range(10)}  # fmt: skip
+    out = friedman_test(make_results(scores))
+    n, k, chi2 = 10, 4, out["statistic"]
+    f = (n - 1) * chi2 / (n * (k - 1) - chi2)
+    assert out["iman_davenport"] == pytest.approx(f)
+    assert out["df"] == [3, 27]
+    assert out["iman_davenport_p_value"] == pytest.approx(stats.f.sf(f, 3, 27))
+    assert out["iman_davenport_p_value"] < out["p_value"] < 0.05  # less conservative than the chi-square
+    # Demšar (2006), section 3.2.2: chi2 = 9.28 with N = 14, k = 4 gives F = 3.69
+    assert 13 * 9.28 / (14 * 3 - 9.28) == pytest.approx(3.69, abs=0.005)
+    # every dataset ranks the models identically: chi2 = N (k - 1), F infinite
+    perfect = friedman_test(known_table())
+    assert perfect["iman_davenport"] == math.inf and perfect["iman_davenport_p_value"] == 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# confidence intervals: corrected resampled t (k-fold), test-row bootstrap (one split), ranges
+# --------------------------------------------------------------------------------------------
+
+# A known data-generating process: two Gaussian classes in 5 dimensions, means -mu and +mu with
+# mu = (0.35, 0, 0, 0, 0), unit covariance, and a nearest-centroid classifier. Given the class
+# means it estimated, its accuracy has a closed form, so the expected accuracy at a training size
+# (over training sets) is a cheap Monte Carlo average and the coverage of an interval can be
+# counted exactly.
+DIM, SHIFT = 5, 0.35
+MU = np.zeros(DIM)
+MU[0] = SHIFT
+
+
+def centroid_accuracy(m0: np.ndarray, m1: np.ndarray) -> np.ndarray:
+    """True accuracy of the nearest-centroid rule with estimated class means m0, m1 (rows)."""
+    w = m1 - m0
+    b = -((m1 + m0) / 2 * w).sum(-1)
+    norm = np.linalg.norm(w, axis=-1)
+    proj = (w * MU).sum(-1)
+    return 0.5 * (stats.norm.cdf((proj + b) / norm) + stats.norm.cdf((proj - b) / norm))
+
+
+def expected_accuracy(n_per_class: int, rng: np.random.Generator, draws: int = 400_000) -> float:
+    m0 = -MU + rng.normal(0, 1, (draws, DIM)) / np.sqrt(n_per_class)
+    m1 = MU + rng.normal(0, 1, (draws, DIM)) / np.sqrt(n_per_class)
+    return float(centroid_accuracy(m0, m1).mean())
+
+
+def centroid_kfold(
+    rng: np.random.Generator, n_sims: int, sizes=(40, 80), n=100, k=5, repeats=3
+) -> pd.DataFrame:
+    """``n_sims`` datasets of ``n`` rows, stratified k-fold; at each size a random stratified subset
+    of the fold's training rows per repeat (the whole training part at its size: repeats equal)."""
+    y = np.repeat([0, 1], n // 2)
+    X = rng.normal(0, 1, (n_sims, n, DIM)) + np.where(y[:, None] == 1, MU, -MU)
+    fold = np.tile(np.arange(n // 2) % k, 2)
+    frames = []
+    for size in sizes:
+        acc = np.zeros((n_sims, k, repeats))
+        for f in range(k):
+            test = fold == f
+            pools = [np.flatnonzero(~test & (y == c)) for c in (0, 1)]
+            for r in range(repeats):
+                means = []
+                for pool in pools:
+                    pick = pool[rng.random((n_sims, len(pool))).argsort(1)[:, : size // 2]]
+                    means.append(np.take_along_axis(X, pick[:, :, None], 1).mean(1))
+                w = means[1] - means[0]
+                b = -((means[1] + means[0]) / 2 * w).sum(-1)
+                pred = np.einsum("snd,sd->sn", X[:, test], w) + b[:, None] > 0
+                acc[:, f, r] = (pred == (y[test] == 1)).mean(1)
+        s, f, r = (
+            a.ravel() for a in np.meshgrid(np.arange(n_sims), np.arange(k), np.arange(repeats), indexing="ij")
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "job_id": [f"{a}-{size}-{b}-{c}" for a, b, c in zip(s, f, r, strict=True)],
+                    "dataset": [f"sim{a:04d}" for a in s],
+                    "task_type": "classification",
+                    "model": "centroid",
+                    "fold": f,
+                    "repeat": r,
+                    "train_size": float(size),
+                    "n_train": size,
+                    "n_test": n // k,
+                    "status": "ok",
+                    "test_accuracy": acc.ravel(),
+                    "test_balanced_accuracy": acc.ravel(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_corrected_t_formula_with_repeated_kfold():
+    # 2 x 5-fold: ten folds (0..9), each with two sweep repeats that are averaged first
+    scores = np.array([0.81, 0.84, 0.79, 0.86, 0.80, 0.83, 0.82, 0.85, 0.78, 0.84])
+    rows = [
+        {"job_id": f"{f}-{r}", "dataset": "d", "task_type": "classification", "model": "m", "fold": f,
+         "repeat": r, "train_size": 1.0, "n_train": 80, "n_test": 20, "status": "ok",
+         "test_accuracy": scores[f] + (0.01 if r else -0.01)}
+        for f in range(10) for r in range(2)
+    ]  # fmt: skip
+    s = summarize_scores(pd.DataFrame(rows)).iloc[0]
+    half = stats.t.ppf(0.975, 9) * np.sqrt(scores.var(ddof=1) * (1 / 10 + 20 / 80))
+    assert s["n"] == 10 and s["mean"] == pytest.approx(scores.mean())
+    assert (s["ci_low"], s["ci_high"]) == pytest.approx((scores.mean() - half, scores.mean() + half))
+    assert s["ci_method"] == "corrected_t" and "10 folds" in s["ci_note"]
+    assert corrected_t_interval(scores, 20, 80) == pytest.approx((s["ci_low"], s["ci_high"]))
+
+
+def test_kfold_intervals_cover_the_expected_accuracy():
+    # 1000 simulated 5-fold runs of 100 rows, sweep sizes 40 and 80 (= all training rows), 3 repeats
+    rng = np.random.default_rng(2024)
+    df = centroid_kfold(rng, 1000)
+    truth_full, truth_half = expected_accuracy(40, rng), expected_accuracy(20, rng)
+    full = summarize_scores(df)
+    assert (full["train_size"] == 80.0).all() and (full["ci_method"] == "corrected_t").all()
+    cover_full = ((full["ci_low"] <= truth_full) & (truth_full <= full["ci_high"])).mean()
+    curves = learning_curves(df)
+    half = curves[curves["n_train"] == 40.0]
+    cover_half = ((half["ci_low"] <= truth_half) & (truth_half <= half["ci_high"])).mean()
+    # a plain t over the (repeat-averaged) folds ignores that their training sets overlap
+    folds = df[df["train_size"] == 40.0].groupby(["dataset", "fold"])["test_accuracy"].mean().unstack()
+    m, sd = folds.mean(axis=1), folds.std(axis=1, ddof=1)
+    plain = stats.t.ppf(0.975, 4) * sd / np.sqrt(5)
+    cover_plain = ((m - plain <= truth_half) & (truth_half <= m + plain)).mean()
+    print(
+        f"coverage at nominal 95%: full size {cover_full:.3f}, subset {cover_half:.3f}, plain t {cover_plain:.3f}"
+    )
+    assert cover_full >= 0.93 and cover_half >= 0.93
+    assert cover_plain < 0.90
+
+
+def centroid_holdout(rng: np.random.Generator, n_sims: int, n_train=60, size=40, n_test=200, repeats=3):
+    """One test split per simulated dataset; each repeat trains on its own subset of the training
+    rows. Returns the results table, the stored predictions and each dataset's true accuracy (the
+    mean over repeats of the trained models' accuracies on new rows)."""
+    y_train = np.repeat([0, 1], n_train // 2)
+    y_test = np.repeat([0, 1], n_test // 2)
+    X_train = rng.normal(0, 1, (n_sims, n_train, DIM)) + np.where(y_train[:, None] == 1, MU, -MU)
+    X_test = rng.normal(0, 1, (n_sims, n_test, DIM)) + np.where(y_test[:, None] == 1, MU, -MU)
+    rows, preds, truth = [], {}, np.zeros(n_sims)
+    for r in range(repeats):
+        means = []
+        for c in (0, 1):
+            pool = np.flatnonzero(y_train == c)
+            pick = pool[rng.random((n_sims, len(pool))).argsort(1)[:, : size // 2]]
+            means.append(np.take_along_axis(X_train, pick[:, :, None], 1).mean(1))
+        truth += centroid_accuracy(means[0], means[1]) / repeats
+        w = means[1] - means[0]
+        b = -((means[1] + means[0]) / 2 * w).sum(-1)
+        pred = (np.einsum("snd,sd->sn", X_test, w) + b[:, None] > 0).astype(int)
+        for s in range(n_sims):
+            job = f"{s}-{r}"
+            preds[job] = {"test_index": np.arange(n_test), "test_true": y_test, "test_pred": pred[s]}
+            rows.append({"job_id": job, "dataset": f"sim{s:04d}", "task_type": "classification", "model": "centroid",
+                         "fold": 0, "repeat": r, "train_size": float(size), "n_train": size, "n_test": n_test,
+                         "status": "ok", "test_accuracy": float((pred[s] == y_test).mean())})  # fmt: skip
+    return pd.DataFrame(rows), preds, pd.Series(truth, index=[f"sim{s:04d}" for s in range(n_sims)])
+
+
+def test_single_split_bootstrap_covers_the_models_accuracy():
+    rng = np.random.default_rng(7)
+    df, preds, truth = centroid_holdout(rng, 400)
+    s = summarize_scores(df, predictions=preds.__getitem__).set_index("dataset")
+    assert (s["ci_method"] == "bootstrap").all() and (s["n"] == 3).all()
+    assert (
+        s["ci_note"].iloc[0] == "percentile bootstrap over 200 test rows (1000 resamples, 3 repeats averaged)"
+    )
+    cover = ((s["ci_low"] <= truth) & (truth <= s["ci_high"])).mean()
+    print(f"test-row bootstrap coverage at nominal 95%: {cover:.3f}")
+    assert cover >= 0.92
+    # without stored predictions there is no interval, and the table says why
+    bare = summarize_scores(df[df["dataset"] == "sim0000"]).iloc[0]
+    assert bare["ci_method"] == "none" and "stored predictions" in bare["ci_note"]
+
+
+def test_secondary_metrics_get_the_primary_metric_interval():
+    rng = np.random.default_rng(3)
+    df = centroid_kfold(rng, 3, sizes=(40,))
+    table = score_table(df)
+    acc = table[table["metric"] == "accuracy"].set_index("dataset")
+    bal = table[table["metric"] == "balanced_accuracy"].set_index("dataset")
+    assert acc["is_primary"].all() and not bal["is_primary"].any()
+    for col in ("mean", "n", "ci_low", "ci_high", "ci_method", "ci_note"):
+        assert acc[col].tolist() == bal[col].tolist(), col
+    # the repeats are averaged within each fold before the corrected t, for every metric; the old
+    # report's t over all 15 jobs of a secondary metric was several times narrower
+    one = df[df["dataset"] == "sim0000"]
+    folds = one.groupby("fold")["test_balanced_accuracy"].mean()
+    assert (bal.loc["sim0000", "ci_low"], bal.loc["sim0000", "ci_high"]) == pytest.approx(
+        corrected_t_interval(folds, 20, 40)
+    )
+    old_lo, old_hi = confidence_interval(one["test_balanced_accuracy"])  # 1.85 times narrower here
+    assert (bal.loc["sim0000", "ci_high"] - bal.loc["sim0000", "ci_low"]) > 1.5 * (
+        old_hi - old_lo
+    )  # 1.85x here
+
+
+def test_intervals_stay_inside_the_metric_range():
+    res = make_results(
+        {"c": {"m": [1.0, 1.0, 0.98, 1.0, 0.97]}, "r": {"m": [0.01, 0.5, 0.02, 0.01, 0.9]}}, {"r": "rmse"}
+    )
+    res["test_r2"] = np.where(res["dataset"] == "r", [1.0, 0.99, 0.9, 1.0, 0.6] * 2, np.nan)
+    table = score_table(res).set_index(["dataset", "metric"])
+    assert table.loc[("c", "accuracy"), "ci_high"] == 1.0  # unclipped: 1.0097
+    assert table.loc[("c", "accuracy"), "ci_low"] < 0.99
+    assert table.loc[("r", "rmse"), "ci_low"] == 0.0
+    assert table.loc[("r", "r2"), "ci_high"] == 1.0
+    # a bootstrap stays in range by construction; a perfect model's interval is the point 1
+    perfect = {"test_index": np.arange(30), "test_true": np.arange(30) % 3, "test_pred": np.arange(30) % 3}
+    assert bootstrap_interval([perfect], ["accuracy", "f1_macro"])["accuracy"][:2] == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_weighted_metrics_equal_the_metrics_on_resampled_rows(k):
+    rng = np.random.default_rng(k)
+    n = 40
+    y = rng.integers(0, k, n)
+    if k > 2:
+        y[y == k - 1] = 0  # a class absent from the test rows
+    proba = rng.dirichlet(np.ones(k), n)
+    pred = proba.argmax(1)
+    pred[:3] = k - 1  # ... but predicted: f1_macro counts it, balanced accuracy does not
+    idx = rng.integers(0, n, (25, n))
+    W = np.stack([np.bincount(i, minlength=n) for i in idx])
+    for name in ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"):
+        got = weighted_metric(name, W, y, pred, proba, k)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = [mlbench.metrics.score([name], y[i], pred[i], proba[i], k)[name] for i in idx]
+        assert got == pytest.approx(want, nan_ok=True), name
+    t = rng.normal(size=n)
+    p = t + rng.normal(size=n)
+    for name in ("rmse", "mae", "r2"):
+        want = [mlbench.metrics.score([name], t[i], p[i], None, 0)[name] for i in idx]
+        assert weighted_metric(name, W, t, p) == pytest.approx(want), name
+
+
+# --------------------------------------------------------------------------------------------
+# power-law intervals and crossovers beyond noise (simulations)
+# --------------------------------------------------------------------------------------------
+
+
+def test_power_law_interval_covers_the_true_exponent():
+    # 200 learning curves error = 2 n^-0.5 + 0.05 measured at 50..1600 rows with noise 0.005 on each
+    # size's mean: the setting where the old residual bootstrap covered b in 78% of the curves
+    rng = np.random.default_rng(0)
+    sizes = 50.0 * 2.0 ** np.arange(6)
+    true_b = 0.5
+    rows = []
+    for s in range(200):
+        error = 2.0 * sizes**-true_b + 0.05 + rng.normal(0, 0.005, len(sizes))
+        rows += [{"dataset": f"c{s:03d}", "model": "m", "n_train": n, "error_mean": e} for n, e in zip(sizes, error, strict=True)]  # fmt: skip
+    fits = fit_power_laws(pd.DataFrame(rows))
+    covered = ((fits["b_low"] <= true_b) & (true_b <= fits["b_high"])).mean()
+    # five folds per size, fitted on the raw observations
+    hits = []
+    n = np.repeat(sizes, 5)
+    for _ in range(200):
+        fit = fit_power_law(n, 1.0 * n**-0.3 + 0.1 + rng.normal(0, 0.01, n.size))
+        hits.append(fit["b_low"] <= 0.3 <= fit["b_high"])
+    print(
+        f"exponent interval coverage at nominal 95%: {covered:.3f} (one mean per size), {np.mean(hits):.3f} (folds)"
+    )
+    assert covered >= 0.90 and np.mean(hits) >= 0.90
+    assert (fits["b_high"] - fits["b_low"] > 0).all()
+
+
+def test_power_law_needs_four_sizes_for_an_interval():
+    three = fit_power_law([100, 200, 400], [0.3, 0.2, 0.15])
+    assert three["ok"] and math.isnan(three["b_low"]) and math.isnan(three["b_high"])  # not zero width
+    four = fit_power_law([100, 200, 400, 800], [0.3, 0.2, 0.15, 0.13])
+    assert four["b_low"] < four["b"] < four["b_high"]
+
+
+def sweep_of(curves: dict[str, object], n_seeds: int, noise: float = 0.01, seed: int = 0) -> pd.DataFrame:
+    """Results of a 5-fold sweep over 25..800 rows, one dataset per seed: ``curves[model](n)`` is
+    the model's expected accuracy, each job adds independent noise."""
+    rng = np.random.default_rng(seed)
+    sizes = 25 * 2 ** np.arange(6)
+    rows = []
+    for s in range(n_seeds):
+        for model, f in curves.items():
+            for size in sizes:
+                for fold in range(5):
+                    rows.append(
+                        {"job_id": f"{s}-{model}-{size}-{fold}", "dataset": f"s{s:03d}", "task_type": "classification",
+                         "model": model, "fold": fold, "repeat": 0, "train_size": float(size), "n_train": size,
+                         "n_test": 100, "status": "ok", "test_accuracy": float(f(size)) + rng.normal(0, noise)}
+                    )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_identical_curves_with_noise_give_no_crossover():
+    def same(n):
+        return 0.9 - 0.5 * n**-0.5
+
+    res = sweep_of({"a": same, "b": same}, 200)
+    curves = learning_curves(res)
+    found = crossovers(curves)
+    clean = 1 - found["dataset"].nunique() / 200
+    # what the old rule (any sign change of the mean curves) reported
+    old = 0
+    for _, g in curves.groupby("dataset"):
+        d = np.sign(g.pivot(index="n_train", columns="model", values="error_mean").eval("a - b").to_numpy())
+        old += int(np.sum(d[1:] * d[:-1] < 0))
+    print(
+        f"identical curves: no crossover in {clean:.1%} of 200 seeds; mean-curve sign changes: {old / 200:.2f} per seed"
+    )
+    assert clean >= 0.95
+    assert old / 200 > 1  # the curves do cross by chance: only the noise rule keeps them out
+
+
+def test_a_clear_crossing_is_found_beyond_noise():
+    # steep: 0.95 - 1.5 n^-0.5, flat: 0.85 - 0.3 n^-0.5; they cross at n = (1.2 / 0.1)^2 = 144
+    res = sweep_of(
+        {"flat": lambda n: 0.85 - 0.3 * n**-0.5, "steep": lambda n: 0.95 - 1.5 * n**-0.5}, 100, seed=1
+    )
+    found = crossovers(learning_curves(res))
+    observed = found[found["kind"] == "observed"]
+    power = observed["dataset"].nunique() / 100
+    print(f"clear crossing found in {power:.0%} of 100 seeds")
+    assert power >= 0.9 and len(observed) == observed["dataset"].nunique()  # one crossing each
+    assert (observed["better_before"] == "flat").all() and (observed["better_after"] == "steep").all()
+    assert (observed["n_low"] <= 144).mean() >= 0.9 and (observed["n_high"] >= 144).mean() >= 0.9
+    assert observed["n_cross"].median() == pytest.approx(144, rel=0.25)
+
+
+def test_extrapolated_crossing_needs_a_difference_beyond_noise():
+    def plateau(n):
+        return 0.95 - 0.5 * n**-0.2
+
+    def steep(n):
+        return 0.98 - 20 * n**-0.6
+
+    # the steep model is clearly worse at every size run and learns clearly faster: extrapolated
+    res = sweep_of({"plateau": plateau, "steep": steep}, 20, noise=0.002, seed=3)
+    found = crossovers(learning_curves(res))
+    assert (found["kind"] == "extrapolated").mean() == 1.0 and found["dataset"].nunique() >= 18
+    # identical curves never give an extrapolated crossing either
+    same = sweep_of({"a": plateau, "b": plateau}, 50, noise=0.002, seed=4)
+    assert (crossovers(learning_curves(same))["kind"] != "extrapolated").all()

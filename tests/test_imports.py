@@ -27,13 +27,6 @@ import mlbench
 PACKAGE_DIR = Path(mlbench.__file__).resolve().parent
 SOURCE_ROOT = PACKAGE_DIR.parent
 
-# Cycles in modules owned by other work in progress, kept out of this check until they are fixed.
-# TEMPORARY: the lead removes this allow-list at merge (report/sections <-> report/summarize is
-# being fixed in parallel); a listed cycle that no longer exists fails the test, as a reminder.
-_FOREIGN_CYCLES_UNTIL_MERGE: list[frozenset[str]] = [
-    frozenset({"mlbench.report.sections", "mlbench.report.summarize"}),
-]
-
 
 def module_files(package_dir: Path) -> dict[str, tuple[Path, bool]]:
     """Dotted module name -> (file, is_package), for every ``.py`` file under ``package_dir``."""
@@ -173,12 +166,9 @@ def _describe(cycle: list[str], edges: dict[str, dict[str, int]]) -> str:
 def test_no_import_cycles_between_modules() -> None:
     edges = import_edges(PACKAGE_DIR)
     cycles = import_cycles(edges)
-    new = [c for c in cycles if frozenset(c) not in _FOREIGN_CYCLES_UNTIL_MERGE]
-    assert not new, "import cycles (move the shared part to a module both can import):\n" + "\n".join(
-        _describe(c, edges) for c in new
+    assert not cycles, "import cycles (move the shared part to a module both can import):\n" + "\n".join(
+        _describe(c, edges) for c in cycles
     )
-    gone = [set(c) for c in _FOREIGN_CYCLES_UNTIL_MERGE if c not in {frozenset(x) for x in cycles}]
-    assert not gone, f"{gone} no longer form a cycle: remove them from _FOREIGN_CYCLES_UNTIL_MERGE"
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:

@@ -56,3 +56,29 @@ def test_degenerate_folds_give_nan_or_a_value_not_an_error():
 def test_directions():
     assert METRICS.get("accuracy").greater_is_better and not METRICS.get("log_loss").greater_is_better
     assert not METRICS.get("rmse").greater_is_better and METRICS.get("r2").greater_is_better
+
+
+def test_f1_macro_averages_over_the_classes_present_in_the_fold():
+    # a 3-class dataset; this test fold holds classes 0 and 1 only and class 2 is never predicted
+    y = np.array([0] * 8 + [1] * 8)
+    pred = y.copy()
+    pred[[0, 8]] = [1, 0]  # one mistake each way: F1 = 7/8 for both present classes
+    got = score(["f1_macro"], y, pred, None, 3)["f1_macro"]
+    assert got == pytest.approx(0.875)
+    assert got == skm.f1_score(y, pred, average="macro", zero_division=0)
+    # counting the absent class as F1 = 0 gave 0.58
+    assert skm.f1_score(y, pred, average="macro", labels=[0, 1, 2], zero_division=0) == pytest.approx(
+        0.5833, abs=1e-4
+    )
+    # a class predicted but absent from y_true still counts (F1 = 0), as in scikit-learn
+    pred[1] = 2
+    assert score(["f1_macro"], y, pred, None, 3)["f1_macro"] == skm.f1_score(
+        y, pred, average="macro", zero_division=0
+    )
+
+
+def test_metric_ranges():
+    assert (METRICS.get("accuracy").low, METRICS.get("accuracy").high) == (0.0, 1.0)
+    assert (METRICS.get("rmse").low, METRICS.get("rmse").high) == (0.0, math.inf)
+    assert (METRICS.get("r2").low, METRICS.get("r2").high) == (-math.inf, 1.0)
+    assert METRICS.get("log_loss").low == 0.0

@@ -15,6 +15,7 @@ import pytest
 from mlbench.reader import open_run
 from mlbench.report import render_html, summarize
 from mlbench.report.html import fmt_pm, fmt_seconds
+from mlbench.store import Store
 
 XSS_MODEL = "<script>alert(1)</script>"
 XSS_DATASET = "<img src=x onerror=alert(1)>"
@@ -201,8 +202,10 @@ def test_ties_share_a_rank_and_unscored_models_come_last(results: pd.DataFrame) 
     df.loc[df["model"] == "knn", "status"] = "ok"
     df.loc[df["model"] == XSS_MODEL, ["status", "test_rmse"]] = ["timeout", np.nan]
     board = summarize(df, META)["datasets"][0]["leaderboard"]
-    assert [(r["model"], r["rank"]) for r in board] == [("knn", 1), ("xgboost", 1), (XSS_MODEL, None)]
-    assert board[-1]["n_ok"] == 0 and board[-1]["test_mean"] is None
+    # ties share the average rank; a model without a score at the full size is ranked last
+    assert [(r["model"], r["rank"]) for r in board] == [("knn", 1.5), ("xgboost", 1.5), (XSS_MODEL, 3.0)]
+    assert [r["best"] for r in board] == [True, True, False]
+    assert board[-1]["n_ok"] == 0 and board[-1]["test_mean"] is None and board[-1]["status"] == "timeout"
 
 
 def test_nullable_dtypes_are_handled(results: pd.DataFrame, summary: dict) -> None:
@@ -269,8 +272,9 @@ def test_largest_size_is_found_even_if_it_all_failed_without_n_train() -> None:
     results.loc[lost, ["status", "n_train", "test_accuracy", "test_rmse"]] = ["oom", np.nan, np.nan, np.nan]
     board = dataset(summarize(results, META), XSS_DATASET)["leaderboard"]
     knn = next(r for r in board if r["model"] == "knn")
-    # Reported at the full size (where it failed), not silently at the half size.
-    assert (knn["train_size"], knn["n_ok"], knn["rank"]) == (1.0, 0, None)
+    # Reported at the full size (where it failed) and ranked last, not silently at the half size.
+    assert (knn["train_size"], knn["n_ok"], knn["rank"], knn["status"]) == (1.0, 0, 3.0, "oom")
+    assert knn["test_mean"] is None and board[-1]["model"] == "knn"
 
 
 def test_a_skipped_size_larger_than_the_data_is_not_the_largest() -> None:
@@ -427,7 +431,7 @@ def many_datasets(n_datasets: int = 4, sizes: tuple[float, ...] = (1.0,), seed: 
                     rows.append(
                         {"job_id": f"d{d}-{model}-{size}-{fold}", "dataset": f"ds{d}", "task_type": "classification",
                          "model": model, "fold": fold, "repeat": 0, "train_size": float(size), "n_train": n_train,
-                         "status": "ok", "error": None, "fit_seconds": {"strong": 5.0, "mid_a": 0.1}.get(model, 1.0),
+                         "n_test": 100, "status": "ok", "error": None, "fit_seconds": {"strong": 5.0, "mid_a": 0.1}.get(model, 1.0),
                          "predict_seconds": 0.01, "peak_memory_mb": 100.0, "n_params": 1000.0 if model == "strong" else None,
                          "train_accuracy": min(1.0, acc + 0.05), "test_accuracy": acc, "test_log_loss": 1 - acc}
                     )  # fmt: skip
@@ -438,18 +442,146 @@ def test_overall_leaderboard_and_tests_with_enough_datasets() -> None:
     s = summarize(many_datasets(4), META)
     json.dumps(s, allow_nan=False)
     o = s["overall"]
-    assert o["n_datasets"] == 4 and o["tests"] is True
-    board = {r["model"]: r for r in o["leaderboard"]}
-    assert o["leaderboard"][0]["model"] == "strong"
+    assert o["n_datasets"] == 4 and len(o["groups"]) == 1
+    g = o["groups"][0]
+    assert g["label"] == "all models" and g["tests"] is True and g["n_datasets"] == 4
+    board = {r["model"]: r for r in g["leaderboard"]}
+    assert g["leaderboard"][0]["model"] == "strong"
     assert board["strong"]["mean_rank"] == 1.0 and board["strong"]["win_rate"] == 1.0
     assert board["weak"]["mean_rank"] == 4.0 and board["weak"]["mean_normalized_score"] == 0.0
     assert board["strong"]["total_fit_seconds"] == pytest.approx(4 * 3 * 5.0)
-    assert 0 <= o["friedman"]["p_value"] < 0.05 and o["friedman"]["n_models"] == 4
-    assert o["cd"]["cd"] > 0 and o["cd"]["mean_ranks"]["strong"] == 1.0
-    assert {(w["model_a"], w["model_b"]) for w in o["wilcoxon"]} >= {("strong", "weak")}
+    assert 0 <= g["friedman"]["p_value"] < 0.05 and g["friedman"]["n_models"] == 4
+    # every dataset orders the models the same way: the Iman-Davenport F is infinite
+    assert g["friedman"]["iman_davenport"] is None and g["friedman"]["iman_davenport_p_value"] == 0.0
+    assert g["cd"]["cd"] > 0 and g["cd"]["mean_ranks"]["strong"] == 1.0
+    # 4 datasets: no Wilcoxon test can reach p < 0.05, so none is run, and the report says why
+    assert g["wilcoxon"] == [] and "0.125" in g["wilcoxon_note"] and "6 datasets" in g["wilcoxon_note"]
     html = render_html(s)
-    assert 'class="fig cd-diagram"' in html and 'class="wilcoxon sortable"' in html
-    assert "Friedman test over 4 datasets" in html
+    assert 'class="fig cd-diagram"' in html and 'class="wilcoxon sortable"' not in html
+    assert "Friedman test over 4 datasets" in html and "Iman–Davenport F(3, 9) = ∞" in html
+    assert (
+        "ranked last there (normalised score 0, never a win) and left out of the significance tests" in html
+    )
+
+    six = summarize(many_datasets(6), META)["overall"]["groups"][0]
+    assert len(six["wilcoxon"]) == 6 and six["wilcoxon_note"] is None
+    assert {(w["model_a"], w["model_b"]) for w in six["wilcoxon"]} >= {("strong", "weak")}
+    assert 'class="wilcoxon sortable"' in render_html(summarize(many_datasets(6), META), plots=False)
+
+
+def test_failed_model_is_ranked_last_and_left_out_of_the_tests() -> None:
+    # strong runs out of memory at the full size of ds0: its half-size score must not count
+    results = many_datasets(4, sizes=(200, 400))
+    lost = (results["dataset"] == "ds0") & (results["model"] == "strong") & (results["train_size"] == 400)
+    results.loc[lost, ["status", "n_train", "test_accuracy", "train_accuracy", "test_log_loss"]] = [
+        "oom", np.nan, np.nan, np.nan, np.nan]  # fmt: skip
+    s = summarize(results, META)
+    ds0 = dataset(s, "ds0")["leaderboard"]
+    assert ds0[-1]["model"] == "strong" and ds0[-1]["status"] == "oom" and ds0[-1]["rank"] == 4.0
+    assert ds0[-1]["test_mean"] is None and ds0[-1]["train_size"] == 400.0
+    g = s["overall"]["groups"][0]
+    board = {r["model"]: r for r in g["leaderboard"]}
+    assert board["strong"]["n_failed"] == 1 and board["strong"]["win_rate"] == 0.75
+    assert g["friedman"]["n_models"] == 3 and "ds0 (oom)" in g["left_out"]["strong"]
+    assert "strong" not in g["cd"]["mean_ranks"]
+    html = render_html(s)
+    assert "Left out of the tests" in html and "ranked last" in html
+
+
+def test_models_that_apply_to_some_datasets_are_ranked_within_their_group() -> None:
+    results = many_datasets(4)
+    # a CNN that ran on one "image" dataset only, skipped elsewhere, best where it ran
+    cnn = results[results["model"] == "strong"].assign(model="cnn")
+    cnn["status"] = np.where(cnn["dataset"] == "ds3", "ok", "skipped")
+    cnn.loc[cnn["status"] == "skipped", ["test_accuracy", "train_accuracy", "n_train"]] = np.nan
+    cnn.loc[cnn["status"] == "ok", "test_accuracy"] = 0.999
+    s = summarize(pd.concat([results, cnn], ignore_index=True), META)
+    groups = s["overall"]["groups"]
+    assert [(g["label"], g["datasets"]) for g in groups] == [
+        ("all but cnn", ["ds0", "ds1", "ds2"]),
+        ("all models", ["ds3"]),
+    ]
+    assert "cnn" not in {r["model"] for r in groups[0]["leaderboard"]}
+    assert groups[0]["tests"] and not groups[1]["tests"]
+    cnn_row = next(r for r in groups[1]["leaderboard"] if r["model"] == "cnn")
+    assert cnn_row["n_datasets"] == 1
+    skipped = next(r for r in dataset(s, "ds0")["leaderboard"] if r["model"] == "cnn")
+    assert (
+        skipped["status"] == "skipped"
+        and skipped["rank"] is None
+        and skipped is dataset(s, "ds0")["leaderboard"][-1]
+    )
+    html = render_html(s)
+    assert "Group 1: all but cnn" in html and "Group 2: all models" in html
+
+
+def test_single_split_intervals_come_from_the_stored_predictions() -> None:
+    # holdout: one fold; the interval is a bootstrap over the test rows of the stored predictions
+    results = many_datasets(1)
+    results = results[results["fold"] == 0].copy()
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 60)
+    preds = {}
+    for job, acc in zip(results["job_id"], results["test_accuracy"], strict=True):
+        pred = np.where(rng.random(60) < acc, y, (y + 1) % 3)
+        proba = np.full((60, 3), 0.1, dtype=np.float32)
+        proba[np.arange(60), pred] = 0.8
+        preds[job] = {"test_index": np.arange(60), "test_true": y, "test_pred": pred, "test_proba": proba}
+        results.loc[results["job_id"] == job, "test_accuracy"] = float((pred == y).mean())
+    results["test_log_loss"] = np.nan
+    with_preds = summarize(results, META, predictions=preds.__getitem__)
+    row = dataset(with_preds, "ds0")["leaderboard"][0]
+    assert (
+        row["ci_method"] == "bootstrap" and row["test_ci_low"] < row["test_mean"] < row["test_ci_high"] <= 1.0
+    )
+    assert "percentile bootstrap over 60 test rows" in dataset(with_preds, "ds0")["ci_methods"][0]
+    without = summarize(results, META)
+    row = dataset(without, "ds0")["leaderboard"][0]
+    assert row["ci_method"] == "none" and row["test_ci_low"] is None
+    assert "needs the stored predictions" in render_html(without, plots=False)
+
+
+def test_the_report_table_is_the_analysis_table() -> None:
+    from mlbench import analysis
+
+    results = many_datasets(2)
+    s = summarize(results, META)
+    table = analysis.score_table(results, {"ds0": "accuracy", "ds1": "accuracy"}).set_index(
+        ["dataset", "model", "metric"]
+    )
+    for ds in s["datasets"]:
+        for r in ds["leaderboard"]:
+            t = table.loc[(ds["name"], r["model"], "accuracy")]
+            assert (r["test_mean"], r["test_ci_low"], r["test_ci_high"]) == (
+                t["mean"],
+                t["ci_low"],
+                t["ci_high"],
+            )
+            o = table.loc[(ds["name"], r["model"], "log_loss")]
+            assert (r["other_test"]["log_loss"]["ci_low"], r["other_test"]["log_loss"]["ci_high"]) == (
+                o["ci_low"],
+                o["ci_high"],
+            )
+
+
+def test_sections_and_values_do_not_import_summarize() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "mlbench" / "report"
+
+    def imported(name: str) -> set[str]:
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        out = set()
+        for node in ast.walk(tree):  # function-level (lazy) imports count too
+            if isinstance(node, ast.ImportFrom) and node.module:
+                out.add(node.module)
+            elif isinstance(node, ast.Import):
+                out.update(a.name for a in node.names)
+        return out
+
+    assert "mlbench.report.summarize" not in imported("sections")
+    assert not {m for m in imported("values") if m.startswith("mlbench.report")}
+    assert "mlbench.report.sections" in imported("summarize")
 
 
 def test_per_dataset_ci_gap_cost_and_pareto() -> None:
@@ -457,14 +589,17 @@ def test_per_dataset_ci_gap_cost_and_pareto() -> None:
     ds = summarize(results, META)["datasets"][0]
     rows = {r["model"]: r for r in ds["leaderboard"]}
     part = results[results["model"] == "strong"]["test_accuracy"]
-    half = 4.302653 * part.std(ddof=1) / np.sqrt(3)  # Student t(0.975, 2 dof)
+    # corrected resampled t (Nadeau-Bengio): t(0.975, 2 dof) * sqrt(var * (1/3 + n_test/n_train))
+    half = 4.302653 * part.std(ddof=1) * np.sqrt(1 / 3 + 100 / 400)
     assert rows["strong"]["test_ci_low"] == pytest.approx(part.mean() - half, rel=1e-4)
     assert rows["strong"]["test_ci_high"] == pytest.approx(part.mean() + half, rel=1e-4)
     assert rows["strong"]["gap"] == pytest.approx(
         results[results["model"] == "strong"]["train_accuracy"].mean() - part.mean()
     )
     assert rows["strong"]["n_params"] == 1000.0 and rows["weak"]["n_params"] is None
-    assert rows["mid_a"]["other_test"]["log_loss"]["ci_low"] is not None
+    assert rows["strong"]["ci_method"] == "corrected_t" and "3 folds" in rows["strong"]["ci_note"]
+    other = rows["mid_a"]["other_test"]["log_loss"]
+    assert other["ci_low"] is not None and other["ci_method"] == "corrected_t"
     # strong: best; mid_a: fastest and second best; mid_b, weak: slower and worse than mid_a.
     assert {m for m, r in rows.items() if r["pareto"]} == {"strong", "mid_a"}
     assert ds["has_params"] is True
@@ -588,3 +723,24 @@ def test_bar_chart_accepts_a_mean_outside_its_fold_interval() -> None:
         [{"model": "a", "test_mean": 0.90, "test_ci_low": 0.91, "test_ci_high": 0.95}], "accuracy"
     )
     assert fig is not None
+
+
+def test_comparison_says_when_a_model_failed_at_the_reference_size(tmp_path: Path) -> None:
+    from mlbench.report import write_comparison
+
+    runs = []
+    for name in ("a", "b"):
+        results = many_datasets(3, sizes=(50, 400), seed=0)
+        if name == "b":  # weak ran out of memory at the full size in run B
+            full = (results["model"] == "weak") & (results["train_size"] == 400)
+            results.loc[full, "status"] = "oom"
+            results.loc[full, ["test_accuracy", "train_accuracy", "test_log_loss"]] = np.nan
+        with Store(tmp_path / name) as store:
+            run_id = store.start_run({"suite": "cmp", "primary_metric": "accuracy", "metrics": ["accuracy"]})
+            for rec in results.to_dict("records"):
+                store.record({k: v for k, v in rec.items() if not (isinstance(v, float) and np.isnan(v))})
+            store.finish_run(run_id, "finished")
+        runs.append(open_run(tmp_path / name))
+    html = write_comparison(runs[0], runs[1], tmp_path / "cmp.html").read_text(encoding="utf-8")
+    assert html.count("B: oom at the reference size") == 3  # once per dataset, never a half-size score
+    assert "A: " not in html

@@ -1,7 +1,11 @@
 """Analyses of a results table: pure functions, DataFrame in, DataFrame or dict out.
 
-Every function takes the table from :func:`mlbench.load_results` (latest attempt per job) and
-ignores jobs whose status is not ``"ok"``. ``metric=None`` means each dataset's primary metric:
+Every function takes the table from :func:`mlbench.load_results` (latest attempt per job).
+Models are scored at each dataset's reference size (the largest training size the suite asked
+for that ran), the same for every model: a model that failed there is failed on that dataset
+(ranked last, left out of the tests), never scored on a smaller size. Datasets are grouped by the
+models that apply to them, and models are ranked only within a group (see
+:mod:`mlbench.analysis.tables`). ``metric=None`` means each dataset's primary metric:
 the first ``test_<m>`` column with values for its task type, in the order accuracy,
 balanced_accuracy, f1_macro, roc_auc, log_loss (classification) and rmse, mae, r2 (regression),
 unless ``primary={task_type: metric}`` says otherwise.
@@ -20,26 +24,35 @@ Examples
 
 from __future__ import annotations
 
+from mlbench.analysis.intervals import bootstrap_interval, corrected_t_interval
 from mlbench.analysis.scaling import crossovers, fit_power_law, fit_power_laws, learning_curves
 from mlbench.analysis.stats import (
     compare_runs,
     confidence_interval,
     critical_difference,
+    dataset_groups,
     error_of,
     friedman_test,
     leaderboard,
     per_fold,
     primary_metrics,
     ranks,
+    reference_sizes,
+    reference_status,
+    score_table,
     summarize_scores,
     wilcoxon_holm,
+    wilcoxon_min_datasets,
 )
 
 __all__ = [
+    "bootstrap_interval",
     "compare_runs",
     "confidence_interval",
+    "corrected_t_interval",
     "critical_difference",
     "crossovers",
+    "dataset_groups",
     "error_of",
     "fit_power_law",
     "fit_power_laws",
@@ -49,6 +62,10 @@ __all__ = [
     "per_fold",
     "primary_metrics",
     "ranks",
+    "reference_sizes",
+    "reference_status",
+    "score_table",
     "summarize_scores",
     "wilcoxon_holm",
+    "wilcoxon_min_datasets",
 ]

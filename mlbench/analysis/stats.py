@@ -1,11 +1,22 @@
-"""Statistics over a results table: intervals, per-model summaries, ranks and significance tests.
+"""Statistics over a results table: scores with intervals, ranks, leaderboards and significance tests.
 
 Every public function takes the DataFrame returned by :func:`mlbench.load_results` (latest
-attempt per job), ignores rows whose ``status`` is not ``"ok"`` and returns a new table. The
-metric is each dataset's primary one unless ``metric`` names another (see :func:`primary_metrics`).
+attempt per job) and returns a new table or dict. The metric is each dataset's primary one unless
+``metric`` names another (see :func:`primary_metrics`). What is compared is defined once, in
+:mod:`mlbench.analysis.tables`:
 
-Scores are compared "at each model's largest training size": with a train-size sweep the small
-subsets are for learning curves (:mod:`mlbench.analysis.scaling`), the full size is the benchmark.
+- every model is scored at its dataset's **reference size** (the largest requested training
+  size that ran), never at a smaller one; a model with no successful job there is **failed** on
+  that dataset: listed with its status, **ranked last** in :func:`ranks` and :func:`leaderboard`
+  (score 0 in the normalised score, never a win) and **left out of the tests**
+  (:func:`friedman_test`, :func:`critical_difference`, :func:`wilcoxon_holm`), which need a score
+  on every dataset; a dataset where *every* model failed at its reference size orders no models
+  and is left out of the ranking and the tests;
+- models are ranked only against the models that apply to the same datasets: datasets are
+  **grouped** by that set of models (:func:`dataset_groups`), and leaderboards and tests are per
+  group;
+- a score is the mean over folds (repeats averaged within each fold), with a corrected resampled t
+  interval for k-fold and a test-row bootstrap for a single split (:mod:`mlbench.analysis.intervals`).
 
 scipy is imported inside the functions that need it so that ``import mlbench.analysis`` stays cheap.
 """
@@ -20,232 +31,62 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlbench.metrics import DEFAULT_METRICS, METRICS
+from mlbench.analysis.intervals import N_BOOT
+from mlbench.analysis.tables import (
+    RESOURCE_COLUMNS,
+    SCORED,
+    PredictionLoader,
+    _at_reference,
+    _groups_of,
+    _long_for,
+    _metrics_by_dataset,
+    _references,
+    _status_table,
+    _table,
+    dataset_groups,
+    per_fold,
+    primary_metrics,
+    reference_sizes,
+    reference_status,
+    score_summary,
+)
+from mlbench.metrics import METRICS
 
 __all__ = [
     "compare_runs",
     "confidence_interval",
     "critical_difference",
+    "dataset_groups",
     "error_of",
     "friedman_test",
     "leaderboard",
+    "per_fold",
     "primary_metrics",
     "ranks",
+    "reference_sizes",
+    "reference_status",
+    "score_table",
     "summarize_scores",
     "wilcoxon_holm",
+    "wilcoxon_min_datasets",
 ]
 
-# Jobs whose training sets differ by at most this fraction are one point of a learning curve:
-# k-fold splits of 747 rows give 597 and 598 training rows, which are the same "full size".
-N_TRAIN_TOLERANCE = 0.01
-
-_RESOURCE_COLUMNS = ("fit_seconds", "predict_seconds", "peak_memory_mb", "n_params")
-
 
 # --------------------------------------------------------------------------------------------
-# shared helpers (also used by scaling.py)
-# --------------------------------------------------------------------------------------------
-
-
-def _ok_rows(results: pd.DataFrame) -> pd.DataFrame:
-    if "status" not in results.columns:
-        return results
-    return results[results["status"] == "ok"]
-
-
-def _has_values(frame: pd.DataFrame, column: str) -> bool:
-    return column in frame.columns and bool(frame[column].notna().any())
-
-
-def primary_metrics(
-    results: pd.DataFrame, metric: str | None = None, primary: dict[str, str] | None = None
-) -> dict[str, str]:
-    """Which metric each dataset is judged on.
-
-    Parameters
-    ----------
-    results : pandas.DataFrame
-        Results table from :func:`mlbench.load_results`.
-    metric : str, optional
-        Use this metric for every dataset of its task type; datasets of the other task type are left
-        out (an accuracy cannot rank regressors).
-    primary : dict, optional
-        ``{task_type: metric}``. Overrides the default order for that task type; a dataset that lacks
-        the requested ``test_<metric>`` column is left out with a warning rather than silently
-        judged on another metric.
-
-    Returns
-    -------
-    dict
-        ``{dataset: metric_name}``. Without ``metric``/``primary`` it is the first ``test_<m>`` column
-        with values for the dataset's task type, in the order of
-        :data:`mlbench.metrics.DEFAULT_METRICS` (accuracy, balanced_accuracy, f1_macro, roc_auc,
-        log_loss; rmse, mae, r2).
-    """
-    ok = _ok_rows(results)
-    wanted_task = METRICS.get(metric).task_type if metric is not None else None
-    out: dict[str, str] = {}
-    missing: list[str] = []
-    for dataset, rows in ok.groupby("dataset", sort=True):
-        task = str(rows["task_type"].iloc[0]) if "task_type" in rows.columns else ""
-        if metric is not None:
-            if task and task != wanted_task:
-                continue
-            candidates = [metric]
-        elif primary and task in primary:
-            candidates = [primary[task]]
-        else:
-            candidates = DEFAULT_METRICS.get(task, [])
-        chosen = next((m for m in candidates if _has_values(rows, f"test_{m}")), None)
-        if chosen is None:
-            if metric is not None or (primary and task in primary):
-                missing.append(f"{dataset} (test_{candidates[0]})")
-            continue
-        out[str(dataset)] = chosen
-    if missing:
-        warnings.warn("left out datasets without the requested metric: " + ", ".join(missing), stacklevel=3)
-    return out
-
-
-def _group_sizes(n: np.ndarray) -> np.ndarray:
-    """Map each training size to its group's median, grouping sizes within 1% of the group's smallest."""
-    n = np.asarray(n, dtype=float)
-    out = np.full(n.shape, np.nan)
-    finite = np.isfinite(n)
-    values = np.unique(n[finite])
-    # Chain from each group's smallest value (not neighbour to neighbour) so that a dense sweep
-    # cannot drift into one giant group.
-    labels = np.empty(len(values), dtype=int)
-    start, label = -np.inf, -1
-    for i, v in enumerate(values):
-        if v > start * (1 + N_TRAIN_TOLERANCE):
-            start, label = v, label + 1
-        labels[i] = label
-    group_of = labels[np.searchsorted(values, n[finite])]
-    centres = pd.Series(n[finite]).groupby(group_of).median()
-    out[finite] = centres.to_numpy()[group_of]
-    return out
-
-
-def _long_scores(
-    results: pd.DataFrame, metric: str | None = None, primary: dict[str, str] | None = None
-) -> pd.DataFrame:
-    """One row per ok job with a score on its dataset's metric.
-
-    Columns: dataset, task_type, model, metric, greater_is_better, score, train_score, n_train
-    (grouped: jobs within 1% share their median, grouped per dataset so every model's curve has the
-    same x values), n_train_raw, job_id, fold, repeat, train_size and the resource columns.
-    """
-    ok = _ok_rows(results)
-    chosen = primary_metrics(ok, metric, primary)
-    parts = []
-    for dataset, name in chosen.items():
-        rows = ok[ok["dataset"] == dataset]
-        raw_n = rows["n_train"] if "n_train" in rows.columns else rows["train_size"]
-        part = pd.DataFrame(
-            {
-                "dataset": dataset,
-                "task_type": rows["task_type"].to_numpy() if "task_type" in rows.columns else "",
-                "model": rows["model"].to_numpy(),
-                "metric": name,
-                "greater_is_better": METRICS.get(name).greater_is_better,
-                "score": pd.to_numeric(rows[f"test_{name}"], errors="coerce").to_numpy(dtype=float),
-                "train_score": (
-                    pd.to_numeric(rows[f"train_{name}"], errors="coerce").to_numpy(dtype=float)
-                    if f"train_{name}" in rows.columns
-                    else np.nan
-                ),
-                "n_train_raw": pd.to_numeric(raw_n, errors="coerce").to_numpy(dtype=float),
-            }
-        )
-        for col in ("job_id", "fold", "repeat", "train_size", *_RESOURCE_COLUMNS):
-            part[col] = rows[col].to_numpy() if col in rows.columns else np.nan
-        part = part[np.isfinite(part["score"])]
-        part["n_train"] = _group_sizes(part["n_train_raw"].to_numpy())
-        parts.append(part)
-    if not parts:
-        cols = ["dataset", "task_type", "model", "metric", "greater_is_better", "score", "train_score"]
-        cols += ["n_train_raw", "job_id", "fold", "repeat", "train_size", *_RESOURCE_COLUMNS, "n_train"]
-        return pd.DataFrame(columns=cols)
-    return pd.concat(parts, ignore_index=True)
-
-
-def _at_largest(long: pd.DataFrame) -> pd.DataFrame:
-    """Keep each (dataset, model)'s jobs at its largest (grouped) training size."""
-    if long.empty:
-        return long
-    largest = long.groupby(["dataset", "model"])["n_train"].transform("max")
-    return long[long["n_train"] == largest]
-
-
-def per_fold(long: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """One row per fold: average the repeats within each fold of each ``keys`` group.
-
-    Repeats of a fold share its test rows (and, at the full training size, its training rows:
-    a deterministic model then scores identically in every repeat), so they are not independent
-    samples; the folds are. A group with a single fold (holdout) keeps its repeats as samples.
-    Numeric columns are averaged, the others keep their first value.
-    """
-    if long.empty or "fold" not in long.columns or long["fold"].isna().all():
-        return long
-    n_folds = long.groupby(keys)["fold"].transform("nunique")
-    single, multi = long[n_folds <= 1], long[n_folds > 1]
-    if multi.empty:
-        return long
-    how = {
-        col: (
-            "mean" if pd.api.types.is_numeric_dtype(multi[col]) and col not in ("fold", "repeat") else "first"
-        )
-        for col in multi.columns
-        if col not in (*keys, "fold")
-    }
-    folded = multi.groupby([*keys, "fold"], sort=False, dropna=False).agg(how).reset_index()
-    return pd.concat([single, folded[long.columns]], ignore_index=True)
-
-
-def _mean_scores(results: pd.DataFrame, metric: str | None, primary: dict[str, str] | None) -> pd.DataFrame:
-    """Per dataset x model mean test score at the model's largest training size."""
-    top = _at_largest(_long_scores(results, metric, primary))
-    return (
-        top.groupby(["dataset", "model"], sort=True)
-        .agg(
-            metric=("metric", "first"),
-            greater_is_better=("greater_is_better", "first"),
-            score=("score", "mean"),
-        )
-        .reset_index()
-    )
-
-
-def _goodness_matrix(
-    results: pd.DataFrame, metric: str | None, primary: dict[str, str] | None
-) -> pd.DataFrame:
-    """dataset x model matrix of scores oriented so that higher is better, complete models only."""
-    scores = _mean_scores(results, metric, primary)
-    scores["good"] = np.where(scores["greater_is_better"], scores["score"], -scores["score"])
-    matrix = scores.pivot(index="dataset", columns="model", values="good")
-    # The omnibus tests need a complete block design: a model missing on one dataset is dropped
-    # rather than the dataset, since datasets are the (scarcer) samples.
-    return matrix.dropna(axis=1, how="any")
-
-
-def _ranks_of(matrix: pd.DataFrame) -> pd.DataFrame:
-    # rank 1 = best; ties share the average rank (Demšar 2006)
-    return matrix.rank(axis=1, ascending=False, method="average")
-
-
-# --------------------------------------------------------------------------------------------
-# public API
+# intervals and errors
 # --------------------------------------------------------------------------------------------
 
 
 def confidence_interval(values: Iterable[float], level: float = 0.95) -> tuple[float, float]:
-    """Student-t confidence interval of the mean.
+    """Student-t confidence interval of the mean of *independent* samples.
+
+    Fold scores are not independent (their training sets overlap): the tables use the corrected
+    resampled t of :func:`mlbench.analysis.intervals.corrected_t_interval` for them.
 
     Parameters
     ----------
     values : array-like of float
-        Samples, e.g. one score per fold; NaNs are ignored.
+        Independent samples; NaNs are ignored.
     level : float
         Coverage, e.g. 0.95.
 
@@ -269,20 +110,6 @@ def confidence_interval(values: Iterable[float], level: float = 0.95) -> tuple[f
     return (mean - half, mean + half)
 
 
-def _ci_columns(mean: pd.Series, std: pd.Series, n: pd.Series, level: float = 0.95) -> tuple[Any, Any]:
-    """Vectorised :func:`confidence_interval` from group summaries."""
-    from scipy import stats
-
-    n_arr = n.to_numpy(dtype=float)
-    sem = std.to_numpy(dtype=float) / np.sqrt(n_arr)
-    with np.errstate(invalid="ignore"):
-        t = stats.t.ppf((1 + level) / 2, np.where(n_arr >= 2, n_arr - 1, np.nan))
-        half = np.where(sem == 0, 0.0, t * sem)
-    half = np.where(n_arr >= 2, half, np.nan)
-    m = mean.to_numpy(dtype=float)
-    return m - half, m + half
-
-
 def error_of(scores: Any, metric: str) -> np.ndarray:
     """Turn scores into an error to be minimised, for learning curves and power-law fits.
 
@@ -302,10 +129,147 @@ def error_of(scores: Any, metric: str) -> np.ndarray:
     return 1.0 - x if METRICS.get(metric).greater_is_better else x.copy()
 
 
-def summarize_scores(
-    results: pd.DataFrame, metric: str | None = None, primary: dict[str, str] | None = None
+# --------------------------------------------------------------------------------------------
+# per dataset x model tables
+# --------------------------------------------------------------------------------------------
+
+_SCORE_COLUMNS = [
+    "dataset",
+    "model",
+    "metric",
+    "is_primary",
+    "greater_is_better",
+    "status",
+    "train_size",
+    "n_train",
+    "n_ok",
+    "n_jobs",
+    "mean",
+    "std",
+    "n",
+    "n_folds",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "ci_note",
+    "train_mean",
+    "train_std",
+    "gap",
+    *RESOURCE_COLUMNS,
+]
+
+
+def score_table(
+    results: pd.DataFrame,
+    primary: dict[str, str] | None = None,
+    *,
+    metrics: list[str] | None = None,
+    predictions: PredictionLoader | None = None,
+    level: float = 0.95,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Per dataset x model summary at each model's largest training size.
+    """Every model's scores on every dataset at the reference size, one row per metric.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Results table from :func:`mlbench.load_results`.
+    primary : dict, optional
+        ``{task_type or dataset: metric}`` choosing the primary metric (see :func:`primary_metrics`).
+    metrics : list of str, optional
+        Metrics to include; default every registered metric with test values for the dataset's
+        task type. Every metric gets the same interval method as the primary one.
+    predictions : callable, optional
+        ``job_id -> dict of arrays`` (``test_index``, ``test_true``, ``test_pred``, ``test_proba``);
+        without it a single-split dataset has no interval (``ci_note`` says so).
+    level : float
+        Interval coverage.
+    n_boot, seed :
+        Bootstrap resamples and seed (single-split datasets).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns dataset, model, metric, is_primary, greater_is_better, status (see
+        :func:`reference_status`; ``"no score"`` when the jobs succeeded but the metric is
+        undefined), train_size, n_train, n_ok, n_jobs, mean, std, n, n_folds, ci_low, ci_high,
+        ci_method (``corrected_t``, ``bootstrap`` or ``none``), ci_note (the method in words, or why
+        there is no interval), train_mean, train_std, gap (positive = overfitting, whatever the
+        metric's direction), fit_seconds, predict_seconds, n_params (means over the ok jobs at the
+        reference size) and peak_memory_mb (their maximum). Every model with a job on the dataset
+        has rows, failed and skipped ones with NaN scores; a dataset without any score has one row
+        per model with metric None. Sorted by dataset, model, primary metric first.
+    """
+    t = _table(results)
+    refs = _references(t)
+    status = _status_table(t, refs)
+    chosen = primary_metrics(t, None, primary)
+    wanted: dict[str, list[str]] = {}
+    available = _metrics_by_dataset(t)
+    for ds in status["dataset"].unique():
+        names = available.get(ds, [])
+        if metrics is not None:
+            names = [m for m in metrics if m in names]
+        if ds in chosen:
+            names = [chosen[ds], *[m for m in names if m != chosen[ds]]]
+        wanted[ds] = names
+    parts = []
+    for m in sorted({m for names in wanted.values() for m in names}):
+        part = _long_for(t, {ds: m for ds, names in wanted.items() if m in names})
+        parts.append(_at_reference(part, refs))
+    long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    keys = ["dataset", "model", "metric"]
+    summary = score_summary(long, keys, predictions=predictions, level=level, n_boot=n_boot, seed=seed)
+
+    at_ref = t[
+        (t["status"] == "ok") & (t["size_key"] == t["dataset"].map(lambda d: refs.get(d, (np.nan,))[0]))
+    ]
+    res = at_ref.reindex(columns=["dataset", "model", *RESOURCE_COLUMNS]).copy()
+    for col in RESOURCE_COLUMNS:
+        res[col] = pd.to_numeric(res[col], errors="coerce")
+    resources = res.groupby(["dataset", "model"]).agg(
+        fit_seconds=("fit_seconds", "mean"),
+        predict_seconds=("predict_seconds", "mean"),
+        peak_memory_mb=("peak_memory_mb", "max"),
+        n_params=("n_params", "mean"),
+    )
+
+    rows = [
+        {**rec, "metric": m, "order": i}
+        for rec in status.drop(columns="applies").to_dict("records")
+        for i, m in enumerate(wanted.get(rec["dataset"]) or [None])
+    ]
+    frame = pd.DataFrame(rows, columns=[*status.columns.drop("applies"), "metric", "order"])
+    frame = frame.merge(summary, on=keys, how="left").merge(
+        resources.reset_index(), on=["dataset", "model"], how="left"
+    )
+    frame["is_primary"] = [chosen.get(d) == m for d, m in zip(frame["dataset"], frame["metric"], strict=True)]
+    frame["greater_is_better"] = [
+        bool(METRICS.get(m).greater_is_better) if m in METRICS else None for m in frame["metric"]
+    ]
+    unscored = frame["status"].isin(SCORED) & frame["mean"].isna() & frame["metric"].notna()
+    frame.loc[unscored, "status"] = "no score"
+    diff = frame["train_mean"] - frame["mean"]
+    frame["gap"] = np.where(frame["greater_is_better"].fillna(True).astype(bool), diff, -diff)
+    for col in ("ci_method",):
+        frame[col] = frame[col].where(frame[col].notna(), "none")
+    frame["ci_note"] = frame["ci_note"].where(frame["ci_note"].notna(), "no score")
+    frame = frame.sort_values(["dataset", "model", "order"], kind="stable")
+    return frame[_SCORE_COLUMNS].reset_index(drop=True)
+
+
+def summarize_scores(
+    results: pd.DataFrame,
+    metric: str | None = None,
+    primary: dict[str, str] | None = None,
+    *,
+    predictions: PredictionLoader | None = None,
+    level: float = 0.95,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per dataset x model summary of the primary metric at the dataset's reference size.
 
     Parameters
     ----------
@@ -314,47 +278,84 @@ def summarize_scores(
     metric : str, optional
         Metric to summarise; default each dataset's primary metric.
     primary : dict, optional
-        ``{task_type: metric}`` overriding the primary metric per task type.
+        ``{task_type or dataset: metric}`` overriding the primary metric.
+    predictions, level, n_boot, seed :
+        As for :func:`score_table`.
 
     Returns
     -------
     pandas.DataFrame
-        Columns dataset, model, metric, n_train, mean, std, n, ci_low, ci_high (95% Student-t),
-        train_mean, gap (positive = overfitting: ``train_mean - mean`` for higher-is-better metrics,
-        ``mean - train_mean`` for lower-is-better ones), and the per-job means of fit_seconds,
-        predict_seconds, peak_memory_mb and n_params.
+        The rows of :func:`score_table` for that metric, models that apply to the dataset only
+        (failed ones included with NaN scores), columns dataset, model, metric, n_train, mean, std,
+        n, ci_low, ci_high, train_mean, gap, fit_seconds, predict_seconds, peak_memory_mb, n_params,
+        status, train_size, n_ok, n_jobs, ci_method, ci_note. ``mean`` is over folds (sweep repeats
+        averaged within each fold), ``n`` counts those folds (the repeats of a single split), the
+        interval is a corrected resampled t (k-fold) or a test-row bootstrap (single split).
     """
-    top = per_fold(_at_largest(_long_scores(results, metric, primary)), ["dataset", "model", "n_train"])
     cols = ["dataset", "model", "metric", "n_train", "mean", "std", "n", "ci_low", "ci_high"]
-    cols += ["train_mean", "gap", *_RESOURCE_COLUMNS]
-    if top.empty:
+    cols += ["train_mean", "gap", *RESOURCE_COLUMNS, "status", "train_size", "n_ok", "n_jobs"]
+    cols += ["ci_method", "ci_note"]
+    t = _table(results)
+    chosen = primary_metrics(t, metric, primary)
+    if not chosen:
         return pd.DataFrame(columns=cols)
-    for col in _RESOURCE_COLUMNS:
-        top[col] = pd.to_numeric(top[col], errors="coerce")
-    out = (
-        top.groupby(["dataset", "model"], sort=True)
-        .agg(
-            metric=("metric", "first"),
-            greater_is_better=("greater_is_better", "first"),
-            n_train=("n_train", "first"),
-            mean=("score", "mean"),
-            std=("score", "std"),
-            n=("score", "size"),
-            train_mean=("train_score", "mean"),
-            **{col: (col, "mean") for col in _RESOURCE_COLUMNS},
-        )
-        .reset_index()
+    table = score_table(
+        t[t["dataset"].isin(list(chosen))],
+        chosen,
+        metrics=sorted(set(chosen.values())),
+        predictions=predictions,
+        level=level,
+        n_boot=n_boot,
+        seed=seed,
     )
-    out["ci_low"], out["ci_high"] = _ci_columns(out["mean"], out["std"], out["n"])
-    diff = out["train_mean"] - out["mean"]
-    out["gap"] = np.where(out["greater_is_better"], diff, -diff)
-    return out[cols]
+    table = table[table["is_primary"] & (table["status"] != "skipped")]
+    return table[cols].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# ranks and leaderboards
+# --------------------------------------------------------------------------------------------
+
+
+def _scored(
+    results: pd.DataFrame, metric: str | None, primary: dict[str, str] | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each applicable model's primary score per dataset at the reference size, with its rank.
+
+    Returns (scores, table): scores has dataset, model, metric, greater_is_better, score, good
+    (oriented: higher is better), status, scored, group, rank; table is :func:`_table` of results.
+    """
+    t = _table(results)
+    chosen = primary_metrics(t, metric, primary)
+    refs = _references(t)
+    status = _status_table(t, refs)
+    long = _at_reference(_long_for(t, chosen), refs)
+    # Datasets where no model has a score at the reference size order nothing: left out.
+    ranked = sorted(set(long["dataset"]))
+    groups = _groups_of(status, ranked)
+    status = status[status["applies"] & status["dataset"].isin(ranked)]
+    means = per_fold(long, ["dataset", "model"]).groupby(["dataset", "model"])["score"].mean()
+    out = status.merge(means.rename("score").reset_index(), on=["dataset", "model"], how="left")
+    out["metric"] = out["dataset"].map(chosen)
+    out["greater_is_better"] = out["metric"].map(lambda m: bool(METRICS.get(m).greater_is_better))
+    out["scored"] = out["status"].isin(SCORED) & out["score"].notna()
+    out.loc[out["status"].isin(SCORED) & ~out["scored"], "status"] = "no score"
+    out["good"] = np.where(out["greater_is_better"], out["score"], -out["score"])
+    out["group"] = out["dataset"].map(dict(zip(groups["dataset"], groups["group"], strict=True)))
+    # Rank 1 = best; ties share the average rank (Demšar 2006). Models without a score at the
+    # reference size share the last places.
+    good = out["good"].where(out["scored"])
+    out["rank"] = good.groupby(out["dataset"]).rank(ascending=False, method="average")
+    n_scored = out["scored"].groupby(out["dataset"]).transform("sum")
+    n_all = out.groupby("dataset")["model"].transform("size")
+    out["rank"] = out["rank"].where(out["scored"], n_scored + (n_all - n_scored + 1) / 2)
+    return out, t
 
 
 def ranks(
     results: pd.DataFrame, metric: str | None = None, primary: dict[str, str] | None = None
 ) -> pd.DataFrame:
-    """Rank models within each dataset by mean test score at their largest training size.
+    """Rank the models within each dataset by mean test score at the dataset's reference size.
 
     Parameters
     ----------
@@ -363,30 +364,36 @@ def ranks(
     metric : str, optional
         Metric to rank on; default each dataset's primary metric.
     primary : dict, optional
-        ``{task_type: metric}`` overriding the primary metric per task type.
+        ``{task_type or dataset: metric}`` overriding the primary metric.
 
     Returns
     -------
     pandas.DataFrame
-        Columns dataset, model, score, rank, metric. Rank 1 is the best model (the metric's direction
-        is respected, so the lowest rmse ranks first); ties share the average rank.
+        Columns dataset, model, score, rank, metric, status, group. Rank 1 is the best model (the
+        metric's direction is respected, so the lowest rmse ranks first); ties share the average
+        rank. A model that applies to the dataset but has no score at the reference size (failed
+        there) has a NaN score and shares the last ranks; models that do not apply (skipped) are
+        not listed.
     """
-    scores = _mean_scores(results, metric, primary)
+    cols = ["dataset", "model", "score", "rank", "metric", "status", "group"]
+    scores, _ = _scored(results, metric, primary)
     if scores.empty:
-        return pd.DataFrame(columns=["dataset", "model", "score", "rank", "metric"])
-    good = np.where(scores["greater_is_better"], scores["score"], -scores["score"])
-    scores["rank"] = (
-        pd.Series(good, index=scores.index).groupby(scores["dataset"]).rank(ascending=False, method="average")
-    )
-    return scores.sort_values(["dataset", "rank", "model"])[
-        ["dataset", "model", "score", "rank", "metric"]
-    ].reset_index(drop=True)
+        return pd.DataFrame(columns=cols)
+    return scores.sort_values(["dataset", "rank", "model"])[cols].reset_index(drop=True)
+
+
+def _group_order(scores: pd.DataFrame) -> list[str]:
+    sizes = scores.groupby("group")["dataset"].nunique()
+    return sorted(sizes.index, key=lambda g: (-sizes[g], g))
 
 
 def leaderboard(
-    results: pd.DataFrame, metric: str | None = None, primary: dict[str, str] | None = None
+    results: pd.DataFrame,
+    metric: str | None = None,
+    primary: dict[str, str] | None = None,
+    group: str | None = None,
 ) -> pd.DataFrame:
-    """One row per model, aggregated over datasets.
+    """One row per model and dataset group, aggregated over the group's datasets.
 
     Parameters
     ----------
@@ -395,57 +402,124 @@ def leaderboard(
     metric : str, optional
         Metric to compare on; default each dataset's primary metric.
     primary : dict, optional
-        ``{task_type: metric}`` overriding the primary metric per task type.
+        ``{task_type or dataset: metric}`` overriding the primary metric.
+    group : str, optional
+        Only this group (a label of :func:`dataset_groups`); default every group.
 
     Returns
     -------
     pandas.DataFrame
-        Columns model, mean_rank, win_rate (share of the model's datasets where it is best; a tie
-        for best counts as a win for each), mean_normalized_score (per dataset 0 = worst model,
-        1 = best; 1 when all models tie), total_fit_seconds (all ok jobs of the model on the ranked
-        datasets, every training size: the compute the model cost), n_datasets. Sorted by
-        mean_rank, best first.
+        Columns model, mean_rank, win_rate (share of the group's datasets where it has the best
+        score; a tie for best counts as a win for each), mean_normalized_score (per dataset 0 = the
+        worst scored model, 1 = the best; 1 when all tie; 0 when the model failed), total_fit_seconds
+        (all ok jobs of the model on the group's datasets, every training size: the compute it
+        cost), n_datasets, n_failed (datasets where it has no score at the reference size: ranked
+        last there), group. Sorted by group (largest first), then mean_rank, best first.
     """
     cols = ["model", "mean_rank", "win_rate", "mean_normalized_score", "total_fit_seconds", "n_datasets"]
-    scores = _mean_scores(results, metric, primary)
+    cols += ["n_failed", "group"]
+    scores, t = _scored(results, metric, primary)
+    if group is not None:
+        scores = scores[scores["group"] == group]
     if scores.empty:
         return pd.DataFrame(columns=cols)
-    scores["good"] = np.where(scores["greater_is_better"], scores["score"], -scores["score"])
-    by_ds = scores.groupby("dataset")["good"]
-    scores["rank"] = by_ds.rank(ascending=False, method="average")
+    good = scores["good"].where(scores["scored"])
+    by_ds = good.groupby(scores["dataset"])
     best, worst = by_ds.transform("max"), by_ds.transform("min")
-    scores["win"] = (scores["good"] == best).astype(float)
-    span = (best - worst).to_numpy()
+    span = (best - worst).to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        norm = (scores["good"] - worst).to_numpy() / span
-    scores["norm"] = np.where(span > 0, norm, 1.0)
-
-    ok = _ok_rows(results)
-    ok = ok[ok["dataset"].isin(scores["dataset"].unique())]
-    fit = (
-        pd.to_numeric(ok["fit_seconds"], errors="coerce").groupby(ok["model"]).sum()
-        if "fit_seconds" in ok.columns
-        else pd.Series(dtype=float)
+        norm = (good - worst).to_numpy(dtype=float) / span
+    scores = scores.assign(
+        win=(scores["scored"] & (good == best)).astype(float),
+        norm=np.where(scores["scored"], np.where(span > 0, norm, 1.0), 0.0),
+        failed=(~scores["scored"]).astype(int),
     )
+    ok = t[t["status"] == "ok"].merge(scores[["dataset", "model", "group"]], on=["dataset", "model"])
+    fit = pd.to_numeric(ok["fit_seconds"], errors="coerce").groupby([ok["group"], ok["model"]]).sum()
     out = (
-        scores.groupby("model")
+        scores.groupby(["group", "model"])
         .agg(
             mean_rank=("rank", "mean"),
             win_rate=("win", "mean"),
             mean_normalized_score=("norm", "mean"),
             n_datasets=("dataset", "nunique"),
+            n_failed=("failed", "sum"),
         )
         .reset_index()
     )
-    out["total_fit_seconds"] = out["model"].map(fit).astype(float)
-    out = out.sort_values(["mean_rank", "mean_normalized_score", "model"], ascending=[True, False, True])
+    out["total_fit_seconds"] = [
+        float(fit.get((g, m), 0.0)) for g, m in zip(out["group"], out["model"], strict=True)
+    ]
+    order = {g: i for i, g in enumerate(_group_order(scores))}
+    out["order"] = out["group"].map(order)
+    out = out.sort_values(
+        ["order", "mean_rank", "mean_normalized_score", "model"], ascending=[True, True, False, True]
+    )
     return out[cols].reset_index(drop=True)
 
 
+# --------------------------------------------------------------------------------------------
+# tests across datasets
+# --------------------------------------------------------------------------------------------
+
+
+def _block(scores: pd.DataFrame, group: str | None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str], str]:
+    """The complete dataset x model block a test runs on.
+
+    Returns (good, normalized, left_out, scale): oriented scores of the tested models (those with
+    a score on every dataset of the block), the same as per-dataset normalised scores (0 = worst
+    scored model of the group on the dataset, 1 = best), ``{model: why it is not tested}`` and the
+    scale the paired differences are on (the metric when every dataset uses one, else
+    ``"normalized"``).
+    """
+    if group is not None:
+        sub = scores[scores["group"] == group]
+        candidates = sorted(sub["model"].unique())
+        left_out: dict[str, str] = {}
+    else:
+        sub = scores
+        datasets = sub["dataset"].nunique()
+        counts = sub.groupby("model")["dataset"].nunique()
+        candidates = sorted(m for m in counts.index if counts[m] == datasets)
+        left_out = {
+            str(m): f"does not apply to every dataset (ran on {counts[m]} of {datasets})"
+            for m in counts.index
+            if counts[m] < datasets
+        }
+    for m in candidates:
+        bad = sub[(sub["model"] == m) & ~sub["scored"]]
+        if len(bad):
+            where = [f"{d} ({s})" for d, s in zip(bad["dataset"], bad["status"], strict=True)]
+            more = f" and {len(where) - 3} more" if len(where) > 3 else ""
+            left_out[str(m)] = "no score at the reference size on " + ", ".join(where[:3]) + more
+    tested = [m for m in candidates if m not in left_out]
+    good_all = sub["good"].where(sub["scored"])
+    by_ds = good_all.groupby(sub["dataset"])
+    best, worst = by_ds.transform("max"), by_ds.transform("min")
+    span = (best - worst).to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = np.where(span > 0, (good_all - worst).to_numpy(dtype=float) / span, 1.0)
+    sub = sub.assign(norm=norm)
+    keep = sub[sub["model"].isin(tested)]
+    good = keep.pivot(index="dataset", columns="model", values="good").reindex(columns=tested)
+    normalized = keep.pivot(index="dataset", columns="model", values="norm").reindex(columns=tested)
+    names = sorted(sub["metric"].unique())
+    scale = names[0] if len(names) == 1 else "normalized"
+    return good, normalized, left_out, scale
+
+
+def _ranks_of(matrix: pd.DataFrame) -> pd.DataFrame:
+    # rank 1 = best; ties share the average rank (Demšar 2006)
+    return matrix.rank(axis=1, ascending=False, method="average")
+
+
 def friedman_test(
-    results: pd.DataFrame, metric: str | None = None, primary: dict[str, str] | None = None
-) -> dict[str, float | int]:
-    """Friedman test that all models perform alike across datasets.
+    results: pd.DataFrame,
+    metric: str | None = None,
+    primary: dict[str, str] | None = None,
+    group: str | None = None,
+) -> dict[str, Any]:
+    """Friedman test (with the Iman-Davenport F) that all models perform alike across datasets.
 
     Parameters
     ----------
@@ -454,36 +528,62 @@ def friedman_test(
     metric : str, optional
         Metric to compare on; default each dataset's primary metric.
     primary : dict, optional
-        ``{task_type: metric}`` overriding the primary metric per task type.
+        ``{task_type or dataset: metric}`` overriding the primary metric.
+    group : str, optional
+        Test within this dataset group (:func:`dataset_groups`). Default: every dataset, with the
+        models that apply to all of them.
 
     Returns
     -------
     dict
-        ``statistic``, ``p_value`` (``scipy.stats.friedmanchisquare`` on the dataset x model matrix
-        of mean scores, only models present on every dataset), ``n_datasets``, ``n_models``.
-        Statistic and p-value are NaN with fewer than 3 datasets or 3 models, or when every dataset
-        ties all models.
+        ``statistic``, ``p_value``: the Friedman chi-square (``scipy.stats.friedmanchisquare``, tie
+        corrected) on the dataset x model block of mean scores at the reference size;
+        ``iman_davenport``, ``iman_davenport_p_value``: Iman and Davenport's F =
+        ``(N-1) chi2 / (N (k-1) - chi2)`` on ``(k-1, (k-1)(N-1))`` degrees of freedom (``df``),
+        less conservative than the chi-square (Demšar 2006 recommends it; infinite, p = 0, when
+        every dataset ranks the models identically); ``n_datasets`` (N), ``n_models`` (k),
+        ``models`` (tested), ``left_out`` (``{model: reason}``: models without a score on every
+        dataset, e.g. failed at the reference size), ``group``. Statistics and p-values are NaN
+        with fewer than 3 datasets or 3 models, or when every dataset ties all models. Ranks pool
+        fine across metrics: each dataset only contributes its order of the models.
     """
     from scipy import stats
 
-    matrix = _goodness_matrix(results, metric, primary)
-    n_datasets, n_models = matrix.shape
-    out: dict[str, float | int] = {
+    scores, _ = _scored(results, metric, primary)
+    good, _, left_out, _ = _block(scores, group) if len(scores) else (pd.DataFrame(), None, {}, "")
+    n, k = good.shape
+    out: dict[str, Any] = {
         "statistic": math.nan,
         "p_value": math.nan,
-        "n_datasets": int(n_datasets),
-        "n_models": int(n_models),
+        "iman_davenport": math.nan,
+        "iman_davenport_p_value": math.nan,
+        "df": [k - 1, (k - 1) * (n - 1)] if k and n else [0, 0],
+        "n_datasets": int(n),
+        "n_models": int(k),
+        "models": [str(m) for m in good.columns],
+        "left_out": left_out,
+        "group": group,
     }
-    if n_datasets < 3 or n_models < 3:
+    if n < 3 or k < 3:
         return out
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         # All-tied blocks make the statistic 0/0; scipy warns and we report NaN.
         warnings.simplefilter("ignore")
         try:
-            res = stats.friedmanchisquare(*(matrix[c].to_numpy() for c in matrix.columns))
+            res = stats.friedmanchisquare(*(good[c].to_numpy() for c in good.columns))
         except (ValueError, ZeroDivisionError):
             return out
-    out["statistic"], out["p_value"] = float(res.statistic), float(res.pvalue)
+    chi2 = float(res.statistic)
+    out["statistic"], out["p_value"] = chi2, float(res.pvalue)
+    if np.isfinite(chi2):
+        denom = n * (k - 1) - chi2
+        if denom <= 1e-12 * n * (k - 1):
+            # chi2 at its maximum N (k - 1): every dataset orders the models the same way
+            out["iman_davenport"], out["iman_davenport_p_value"] = math.inf, 0.0
+        else:
+            f = (n - 1) * chi2 / denom
+            out["iman_davenport"] = float(f)
+            out["iman_davenport_p_value"] = float(stats.f.sf(f, k - 1, (k - 1) * (n - 1)))
     return out
 
 
@@ -492,6 +592,7 @@ def critical_difference(
     alpha: float = 0.05,
     metric: str | None = None,
     primary: dict[str, str] | None = None,
+    group: str | None = None,
 ) -> dict[str, Any]:
     """Nemenyi critical difference of mean ranks (Demšar 2006), for CD diagrams.
 
@@ -504,28 +605,32 @@ def critical_difference(
     metric : str, optional
         Metric to rank on; default each dataset's primary metric.
     primary : dict, optional
-        ``{task_type: metric}`` overriding the primary metric per task type.
+        ``{task_type or dataset: metric}`` overriding the primary metric.
+    group : str, optional
+        As for :func:`friedman_test`.
 
     Returns
     -------
     dict
         ``cd``: ``q_alpha * sqrt(k (k + 1) / (6 N))`` with ``q_alpha`` the studentized range quantile
         over ``sqrt(2)`` (NaN with fewer than 2 models); ``mean_ranks``: ``{model: mean rank}``
-        (1 = best, only models present on every dataset), ordered best first; ``groups``: maximal
-        sets of at least two models whose mean ranks all differ by less than ``cd``, i.e. the bars
-        of a CD diagram (a model not tied to any other has no bar, so no group).
+        (1 = best, tested models only: those with a score on every dataset), ordered best first;
+        ``groups``: maximal sets of at least two models whose mean ranks all differ by less than
+        ``cd``, i.e. the bars of a CD diagram (a model not tied to any other has no bar);
+        ``n_datasets``; ``left_out`` and ``group`` as for :func:`friedman_test`.
     """
     from scipy import stats
 
-    matrix = _goodness_matrix(results, metric, primary)
-    n_datasets, k = matrix.shape
-    mean_ranks = _ranks_of(matrix).mean(axis=0).sort_values(kind="stable") if k else pd.Series(dtype=float)
+    scores, _ = _scored(results, metric, primary)
+    good, _, left_out, _ = _block(scores, group) if len(scores) else (pd.DataFrame(), None, {}, "")
+    n_datasets, k = good.shape
+    mean_ranks = _ranks_of(good).mean(axis=0).sort_values(kind="stable") if k else pd.Series(dtype=float)
     cd = math.nan
     if k >= 2 and n_datasets >= 1:
         q = float(stats.studentized_range.ppf(1 - alpha, k, np.inf)) / math.sqrt(2)
         cd = q * math.sqrt(k * (k + 1) / (6.0 * n_datasets))
     names, values = list(mean_ranks.index), mean_ranks.to_numpy()
-    groups: list[list[str]] = []
+    cliques: list[list[str]] = []
     if np.isfinite(cd):
         # Ranks are points on a line, so the cliques of "closer than cd" are contiguous runs of the
         # sorted ranks; a run is maximal when it ends further right than the previous one.
@@ -535,12 +640,15 @@ def critical_difference(
             while j + 1 < len(values) and values[j + 1] - values[i] < cd:
                 j += 1
             if j > last_end and j > i:
-                groups.append([str(m) for m in names[i : j + 1]])
+                cliques.append([str(m) for m in names[i : j + 1]])
             last_end = max(last_end, j)
     return {
         "cd": cd,
         "mean_ranks": {str(m): float(r) for m, r in zip(names, values, strict=True)},
-        "groups": groups,
+        "groups": cliques,
+        "n_datasets": int(n_datasets),
+        "left_out": left_out,
+        "group": group,
     }
 
 
@@ -557,61 +665,108 @@ def _holm(p: np.ndarray) -> np.ndarray:
     return out
 
 
+def wilcoxon_min_datasets(alpha: float = 0.05) -> int:
+    """Fewest paired datasets with which a two-sided Wilcoxon signed-rank test can reach ``p < alpha``.
+
+    With ``n`` pairs the smallest exact two-sided p-value (every difference of one sign) is
+    ``2 / 2**n``: 0.0625 for 5 datasets, 0.03125 for 6, so at alpha = 0.05 it takes 6.
+    """
+    n = 1
+    while 2.0 ** (1 - n) >= alpha:
+        n += 1
+    return n
+
+
 def wilcoxon_holm(
     results: pd.DataFrame,
     alpha: float = 0.05,
     metric: str | None = None,
     primary: dict[str, str] | None = None,
+    group: str | None = None,
+    min_datasets: int | None = None,
 ) -> pd.DataFrame:
-    """Pairwise Wilcoxon signed-rank tests over datasets, Holm-corrected.
+    """Pairwise Wilcoxon signed-rank tests over datasets, Holm-corrected within each dataset group.
 
     Parameters
     ----------
     results : pandas.DataFrame
         Results table from :func:`mlbench.load_results`.
     alpha : float
-        Family-wise significance level.
+        Family-wise significance level (per group).
     metric : str, optional
         Metric to compare on; default each dataset's primary metric.
     primary : dict, optional
-        ``{task_type: metric}`` overriding the primary metric per task type.
+        ``{task_type or dataset: metric}`` overriding the primary metric.
+    group : str, optional
+        Only this group; default every group (:func:`dataset_groups`).
+    min_datasets : int, optional
+        Test only groups with at least this many datasets; default
+        :func:`wilcoxon_min_datasets` (6 at alpha = 0.05): with fewer, no test can reach
+        significance, so none is run.
 
     Returns
     -------
     pandas.DataFrame
-        Columns model_a, model_b, p_value (``scipy.stats.wilcoxon``, ``zero_method="zsplit"``, on the
-        datasets both models have), p_holm, significant (``p_holm < alpha``), n_datasets,
-        better (the model with the higher median oriented score; None on a tie).
+        Columns model_a, model_b, p_value (``scipy.stats.wilcoxon``, ``zero_method="zsplit"``),
+        p_holm, significant (``p_holm < alpha``), n_datasets, better (the model with the higher
+        median oriented difference; None on a tie), group, scale. Tested models are those with a
+        score on every dataset of their group (see :func:`friedman_test`). The differences are of
+        the metric when every dataset of the group uses the same one, otherwise of per-dataset
+        normalised scores (``scale="normalized"``: 0 = worst, 1 = best model on the dataset):
+        differences of accuracy and RMSE are never pooled. Groups with too few datasets give no
+        rows.
     """
     from scipy import stats
 
-    cols = ["model_a", "model_b", "p_value", "p_holm", "significant", "n_datasets", "better"]
-    scores = _mean_scores(results, metric, primary)
+    cols = [
+        "model_a",
+        "model_b",
+        "p_value",
+        "p_holm",
+        "significant",
+        "n_datasets",
+        "better",
+        "group",
+        "scale",
+    ]
+    need = wilcoxon_min_datasets(alpha) if min_datasets is None else int(min_datasets)
+    scores, _ = _scored(results, metric, primary)
     if scores.empty:
         return pd.DataFrame(columns=cols)
-    scores["good"] = np.where(scores["greater_is_better"], scores["score"], -scores["score"])
-    matrix = scores.pivot(index="dataset", columns="model", values="good")
-    models = sorted(matrix.columns)
-    rows = []
-    for i, a in enumerate(models):
-        for b in models[i + 1 :]:
-            pair = matrix[[a, b]].dropna()
-            d = (pair[a] - pair[b]).to_numpy()
-            p = math.nan
-            if len(d) >= 1:
+    groups = [group] if group is not None else _group_order(scores)
+    frames = []
+    for g in groups:
+        good, normalized, _, scale = _block(scores, g)
+        if len(good) < need or good.shape[1] < 2:
+            continue
+        matrix = normalized if scale == "normalized" else good
+        models = sorted(matrix.columns)
+        rows = []
+        for i, a in enumerate(models):
+            for b in models[i + 1 :]:
+                d = (matrix[a] - matrix[b]).to_numpy(dtype=float)
                 if np.all(d == 0):
                     p = 1.0  # identical on every dataset: no evidence of a difference
                 else:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # small-sample approximation warnings
                         p = float(stats.wilcoxon(d, zero_method="zsplit").pvalue)
-            med = float(np.median(d)) if len(d) else 0.0
-            better = a if med > 0 else b if med < 0 else None
-            rows.append((a, b, p, len(d), better))
-    out = pd.DataFrame(rows, columns=["model_a", "model_b", "p_value", "n_datasets", "better"])
-    out["p_holm"] = _holm(out["p_value"].to_numpy(dtype=float))
-    out["significant"] = out["p_holm"] < alpha
-    return out[cols]
+                med = float(np.median(d))
+                better = a if med > 0 else b if med < 0 else None
+                rows.append((a, b, p, len(d), better))
+        part = pd.DataFrame(rows, columns=["model_a", "model_b", "p_value", "n_datasets", "better"])
+        part["p_holm"] = _holm(part["p_value"].to_numpy(dtype=float))
+        part["significant"] = part["p_holm"] < alpha
+        part["group"], part["scale"] = g, scale
+        frames.append(part[cols])
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# two runs
+# --------------------------------------------------------------------------------------------
 
 
 def compare_runs(
@@ -630,7 +785,7 @@ def compare_runs(
     metric : str, optional
         Metric to compare on; default each dataset's primary metric (chosen from ``a``).
     primary : dict, optional
-        ``{task_type: metric}`` overriding the primary metric per task type.
+        ``{task_type or dataset: metric}`` overriding the primary metric.
     alpha : float
         Significance level of the paired t-test.
 
@@ -639,34 +794,42 @@ def compare_runs(
     pandas.DataFrame
         Columns dataset, model, metric, mean_a, mean_b, delta (``mean_b - mean_a``), p_value
         (``scipy.stats.ttest_rel`` over the paired jobs; NaN with fewer than 2 pairs or when the
-        differences are a nonzero constant, 1.0 when identical), significant, n_pairs. Jobs are
-        paired by ``job_id`` at each model's largest training size (same fold, repeat and size);
-        when no ids match (e.g. the model's params changed, which changes its ids) they are paired
-        by (fold, repeat, train_size). mean_a/mean_b are over the paired jobs.
+        differences are a nonzero constant, 1.0 when identical), significant, n_pairs, status_a,
+        status_b (:func:`reference_status` in each run). Both runs are compared at each dataset's
+        reference size; a model that failed there in one run has NaN means and no pairs (it is
+        not compared on a smaller size). Jobs are paired by ``job_id`` (same fold, repeat and
+        size); when no ids match (e.g. the model's params changed, which changes its ids) by
+        (fold, repeat, train_size). mean_a/mean_b are over the paired jobs.
     """
     from scipy import stats
 
     cols = ["dataset", "model", "metric", "mean_a", "mean_b", "delta", "p_value", "significant", "n_pairs"]
-    chosen = primary_metrics(a, metric, primary)
-    la = _at_largest(_long_scores(a, metric, primary))
+    cols += ["status_a", "status_b"]
+    ta, tb = _table(a), _table(b)
+    chosen = primary_metrics(ta, metric, primary)
+    refs_a, refs_b = _references(ta), _references(tb)
+    status_a = _status_table(ta, refs_a).set_index(["dataset", "model"])["status"]
+    status_b = _status_table(tb, refs_b).set_index(["dataset", "model"])["status"]
     # Judge b on the metric chosen for a, dataset by dataset, so both sides use the same column.
-    lb_parts = [
-        _at_largest(_long_scores(b[b["dataset"] == ds], m, None))
-        for ds, m in chosen.items()
-        if (b["dataset"] == ds).any()
-    ]
-    lb = pd.concat(lb_parts, ignore_index=True) if lb_parts else la.iloc[0:0]
+    la = _at_reference(_long_for(ta, chosen), refs_a)
+    lb = _at_reference(
+        _long_for(tb, {ds: m for ds, m in chosen.items() if (tb["dataset"] == ds).any()}), refs_b
+    )
     rows = []
-    for (ds, model), ga in la.groupby(["dataset", "model"], sort=True):
+    for (ds, model), st in status_a.items():
+        if ds not in chosen or st == "skipped":
+            continue
+        ga = la[(la["dataset"] == ds) & (la["model"] == model)]
         gb = lb[(lb["dataset"] == ds) & (lb["model"] == model)]
-        if gb.empty:
+        sb = status_b.get((ds, model), "missing")
+        if sb == "skipped":
             continue
         keys: list[str] = ["job_id"]
         if not set(ga["job_id"].dropna()) & set(gb["job_id"].dropna()):
             keys = ["fold", "repeat", "train_size"]
         pairs = ga[[*keys, "score"]].merge(gb[[*keys, "score"]], on=keys, suffixes=("_a", "_b"))
-        sa, sb = pairs["score_a"].to_numpy(dtype=float), pairs["score_b"].to_numpy(dtype=float)
-        d = sb - sa
+        xa, xb = pairs["score_a"].to_numpy(dtype=float), pairs["score_b"].to_numpy(dtype=float)
+        d = xb - xa
         p = math.nan
         if len(d) >= 2:
             if np.all(d == 0):
@@ -674,22 +837,24 @@ def compare_runs(
             elif np.ptp(d) > 1e-12 * max(1.0, float(np.abs(d).max())):
                 # A constant nonzero shift has zero variance: the t statistic is undefined (NaN),
                 # and float noise of a shift must not read as infinite evidence.
-                p = float(stats.ttest_rel(sb, sa).pvalue)
+                p = float(stats.ttest_rel(xb, xa).pvalue)
         # Means over the paired jobs, so delta is the mean paired difference even if a job failed
-        # in one run; without pairs, each run's own mean.
-        mean_a = float(sa.mean()) if len(d) else float(ga["score"].mean())
-        mean_b = float(sb.mean()) if len(d) else float(gb["score"].mean())
+        # in one run; without pairs, each run's own mean at the reference size.
+        mean_a = float(xa.mean()) if len(d) else (float(ga["score"].mean()) if len(ga) else math.nan)
+        mean_b = float(xb.mean()) if len(d) else (float(gb["score"].mean()) if len(gb) else math.nan)
         rows.append(
             (
                 ds,
                 model,
-                str(ga["metric"].iloc[0]),
+                chosen[ds],
                 mean_a,
                 mean_b,
                 mean_b - mean_a,
                 p,
                 bool(p < alpha) if np.isfinite(p) else False,
                 len(d),
+                st,
+                sb,
             )
         )
     return pd.DataFrame(rows, columns=cols)

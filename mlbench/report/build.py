@@ -78,7 +78,8 @@ def export_figures(run: Run, folder: str | Path, dpi: int = 150) -> list[Path]:
     Returns
     -------
     list of Path
-        The files written, e.g. ``cd_diagram.png``, ``<dataset>_scores.png``, ``<dataset>_pareto.png``,
+        The files written, e.g. ``cd_diagram.png`` (``cd_diagram_<group>.png`` for further groups
+        of datasets), ``<dataset>_scores.png``, ``<dataset>_pareto.png``,
         ``<dataset>_learning_curve.png``, ``<dataset>_loss.png``, ``<dataset>_confusion.png``,
         ``<dataset>_filters.png``, ``<dataset>_activations.png``, ``<dataset>_mistakes.png``.
     """
@@ -91,9 +92,14 @@ def export_figures(run: Run, folder: str | Path, dpi: int = 150) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     names = {"bar": "scores", "scaling": "learning_curve"}
     written: list[Path] = []
-    if drawn.get("cd") is not None:
-        written.append(_atomic_write(folder / "cd_diagram.png", to_png(drawn["cd"], dpi)))
     used: set[str] = set()
+    groups = (summary.get("overall") or {}).get("groups", [])
+    for i, (group, fig) in enumerate(zip(groups, drawn["cd_groups"], strict=True)):
+        if fig is not None:
+            # one diagram per group of datasets; the first (largest) group keeps the plain name
+            name = "cd_diagram" if i == 0 else f"cd_diagram_{_file_stem(str(group.get('label') or i), used)}"
+            written.append(_atomic_write(folder / f"{name}.png", to_png(fig, dpi)))
+    used.clear()
     for ds, figs in zip(summary["datasets"], drawn["datasets"], strict=True):
         stem = _file_stem(ds["name"] or "dataset", used)
         for key, fig in figs.items():
@@ -118,7 +124,7 @@ def compare(run_a: Run, run_b: Run) -> dict[str, Any]:
         ``n_improved``, ``n_worse``.
     """
     from mlbench.analysis import compare_runs
-    from mlbench.report.summarize import _jsonable, greater_is_better
+    from mlbench.report.values import _jsonable, greater_is_better
 
     results_a, results_b = run_a.results(), run_b.results()
     primary = run_a.meta.get("primary_metric") or None

@@ -596,39 +596,6 @@ def mistakes_grid(images: Any, true: Sequence[str], pred: Sequence[str], conf: S
     return fig
 
 
-# --------------------------------------------------------------------------------------------- compatibility
-
-
-def bar_chart_svg(
-    models: Sequence[str],
-    means: Sequence[float | None],
-    stds: Sequence[float | None],
-    metric: str,
-    greater_is_better: bool = True,
-    id_prefix: str | None = None,
-) -> str:
-    """Bar chart of one metric per model as SVG (error bars = ± std); ``""`` when nothing to draw.
-
-    Parameters
-    ----------
-    models, means, stds : sequence
-        Per model, in display order; a model without a mean is left out.
-    metric : str
-        Axis label.
-    greater_is_better : bool
-        Axis label and highlight.
-    id_prefix : str, optional
-        Prefix of the SVG's element ids.
-    """
-    rows = [
-        {"model": m, "test_mean": mu, "test_ci_low": None if mu is None or sd is None else mu - sd,
-         "test_ci_high": None if mu is None or sd is None else mu + sd}
-        for m, mu, sd in zip(models, means, stds, strict=True)
-    ]  # fmt: skip
-    fig = bar_chart(rows, metric, greater_is_better)
-    return "" if fig is None else to_svg(fig, id_prefix)
-
-
 def _arrow(greater: bool) -> str:
     return "higher is better" if greater else "lower is better"
 

@@ -16,6 +16,8 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mlbench.report.values import _int, _jsonable, _num, _records
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
@@ -29,24 +31,6 @@ MAX_CLASSES = 50
 FIT_POINTS = 40
 
 
-def analysis_module(name: str) -> Any:
-    """Import ``mlbench.analysis.<name>``; None when that part of the analysis API is not installed."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"mlbench.analysis.{name}")
-    except ImportError:
-        return None
-
-
-def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
-    from mlbench.report.summarize import _jsonable
-
-    if frame is None or len(frame) == 0:
-        return []
-    return [_jsonable(r) for r in frame.to_dict("records")]
-
-
 def _quiet(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call an analysis function with its warnings (left-out datasets, small samples) silenced."""
     with warnings.catch_warnings():
@@ -56,56 +40,107 @@ def _quiet(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 # --------------------------------------------------------------------------------------------- overall
 
+#: What the report says about models without a score at a dataset's reference size.
+FAILED_POLICY = (
+    "Every model is judged at each dataset's largest training size (the same for all models). "
+    "A model with no successful job there counts as failed on that dataset: it is ranked last "
+    "there (normalised score 0, never a win) and left out of the significance tests, which need "
+    "a score on every dataset."
+)
+
 
 def overall(ok: pd.DataFrame, primary: dict[str, str], alpha: float = 0.05) -> dict[str, Any]:
-    """Cross-dataset leaderboard and, with at least 3 datasets, Friedman, Nemenyi CD and Wilcoxon-Holm.
+    """Leaderboards across datasets and, with at least 3 datasets, Friedman/Iman-Davenport, CD and Wilcoxon.
+
+    One block per dataset group (:func:`mlbench.analysis.dataset_groups`: datasets where the same
+    models apply), so a CNN that only runs on image datasets is ranked against the others there
+    only.
 
     Parameters
     ----------
     ok : pandas.DataFrame
-        Results table (any status; the analysis keeps ``ok`` rows).
+        Results table (any status).
     primary : dict
-        ``{task_type: metric}`` as the per-dataset sections chose it.
+        ``{dataset or task_type: metric}`` as the per-dataset sections chose it.
     alpha : float
         Significance level.
 
     Returns
     -------
     dict
-        ``leaderboard`` (rows of model, mean_rank, win_rate, mean_normalized_score,
-        total_fit_seconds, n_datasets), ``n_datasets``, ``tests`` (bool: enough datasets for the
-        tests), ``friedman``, ``cd`` (``cd``, ``mean_ranks``, ``groups``), ``wilcoxon`` rows, ``alpha``.
+        ``alpha``, ``n_datasets`` (ranked), ``policy`` (what happens to failed models),
+        ``min_wilcoxon`` (datasets a Wilcoxon test needs at this alpha) and ``groups``: per group
+        ``label``, ``datasets``, ``models``, ``n_datasets``, ``leaderboard`` (rows of model,
+        mean_rank, win_rate, mean_normalized_score, total_fit_seconds, n_datasets, n_failed),
+        ``tests`` (bool: 3 or more datasets and 2 or more tested models), ``friedman`` (with the
+        Iman-Davenport F), ``cd`` (``cd``, ``mean_ranks``, ``groups``), ``wilcoxon`` rows,
+        ``wilcoxon_note`` (why there are none), ``left_out`` (``{model: reason}``), ``note`` (why
+        there are no tests).
     """
-    stats = analysis_module("stats")
+    from mlbench import analysis
+
     out: dict[str, Any] = {
-        "leaderboard": [],
-        "n_datasets": 0,
-        "tests": False,
-        "friedman": None,
-        "cd": None,
-        "wilcoxon": [],
         "alpha": alpha,
+        "n_datasets": 0,
+        "policy": FAILED_POLICY,
+        "min_wilcoxon": analysis.wilcoxon_min_datasets(alpha),
+        "groups": [],
     }
-    if stats is None or ok.empty:
+    if ok.empty:
         return out
-    board = _quiet(stats.leaderboard, ok, primary=primary or None)
-    out["leaderboard"] = _records(board)
-    out["n_datasets"] = int(board["n_datasets"].max()) if len(board) else 0
-    n_ds = len(_quiet(stats.primary_metrics, ok, primary=primary or None))
-    out["n_datasets"] = n_ds
-    if n_ds >= 3 and len(board) >= 2:
-        out["tests"] = True
-        out["friedman"] = _records_one(_quiet(stats.friedman_test, ok, primary=primary or None))
-        cd = _quiet(stats.critical_difference, ok, alpha, primary=primary or None)
-        out["cd"] = _records_one(cd)
-        out["wilcoxon"] = _records(_quiet(stats.wilcoxon_holm, ok, alpha, primary=primary or None))
+    prim = primary or None
+    groups = _quiet(analysis.dataset_groups, ok, primary=prim)
+    if groups.empty:
+        return out
+    out["n_datasets"] = int(groups["dataset"].nunique())
+    boards = _quiet(analysis.leaderboard, ok, primary=prim)
+    need = out["min_wilcoxon"]
+    for label in dict.fromkeys(groups["group"]):
+        members = groups[groups["group"] == label]
+        datasets = sorted(str(d) for d in members["dataset"])
+        board = boards[boards["group"] == label]
+        entry: dict[str, Any] = {
+            "label": str(label),
+            "datasets": datasets,
+            "models": [str(m) for m in members["models"].iloc[0]],
+            "n_datasets": len(datasets),
+            "leaderboard": _records(board.drop(columns="group")),
+            "tests": False,
+            "friedman": None,
+            "cd": None,
+            "wilcoxon": [],
+            "wilcoxon_note": None,
+            "left_out": {},
+            "note": None,
+        }
+        if len(datasets) < 3:
+            entry["note"] = (
+                "Significance tests across datasets (Friedman, critical-difference diagram, Wilcoxon-Holm) "
+                f"need at least 3 datasets; this group has {len(datasets)}."
+            )
+            out["groups"].append(entry)
+            continue
+        friedman = _quiet(analysis.friedman_test, ok, primary=prim, group=label)
+        entry["left_out"] = dict(friedman["left_out"])
+        if friedman["n_models"] < 2:
+            entry["note"] = (
+                "Fewer than 2 models have a score on every dataset of this group: nothing to test."
+            )
+            out["groups"].append(entry)
+            continue
+        entry["tests"] = True
+        entry["friedman"] = _jsonable(friedman)
+        entry["cd"] = _jsonable(_quiet(analysis.critical_difference, ok, alpha, primary=prim, group=label))
+        entry["wilcoxon"] = _records(_quiet(analysis.wilcoxon_holm, ok, alpha, primary=prim, group=label))
+        if len(datasets) < need:
+            smallest = 2.0 ** (1 - len(datasets))
+            entry["wilcoxon_note"] = (
+                f"No pairwise Wilcoxon tests: with {len(datasets)} datasets the smallest two-sided p-value a "
+                f"Wilcoxon signed-rank test can give is {smallest:.3g}, not below α = {alpha}; it takes "
+                f"{need} datasets."
+            )
+        out["groups"].append(entry)
     return out
-
-
-def _records_one(d: dict[str, Any]) -> dict[str, Any]:
-    from mlbench.report.summarize import _jsonable
-
-    return _jsonable(d)
 
 
 # --------------------------------------------------------------------------------------------- scaling
@@ -129,7 +164,12 @@ def _to_score(error: float | None, greater: bool) -> float | None:
     return 1.0 - error if greater else error
 
 
-def scaling(ok: pd.DataFrame, primary: dict[str, str], greater: dict[str, bool]) -> dict[str, dict[str, Any]]:
+def scaling(
+    ok: pd.DataFrame,
+    primary: dict[str, str],
+    greater: dict[str, bool],
+    predictions: PredictionLoader | None = None,
+) -> dict[str, dict[str, Any]]:
     """Learning curves, power-law fits and crossovers per dataset (only datasets with a sweep).
 
     Parameters
@@ -137,9 +177,11 @@ def scaling(ok: pd.DataFrame, primary: dict[str, str], greater: dict[str, bool])
     ok : pandas.DataFrame
         Results table.
     primary : dict
-        ``{task_type: metric}``.
+        ``{dataset or task_type: metric}``.
     greater : dict
         ``{dataset: greater_is_better}`` of each dataset's primary metric.
+    predictions : callable, optional
+        ``job_id -> arrays``: intervals of single-split points (test-row bootstrap).
 
     Returns
     -------
@@ -149,17 +191,15 @@ def scaling(ok: pd.DataFrame, primary: dict[str, str], greater: dict[str, bool])
         ``points`` (``[n, value]`` on the metric's scale) and crossovers ``value`` (where to mark
         it), ``text`` (one sentence) and ``label`` (the marker's number).
     """
-    mod = analysis_module("scaling") or analysis_module("stats")
-    if mod is None or not hasattr(mod, "learning_curves") or ok.empty:
+    from mlbench import analysis
+
+    if ok.empty:
         return {}
-    curves = _quiet(mod.learning_curves, ok, primary=primary or None)
+    curves = _quiet(analysis.learning_curves, ok, primary=primary or None, predictions=predictions)
     if curves is None or len(curves) == 0:
         return {}
-    fits = _quiet(mod.fit_power_laws, curves) if hasattr(mod, "fit_power_laws") else None
-    try:
-        crosses = _quiet(mod.crossovers, curves, fits) if hasattr(mod, "crossovers") else None
-    except Exception:
-        crosses = None
+    fits = _quiet(analysis.fit_power_laws, curves)
+    crosses = _quiet(analysis.crossovers, curves, fits)
     out: dict[str, dict[str, Any]] = {}
     for dataset, part in curves.groupby("dataset", sort=True):
         dataset = str(dataset)
@@ -172,7 +212,9 @@ def scaling(ok: pd.DataFrame, primary: dict[str, str], greater: dict[str, bool])
             entry_curves.append(
                 {
                     "model": str(model),
-                    "points": _records(pts[["n_train", "mean", "std", "n", "ci_low", "ci_high"]]),
+                    "points": _records(
+                        pts[["n_train", "mean", "std", "n", "ci_low", "ci_high", "ci_method"]]
+                    ),
                 }
             )
         sizes = sorted(float(n) for n in part["n_train"].unique())
@@ -304,12 +346,6 @@ def _history(text: Any) -> list[dict[str, Any]] | None:
     return value if isinstance(value, list) and all(isinstance(e, dict) for e in value) else None
 
 
-def _num(v: Any) -> float | None:
-    from mlbench.report.summarize import _num as num
-
-    return num(v)
-
-
 def representative(rows: pd.DataFrame) -> pd.Series | None:
     """The job that stands for a model at a size: the lowest fold, then repeat, then job id."""
     if rows.empty:
@@ -366,11 +402,6 @@ def histories(at_top: pd.DataFrame) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def _int(v: Any) -> int | None:
-    x = _num(v)
-    return None if x is None else int(x)
 
 
 def sanity(df: pd.DataFrame) -> list[dict[str, Any]]:

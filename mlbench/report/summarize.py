@@ -8,9 +8,19 @@ missing or undefined numbers (NaN) become ``None``.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+# Re-exported: other report modules import these names from here.
+from mlbench.report.values import (
+    _int,
+    _isnull,
+    _jsonable,
+    _num,
+    _str_or_none,
+    direction_label,
+    greater_is_better,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -40,29 +50,6 @@ _COLUMNS = (
 #: Lines of an error shown before the rest is folded into a <details>.
 ERROR_HEAD_LINES = 3
 
-# Fallback when a metric column is not a registered metric: these name fragments mean "lower is better".
-_LOWER_IS_BETTER_HINTS = ("loss", "error", "rmse", "mse", "mae", "time", "seconds")
-
-
-def greater_is_better(metric: str) -> bool:
-    """Return whether a larger value of ``metric`` is better.
-
-    Parameters
-    ----------
-    metric : str
-        A metric name; registered metrics use their declared direction, unknown ones a name heuristic.
-    """
-    from mlbench.metrics import METRICS
-
-    if metric in METRICS:
-        return bool(METRICS.get(metric).greater_is_better)
-    return not any(hint in metric.lower() for hint in _LOWER_IS_BETTER_HINTS)
-
-
-def direction_label(greater: bool) -> str:
-    """Return ``"higher is better"`` or ``"lower is better"``."""
-    return "higher is better" if greater else "lower is better"
-
 
 def summarize(
     results: pd.DataFrame,
@@ -86,8 +73,9 @@ def summarize(
         ``primary_metric`` (task type -> metric name), ``metrics`` (task type -> names),
         ``versions``, ``hardware``.
     predictions : callable, optional
-        ``job_id -> dict of arrays`` (:meth:`mlbench.store.Store.load_predictions`); enables the
-        confusion matrices and the CNN pictures.
+        ``job_id -> dict of arrays`` (:meth:`mlbench.store.Store.load_predictions`, with
+        ``test_true``); enables the confidence intervals of single-split datasets (a bootstrap over
+        the test rows), the confusion matrices and the CNN pictures.
     datasets : callable, optional
         ``dataset name -> Dataset or None``; true test labels and class names for the same.
     alpha : float
@@ -97,10 +85,17 @@ def summarize(
     -------
     dict
         ``{"header", "overall", "datasets", "sanity", "failures"}``; see the module docstring for
-        the value types. Datasets are sorted by name; each carries a leaderboard at the largest
-        train size (sorted best-first, with 95% CIs, train-test gap, cost and Pareto flags),
-        ``scaling`` (learning curves, power-law fits, crossovers) when several train sizes ran,
-        ``histories`` of deep models, ``confusion`` and ``visuals`` when predictions are reachable.
+        the value types. ``overall`` is :func:`mlbench.report.sections.overall`: one leaderboard
+        (and, with 3 or more datasets, Friedman with Iman-Davenport, CD diagram, Wilcoxon-Holm) per
+        group of datasets sharing the same applicable models. Datasets are sorted by name; each
+        carries ``reference_train_size`` and a ``leaderboard`` from
+        :func:`mlbench.analysis.score_table` at that size, the same for every model (rows: model,
+        status, rank from :func:`mlbench.analysis.ranks` with failed models last and skipped ones
+        unranked, best, n_ok, n_jobs, test_mean/std, test_ci_low/high with ci_method and ci_note,
+        train_mean/std, gap, other_test per metric with its interval, cost and Pareto flags),
+        ``ci_methods`` (the interval methods used, in words), ``scaling`` (learning curves,
+        power-law fits, crossovers beyond noise) when several train sizes ran, ``histories`` of
+        deep models, ``confusion`` and ``visuals`` when predictions are reachable.
     """
     import pandas as pd
 
@@ -126,16 +121,19 @@ def summarize(
     from mlbench.report import sections
 
     loader = _cached(datasets)
-    items = [
-        _summarize_dataset(name, part, meta, predictions, loader) for name, part in _groups(df, "dataset")
-    ]
-    # The metric each dataset was judged on, per task type, for the analyses across datasets.
-    primary: dict[str, str] = {}
-    for ds in items:
-        if ds["primary_metric"] and ds["task_type"]:
-            primary.setdefault(ds["task_type"], ds["primary_metric"])
     named = df[df["dataset"] != ""]
-    scaling = sections.scaling(named, primary, {d["name"]: d["greater_is_better"] for d in items})
+    parts = _groups(df, "dataset")
+    # The metric each dataset is judged on (the suite's choice, else its first metric with data),
+    # passed by dataset name to every analysis so that the tables and the tests agree.
+    choice = {name: _metric_choice(part, meta) for name, part in parts}
+    primary = {str(name): c[0] for name, c in choice.items() if c[0] and name != ""}
+    scores = _analysis_tables(named, primary, predictions)
+    items = [
+        _summarize_dataset(name, part, choice[name], scores, predictions, loader) for name, part in parts
+    ]
+    scaling = sections.scaling(
+        named, primary, {d["name"]: d["greater_is_better"] for d in items}, predictions=predictions
+    )
     for ds in items:
         ds["scaling"] = scaling.get(ds["name"])
     summary = {
@@ -146,6 +144,28 @@ def summarize(
         "failures": _failures(df),
     }
     return _jsonable(summary)
+
+
+def _analysis_tables(
+    named: pd.DataFrame, primary: dict[str, str], predictions: PredictionLoader | None
+) -> dict[str, Any]:
+    """The analyses behind the per-dataset tables, computed once for all datasets."""
+    import warnings
+
+    from mlbench import analysis
+
+    if named.empty:
+        return {"table": None, "ranks": None, "refs": {}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = analysis.score_table(named, primary, predictions=predictions)
+        ranks = analysis.ranks(named, primary=primary)
+        refs = analysis.reference_sizes(named)
+    return {
+        "table": table,
+        "ranks": {(r.dataset, r.model): float(r.rank) for r in ranks.itertuples(index=False)},
+        "refs": {str(r.dataset): r.train_size for r in refs.itertuples(index=False)},
+    }
 
 
 def _cached(loader: DatasetLoader | None) -> DatasetLoader | None:
@@ -246,21 +266,17 @@ def _metric_names(df: pd.DataFrame, prefix: str) -> list[str]:
     return [c[len(prefix) + 1 :] for c in df.columns if c.startswith(prefix + "_") and df[c].notna().any()]
 
 
-def _summarize_dataset(
-    name: str,
-    df: pd.DataFrame,
-    meta: dict[str, Any],
-    predictions: PredictionLoader | None = None,
-    datasets: DatasetLoader | None = None,
-) -> dict[str, Any]:
-    import pandas as pd
+def _metric_choice(df: pd.DataFrame, meta: dict[str, Any]) -> tuple[str | None, list[str], str]:
+    """A dataset's (primary metric, other metrics, task type), from the suite's order and the data.
 
-    from mlbench.report import sections
+    Only registered metrics (whose direction and range are known) are shown.
+    """
+    from mlbench.metrics import METRICS
 
     task_types = [t for t in df["task_type"].unique() if t]
     task = task_types[0] if task_types else ""
     ok = df[df["status"] == "ok"]
-    available = _metric_names(ok, "test")
+    available = [m for m in _metric_names(ok, "test") if m in METRICS]
     # Order metrics as the suite listed them, then any extra columns that carry data.
     wanted = list((meta.get("metrics") or {}).get(task, [])) if isinstance(meta.get("metrics"), dict) else []
     metrics = [m for m in wanted if m in available] + [m for m in available if m not in wanted]
@@ -268,26 +284,40 @@ def _summarize_dataset(
     primary = primary_cfg.get(task)
     if primary not in available:
         primary = metrics[0] if metrics else None
-    greater = greater_is_better(primary) if primary else True
-    others = [m for m in metrics if m != primary]
+    return primary, [m for m in metrics if m != primary], task
 
-    levels = _train_levels(df)
-    rows = []
-    tops: dict[str, pd.DataFrame] = {}
-    for model, part in _groups(df, "model"):
-        row, at = _leaderboard_row(model, part, levels, primary, others)
-        rows.append(row)
-        tops[model] = at[at["status"] == "ok"]
-    rows = _rank(rows, greater)
+
+def _summarize_dataset(
+    name: str,
+    df: pd.DataFrame,
+    choice: tuple[str | None, list[str], str],
+    scores: dict[str, Any],
+    predictions: PredictionLoader | None = None,
+    datasets: DatasetLoader | None = None,
+) -> dict[str, Any]:
+    import pandas as pd
+
+    from mlbench.report import sections
+
+    primary, others, task = choice
+    ok = df[df["status"] == "ok"]
+    greater = greater_is_better(primary) if primary else True
+    table = scores["table"]
+    mine = table[table["dataset"] == name] if table is not None and name != "" else None
+    rows = _leaderboard_rows(mine, scores["ranks"], name, primary, others)
     sections.pareto_flags(rows, greater)
 
-    at_top = pd.concat(tops.values()) if tops else ok.iloc[0:0]
+    # The jobs each model is judged on: its ok jobs at the dataset's reference size.
+    ref = scores["refs"].get(name)
+    at_ref = ok[ok["train_size"].isna()] if _isnull(ref) else ok[ok["train_size"] == ref]
+    tops = {str(m): part for m, part in at_ref.groupby("model", sort=True)}
+    at_top = at_ref
     deep = sections.histories(at_top)
     ds_obj = datasets(name) if datasets is not None and name else None
     confusion = visuals = None
-    if task == "classification" and rows and rows[0].get("rank") == 1:
+    if task == "classification" and rows and rows[0].get("best"):
         best = rows[0]["model"]
-        confusion = sections.confusion(tops[best], best, predictions, ds_obj)
+        confusion = sections.confusion(tops.get(best, ok.iloc[0:0]), best, predictions, ds_obj)
     deep_models = {h["model"] for h in deep}
     for r in rows:  # best deep model with stored pictures (image datasets only)
         if r["model"] in deep_models and r["test_mean"] is not None and predictions is not None:
@@ -299,6 +329,7 @@ def _summarize_dataset(
     sizes = sorted(
         {int(v) for v in pd.to_numeric(ok["n_train"], errors="coerce").dropna().unique()},
     )
+    methods = sorted({r["ci_note"] for r in rows if r["test_mean"] is not None and r.get("ci_note")})
     return {
         "name": name,
         "task_type": task,
@@ -310,7 +341,9 @@ def _summarize_dataset(
         "n_jobs": len(df),
         "n_ok": len(ok),
         "n_train_sizes": sizes,
+        "reference_train_size": _num(ref),
         "leaderboard": rows,
+        "ci_methods": methods,
         "has_params": any(r["n_params"] is not None for r in rows),
         "has_memory": any(r["peak_memory_mb"] is not None for r in rows),
         "scaling": None,
@@ -320,113 +353,82 @@ def _summarize_dataset(
     }
 
 
-def _train_levels(df: pd.DataFrame) -> dict[float, float]:
-    """Map each ``train_size`` of a dataset to an orderable size (rows).
-
-    Sizes come from ``n_train`` over *all* models' rows at that train size (splits are shared, so
-    every model sees the same rows), so a model whose full-size jobs all failed before recording
-    ``n_train`` still has its full size recognised. With no ``n_train`` at all a fraction (<= 1)
-    counts as larger than any row count: 1.0 means the full data.
-    """
-    levels: dict[float, float] = {}
-    for size, part in _groups(df, "train_size"):
-        n = part["n_train"].max()
-        if not _isnull(n):
-            levels[size] = float(n)
-        elif _isnull(size):
-            levels[size] = -math.inf
-        else:
-            levels[size] = 1e18 * size if size <= 1 else float(size)
-    return levels
-
-
-def _leaderboard_row(
-    model: str,
-    df: pd.DataFrame,
-    levels: dict[float, float],
+def _leaderboard_rows(
+    table: pd.DataFrame | None,
+    ranks: dict[tuple[str, str], float] | None,
+    dataset: str,
     primary: str | None,
     others: list[str],
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The model's row at its largest train size, and that size's jobs."""
-    import pandas as pd
+) -> list[dict[str, Any]]:
+    """One row per model from :func:`mlbench.analysis.score_table`: the primary metric's mean, std,
+    interval and gap, the other metrics' means and intervals, cost; sorted best first.
 
-    # The model's largest train size: the full data, or the top of a sweep. Sizes whose jobs were
-    # all skipped (a row count larger than this dataset) did not happen and do not count; sizes
-    # that failed do, so a broken full-size run shows as failed rather than silently smaller.
-    ran = df[df["status"] != "skipped"]
-    sizes = (ran if len(ran) else df)["train_size"].unique()
-    top = max(sizes, key=lambda s: levels.get(s, -math.inf))
-    at = df[_same(df["train_size"], top)]
-    ok = at[at["status"] == "ok"]
-
-    def col(name: str) -> pd.Series:
-        return pd.to_numeric(ok[name], errors="coerce") if name in ok.columns else pd.Series(dtype=float)
-
-    row: dict[str, Any] = {
-        "model": model,
-        "train_size": _num(top),
-        "n_train": _num(ok["n_train"].median() if len(ok) else at["n_train"].median()),
-        "n_ok": len(ok),
-        "n_jobs": len(at),
-        "test_mean": None,
-        "test_std": None,
-        "train_mean": None,
-        "train_std": None,
-        "test_ci_low": None,
-        "test_ci_high": None,
-        "gap": None,
-        "other_test_means": {m: _num(col("test_" + m).mean()) for m in others},
-        "other_test": {m: _mean_ci(col("test_" + m)) for m in others},
-        "fit_seconds": _num(ok["fit_seconds"].mean()),
-        "predict_seconds": _num(ok["predict_seconds"].mean()),
-        "peak_memory_mb": _num(ok["peak_memory_mb"].max()),
-        "n_params": _num(col("n_params").mean()) if "n_params" in ok.columns else None,
-    }
-    if primary:
-        for split in ("test", "train"):
-            values = col(f"{split}_{primary}")
-            row[f"{split}_mean"] = _num(values.mean())
-            row[f"{split}_std"] = _num(values.std())  # ddof=1; None with a single run
-        test_values = col(f"test_{primary}")
-        if "fold" in ok.columns and ok["fold"].nunique() > 1:
-            # folds are the independent samples; repeats of a fold are averaged first
-            test_values = test_values.groupby(ok["fold"]).mean()
-        ci = _mean_ci(test_values)
-        row["test_ci_low"], row["test_ci_high"] = ci["ci_low"], ci["ci_high"]
-        if row["train_mean"] is not None and row["test_mean"] is not None:
-            diff = row["train_mean"] - row["test_mean"]
-            # Positive = overfitting, whatever the metric's direction.
-            row["gap"] = diff if greater_is_better(primary) else -diff
-    return row, at
-
-
-def _mean_ci(values: pd.Series) -> dict[str, float | None]:
-    """Mean and 95% Student-t interval over folds and repeats (None bounds with one value)."""
-    from mlbench.report.sections import analysis_module
-
-    clean = values.dropna().astype(float)
-    stats = analysis_module("stats")
-    lo = hi = None
-    if stats is not None and len(clean) >= 2:
-        lo, hi = stats.confidence_interval(clean.to_numpy())
-    return {"mean": _num(clean.mean()), "ci_low": _num(lo), "ci_high": _num(hi)}
-
-
-def _rank(rows: list[dict[str, Any]], greater: bool) -> list[dict[str, Any]]:
-    """Sort best-first (models without a score last, by name) and add competition ranks (1, 2, 2, 4)."""
-    scored = [r for r in rows if r["test_mean"] is not None]
-    unscored = sorted((r for r in rows if r["test_mean"] is None), key=lambda r: r["model"])
-    scored.sort(key=lambda r: ((-r["test_mean"] if greater else r["test_mean"]), r["model"]))
-    previous, rank = None, 0
-    for i, r in enumerate(scored, start=1):
-        if r["test_mean"] != previous:
-            rank, previous = i, r["test_mean"]
-        r["rank"] = rank
-        r["best"] = rank == 1
-    for r in unscored:
-        r["rank"] = None
-        r["best"] = False
-    return scored + unscored
+    Ranks come from :func:`mlbench.analysis.ranks` (ties share the average rank; a model without a
+    score at the reference size shares the last ranks); models that do not apply (skipped) come
+    last without a rank.
+    """
+    if table is None or table.empty:
+        return []
+    rows = []
+    for model, part in table.groupby("model", sort=True):
+        by_metric = {str(m): r for m, r in zip(part["metric"], part.to_dict("records"), strict=True)}
+        main = by_metric.get(str(primary)) if primary else None
+        first = main if main is not None else part.iloc[0].to_dict()
+        rank = ranks.get((dataset, str(model))) if ranks else None
+        row: dict[str, Any] = {
+            "model": str(model),
+            "status": str(first["status"]),
+            "rank": rank,
+            "best": False,
+            "train_size": _num(first["train_size"]),
+            "n_train": _num(first["n_train"]),
+            "n_ok": _int(first["n_ok"]) or 0,
+            "n_jobs": _int(first["n_jobs"]) or 0,
+            "test_mean": None,
+            "test_std": None,
+            "test_ci_low": None,
+            "test_ci_high": None,
+            "ci_method": None,
+            "ci_note": None,
+            "train_mean": None,
+            "train_std": None,
+            "gap": None,
+            "other_test_means": {},
+            "other_test": {},
+            "fit_seconds": _num(first["fit_seconds"]),
+            "predict_seconds": _num(first["predict_seconds"]),
+            "peak_memory_mb": _num(first["peak_memory_mb"]),
+            "n_params": _num(first["n_params"]),
+        }
+        if main is not None:
+            row.update(
+                test_mean=_num(main["mean"]),
+                test_std=_num(main["std"]),
+                test_ci_low=_num(main["ci_low"]),
+                test_ci_high=_num(main["ci_high"]),
+                ci_method=main["ci_method"],
+                ci_note=main["ci_note"],
+                train_mean=_num(main["train_mean"]),
+                train_std=_num(main["train_std"]),
+                gap=_num(main["gap"]),
+            )
+        for m in others:
+            r = by_metric.get(m)
+            mean = _num(r["mean"]) if r is not None else None
+            row["other_test_means"][m] = mean
+            row["other_test"][m] = {
+                "mean": mean,
+                "ci_low": _num(r["ci_low"]) if r is not None else None,
+                "ci_high": _num(r["ci_high"]) if r is not None else None,
+                "ci_method": r["ci_method"] if r is not None else None,
+                "ci_note": r["ci_note"] if r is not None else None,
+            }
+        rows.append(row)
+    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] if r["rank"] is not None else 0, r["model"]))
+    scored = [r["rank"] for r in rows if r["test_mean"] is not None and r["rank"] is not None]
+    for r in rows:
+        r["best"] = bool(scored) and r["test_mean"] is not None and r["rank"] == min(scored)
+    return rows
 
 
 # --------------------------------------------------------------------------------------------- failures
@@ -485,58 +487,6 @@ def _groups(df: pd.DataFrame, key: str) -> list[tuple[Any, pd.DataFrame]]:
     return out
 
 
-def _same(series: pd.Series, value: Any) -> pd.Series:
-    return series.isna() if _isnull(value) else series == value
-
-
-def _isnull(value: Any) -> bool:
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):  # pandas.NA / NaT, without pandas
-        return True
-    try:
-        return bool(value != value)  # NaN is the only value unequal to itself
-    except (TypeError, ValueError):  # arrays and other containers are values, not missing
-        return False
-
-
 def _first(series: pd.Series, pick: Any) -> Any:
     values = [str(v) for v in series if not _isnull(v)]
     return pick(values) if values else None  # ISO timestamps sort as strings
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if _isnull(value) else str(value)
-
-
-def _num(value: Any) -> float | None:
-    """A finite float, or None for missing/NaN/inf."""
-    if _isnull(value):
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
-def _int(value: Any) -> int | None:
-    x = _num(value)
-    return None if x is None else int(x)
-
-
-def _jsonable(value: Any) -> Any:
-    """Convert numpy/pandas scalars to plain Python and non-finite floats to None, recursively."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if hasattr(value, "item") and not isinstance(value, (bytes, bytearray)):
-        value = value.item()  # numpy scalar -> Python
-        if isinstance(value, (bool, int, str)):
-            return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return None if _isnull(value) else str(value)

@@ -1,0 +1,684 @@
+"""The shared definitions behind every analysis: which size, which models, which metric, which score.
+
+- **Reference size.** Per dataset, the largest training size the suite asked for that was not
+  skipped for every model (a row count larger than the data is skipped for all). It is the same
+  for every model: a model whose jobs failed there is *not* judged on a smaller size; it counts as
+  failed on that dataset (:func:`reference_status`).
+- **Groups.** Datasets are grouped by the set of models that apply to them (ran, rather than being
+  skipped): a CNN skips tabular data, so image and tabular datasets form separate groups, and
+  models are only ranked against the others on the datasets they share (:func:`dataset_groups`).
+- **Score.** A model's score on a dataset is the mean over folds of its test metric at the
+  reference size, sweep repeats averaged within each fold first (they share the fold's test rows),
+  with an interval from :mod:`mlbench.analysis.intervals` (:func:`score_summary`).
+
+Importing this module pulls in numpy and pandas only.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlbench.analysis.intervals import N_BOOT, _corrected_t, bootstrap_interval, clip_to_range
+from mlbench.metrics import DEFAULT_METRICS, METRICS
+
+__all__ = [
+    "dataset_groups",
+    "per_fold",
+    "primary_metrics",
+    "reference_sizes",
+    "reference_status",
+]
+
+PredictionLoader = Callable[[str], "dict[str, np.ndarray]"]
+
+# Jobs whose training sets differ by at most this fraction are one point of a learning curve:
+# k-fold splits of 747 rows give 597 and 598 training rows, which are the same "full size".
+N_TRAIN_TOLERANCE = 0.01
+
+RESOURCE_COLUMNS = ("fit_seconds", "predict_seconds", "peak_memory_mb", "n_params")
+
+#: Statuses of a model at the reference size that carry a score.
+SCORED = ("ok", "partial")
+# When no job of a model succeeded at the reference size, the status shown is the most common
+# failure; ties go to the first of this order (the most specific cause).
+_FAILURE_ORDER = ("oom", "timeout", "failed", "skipped")
+# The train_size of a job without one (old tables): one level of its own.
+_NO_SIZE = -1.0
+
+
+# --------------------------------------------------------------------------------------------
+# the table
+# --------------------------------------------------------------------------------------------
+
+
+def _table(results: pd.DataFrame) -> pd.DataFrame:
+    """A copy with the columns the analyses read: missing status means ok, missing fold/repeat 0."""
+    t = results.copy()
+    defaults: dict[str, Any] = {
+        "status": "ok",
+        "fold": 0,
+        "repeat": 0,
+        "train_size": math.nan,
+        "n_train": math.nan,
+        "n_test": math.nan,
+        "job_id": None,
+        "task_type": "",
+    }
+    for col, value in defaults.items():
+        if col not in t.columns:
+            t[col] = value
+    for col in ("dataset", "model", "status", "task_type"):
+        t[col] = t[col].map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    for col in ("fold", "repeat", "train_size", "n_train", "n_test"):
+        t[col] = pd.to_numeric(t[col], errors="coerce").astype(float)
+    t["size_key"] = t["train_size"].fillna(_NO_SIZE)
+    return t
+
+
+def _ok_rows(results: pd.DataFrame) -> pd.DataFrame:
+    if "status" not in results.columns:
+        return results
+    return results[results["status"] == "ok"]
+
+
+def _has_values(frame: pd.DataFrame, column: str) -> bool:
+    return column in frame.columns and bool(frame[column].notna().any())
+
+
+def primary_metrics(
+    results: pd.DataFrame, metric: str | None = None, primary: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Which metric each dataset is judged on.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Results table from :func:`mlbench.load_results`.
+    metric : str, optional
+        Use this metric for every dataset of its task type; datasets of the other task type are left
+        out (an accuracy cannot rank regressors).
+    primary : dict, optional
+        ``{task_type or dataset name: metric}``. Overrides the default order for that task type or
+        dataset (a dataset name wins over its task type); a dataset that lacks the requested
+        ``test_<metric>`` column is left out with a warning rather than silently judged on
+        another metric.
+
+    Returns
+    -------
+    dict
+        ``{dataset: metric_name}``. Without ``metric``/``primary`` it is the first ``test_<m>`` column
+        with values for the dataset's task type, in the order of
+        :data:`mlbench.metrics.DEFAULT_METRICS` (accuracy, balanced_accuracy, f1_macro, roc_auc,
+        log_loss; rmse, mae, r2).
+    """
+    ok = _ok_rows(results)
+    wanted_task = METRICS.get(metric).task_type if metric is not None else None
+    out: dict[str, str] = {}
+    missing: list[str] = []
+    for dataset, rows in ok.groupby("dataset", sort=True):
+        task = str(rows["task_type"].iloc[0]) if "task_type" in rows.columns else ""
+        asked = None
+        if metric is not None:
+            if task and task != wanted_task:
+                continue
+            asked = metric
+        elif primary and str(dataset) in primary:
+            asked = primary[str(dataset)]
+        elif primary and task in primary:
+            asked = primary[task]
+        candidates = [asked] if asked is not None else DEFAULT_METRICS.get(task, [])
+        chosen = next((m for m in candidates if _has_values(rows, f"test_{m}")), None)
+        if chosen is None:
+            if asked is not None:
+                missing.append(f"{dataset} (test_{asked})")
+            continue
+        out[str(dataset)] = chosen
+    if missing:
+        warnings.warn("left out datasets without the requested metric: " + ", ".join(missing), stacklevel=3)
+    return out
+
+
+def _metrics_by_dataset(t: pd.DataFrame) -> dict[str, list[str]]:
+    """Registered metrics of each dataset's task type with test values, in the default order."""
+    ok = t[t["status"] == "ok"]
+    if ok.empty:
+        return {}
+    task = ok.groupby("dataset")["task_type"].first()
+    columns = [c for c in ok.columns if c.startswith("test_") and c[5:] in METRICS]
+    has = ok[columns].notna().groupby(ok["dataset"]).any() if columns else pd.DataFrame(index=task.index)
+    out = {}
+    for ds, tt in task.items():
+        order = DEFAULT_METRICS.get(str(tt), [])
+        present = [c[5:] for c in columns if bool(has.at[ds, c])]
+        names = [m for m in order if m in present]
+        names += [m for m in present if m not in names and METRICS.get(m).task_type == tt]
+        out[str(ds)] = names
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# reference size, status, groups
+# --------------------------------------------------------------------------------------------
+
+
+def _levels(t: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, size_key): the rows it trains on (``level``) and its jobs that ran.
+
+    A size's rows are the median ``n_train`` of *all* its jobs (splits are shared, so any model's
+    jobs tell), whatever their status. A fraction whose jobs all failed before recording
+    ``n_train`` is placed by the dataset's full size estimated from the other fractions; with no
+    ``n_train`` anywhere a fraction (<= 1) counts as larger than any row count: 1.0 is the full data.
+    """
+    lv = t.groupby(["dataset", "size_key"]).agg(
+        n=("n_train", "median"), ran=("status", lambda s: int((s != "skipped").sum()))
+    )
+    lv = lv.reset_index()
+    key, n = lv["size_key"].to_numpy(dtype=float), lv["n"].to_numpy(dtype=float)
+    fraction = (key > 0) & (key <= 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_full = np.where(fraction & np.isfinite(n) & (n > 0), n / key, np.nan)
+    full = pd.Series(per_full).groupby(lv["dataset"]).transform("median").fillna(1e18).to_numpy()
+    guess = np.where(key == _NO_SIZE, -np.inf, np.where(fraction, key * full, key))
+    lv["level"] = np.where(np.isfinite(n), n, guess)
+    return lv
+
+
+def _references(t: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """``{dataset: (size_key, n_train)}`` of each dataset's reference size."""
+    if t.empty:
+        return {}
+    lv = _levels(t)
+    lv = lv[lv["ran"] > 0]  # sizes skipped for every model (larger than the data) did not happen
+    # Ties (two requests that give the same rows) go to the size with more jobs that ran.
+    best = lv.sort_values(["dataset", "level", "ran", "size_key"]).groupby("dataset").tail(1)
+    ok = t[t["status"] == "ok"].groupby(["dataset", "size_key"])["n_train"].median()
+    out = {}
+    for ds, key, n in zip(best["dataset"], best["size_key"], best["n"], strict=True):
+        n_ok = ok.get((ds, key), math.nan)
+        out[str(ds)] = (float(key), float(n_ok) if np.isfinite(n_ok) else float(n))
+    return out
+
+
+def reference_sizes(results: pd.DataFrame) -> pd.DataFrame:
+    """Each dataset's reference training size: the one every model is scored and ranked at.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Results table from :func:`mlbench.load_results`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns dataset, train_size (the requested value: a row count or a fraction; NaN for
+        tables without train sizes), n_train (median rows trained at that size, NaN if unknown).
+        The reference is the largest requested size that was not skipped for every model, the same
+        for every model of the dataset (see the module docstring).
+    """
+    refs = _references(_table(results))
+    rows = [(ds, math.nan if key == _NO_SIZE else key, n) for ds, (key, n) in refs.items()]
+    return pd.DataFrame(rows, columns=["dataset", "train_size", "n_train"])
+
+
+def _status_table(t: pd.DataFrame, refs: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    cols = ["dataset", "model", "status", "applies", "n_ok", "n_jobs", "train_size", "n_train"]
+    t = t[t["dataset"].isin(list(refs))]
+    if t.empty:
+        return pd.DataFrame(columns=cols)
+    ref_key = t["dataset"].map({d: k for d, (k, _) in refs.items()})
+    ran = t["status"] != "skipped"
+    at = t["size_key"].to_numpy(dtype=float) == ref_key.to_numpy(dtype=float)
+    frame = pd.DataFrame(
+        {
+            "dataset": t["dataset"],
+            "model": t["model"],
+            "applies": ran,
+            "at": at,
+            "ran_at": at & ran,
+            "ok_at": at & (t["status"] == "ok"),
+            "n_ok_rows": np.where(at & (t["status"] == "ok"), t["n_train"], np.nan),
+        }
+    )
+    out = (
+        frame.groupby(["dataset", "model"], sort=True)
+        .agg(
+            applies=("applies", "any"),
+            any_at=("at", "any"),
+            n_jobs=("ran_at", "sum"),
+            n_ok=("ok_at", "sum"),
+            n_train=("n_ok_rows", "median"),
+        )
+        .reset_index()
+    )
+    # The most common failure among the jobs that ran at the reference size; ties go to the most
+    # specific cause (oom, timeout, failed).
+    bad = t[at & ran & (t["status"] != "ok")]
+    failure: dict[tuple[str, str], str] = {}
+    if len(bad):
+        counts = bad.groupby(["dataset", "model", "status"]).size().rename("count").reset_index()
+        counts["order"] = [_FAILURE_ORDER.index(s) if s in _FAILURE_ORDER else 9 for s in counts["status"]]
+        counts = counts.sort_values(
+            ["dataset", "model", "count", "order"], ascending=[True, True, False, True]
+        )
+        first = counts.groupby(["dataset", "model"]).head(1)
+        failure = {
+            (d, m): s for d, m, s in zip(first["dataset"], first["model"], first["status"], strict=True)
+        }
+    status = []
+    for d, m, applies, any_at, n_jobs, n_ok in zip(
+        out["dataset"], out["model"], out["applies"], out["any_at"], out["n_jobs"], out["n_ok"], strict=True
+    ):
+        if not applies:
+            status.append("skipped")
+        elif n_jobs == 0:
+            status.append("skipped" if any_at else "missing")
+        elif n_ok == n_jobs:
+            status.append("ok")
+        elif n_ok:
+            status.append("partial")
+        else:
+            status.append(failure.get((d, m), "failed"))
+    out["status"] = status
+    out.loc[~out["applies"], ["n_jobs", "n_ok"]] = 0
+    keys = out["dataset"].map({d: k for d, (k, _) in refs.items()})
+    out["train_size"] = keys.where(keys != _NO_SIZE)
+    # A model that did not run at the reference size is shown at the size it was asked for; one
+    # that does not apply to the dataset has no training size at all.
+    out["n_train"] = out["n_train"].fillna(out["dataset"].map({d: n for d, (_, n) in refs.items()}))
+    out.loc[out["status"] == "skipped", ["train_size", "n_train"]] = np.nan
+    out["n_ok"] = out["n_ok"].astype(int)
+    out["n_jobs"] = out["n_jobs"].astype(int)
+    return out[cols]
+
+
+def reference_status(results: pd.DataFrame) -> pd.DataFrame:
+    """Every model's outcome on every dataset at the dataset's reference size.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Results table from :func:`mlbench.load_results`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns dataset, model, status, applies, n_ok, n_jobs, train_size, n_train. ``status`` is
+        ``ok`` (every job at the reference size succeeded), ``partial`` (some did: scored on those),
+        ``failed``/``timeout``/``oom`` (none did: the most common failure; the model is *not*
+        scored on a smaller size), ``missing`` (no job at that size yet, e.g. a running run) or
+        ``skipped`` (the model does not apply to the dataset: ``applies`` is False). ``n_jobs``
+        counts the jobs at the reference size that were not skipped.
+    """
+    t = _table(results)
+    return _status_table(t, _references(t))
+
+
+def _group_label(models: tuple[str, ...], every: tuple[str, ...]) -> str:
+    if models == every:
+        return "all models"
+    missing = [m for m in every if m not in models]
+    if len(missing) <= len(models):
+        return "all but " + ", ".join(missing)
+    return "only " + ", ".join(models)
+
+
+def _groups_of(status: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
+    applies = status[status["applies"] & status["dataset"].isin(list(datasets))]
+    sets = applies.groupby("dataset")["model"].agg(lambda s: tuple(sorted(s)))
+    every = tuple(sorted(applies["model"].unique()))
+    rows = [(ds, _group_label(models, every), models) for ds, models in sets.items()]
+    out = pd.DataFrame(rows, columns=["dataset", "group", "models"])
+    if out.empty:
+        return out.assign(n_datasets=pd.Series(dtype=int))
+    out["n_datasets"] = out.groupby("group")["dataset"].transform("size")
+    # Largest group first; a stable order by label after that.
+    return out.sort_values(["n_datasets", "group", "dataset"], ascending=[False, True, True]).reset_index(
+        drop=True
+    )
+
+
+def dataset_groups(
+    results: pd.DataFrame, metric: str | None = None, primary: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Group datasets by the set of models that apply to them.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Results table from :func:`mlbench.load_results`.
+    metric, primary :
+        As for :func:`primary_metrics`; datasets without a metric, or where no model has a score
+        at the reference size, are left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns dataset, group (a label: ``"all models"``, ``"all but cnn"``, ``"only cnn, knn"``),
+        models (tuple of the models that ran there, whether or not they succeeded), n_datasets
+        (of the group). Largest group first. Models are ranked and tested only within a group.
+    """
+    t = _table(results)
+    chosen = primary_metrics(t, metric, primary)
+    refs = _references(t)
+    return _groups_of(_status_table(t, refs), _ranked_datasets(t, chosen, refs))
+
+
+def _ranked_datasets(
+    t: pd.DataFrame, chosen: dict[str, str], refs: dict[str, tuple[float, float]]
+) -> list[str]:
+    """Datasets where at least one model has a score at the reference size.
+
+    A dataset where every model failed at its reference size orders no models: it would only
+    make every model "failed" somewhere and empty the tests, so it is left out of the ranking
+    (its per-dataset table still shows the failures).
+    """
+    long = _at_reference(_long_for(t, chosen), refs)
+    return sorted(set(long["dataset"]))
+
+
+# --------------------------------------------------------------------------------------------
+# long tables of scores
+# --------------------------------------------------------------------------------------------
+
+
+def _group_sizes(n: np.ndarray) -> np.ndarray:
+    """Map each training size to its group's median, grouping sizes within 1% of the group's smallest."""
+    n = np.asarray(n, dtype=float)
+    out = np.full(n.shape, np.nan)
+    finite = np.isfinite(n)
+    values = np.unique(n[finite])
+    # Chain from each group's smallest value (not neighbour to neighbour) so that a dense sweep
+    # cannot drift into one giant group.
+    labels = np.empty(len(values), dtype=int)
+    start, label = -np.inf, -1
+    for i, v in enumerate(values):
+        if v > start * (1 + N_TRAIN_TOLERANCE):
+            start, label = v, label + 1
+        labels[i] = label
+    group_of = labels[np.searchsorted(values, n[finite])]
+    x = n[finite]
+    centres = np.array([np.median(x[group_of == g]) for g in range(label + 1)])
+    out[finite] = centres[group_of]
+    return out
+
+
+_LONG_COLUMNS = [
+    "dataset",
+    "task_type",
+    "model",
+    "metric",
+    "greater_is_better",
+    "score",
+    "train_score",
+    "n_train_raw",
+    "n_test",
+    "size_key",
+    "job_id",
+    "fold",
+    "repeat",
+    "train_size",
+    *RESOURCE_COLUMNS,
+    "n_train",
+]
+
+
+def _long_for(t: pd.DataFrame, chosen: dict[str, str]) -> pd.DataFrame:
+    """One row per ok job with a finite score on ``chosen[dataset]`` (``t`` from :func:`_table`).
+
+    ``n_train`` is grouped (jobs within 1% share their median, per dataset, so every model's curve
+    has the same x values); ``n_train_raw`` is the job's own count.
+    """
+    ok = t[(t["status"] == "ok") & t["dataset"].isin(list(chosen))]
+    names = ok["dataset"].map(chosen)
+    score = np.full(len(ok), np.nan)
+    train = np.full(len(ok), np.nan)
+    for m in pd.unique(names):
+        sel = (names == m).to_numpy()
+        if f"test_{m}" in ok.columns:
+            score[sel] = pd.to_numeric(ok.loc[sel, f"test_{m}"], errors="coerce").to_numpy(dtype=float)
+        if f"train_{m}" in ok.columns:
+            train[sel] = pd.to_numeric(ok.loc[sel, f"train_{m}"], errors="coerce").to_numpy(dtype=float)
+    has_n = ok["n_train"].notna().groupby(ok["dataset"]).transform("any").astype(bool)
+    raw_n = ok["n_train"].where(has_n, ok["train_size"])
+    part = pd.DataFrame(
+        {
+            "dataset": ok["dataset"].to_numpy(),
+            "task_type": ok["task_type"].to_numpy(),
+            "model": ok["model"].to_numpy(),
+            "metric": names.to_numpy(),
+            "greater_is_better": [bool(METRICS.get(m).greater_is_better) for m in names],
+            "score": score,
+            "train_score": train,
+            "n_train_raw": raw_n.to_numpy(dtype=float),
+            "n_test": ok["n_test"].to_numpy(dtype=float),
+            "size_key": ok["size_key"].to_numpy(dtype=float),
+        }
+    )
+    for col in ("job_id", "fold", "repeat", "train_size", *RESOURCE_COLUMNS):
+        part[col] = ok[col].to_numpy() if col in ok.columns else np.nan
+    part = part[np.isfinite(part["score"])]
+    if part.empty:
+        return pd.DataFrame(columns=_LONG_COLUMNS)
+    part["n_train"] = part.groupby("dataset")["n_train_raw"].transform(lambda s: _group_sizes(s.to_numpy()))
+    return part[_LONG_COLUMNS].reset_index(drop=True)
+
+
+def _long_scores(
+    results: pd.DataFrame, metric: str | None = None, primary: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """One row per ok job with a score on its dataset's metric (see :func:`_long_for`)."""
+    t = _table(results)
+    return _long_for(t, primary_metrics(t, metric, primary))
+
+
+def _at_reference(long: pd.DataFrame, refs: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """Keep the jobs at their dataset's reference size."""
+    if long.empty:
+        return long
+    key = long["dataset"].map(lambda d: refs.get(d, (math.nan, math.nan))[0])
+    return long[long["size_key"].to_numpy(dtype=float) == key.to_numpy(dtype=float)]
+
+
+def per_fold(long: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row per fold: average the repeats within each fold of each ``keys`` group.
+
+    Repeats of a fold share its test rows (and, at the full training size, its training rows:
+    a deterministic model then scores identically in every repeat), so they are not independent
+    samples; the folds are. A group with a single fold (holdout) keeps its repeats as rows.
+    Numeric columns are averaged, the others keep their first value.
+    """
+    if long.empty or "fold" not in long.columns or long["fold"].isna().all():
+        return long
+    n_folds = long.groupby(keys)["fold"].transform("nunique")
+    single, multi = long[n_folds <= 1], long[n_folds > 1]
+    if multi.empty:
+        return long
+    how = {
+        col: (
+            "mean" if pd.api.types.is_numeric_dtype(multi[col]) and col not in ("fold", "repeat") else "first"
+        )
+        for col in multi.columns
+        if col not in (*keys, "fold")
+    }
+    folded = multi.groupby([*keys, "fold"], sort=False, dropna=False).agg(how).reset_index()
+    return pd.concat([single, folded[long.columns]], ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# scores with intervals
+# --------------------------------------------------------------------------------------------
+
+_SUMMARY_COLUMNS = [
+    "mean",
+    "std",
+    "n",
+    "n_folds",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "ci_note",
+    "train_mean",
+    "train_std",
+    "n_test",
+    "n_train_rows",
+]
+
+
+def score_summary(
+    long: pd.DataFrame,
+    keys: list[str],
+    *,
+    predictions: PredictionLoader | None = None,
+    level: float = 0.95,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Mean, spread and confidence interval of each ``keys`` group of a long score table.
+
+    The one definition of "a model's score" used by every table: folds are the samples (sweep
+    repeats averaged within each fold first); the mean is over folds. The interval is the
+    corrected resampled t over the folds (method ``corrected_t``) when the group has 2 or more
+    folds, else a percentile bootstrap over the single split's test rows from the stored
+    predictions (``bootstrap``), else none (``none``, ``ci_note`` says why). Bounds are clipped to
+    the metric's range.
+
+    Parameters
+    ----------
+    long : pandas.DataFrame
+        Rows of :func:`_long_for` (one per ok job), holding ``metric`` and ``keys``.
+    keys : list of str
+        Grouping columns, including ``dataset`` and ``metric``.
+    predictions : callable, optional
+        ``job_id -> dict of arrays`` with ``test_index``, ``test_true``, ``test_pred`` and
+        ``test_proba`` (classifiers); needed for single-split intervals.
+    level, n_boot, seed :
+        Coverage, bootstrap resamples and the bootstrap's seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``keys`` plus mean, std (over the fold means, or the repeats of a single split), n (those
+        samples), n_folds, ci_low, ci_high, ci_method, ci_note, train_mean, train_std, n_test and
+        n_train_rows (medians over the jobs).
+    """
+    if long.empty:
+        return pd.DataFrame(columns=[*keys, *_SUMMARY_COLUMNS])
+    folds = long.groupby(keys, sort=True)["fold"].nunique().rename("n_folds")
+    # The correction's n_train is the training data the folds draw from: the dataset's largest
+    # training set (at the reference size it is the group's own n_train). A learning-curve point
+    # below it trains on subsets of that pool, which overlap less, not more; the correlation
+    # between its fold scores still comes from the shared pool, and n_test / pool is the
+    # Nadeau-Bengio ratio of that design (n_test / subset would be several times too wide).
+    pool = long.groupby("dataset")["n_train_raw"].transform("max")
+    sizes = (
+        long.assign(pool=pool)
+        .groupby(keys, sort=True)
+        .agg(n_test=("n_test", "median"), n_train_rows=("n_train_raw", "median"), pool=("pool", "max"))
+    )
+    pf = per_fold(long, keys)
+    out = (
+        pf.groupby(keys, sort=True)
+        .agg(
+            mean=("score", "mean"),
+            std=("score", "std"),
+            var=("score", "var"),
+            n=("score", "size"),
+            train_mean=("train_score", "mean"),
+            train_std=("train_score", "std"),
+        )
+        .join(folds)
+        .join(sizes)
+        .reset_index()
+    )
+    ratio = out["n_test"].to_numpy(dtype=float) / out["pool"].to_numpy(dtype=float)
+    lo, hi = _corrected_t(
+        out["mean"].to_numpy(dtype=float),
+        out["var"].to_numpy(dtype=float),
+        out["n_folds"].to_numpy(dtype=float),
+        ratio,
+        level,
+    )
+    kfold = out["n_folds"].to_numpy() >= 2
+    known = np.isfinite(ratio) & (ratio > 0)
+    out["ci_low"] = np.where(kfold & known, lo, np.nan)
+    out["ci_high"] = np.where(kfold & known, hi, np.nan)
+    out["ci_method"] = np.where(kfold & known, "corrected_t", "none")
+    out["ci_note"] = [
+        (
+            f"corrected resampled t over {int(j)} folds (Nadeau and Bengio 2003: variance x "
+            f"(1/{int(j)} + n_test/n_train = {r:.3g}))"
+            if (k and ok)
+            else "k-fold without n_test: the correction cannot be computed"
+            if k
+            else "one test split: a bootstrap over its rows needs the stored predictions"
+        )
+        for j, r, k, ok in zip(out["n_folds"], ratio, kfold, known, strict=True)
+    ]
+    single = np.flatnonzero(~kfold)
+    if predictions is not None and len(single):
+        _bootstrap_rows(out, long, keys, single, predictions, level, n_boot, seed)
+    for m in out["metric"].unique():
+        sel = (out["metric"] == m).to_numpy()
+        lo_m, hi_m = clip_to_range(
+            str(m),
+            out.loc[sel, "ci_low"].to_numpy(dtype=float),
+            out.loc[sel, "ci_high"].to_numpy(dtype=float),
+        )
+        out.loc[sel, "ci_low"], out.loc[sel, "ci_high"] = lo_m, hi_m
+    return out[[*keys, *_SUMMARY_COLUMNS]]
+
+
+def _bootstrap_rows(
+    out: pd.DataFrame,
+    long: pd.DataFrame,
+    keys: list[str],
+    rows: np.ndarray,
+    predictions: PredictionLoader,
+    level: float,
+    n_boot: int,
+    seed: int,
+) -> None:
+    """Fill the intervals of single-split groups in ``out`` (in place) by bootstrapping test rows.
+
+    Groups that share their jobs (several metrics of one model) load the predictions once.
+    """
+    job_keys = [k for k in keys if k != "metric"]
+    jobs_of = long.groupby(keys, sort=True)["job_id"].agg(lambda s: tuple(sorted(str(j) for j in s)))
+    ids_of = {(k if isinstance(k, tuple) else (k,)): v for k, v in jobs_of.items()}
+    by_jobs: dict[tuple[Any, ...], list[tuple[int, str]]] = {}
+    for i in rows:
+        row = out.iloc[i]
+        ids = ids_of[tuple(row[k] for k in keys)]
+        metric = str(row["metric"])
+        by_jobs.setdefault((*(row[k] for k in job_keys), *ids), []).append((int(i), metric))
+    for group_key, members in by_jobs.items():
+        ids = group_key[len(job_keys) :]
+        jobs, note = [], ""
+        for job_id in ids:
+            try:
+                arrays = predictions(job_id)
+            except Exception as exc:  # a missing or unreadable file: that interval is unknown
+                note = f"predictions of job {job_id} unreadable ({type(exc).__name__})"
+                break
+            if "test_true" not in arrays:
+                note = f"predictions of job {job_id} lack test_true"
+                break
+            jobs.append(arrays)
+        if note:
+            for i, _ in members:
+                out.iloc[i, out.columns.get_loc("ci_note")] = note
+            continue
+        found = bootstrap_interval(jobs, [m for _, m in members], n_boot=n_boot, level=level, seed=seed)
+        for i, m in members:
+            lo, hi, why = found[m]
+            out.iloc[i, out.columns.get_loc("ci_note")] = why
+            if np.isfinite(lo) and np.isfinite(hi):
+                out.iloc[i, out.columns.get_loc("ci_low")] = lo
+                out.iloc[i, out.columns.get_loc("ci_high")] = hi
+                out.iloc[i, out.columns.get_loc("ci_method")] = "bootstrap"
