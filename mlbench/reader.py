@@ -293,9 +293,13 @@ class Run:
         return analysis.leaderboard(self.results(), **self._primary(kwargs))
 
     def learning_curves(self, **kwargs: Any) -> pd.DataFrame:
-        """:func:`mlbench.analysis.learning_curves` of this run, on the suite's primary metrics."""
+        """:func:`mlbench.analysis.learning_curves` of this run, on the suite's primary metrics.
+
+        Single-split datasets get their bootstrap intervals from this run's stored predictions.
+        """
         from mlbench import analysis
 
+        kwargs.setdefault("predictions", self.predictions)
         return analysis.learning_curves(self.results(), **self._primary(kwargs))
 
     def report(self, path: str | Path | None = None) -> Path:
