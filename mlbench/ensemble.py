@@ -304,11 +304,11 @@ _SHARED_DOC = """
         Folds for the members' out-of-fold predictions, as in
         :func:`~sklearn.model_selection.cross_val_predict` ({strategy} for an integer, unshuffled,
         so deterministic). The folds must partition the rows. Small data: {small}
-    metric : str, default=None
+    metric : str or mlbench.metrics.Metric, default=None
         Metric optimised by the selection, a name from :data:`mlbench.metrics.METRICS` of this
         task type. ``None`` means {default!r}: it is what ``score`` reports, so the selection
-        optimises what ``score``, ``cross_val_score`` and ``GridSearchCV`` judge the estimator by
-        by default. {metric_note}
+        optimises what ``score``, ``cross_val_score`` and ``GridSearchCV`` judge the estimator on
+        unless told otherwise. {metric_note}
     random_state : int, RandomState instance or None, default=None
         Seeds the random tie-break between equally good members not yet in the ensemble. Pass an
         int for reproducible weights.

@@ -30,11 +30,13 @@ Speed: the blend is kept as a running sum ``S`` of the picked members, and the c
 round are scored all at once where the metric allows it (accuracy from ``argmax(S + P_i)``,
 log loss from the true-class column and the row sums only, balanced accuracy, macro F1, RMSE,
 MAE and R2 from per-class counts or per-member reductions). Every fast path equals the registry
-metric (:data:`mlbench.metrics.METRICS`) computed on the explicit blend; other metrics (ROC AUC, or
-a :class:`~mlbench.metrics.Metric` that is not the registered one) are computed per candidate by
-calling the metric's function on the blend.
+metric (:data:`mlbench.metrics.METRICS`) computed on the explicit blend, up to floating-point
+rounding; other metrics (ROC AUC, or a :class:`~mlbench.metrics.Metric` that is not the registered
+one) are computed per candidate by calling the metric's function on the blend, which is far slower
+(ROC AUC: about 10 s for 20 members x 10,000 rows x 10 classes x 25 rounds, against 0.03-0.2 s for
+the fast paths).
 
-Only numpy is imported here.
+Only numpy and mlbench's metric registry (which imports scikit-learn lazily) are imported here.
 """
 
 from __future__ import annotations
