@@ -263,7 +263,7 @@ def run_suite(
                 outcome.rescored += 1
         if plan.to_run:
             if write_report:
-                _prewarm_report()
+                _prewarm_report(suite)
             executor = executor_class(suite.executor.kind).from_suite(suite, workers)
             executor.run(plan.to_run, record)
     except KeyboardInterrupt:
@@ -280,25 +280,28 @@ def run_suite(
     return outcome
 
 
-def _prewarm_report() -> None:
-    """Import the report's libraries in the background while the jobs run.
+def _prewarm_report(suite: Suite) -> None:
+    """Pay the report's one-off costs in the background while the jobs run.
 
-    The coordinator mostly waits on its workers meanwhile; scipy.stats, matplotlib and jinja2 take
-    about a second to import, which the report would otherwise add to the end of every run.
+    The coordinator mostly waits on its workers meanwhile; imports (scipy.stats, matplotlib,
+    jinja2), font loading, template compiling and loading the datasets (for class names and
+    confusion matrices; kept in this process's dataset cache) would otherwise add over a second
+    to the end of every run (see :func:`mlbench.report.html.prewarm`).
     """
     import threading
 
     def work() -> None:
         import contextlib
 
-        # best effort: an import that fails here fails again, with its message, in the report
-        with contextlib.suppress(Exception):
-            import mlbench.report.html
-            import mlbench.report.plots
-            import mlbench.report.summarize
+        from mlbench.datasets import load_dataset
+        from mlbench.report.html import prewarm
 
-            mlbench.report.plots._pyplot()
-            import scipy.stats  # noqa: F401
+        # best effort: anything that fails here fails again, with its message, in the report
+        with contextlib.suppress(Exception):
+            prewarm()
+        for entry in suite.datasets:
+            with contextlib.suppress(Exception):
+                load_dataset(entry.spec, suite.base_dir)
 
     threading.Thread(target=work, name="mlbench-report-prewarm", daemon=True).start()
 

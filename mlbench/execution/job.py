@@ -161,13 +161,18 @@ def run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Run one job: load, split, fit, predict, score (see :func:`_run_job`).
 
     Relative paths in model parameters (weights files, pretrain datasets) resolve against the
-    suite file's folder while the job runs.
+    suite file's folder while the job runs. BLAS and OpenMP pools are held to the job's threads
+    (``executor.threads_per_job``): unlimited, every worker would start one thread per core and
+    several workers would oversubscribe the machine (joblib's loky workers limit them the same way).
     """
+    from threadpoolctl import threadpool_limits
+
     from mlbench.context import BASE_DIR
 
     token = BASE_DIR.set(job.base_dir)
     try:
-        return _run_job(job)
+        with threadpool_limits(limits=job.threads):
+            return _run_job(job)
     finally:
         BASE_DIR.reset(token)
 
