@@ -1,4 +1,4 @@
-"""The ``mlbench`` command line: run, validate, report, list, export.
+"""The ``mlbench`` command line: run, validate, report, ensemble, list, export.
 
 Thin by design: each command calls the modules that do the work. Heavy libraries are imported
 inside the commands that need them, so ``mlbench --help`` and ``mlbench validate`` stay fast.
@@ -85,6 +85,8 @@ def run(
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "nothing to run"
     if outcome.rescored:
         counts += f"; {outcome.rescored} finished jobs rescored"
+    if outcome.ensembles:
+        counts += "; ensembles: " + ", ".join(f"{n} {st}" for st, n in sorted(outcome.ensembles.items()))
     _err(f"{counts}; results in {outcome.output / 'results.sqlite'}")
     if outcome.report is not None:
         _err(f"report: {outcome.report}")
@@ -96,7 +98,10 @@ def run(
     if outcome.interrupted:
         _err("interrupted: finished jobs are stored; run the same command again to resume")
         raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(EXIT_OK if outcome.all_ok and outcome.report_error is None else EXIT_JOBS_FAILED)
+    ensembles_ok = all(status in ("ok", "skipped") for status in outcome.ensembles)
+    raise typer.Exit(
+        EXIT_OK if outcome.all_ok and ensembles_ok and outcome.report_error is None else EXIT_JOBS_FAILED
+    )
 
 
 def _dry_run(s: Any, retry_failed: bool) -> None:
@@ -192,6 +197,40 @@ def report(
 
         for path in _export(runs[-1], export_figures):
             typer.echo(str(path))
+
+
+@app.command()
+def ensemble(
+    run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")],
+    suite: Annotated[
+        Path | None, typer.Option("--suite", help="Build this suite's `ensembles:` (default: the run's).")
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Record every ensemble again, not only changed ones.")
+    ] = False,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Do not rewrite index.html.")] = False,
+) -> None:
+    """Add or rebuild a run's ensembles from its stored predictions; no model is refitted."""
+    from mlbench.execution import build_run_ensembles
+
+    s = None
+    if suite is not None:
+        from mlbench.suite import load_suite
+
+        s = load_suite(suite, output=run_dir)
+    outcome = build_run_ensembles(run_dir, s, rebuild=rebuild, write_report=not no_report)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.ensembles.items()))
+    _err(f"ensembles: {counts or 'all up to date'}; results in {outcome.output / 'results.sqlite'}")
+    if outcome.report is not None:
+        _err(f"report: {outcome.report}")
+    if outcome.report_error is not None:
+        _err(
+            f"the report could not be written ({outcome.report_error}); rebuild it with `mlbench report {outcome.output}`"
+        )
+    if outcome.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    bad = any(status not in ("ok", "skipped") for status in outcome.ensembles)
+    raise typer.Exit(EXIT_JOBS_FAILED if bad or outcome.report_error else EXIT_OK)
 
 
 class _What(str, Enum):

@@ -744,3 +744,35 @@ def test_comparison_says_when_a_model_failed_at_the_reference_size(tmp_path: Pat
     html = write_comparison(runs[0], runs[1], tmp_path / "cmp.html").read_text(encoding="utf-8")
     assert html.count("B: oom at the reference size") == 3  # once per dataset, never a half-size score
     assert "A: " not in html
+
+
+def test_ensembles_section_compares_with_the_best_single_model_chosen_on_validation() -> None:
+    rng = np.random.default_rng(0)
+    rows = []
+    for size, n_train in ((50.0, 50), (1.0, 400)):
+        for fold in range(5):
+            base = 0.85 + rng.normal(0, 0.02)
+            # at 50 rows combining does not help; at the full size it gains 0.05 on every fold
+            gain = 0.0 if size == 50.0 else 0.05
+            for model, test, val in (
+                ("strong", base, 0.86),
+                ("weak", base - 0.1, 0.76),
+                ("ens", base + gain, 0.9),
+            ):
+                rows.append(
+                    {"job_id": f"{model}{size}{fold}", "dataset": "d", "task_type": "classification", "model": model,
+                     "fold": fold, "repeat": 0, "train_size": size, "n_train": n_train, "n_test": 100, "status": "ok",
+                     "test_accuracy": test + rng.normal(0, 0.005), "val_accuracy": val, "val_in_fit": model == "ens",
+                     "ensemble": "caruana" if model == "ens" else None,
+                     "members_json": json.dumps({"strong": 0.8, "weak": 0.2}) if model == "ens" else None}
+                )  # fmt: skip
+    s = summarize(pd.DataFrame(rows), META)
+    ens = s["datasets"][0]["ensembles"]
+    gains = {g["train_size"]: g for g in ens["gains"]}
+    assert gains[1.0]["best_single"] == "strong" and gains[1.0]["pays"] is True
+    assert gains[50.0]["pays"] is False
+    assert ens["pays_from"] == {"ens": 1.0}
+    assert ens["weights"]["ens"][0]["weights"] == {"strong": 0.8, "weak": 0.2}
+    html = render_html(s)
+    assert 'id="ensembles"' in html and 'class="fig ensemble-weights"' in html
+    assert "pays from <b>100%</b>" in html

@@ -24,7 +24,9 @@ Examples
 
 from __future__ import annotations
 
+from mlbench.analysis.ensembles import Selection, caruana_selection, weighted_blend
 from mlbench.analysis.intervals import bootstrap_interval, corrected_t_interval
+from mlbench.analysis.run_ensembles import build_ensembles, ensemble_gains, ensemble_weights
 from mlbench.analysis.scaling import crossovers, fit_power_law, fit_power_laws, learning_curves
 from mlbench.analysis.stats import (
     compare_runs,
@@ -46,13 +48,18 @@ from mlbench.analysis.stats import (
 )
 
 __all__ = [
+    "Selection",
     "bootstrap_interval",
+    "build_ensembles",
+    "caruana_selection",
     "compare_runs",
     "confidence_interval",
     "corrected_t_interval",
     "critical_difference",
     "crossovers",
     "dataset_groups",
+    "ensemble_gains",
+    "ensemble_weights",
     "error_of",
     "fit_power_law",
     "fit_power_laws",
@@ -66,6 +73,7 @@ __all__ = [
     "reference_status",
     "score_table",
     "summarize_scores",
+    "weighted_blend",
     "wilcoxon_holm",
     "wilcoxon_min_datasets",
 ]

@@ -20,7 +20,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlbench.store import Store
     from mlbench.suite import Job, Suite
 
-__all__ = ["Plan", "Rescore", "RunOutcome", "plan_run", "preflight_models", "run_suite"]
+__all__ = [
+    "Plan",
+    "Rescore",
+    "RunOutcome",
+    "build_run_ensembles",
+    "plan_run",
+    "preflight_models",
+    "run_suite",
+]
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ class Plan:
     skipped_ok: int
     skipped_failed: int
     to_rescore: list[Rescore] = field(default_factory=list)
+    #: ensemble rows to add or rebuild from the jobs already stored (more follow from new jobs)
+    ensembles_pending: int = 0
 
     @property
     def n_total(self) -> int:
@@ -52,7 +62,7 @@ class Plan:
     @property
     def has_work(self) -> bool:
         """False when a rerun would change nothing in the store."""
-        return bool(self.to_run or self.to_rescore)
+        return bool(self.to_run or self.to_rescore or self.ensembles_pending)
 
 
 @dataclass
@@ -65,6 +75,8 @@ class RunOutcome:
     report: Path | None = None
     report_error: str | None = None
     rescored: int = 0
+    #: ensemble rows recorded, by status
+    ensembles: Counter = field(default_factory=Counter)
 
     @property
     def all_ok(self) -> bool:
@@ -104,7 +116,19 @@ def plan_run(suite: Suite, retry_failed: bool = False) -> Plan:
         else:
             to_run.append(job)
     rescore = _rescore_plan(suite, results, {j.job_id for j in jobs}) if results is not None else []
-    return Plan(jobs=jobs, to_run=to_run, skipped_ok=ok, skipped_failed=failed, to_rescore=rescore)
+    pending = 0
+    if suite.ensembles and results is not None:
+        from mlbench.analysis.run_ensembles import pending_ensembles
+
+        pending = pending_ensembles(results, suite.ensembles, suite.seed)
+    return Plan(
+        jobs=jobs,
+        to_run=to_run,
+        skipped_ok=ok,
+        skipped_failed=failed,
+        to_rescore=rescore,
+        ensembles_pending=pending,
+    )
 
 
 def _rescore_plan(suite: Suite, results: Any, job_ids: set[str]) -> list[Rescore]:
@@ -153,6 +177,28 @@ def _rescore(run: Run, store: Store, item: Rescore) -> None:
         values.update({f"{split}_{name}": v for name, v in scores.items()})
     values["scored_metrics"] = ",".join((*item.scored, *item.missing))
     store.update(item.job_id, item.attempt, values)
+
+
+def _build_ensembles(suite: Suite, store: Store, outcome: RunOutcome, rebuild: bool = False) -> None:
+    """Record the suite's ensembles of every (dataset, fold, train size, repeat) from stored predictions."""
+    from mlbench.analysis.run_ensembles import build_ensembles
+    from mlbench.execution.job import versions
+    from mlbench.reader import open_run
+
+    run = open_run(suite.output)
+    for built in build_ensembles(
+        run.results(),
+        suite.ensembles,
+        run.predictions,
+        suite.primary_metric(),
+        suite.metrics,
+        suite_seed=suite.seed,
+        suite=suite.name,
+        versions=versions(),
+        rebuild=rebuild,
+    ):
+        store.record(built.row, built.predictions)
+        outcome.ensembles[built.row["status"]] += 1
 
 
 def preflight_models(suite: Suite, jobs: list[Job] | None = None) -> None:
@@ -266,9 +312,84 @@ def run_suite(
                 _prewarm_report(suite)
             executor = executor_class(suite.executor.kind).from_suite(suite, workers)
             executor.run(plan.to_run, record)
+        if suite.ensembles:
+            _build_ensembles(suite, store, outcome)
     except KeyboardInterrupt:
         status = "interrupted"
         outcome.interrupted = True
+    except BaseException:
+        status = "failed"
+        raise
+    finally:
+        store.finish_run(run_id, status)
+        store.close()
+        if write_report:
+            _report(suite, outcome)
+    return outcome
+
+
+def build_run_ensembles(
+    output: str | Path, suite: Suite | None = None, rebuild: bool = False, write_report: bool = True
+) -> RunOutcome:
+    """Add or rebuild the ensembles of a finished run from its stored predictions (no job runs).
+
+    Parameters
+    ----------
+    output : str or Path
+        The run folder.
+    suite : Suite, optional
+        Whose ``ensembles:`` block to build (its metrics and seed too); default the suite stored
+        with the run. Its ``output`` is set to ``output``.
+    rebuild : bool
+        Record every ensemble again (a new attempt per row), not only those whose members changed.
+    write_report : bool
+        Rewrite ``index.html`` afterwards.
+
+    Returns
+    -------
+    RunOutcome
+        ``ensembles`` counts the rows recorded by status.
+
+    Raises
+    ------
+    MlbenchError
+        No run at ``output``, no suite stored with it, or a suite without ``ensembles:``.
+    """
+    from mlbench.errors import ConfigError, MlbenchError
+    from mlbench.execution.job import versions
+    from mlbench.hardware import hardware
+    from mlbench.reader import open_run
+    from mlbench.store import Store
+
+    run = open_run(output)
+    if suite is None:
+        suite = run.suite
+        if suite is None:
+            raise MlbenchError(f"run {run.path} stores no suite that loads; give one with --suite FILE")
+    suite.output = run.path
+    if not suite.ensembles:
+        where = suite.path or "the suite"
+        raise ConfigError(f"{where}: no `ensembles:` block; add one (e.g. `ensembles: [caruana, voting]`)")
+    outcome = RunOutcome(output=run.path)
+    store = Store(run.path, create=False)
+    run_id = store.start_run(
+        {
+            "name": suite.name,
+            "suite_path": str(suite.path) if suite.path else run.meta.get("suite_path"),
+            "base_dir": str(Path(suite.base_dir).resolve()),
+            "suite_yaml": suite.text,
+            "primary_metric": suite.primary_metric(),
+            "metrics": suite.metrics,
+            "versions": json.loads(versions()),
+            "hardware": hardware(),
+            "command": "ensemble",
+        }
+    )
+    status = "finished"
+    try:
+        _build_ensembles(suite, store, outcome, rebuild=rebuild)
+    except KeyboardInterrupt:
+        status, outcome.interrupted = "interrupted", True
     except BaseException:
         status = "failed"
         raise

@@ -53,7 +53,7 @@ def figures(summary: dict[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``{"cd": fig|None, "cd_groups": [fig|None, ...], "datasets": [{"bar", "pareto", "scaling",
-        "loss", "confusion", "filters", "activations", "mistakes"}, ...]}``: ``cd_groups`` holds one
+        "ensembles", "loss", "confusion", "filters", "activations", "mistakes"}, ...]}``: ``cd_groups`` holds one
         critical-difference diagram per dataset group of ``summary["overall"]["groups"]`` (None
         where the group was not tested), ``cd`` the first of them; ``datasets`` follows the order of
         ``summary["datasets"]``; missing figures are None. Dense ones (confusion, filters,
@@ -79,7 +79,17 @@ def figures(summary: dict[str, Any]) -> dict[str, Any]:
     }
     for ds in summary.get("datasets", []):
         fig: dict[str, Any] = dict.fromkeys(
-            ("bar", "pareto", "scaling", "loss", "confusion", "filters", "activations", "mistakes")
+            (
+                "bar",
+                "pareto",
+                "scaling",
+                "ensembles",
+                "loss",
+                "confusion",
+                "filters",
+                "activations",
+                "mistakes",
+            )
         )
         if ds.get("primary_metric"):
             board = ds.get("leaderboard", [])
@@ -87,6 +97,8 @@ def figures(summary: dict[str, Any]) -> dict[str, Any]:
             fig["pareto"] = plots.pareto(board, ds["primary_metric"], ds["greater_is_better"], colors)
         if ds.get("scaling"):
             fig["scaling"] = plots.learning_curves(ds["scaling"], colors)
+        if ds.get("ensembles") and ds["ensembles"].get("weights"):
+            fig["ensembles"] = plots.ensemble_weights(ds["ensembles"]["weights"], colors)
         if ds.get("histories"):
             fig["loss"] = plots.loss_curves(ds["histories"], colors)
         cm = ds.get("confusion")

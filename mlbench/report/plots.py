@@ -422,6 +422,72 @@ def learning_curves(
     return fig
 
 
+# --------------------------------------------------------------------------------------------- ensembles
+
+
+def ensemble_weights(weights: dict[str, list[dict[str, Any]]], colors: dict[str, str] | None = None) -> Any:
+    """Members' weights in each ensemble as stacked bars, one bar per training size.
+
+    Parameters
+    ----------
+    weights : dict
+        ``{ensemble: [{"train_size", "n_train", "weights": {member: weight}}, ...]}`` (the summary's
+        ``ensembles.weights``): mean weights over folds and repeats.
+    colors : dict, optional
+        Model -> colour.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
+    weights = {k: v for k, v in weights.items() if v}
+    if not weights:
+        return None
+    members = sorted({m for sizes in weights.values() for e in sizes for m in e["weights"]})
+    colors = colors or palette(members)
+    plt = _pyplot()
+    with plt.rc_context(_RC):
+        fig, axes = plt.subplots(
+            1, len(weights), figsize=(min(3.2 * len(weights) + 1.8, 11), 2.9), squeeze=False, sharey=True
+        )
+        for ax, (label, sizes) in zip(axes[0], weights.items(), strict=True):
+            ticks = [
+                f"{int(e['n_train']):,}" if e.get("n_train") is not None else fmt_size(e.get("train_size"))
+                for e in sizes
+            ]
+            bottom = [0.0] * len(sizes)
+            for member in members:
+                values = [float(e["weights"].get(member) or 0.0) for e in sizes]
+                if not any(values):
+                    continue
+                ax.bar(range(len(sizes)), values, bottom=bottom, color=colors.get(member, _BAR), width=0.7,
+                       label=_short(member, 24))  # fmt: skip
+                bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+            ax.set_xticks(range(len(sizes)), ticks, rotation=30 if len(sizes) > 5 else 0)
+            ax.set_title(_short(label, 36), fontsize=8.5, loc="left")
+            ax.set_xlabel("training rows")
+            ax.set_ylim(0, 1.0)
+        axes[0][0].set_ylabel("weight (mean over folds)")
+        handles, names = [], []
+        for ax in axes[0]:
+            for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
+                if n not in names:
+                    handles.append(h)
+                    names.append(n)
+        axes[0][-1].legend(
+            handles, names, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7.5
+        )
+        fig.tight_layout()
+    return fig
+
+
+def fmt_size(size: Any) -> str:
+    """A requested train size: a fraction as a percentage, a row count with separators."""
+    if size is None:
+        return "–"
+    return f"{size:.0%}" if size <= 1 else f"{int(size):,}"
+
+
 # --------------------------------------------------------------------------------------------- deep models
 
 

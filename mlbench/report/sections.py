@@ -585,3 +585,63 @@ def pareto_flags(rows: list[dict[str, Any]], greater: bool) -> None:
         r["pareto"] = not any(
             q is not None and q[0] <= p[0] and q[1] >= p[1] and (q[0] < p[0] or q[1] > p[1]) for q in pts
         )
+
+
+# --------------------------------------------------------------------------------------------- ensembles
+
+
+def ensembles(df: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """What each dataset's ensembles bought over its best single model (only datasets with ensembles).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Results table with the ensemble rows (``ensemble`` set).
+    primary : dict
+        ``{dataset: metric}``.
+
+    Returns
+    -------
+    dict
+        ``{dataset: {"gains": rows, "weights": {ensemble: [{"train_size", "n_train", "weights":
+        {member: weight}}]}, "pays_from": {ensemble: train_size or None}}}``. ``gains`` rows come
+        from :func:`mlbench.analysis.ensemble_gains` (the best single model chosen on validation
+        scores, the paired per-fold gain on test and its interval); ``pays_from`` is the smallest
+        training size from which the ensemble is better beyond noise at every larger size.
+    """
+    from mlbench import analysis
+
+    if "ensemble" not in df.columns or not df["ensemble"].notna().any():
+        return {}
+    gains = _quiet(analysis.ensemble_gains, df, primary or None)
+    weights = analysis.ensemble_weights(df)
+    sizes = df.groupby(["dataset", "train_size"])["n_train"].median()
+    out: dict[str, dict[str, Any]] = {}
+    for dataset in sorted(set(gains["dataset"]) | set(weights["dataset"])):
+        # by rows trained, not by the requested size: 1.0 (the full data) comes after 50 rows
+        g = gains[gains["dataset"] == dataset].sort_values(["ensemble", "n_train", "train_size"])
+        pays_from: dict[str, Any] = {}
+        for label, part in g.groupby("ensemble", sort=True):
+            # from which size on is combining better beyond noise, at that size and every larger one?
+            flags = list(zip(part["train_size"], part["pays"].fillna(False).astype(bool), strict=True))
+            start = None
+            for size, pays in flags:
+                if pays and start is None:
+                    start = size
+                elif not pays:
+                    start = None
+            pays_from[str(label)] = _num(start)
+        w = weights[weights["dataset"] == dataset]
+        by_ensemble: dict[str, list[dict[str, Any]]] = {}
+        for (label, size), part in w.groupby(["ensemble", "train_size"], sort=True):
+            by_ensemble.setdefault(str(label), []).append(
+                {
+                    "train_size": _num(size),
+                    "n_train": _num(sizes.get((dataset, size))),
+                    "weights": {str(m): _num(v) for m, v in zip(part["member"], part["weight"], strict=True)},
+                }
+            )
+        for entries in by_ensemble.values():
+            entries.sort(key=lambda e: (e["n_train"] is None, e["n_train"] or 0.0))
+        out[str(dataset)] = {"gains": _records(g), "weights": by_ensemble, "pays_from": pays_from}
+    return out

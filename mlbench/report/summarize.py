@@ -94,8 +94,10 @@ def summarize(
         unranked, best, n_ok, n_jobs, test_mean/std, test_ci_low/high with ci_method and ci_note,
         train_mean/std, gap, other_test per metric with its interval, cost and Pareto flags),
         ``ci_methods`` (the interval methods used, in words), ``scaling`` (learning curves,
-        power-law fits, crossovers beyond noise) when several train sizes ran, ``histories`` of
-        deep models, ``confusion`` and ``visuals`` when predictions are reachable.
+        power-law fits, crossovers beyond noise) when several train sizes ran, ``ensembles`` (each
+        ensemble against the best single model chosen on validation, per train size, and the
+        members' weights; see :func:`mlbench.report.sections.ensembles`) when the run built some,
+        ``histories`` of deep models, ``confusion`` and ``visuals`` when predictions are reachable.
     """
     import pandas as pd
 
@@ -134,8 +136,10 @@ def summarize(
     scaling = sections.scaling(
         named, primary, {d["name"]: d["greater_is_better"] for d in items}, predictions=predictions
     )
+    ensembles = sections.ensembles(named, primary)
     for ds in items:
         ds["scaling"] = scaling.get(ds["name"])
+        ds["ensembles"] = ensembles.get(ds["name"])
     summary = {
         "header": _header(df, meta),
         "overall": sections.overall(named, primary, alpha),
