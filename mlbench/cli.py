@@ -141,6 +141,19 @@ def _dry_run(s: Any, retry_failed: bool) -> None:
         + (f" and {plan.skipped_failed} failed (use --retry-failed)" if plan.skipped_failed else "")
         + f" of {plan.n_total}; output: {s.output}"
     )
+    if s.resampling.val == "cross_fit":
+        # the cost a user should see before starting: cross-fitting multiplies the fitting time
+        k = s.resampling.inner_folds
+        typer.echo(
+            f"val: cross_fit: each job fits {k} models (inner_folds), {k * len(plan.to_run)} fits for the "
+            f"{len(plan.to_run)} jobs to run, about {k}x the fitting time of `val: holdout` "
+            "(fewer on a training subset with fewer rows than folds)"
+        )
+    if s.ensembles:
+        typer.echo(
+            f"{len(s.ensembles)} ensembles ({', '.join(e.label for e in s.ensembles)}) are built after the "
+            "jobs from their stored validation predictions; no member is refitted"
+        )
     if plan.to_rescore:
         missing = sorted({m for item in plan.to_rescore for m in item.missing})
         typer.echo(

@@ -150,3 +150,65 @@ def train_subset(pool: np.ndarray, y: np.ndarray, task_type: str, train_size: fl
         return pool
     order = stratified_order(pool, y, task_type, seed)
     return np.sort(order[:n])
+
+
+def cross_fit_folds(
+    train: np.ndarray, y: np.ndarray, task_type: str, k: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Inner folds of a job's training rows for ``val: cross_fit``, as positions into ``train``.
+
+    ``StratifiedKFold(k, shuffle=True, random_state=seed)`` over ``y[train]`` for classification,
+    ``KFold`` for regression, so ``cross_val_predict(est, X[train], y[train], cv=that splitter)``
+    reproduces the out-of-fold predictions. Fallbacks, each keeping every row out-of-fold once:
+
+    - fewer training rows than ``k``: one fold per row (leave-one-out);
+    - a class with fewer rows than folds needs none: stratified folds put its rows in different
+      folds, so a class with two or more rows is in every inner training set (the row of a
+      single-row class is predicted by a model that never saw that class: honestly out-of-fold;
+      dropping to fewer folds would cost every other row training data for nothing);
+    - no class with as many rows as folds (sklearn's ``StratifiedKFold`` refuses): as many
+      folds as the largest class has rows, or, when every class has one row, one fold per row
+      unstratified.
+
+    Parameters
+    ----------
+    train : numpy.ndarray
+        The job's training rows (indices into ``y``).
+    y : numpy.ndarray
+        Targets of the whole dataset (class codes for classification).
+    task_type : str
+        "classification" (stratified) or "regression".
+    k : int
+        Folds asked for (``resampling.inner_folds``).
+    seed : int
+        ``random_state`` of the splitter (the job's seed).
+
+    Returns
+    -------
+    list of (numpy.ndarray, numpy.ndarray)
+        ``(fit, out_of_fold)`` positions into ``train`` per inner fold; ``len`` is the number of
+        folds actually used.
+
+    Raises
+    ------
+    ValueError
+        With fewer than two training rows.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n = len(train)
+    if n < 2:
+        raise ValueError(
+            f"val: cross_fit needs at least 2 training rows to make inner folds, this job has {n}"
+        )
+    k = min(k, n)
+    labels = y[train]
+    splitter: Any = KFold(n_splits=k, shuffle=True, random_state=seed)
+    if task_type == "classification":
+        largest = int(np.unique(labels, return_counts=True)[1].max())
+        if largest >= 2:
+            splitter = StratifiedKFold(n_splits=min(k, largest), shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        # a class with fewer rows than folds is expected here (see above); not worth a warning per job
+        warnings.filterwarnings("ignore", message="The least populated class")
+        return [(fit, oof) for fit, oof in splitter.split(np.zeros(n), labels)]

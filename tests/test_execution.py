@@ -345,3 +345,153 @@ def test_an_executor_from_a_plugin_runs_the_jobs(tmp_path):
     df = mlbench.load_results(tmp_path / "out")
     # recorded by the coordinator like any other executor's results, run in this very process
     assert set(df["executor"]) == {"serial"} and set(df["worker_pid"]) == {os.getpid()}
+
+
+# ---------------------------------------------------------------------------------------------
+# val: cross_fit (AutoGluon-style bagging inside each job)
+
+
+def _inner_cv(task: str, k: int, seed: int):
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    cls = StratifiedKFold if task == "classification" else KFold
+    return cls(k, shuffle=True, random_state=seed)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "model", "task"),
+    [("wine", "decision_tree", "classification"), ("diabetes", "knn", "regression")],
+)
+def test_cross_fit_is_cross_val_predict_and_test_is_the_mean_of_the_k_models(tmp_path, dataset, model, task):
+    from sklearn.base import clone
+    from sklearn.datasets import load_diabetes, load_wine
+    from sklearn.impute import SimpleImputer
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    from mlbench.execution.job import run_job
+
+    k = 4
+    suite = write_suite(
+        tmp_path,
+        f"""
+        seed: 2
+        resampling: {{kind: kfold, folds: 3, val: cross_fit, inner_folds: {k}}}
+        datasets: [{dataset}]
+        models: [{model}]
+        sweep: {{train_sizes: [60, 1.0], repeats: 2}}
+        """,
+    )
+    X, y = {"wine": load_wine, "diabetes": load_diabetes}[dataset](return_X_y=True)
+    plain = {
+        "decision_tree": lambda seed: DecisionTreeClassifier(random_state=seed),
+        "knn": lambda seed: make_pipeline(StandardScaler(), KNeighborsRegressor()),
+    }[model]
+    jobs = load_suite(suite).expand()
+    for job in (jobs[0], jobs[-1]):  # a subset of 60 rows and the whole training fold, two seeds
+        row, preds = run_job(job)
+        train, test = preds["train_index"], preds["test_index"]
+        est = make_pipeline(SimpleImputer(strategy="median"), plain(job.seed))
+        cv = _inner_cv(task, k, job.seed)
+        # every training row is a validation row, predicted by the model that did not train on it
+        np.testing.assert_array_equal(preds["val_index"], train)
+        np.testing.assert_array_equal(preds["val_true"], y[train])
+        # the k models, fitted by hand on the inner folds of the job's training rows
+        fitted = [clone(est).fit(X[train][a], y[train][a]) for a, _ in cv.split(X[train], y[train])]
+        if task == "classification":
+            oof = cross_val_predict(est, X[train], y[train], cv=cv, method="predict_proba")
+            np.testing.assert_allclose(preds["val_proba"], oof, atol=1e-6)
+            np.testing.assert_array_equal(preds["val_pred"], oof.argmax(axis=1))
+            mean = np.mean([m.predict_proba(X[test]) for m in fitted], axis=0)
+            np.testing.assert_allclose(preds["test_proba"], mean, atol=1e-6)
+            np.testing.assert_array_equal(preds["test_pred"], mean.argmax(axis=1))
+            train_mean = np.mean([m.predict_proba(X[train]) for m in fitted], axis=0)
+            np.testing.assert_allclose(preds["train_proba"], train_mean, atol=1e-6)
+            assert row["test_accuracy"] == np.mean(mean.argmax(axis=1) == y[test])
+        else:
+            oof = cross_val_predict(est, X[train], y[train], cv=cv)
+            np.testing.assert_allclose(preds["val_pred"], oof)
+            mean = np.mean([m.predict(X[test]) for m in fitted], axis=0)
+            np.testing.assert_allclose(preds["test_pred"], mean)
+            assert row["test_rmse"] == pytest.approx(np.sqrt(np.mean((mean - y[test]) ** 2)))
+        assert row["val_in_fit"] is False and row["inner_folds"] == k
+        assert row["n_val"] == row["n_train"] == len(train)
+        assert row["n_fit"] == int(np.median([len(a) for a, _ in cv.split(X[train], y[train])]))
+
+
+def test_cross_fit_keeps_every_class_column_and_early_stopping_rows(tmp_path):
+    from mlbench.execution.job import run_job
+
+    # class c has one row: the inner model whose out-of-fold rows hold it never saw the class
+    rows = [f"{i},{i % 7},a" for i in range(12)] + [f"{i},{i % 5},b" for i in range(12)] + ["5,50,c"]
+    (tmp_path / "train.csv").write_text("u,v,y\n" + "\n".join(rows) + "\n")
+    (tmp_path / "test.csv").write_text("u,v,y\n1,2,a\n3,4,b\n5,50,c\n2,2,a\n")
+    suite = write_suite(
+        tmp_path,
+        """
+        resampling: {val: cross_fit, inner_folds: 5}
+        datasets: [{csv: train.csv, target: y, test: test.csv}]
+        models: [decision_tree, {xgboost: {n_estimators: 20, early_stopping_rounds: 3}}]
+        """,
+    )
+    tree, boost = load_suite(suite).expand()
+    row, preds = run_job(tree)
+    assert preds["val_proba"].shape == (25, 3) and preds["test_proba"].shape == (4, 3)
+    np.testing.assert_allclose(preds["val_proba"].sum(axis=1), 1, atol=1e-6)
+    rare = int(np.flatnonzero(preds["val_true"] == 2)[0])
+    assert preds["val_proba"][rare, 2] == 0  # out-of-fold: its model never saw class c
+    assert preds["test_proba"][2, 2] > 0  # the mean over the k models: the others did
+    assert row["status"] == "ok" and row["inner_folds"] == 5
+    # an early-stopping model holds its stopping rows out of its own inner training rows
+    row, preds = run_job(boost)
+    assert row["status"] == "ok" and row["n_fit"] < 20 == 25 * 4 // 5
+    assert preds["val_proba"].shape == (25, 3)
+
+
+def test_cross_fit_runs_end_to_end_and_dry_run_says_the_cost(tmp_path):
+    suite = write_suite(
+        tmp_path,
+        """
+        name: bagged
+        resampling: {kind: kfold, folds: 3, val: cross_fit, inner_folds: 4}
+        datasets: [iris]
+        models: [decision_tree, knn]
+        ensembles: [caruana]
+        """,
+    )
+    out = tmp_path / "out"
+    res = mlbench_cli("run", str(suite), "--output", str(out), "--dry-run")
+    assert res.returncode == 0, res.stderr
+    assert "each job fits 4 models (inner_folds)" in res.stdout and "24 fits" in res.stdout
+    res = mlbench_cli("run", str(suite), "--output", str(out), "--no-report", "-q")
+    assert res.returncode == 0, res.stderr
+    df = mlbench.load_results(out)
+    assert len(df) == 6 and set(df["status"]) == {"ok"}
+    assert (df["val_in_fit"] == 0).all() and (df["inner_folds"] == 4).all()
+    assert (df["n_val"] == df["n_train"]).all() and (df["n_train"] == 100).all()
+    preds = mlbench.open_run(out).predictions(df["job_id"].iloc[0])
+    np.testing.assert_array_equal(preds["val_index"], preds["train_index"])
+
+
+def test_memoriser_scores_its_out_of_fold_quality_under_cross_fit_not_its_in_sample_one(tmp_path):
+    from mlbench.execution.job import run_job
+
+    # a fully grown decision tree memorises its training rows: with the default resampling its
+    # validation rows are among them (the config refuses ensembles there); cross-fitted, its
+    # validation score is what it earns on rows it never saw
+    body = """
+        datasets: [{{builtin: synthetic_tabular, n_samples: 300, noise: 0.3}}]
+        models: [decision_tree]
+        resampling: {{folds: 3{extra}}}
+        """
+    in_sample = run_job(load_suite(write_suite(tmp_path, body.format(extra=""), "a.yaml")).expand()[0])[0]
+    crossed = run_job(
+        load_suite(write_suite(tmp_path, body.format(extra=", val: cross_fit"), "b.yaml")).expand()[0]
+    )[0]
+    assert in_sample["val_in_fit"] is True and in_sample["val_accuracy"] == 1.0
+    assert crossed["val_in_fit"] is False and crossed["train_accuracy"] == 1.0
+    assert crossed["val_accuracy"] < 0.95
+    assert abs(crossed["val_accuracy"] - crossed["test_accuracy"]) < 0.15  # honest: near its test score

@@ -11,7 +11,7 @@ from sklearn.datasets import load_diabetes, load_wine
 from sklearn.model_selection import KFold, RepeatedStratifiedKFold, StratifiedKFold
 
 from mlbench.errors import DatasetError
-from mlbench.splits import make_folds, stratified_order, train_subset, validation_split
+from mlbench.splits import cross_fit_folds, make_folds, stratified_order, train_subset, validation_split
 
 KFOLD = {"kind": "kfold", "folds": 5, "repeats": 1, "test_size": 0.2}
 
@@ -109,3 +109,43 @@ def test_validation_split_fixed_stratified_and_disjoint():
     # no validation requested
     pool, val = validation_split(train, y, "classification", 0.0, seed=0)
     assert len(val) == 0 and len(pool) == len(y)
+
+
+def test_cross_fit_folds_are_sklearns_on_the_training_rows():
+    y = load_wine().target
+    train = np.sort(np.random.default_rng(0).choice(len(y), 90, replace=False))
+    ours = cross_fit_folds(train, y, "classification", 4, seed=5)
+    ref = list(StratifiedKFold(4, shuffle=True, random_state=5).split(np.zeros(90), y[train]))
+    assert len(ours) == 4
+    for (a_fit, a_oof), (b_fit, b_oof) in zip(ours, ref):
+        np.testing.assert_array_equal(a_fit, b_fit)
+        np.testing.assert_array_equal(a_oof, b_oof)
+    # every training row is out-of-fold exactly once
+    np.testing.assert_array_equal(np.sort(np.concatenate([oof for _, oof in ours])), np.arange(90))
+    yr = load_diabetes().target
+    ours = cross_fit_folds(train, yr, "regression", 3, seed=1)
+    ref = list(KFold(3, shuffle=True, random_state=1).split(np.zeros(90)))
+    for (_, a_oof), (_, b_oof) in zip(ours, ref):
+        np.testing.assert_array_equal(a_oof, b_oof)
+
+
+def test_cross_fit_folds_fall_back_on_few_rows():
+    y = np.array([0] * 3 + [1] * 2 + [2])  # a class with fewer rows than folds, one with a single row
+    train = np.arange(6)
+    folds = cross_fit_folds(train, y, "classification", 5, seed=0)
+    # the largest class has 3 rows: StratifiedKFold cannot make 5 folds, so 3
+    assert len(folds) == 3
+    for fit, oof in folds:
+        assert set(y[fit]) >= {0, 1}  # a class with two or more rows is in every inner training set
+        assert not set(fit) & set(oof)
+    np.testing.assert_array_equal(np.sort(np.concatenate([oof for _, oof in folds])), train)
+    # a class with fewer rows than folds keeps k: its rows land in different folds
+    y = np.array([0] * 10 + [1] * 2)
+    folds = cross_fit_folds(np.arange(12), y, "classification", 5, seed=0)
+    assert len(folds) == 5 and all(1 in y[fit] for fit, _ in folds)
+    # fewer rows than folds: one fold per row; every class a single row: unstratified
+    assert len(cross_fit_folds(np.arange(3), np.arange(10.0), "regression", 5, seed=0)) == 3
+    folds = cross_fit_folds(np.array([2, 7]), np.arange(10), "classification", 5, seed=0)
+    assert sorted(len(oof) for _, oof in folds) == [1, 1]
+    with pytest.raises(ValueError, match="at least 2 training rows"):
+        cross_fit_folds(np.array([4]), y, "classification", 5, seed=0)

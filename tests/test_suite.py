@@ -41,6 +41,9 @@ sweep:
 
 # The minimal prefix most error cases build on: line 1 and 2, so the offending line is line 3+.
 HEAD = "datasets: [iris]\nmodels: [knn]\n"
+# Two models (lines 1-4) and honest validation (line 5), so ensemble errors start at line 6.
+ENS_MODELS = "datasets: [iris]\nmodels:\n  - knn\n  - decision_tree\n"
+ENS_HEAD = ENS_MODELS + "resampling: {fit_on_val: false}\n"
 
 
 def write_csv(folder: Path, name: str = "data.csv", header: str = "a,b,y") -> Path:
@@ -84,13 +87,14 @@ ERROR_CASES = [
         "unknown-top-level-key",
         HEAD + "modles: [knn]\n",
         "3:1: modles",
-        ["unknown key 'modles'", "Did you mean 'models'?", "Valid keys here:"],
+        # the closest match first ('ensembles' is a second, farther one)
+        ["unknown key 'modles'", "Did you mean 'models'", "Valid keys here:"],
     ),
     (
         "unknown-resampling-key",
         HEAD + "resampling:\n  kind: kfold\n  fodls: 3\n",
         "5:3: resampling.fodls",
-        ["unknown key 'fodls'", "Did you mean 'folds'?", "kind, folds, repeats"],
+        ["unknown key 'fodls'", "Did you mean 'folds'", "kind, folds, repeats"],
     ),
     (
         "unknown-sweep-key",
@@ -323,6 +327,206 @@ ERROR_CASES = [
         "datasets: [iris]\nmodels:\n  - knn: &p {n_neighbors: *p}\n  - knn: {n_neighbors: 3}\n",
         "3:14: (YAML)",
         ["contains itself through an alias"],
+    ),
+    (
+        "val-unknown",
+        HEAD + "resampling: {val: crossfit}\n",
+        "3:19: resampling.val",
+        ["'holdout' or 'cross_fit'"],
+    ),
+    (
+        "cross-fit-with-fit-on-val-false",
+        HEAD + "resampling: {fit_on_val: false, val: cross_fit}\n",
+        "3:38: resampling.val",
+        ["remove `fit_on_val: false`", "`val: holdout`"],
+    ),
+    (
+        "inner-folds-without-cross-fit",
+        HEAD + "resampling: {inner_folds: 3}\n",
+        "3:27: resampling.inner_folds",
+        ["only applies to `val: cross_fit`", "add `val: cross_fit` or remove inner_folds"],
+    ),
+    (
+        "inner-folds-one",
+        HEAD + "resampling: {val: cross_fit, inner_folds: 1}\n",
+        "3:43: resampling.inner_folds",
+        ["greater than or equal to 2"],
+    ),
+    (
+        # the honest-validation rule: in-sample validation predictions would crown a memoriser
+        "ensembles-with-in-sample-validation",
+        ENS_MODELS + "ensembles: [caruana]\n",
+        "5:1: ensembles",
+        ["in-sample", "`resampling: {fit_on_val: false}`", "`resampling: {val: cross_fit, inner_folds: 5}`"],
+    ),
+    (
+        "ensembles-with-fit-on-val-written-true",
+        ENS_MODELS + "resampling: {fit_on_val: true}\nensembles: [voting]\n",
+        "6:1: ensembles",
+        ["in-sample", "fit_on_val: false", "val: cross_fit"],
+    ),
+    (
+        "ensembles-without-validation-rows",
+        ENS_MODELS + "resampling: {fit_on_val: false, val_fraction: 0}\nensembles: [voting]\n",
+        "6:1: ensembles",
+        ["no validation rows", "val_fraction above 0", "val: cross_fit"],
+    ),
+    (
+        "ensemble-unknown-kind",
+        ENS_HEAD + "ensembles:\n  - carauna: {size: 5}\n",
+        "7:5: ensembles[0].carauna",
+        ["unknown ensemble kind 'carauna'", "Did you mean 'caruana'?", "caruana, stacking, voting"],
+    ),
+    (
+        "ensemble-unknown-kind-shorthand",
+        ENS_HEAD + "ensembles: [vote]\n",
+        "6:13: ensembles[0]",
+        ["unknown ensemble kind 'vote'", "Did you mean 'voting'?"],
+    ),
+    (
+        "ensemble-unknown-key",
+        ENS_HEAD + "ensembles:\n  - caruana: {sise: 5}\n",
+        "7:15: ensembles[0].caruana.sise",
+        ["unknown key 'sise' for a caruana ensemble", "Did you mean 'size'", "members, label, size, seed"],
+    ),
+    (
+        "ensemble-key-of-another-kind",
+        ENS_HEAD + "ensembles:\n  - voting: {final: knn}\n",
+        "7:14: ensembles[0].voting.final",
+        ["unknown key 'final' for a voting ensemble", "Valid keys: members, label, weights"],
+    ),
+    (
+        "ensemble-options-not-mapping",
+        ENS_HEAD + "ensembles:\n  - caruana: [25]\n",
+        "7:14: ensembles[0].caruana",
+        ["must be a mapping like `{size: 25}`"],
+    ),
+    (
+        "ensemble-entry-two-kinds",
+        ENS_HEAD + "ensembles:\n  - {caruana: {}, voting: {}}\n",
+        "7:5: ensembles[0]",
+        ["a kind (`- voting`) or a one-key mapping"],
+    ),
+    (
+        "caruana-size-zero",
+        ENS_HEAD + "ensembles:\n  - caruana: {size: 0}\n",
+        "7:21: ensembles[0].caruana.size",
+        ["got 0", "from 1 to"],
+    ),
+    (
+        "caruana-size-not-an-integer",
+        ENS_HEAD + "ensembles:\n  - caruana: {size: 2.5}\n",
+        "7:21: ensembles[0].caruana.size",
+        ["whole number", "got 2.5"],
+    ),
+    (
+        "caruana-size-bool",
+        ENS_HEAD + "ensembles:\n  - caruana: {size: true}\n",
+        "7:21: ensembles[0].caruana.size",
+        ["whole number", "got True"],
+    ),
+    (
+        "caruana-seed-negative",
+        ENS_HEAD + "ensembles:\n  - caruana: {seed: -1}\n",
+        "7:21: ensembles[0].caruana.seed",
+        ["seed must be a whole number from 0"],
+    ),
+    (
+        "ensemble-member-not-in-suite",
+        ENS_HEAD + "ensembles:\n  - caruana: {members: [knn, decison_tree]}\n",
+        "7:30: ensembles[0].caruana.members[1]",
+        ["'decison_tree' is not a model of this suite", "Did you mean 'decision_tree'?", "Model labels: knn"],
+    ),
+    (
+        "ensemble-member-names-a-grid-entry",
+        "datasets: [iris]\nmodels:\n  - knn: {grid: {n_neighbors: [3, 7]}}\n  - decision_tree\n"
+        "resampling: {fit_on_val: false}\nensembles:\n  - voting: {members: [knn, decision_tree]}\n",
+        "7:24: ensembles[0].voting.members[0]",
+        ["Its grid expands to: knn(n_neighbors=3), knn(n_neighbors=7)", "list the labels you mean"],
+    ),
+    (
+        "ensemble-one-member",
+        ENS_HEAD + "ensembles:\n  - caruana: {members: [knn]}\n",
+        "7:24: ensembles[0].caruana.members",
+        ["at least 2 members, got 1"],
+    ),
+    (
+        "ensemble-member-twice",
+        ENS_HEAD + "ensembles:\n  - caruana: {members: [knn, decision_tree, knn]}\n",
+        "7:45: ensembles[0].caruana.members[2]",
+        ["'knn' is listed twice"],
+    ),
+    (
+        "ensemble-members-not-a-list",
+        ENS_HEAD + "ensembles:\n  - caruana: {members: knn}\n",
+        "7:24: ensembles[0].caruana.members",
+        ["list of model labels"],
+    ),
+    (
+        "ensemble-of-a-one-model-suite",
+        "datasets: [iris]\nmodels: [knn]\nresampling: {fit_on_val: false}\nensembles: [voting]\n",
+        "4:13: ensembles[0]",
+        ["at least 2 models and the suite has 1"],
+    ),
+    (
+        "voting-weight-for-a-non-member",
+        ENS_HEAD + "ensembles:\n  - voting: {members: [knn, decision_tree], weights: {knn: 1, xgboost: 2}}\n",
+        "7:63: ensembles[0].voting.weights.xgboost",
+        ["'xgboost' is not a member of this ensemble", "Members: knn, decision_tree"],
+    ),
+    (
+        "voting-weight-negative",
+        ENS_HEAD + "ensembles:\n  - voting: {weights: {knn: -1}}\n",
+        "7:29: ensembles[0].voting.weights.knn",
+        ["a weight is a number >= 0, got -1"],
+    ),
+    (
+        "voting-weight-not-a-number",
+        ENS_HEAD + "ensembles:\n  - voting: {weights: {knn: .nan}}\n",
+        "7:29: ensembles[0].voting.weights.knn",
+        ["a weight is a number >= 0"],
+    ),
+    (
+        "voting-weights-all-zero",
+        ENS_HEAD + "ensembles:\n  - voting: {weights: {knn: 0, decision_tree: 0}}\n",
+        "7:23: ensembles[0].voting.weights",
+        ["every weight is 0"],
+    ),
+    (
+        "stacking-final-unknown",
+        ENS_HEAD + "ensembles:\n  - stacking: {final: logistic_regresion}\n",
+        "7:23: ensembles[0].stacking.final",
+        ["unknown meta-model 'logistic_regresion'", "Did you mean 'logistic_regression'?"],
+    ),
+    (
+        "stacking-final-needs-images",
+        ENS_HEAD + "ensembles:\n  - stacking: {final: cnn}\n",
+        "7:23: ensembles[0].stacking.final",
+        ["'cnn' needs images", "logistic_regression"],
+    ),
+    (
+        "stacking-final-params-unknown",
+        ENS_HEAD + "ensembles:\n  - stacking: {final: knn, final_params: {n_neighbour: 3}}\n",
+        "7:43: ensembles[0].stacking.final_params.n_neighbour",
+        ["unknown parameter 'n_neighbour'", "Did you mean 'n_neighbors'?"],
+    ),
+    (
+        "ensemble-label-of-a-model",
+        ENS_HEAD + "ensembles:\n  - voting: {label: knn}\n",
+        "7:21: ensembles[0].voting.label",
+        ["ensemble label 'knn' is a model's label", "another `label:`"],
+    ),
+    (
+        "ensemble-listed-twice",
+        ENS_HEAD + "ensembles:\n  - voting\n  - voting\n",
+        "8:5: ensembles[1]",
+        ["'ensemble:voting' is listed twice (entry 0)", "set `label:`"],
+    ),
+    (
+        "ensemble-labels-twice",
+        ENS_HEAD + "ensembles:\n  - voting: {label: mix}\n  - caruana: {label: mix}\n",
+        "8:22: ensembles[1].caruana.label",
+        ["'mix' is listed twice (entry 0)"],
     ),
 ]
 
@@ -609,6 +813,19 @@ KNOWN_KEYS = [
     "regression",
     "job_seconds",
     "workers",
+    "val",
+    "inner_folds",
+    "fit_on_val",
+    "ensembles",
+    "caruana",
+    "stacking",
+    "voting",
+    "members",
+    "size",
+    "final",
+    "final_params",
+    "weights",
+    "label",
 ]
 KNOWN_WORDS = [
     "iris",
@@ -622,6 +839,8 @@ KNOWN_WORDS = [
     "data.csv",
     "y",
     "dask",
+    "cross_fit",
+    "decision_tree",
 ]
 
 scalars = st.one_of(
@@ -716,10 +935,24 @@ def _mutate_structure(data: st.DataObject, node: object) -> object:
     return data.draw(values)
 
 
+# a valid suite with every ensemble kind, so mutations reach the ensemble checks
+VALID_ENSEMBLES = VALID.replace("  kind: kfold\n", "  kind: kfold\n  val: cross_fit\n  inner_folds: 3\n") + (
+    "ensembles:\n"
+    "  - caruana: {size: 5, members: [knn, decision_tree], label: pair}\n"
+    "  - stacking: {final: logistic_regression, final_params: {C: 0.5}}\n"
+    "  - voting: {weights: {knn: 2}}\n"
+)
+
+
+def test_valid_ensembles_suite_is_valid(fuzz_dir: Path) -> None:
+    suite = parse_suite(VALID_ENSEMBLES, base_dir=fuzz_dir)
+    assert [e.kind for e in suite.ensembles] == ["caruana", "stacking", "voting"]
+
+
 @FUZZ
-@given(st.data())
-def test_fuzz_mutated_valid_suite_structure(fuzz_dir: Path, data: st.DataObject) -> None:
-    document = yaml.safe_load(VALID)
+@given(st.data(), st.sampled_from([VALID, VALID_ENSEMBLES]))
+def test_fuzz_mutated_valid_suite_structure(fuzz_dir: Path, data: st.DataObject, valid: str) -> None:
+    document = yaml.safe_load(valid)
     for _ in range(data.draw(st.integers(1, 3))):
         document = _mutate_structure(data, document)
     assert_only_located_config_errors(yaml.safe_dump(document, allow_unicode=True), fuzz_dir)
@@ -734,10 +967,10 @@ JUNK = st.one_of(
 
 
 @FUZZ
-@given(st.data())
-def test_fuzz_mutated_valid_suite_text(fuzz_dir: Path, data: st.DataObject) -> None:
+@given(st.data(), st.sampled_from([VALID, VALID_ENSEMBLES]))
+def test_fuzz_mutated_valid_suite_text(fuzz_dir: Path, data: st.DataObject, valid: str) -> None:
     # edits on the text itself: broken indentation, junk lines, stray characters, cut lines
-    lines = VALID.splitlines(keepends=True)
+    lines = valid.splitlines(keepends=True)
     for _ in range(data.draw(st.integers(1, 3))):
         op = data.draw(st.sampled_from(["insert_line", "replace_line", "delete_line", "insert_chars", "cut"]))
         i = data.draw(st.integers(0, len(lines) - 1)) if lines else 0
@@ -801,3 +1034,129 @@ def test_same_model_and_params_under_another_label_is_an_error(tmp_path: Path) -
         load_suite(path)
     assert len(info.value.messages) == 1
     assert f"{path}:4:5: models[1]: model 'again' trains the same model" in info.value.messages[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. job ids of existing suites never move (resume of old runs depends on them)
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last"),
+    [
+        # computed on main (05846ca) before `val`/`inner_folds`/`ensembles:` existed
+        ("datasets: [iris]\nmodels: [knn]\n", "c657e03e1fbff145", "9bc6596db892502a"),
+        (
+            "seed: 3\nresampling: {kind: kfold, folds: 3, fit_on_val: false, val_fraction: 0.25}\n"
+            "datasets: [iris]\nmodels: [{knn: {n_neighbors: 3}}]\nsweep: {train_sizes: [0.5, 1.0], repeats: 2}\n",
+            "01b4c4c6fef4c5b4",
+            "0932ae45d209870e",
+        ),
+    ],
+)
+def test_job_ids_of_suites_without_the_new_keys_are_pinned(text: str, first: str, last: str) -> None:
+    jobs = parse_suite(text).expand()
+    assert (jobs[0].job_id, jobs[-1].job_id) == (first, last)
+    # writing the defaults out does not move them either
+    spelled = text.replace("datasets:", "resampling: {val: holdout}\ndatasets:", 1)
+    if "resampling:" not in text:
+        assert [j.job_id for j in parse_suite(spelled).expand()] == [j.job_id for j in jobs]
+
+
+def test_job_ids_with_cross_fit_move_and_the_jobs_see_every_resampling_key(tmp_path: Path) -> None:
+    base = parse_suite(HEAD).expand()
+    assert base[0].resampling["val"] == "holdout" and base[0].resampling["inner_folds"] == 5
+    crossed = parse_suite(HEAD + "resampling: {val: cross_fit}\n").expand()
+    assert crossed[0].resampling["val"] == "cross_fit" and crossed[0].resampling["inner_folds"] == 5
+    three = parse_suite(HEAD + "resampling: {val: cross_fit, inner_folds: 3}\n").expand()
+    assert three[0].resampling["inner_folds"] == 3
+    # cross-fitted results differ from the holdout ones, and with the number of inner folds
+    ids = [{j.job_id for j in jobs} for jobs in (base, crossed, three)]
+    assert not ids[0] & ids[1] and not ids[0] & ids[2] and not ids[1] & ids[2]
+    # writing cross_fit's default inner_folds out is the same suite
+    written = parse_suite(HEAD + "resampling: {val: cross_fit, inner_folds: 5}\n").expand()
+    assert [j.job_id for j in written] == [j.job_id for j in crossed]
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. the ensembles: block
+
+
+def test_planted_memoriser_is_refused_unless_validation_is_out_of_sample(tmp_path: Path) -> None:
+    # a decision tree's validation predictions are perfect when it trained on those rows: with
+    # the default resampling its in-sample score would win every weight, so the config refuses it
+    text = "datasets: [iris]\nmodels: [knn, {decision_tree: {max_depth: null}}]\nensembles: [caruana]\n"
+    path, messages = load_errors(tmp_path, text)
+    assert len(messages) == 1
+    assert messages[0].startswith(f"{path}:3:1: ensembles: ")
+    assert "`resampling: {fit_on_val: false}`" in messages[0]
+    assert "`resampling: {val: cross_fit, inner_folds: 5}`" in messages[0]
+    for resampling in ("{fit_on_val: false}", "{val: cross_fit}", "{val: cross_fit, inner_folds: 3}"):
+        suite = suite_from(tmp_path, text + f"resampling: {resampling}\n", "ok.yaml")
+        assert [e.label for e in suite.ensembles] == ["ensemble:caruana"], resampling
+
+
+def test_ensemble_specs_have_defaults_labels_and_locations(tmp_path: Path) -> None:
+    text = (
+        "seed: 7\n"
+        "datasets: [iris]\n"
+        "models:\n"
+        "  - knn: {grid: {n_neighbors: [3, 7]}}\n"
+        "  - decision_tree\n"
+        "resampling: {val: cross_fit}\n"
+        "ensembles:\n"
+        "  - caruana\n"  # line 8
+        "  - caruana: {size: 10, members: [knn(n_neighbors=3), decision_tree]}\n"
+        "  - stacking\n"
+        "  - stacking: {final: random_forest, final_params: {n_estimators: 50}, label: forest_on_top}\n"
+        "  - voting: {weights: {decision_tree: 2}}\n"
+        "  - voting:\n"
+    )
+    suite = suite_from(tmp_path, text)
+    path = tmp_path / "suite.yaml"
+    specs = {e.label: e for e in suite.ensembles}
+    assert list(specs) == [
+        "ensemble:caruana",
+        "ensemble:caruana(members=[knn(n_neighbors=3), decision_tree], size=10)",
+        "ensemble:stacking",
+        "forest_on_top",
+        "ensemble:voting(weights={decision_tree: 2})",
+        "ensemble:voting",
+    ]
+    first = specs["ensemble:caruana"]
+    assert (first.kind, first.members, first.params) == ("caruana", None, {"size": 25, "seed": 7})
+    assert first.where == f"{path}:8:5"
+    second = specs["ensemble:caruana(members=[knn(n_neighbors=3), decision_tree], size=10)"]
+    assert second.members == ("knn(n_neighbors=3)", "decision_tree")
+    assert second.params == {"size": 10, "seed": 7}
+    assert specs["ensemble:stacking"].params == {
+        "final": "logistic_regression",
+        "final_given": False,
+        "final_params": {},
+    }
+    assert specs["forest_on_top"].params == {
+        "final": "random_forest",
+        "final_given": True,
+        "final_params": {"n_estimators": 50},
+    }
+    assert specs["ensemble:voting(weights={decision_tree: 2})"].params == {"weights": {"decision_tree": 2.0}}
+    assert specs["ensemble:voting"].params == {"weights": None}
+    # ensembles are built from stored predictions: they add no jobs and move no job id
+    plain = suite_from(tmp_path, text.split("ensembles:")[0], "plain.yaml")
+    assert [j.job_id for j in suite.expand()] == [j.job_id for j in plain.expand()]
+    assert plain.ensembles == []
+
+
+def test_members_are_not_checked_against_broken_model_entries(tmp_path: Path) -> None:
+    # the misspelt model is the one problem: its label must not also be "not a model of this suite"
+    text = (
+        "datasets: [iris]\nmodels: [knn, decison_tree]\nresampling: {fit_on_val: false}\n"
+        "ensembles:\n  - voting: {members: [knn, decison_tree], weights: {decison_tree: 1}}\n  - caruana\n"
+    )
+    _, messages = load_errors(tmp_path, text)
+    assert len(messages) == 1 and "unknown model 'decison_tree'" in messages[0]
+
+
+def test_every_ensemble_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = ENS_MODELS + "ensembles:\n  - caruana: {size: 0}\n  - stacking: {final: nope}\n"
+    path, messages = load_errors(tmp_path, text)
+    assert [m.split(": ")[0] for m in messages] == [f"{path}:5:1", f"{path}:6:21", f"{path}:7:23"]

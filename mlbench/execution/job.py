@@ -179,7 +179,11 @@ def run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 @dataclass
 class _Rows:
-    """Which dataset rows a job uses (indices into ``Dataset.X``; ``test`` is None for a test file)."""
+    """Which dataset rows a job uses (indices into ``Dataset.X``; ``test`` is None for a test file).
+
+    With ``val: cross_fit`` the validation rows are the training rows themselves (each predicted
+    out-of-fold), ``fit`` is ``train`` and ``stop`` is empty: the inner fits draw their own.
+    """
 
     train: np.ndarray  # the job's n_train labelled rows
     fit: np.ndarray  # what the model is fitted on (train minus early-stopping rows)
@@ -210,6 +214,16 @@ def _load(job: Job) -> tuple[Any, Any, str]:
     return ds, info, task
 
 
+def _early_stops(info: Any, params: dict[str, Any]) -> bool:
+    """Whether the model holds stopping rows out of its training rows with these parameters."""
+    return info.validation_fit is not None and info.validation_fit(params, None, None) is not None
+
+
+def _cross_fits(job: Job) -> bool:
+    # .get: a Job built by hand (tests, plugins) may carry a resampling dict from before `val`
+    return job.resampling.get("val", "holdout") == "cross_fit"
+
+
 def _select_rows(job: Job, ds: Any, early_stops: bool) -> _Rows:
     """The fold's test rows, its validation split, the nested train-size subset and stop rows."""
     from mlbench.splits import train_subset, validation_split
@@ -222,6 +236,13 @@ def _select_rows(job: Job, ds: Any, early_stops: bool) -> _Rows:
         train_fold, test_idx = _folds(
             key, job.base_dir, json.dumps(job.resampling, sort_keys=True), job.split_seed
         )[job.fold]
+    if _cross_fits(job):
+        # no validation split: every training row gets an out-of-fold prediction instead
+        try:
+            train_idx = train_subset(train_fold, ds.y, task, job.train_size, job.seed)
+        except ValueError as exc:
+            raise JobSkipped(str(exc)) from None
+        return _Rows(train=train_idx, fit=train_idx, stop=train_idx[:0], val=train_idx, test=test_idx)
     pool, val_idx = validation_split(train_fold, ds.y, task, job.resampling["val_fraction"], job.split_seed)
     if job.resampling["fit_on_val"]:
         pool = train_fold
@@ -229,15 +250,19 @@ def _select_rows(job: Job, ds: Any, early_stops: bool) -> _Rows:
         train_idx = train_subset(pool, ds.y, task, job.train_size, job.seed)
     except ValueError as exc:
         raise JobSkipped(str(exc)) from None
-    if early_stops:
-        # An early-stopping model holds its stopping set out of its own training rows, so every
-        # model sees exactly n_train labelled rows whatever the train size.
-        fit_idx, stop_idx = validation_split(
-            train_idx, ds.y, task, job.resampling["val_fraction"] or 0.2, job.seed
-        )
-    else:
-        fit_idx, stop_idx = train_idx, train_idx[:0]
+    fit_idx, stop_idx = _stop_rows(job, ds, train_idx, early_stops)
     return _Rows(train=train_idx, fit=fit_idx, stop=stop_idx, val=val_idx, test=test_idx)
+
+
+def _stop_rows(job: Job, ds: Any, train_idx: np.ndarray, early_stops: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(fit, stop)``: an early-stopping model's stopping rows, held out of its training rows."""
+    if not early_stops:
+        return train_idx, train_idx[:0]
+    from mlbench.splits import validation_split
+
+    # An early-stopping model holds its stopping set out of its own training rows, so every
+    # model sees exactly n_train labelled rows whatever the train size.
+    return validation_split(train_idx, ds.y, ds.task_type, job.resampling["val_fraction"] or 0.2, job.seed)
 
 
 class _Classes:
@@ -315,7 +340,9 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         For each split ``s`` in train, val, test: ``s_index`` (rows of the dataset, or of its own
         test file for a test file's rows), ``s_pred``, ``s_true`` and, for classifiers, ``s_proba``
         (float32, one column per class code), plus any arrays the model family adds
-        (``ModelInfo.artifacts``: a CNN's filters, activations and mistakes).
+        (``ModelInfo.artifacts``: a CNN's filters, activations and mistakes). With
+        ``val: cross_fit`` the val rows are the training rows, predicted out-of-fold, and train
+        and test predictions are the mean of the inner models' (see :func:`_fit_cross`).
     """
     from mlbench.metrics import score
 
@@ -324,8 +351,7 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     ds, info, task = _load(job)
     row["task_type"] = task
     params = info.params_for(job.params, task)
-    early_stops = info.validation_fit is not None and info.validation_fit(params, None, None) is not None
-    rows = _select_rows(job, ds, early_stops)
+    rows = _select_rows(job, ds, _early_stops(info, params))
 
     image_model = info.input_kind == "image"
     kinds = ds.tabular_feature_kinds()
@@ -341,15 +367,100 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             return arr.reshape(len(arr), int(np.prod(arr.shape[1:])))
         return ds.tabular(data)
 
+    train = (matrix(ds.X, rows.fit), ds.y[rows.fit], rows.fit)
     split_rows = {
-        "train": (matrix(ds.X, rows.fit), ds.y[rows.fit], rows.fit),
-        "val": (matrix(ds.X, rows.val), ds.y[rows.val], rows.val),
+        "train": train,
+        # cross_fit's validation rows are its training rows: the same matrix, not a copy
+        "val": train if _cross_fits(job) else (matrix(ds.X, rows.val), ds.y[rows.val], rows.val),
         "test": (
             (matrix(ds.test_X, None), ds.test_y, np.arange(len(ds.test_y)))
             if rows.test is None
             else (matrix(ds.X, rows.test), ds.y[rows.test], rows.test)
         ),
     }
+    fitting = _fit_cross if _cross_fits(job) else _fit_holdout
+    fitted = fitting(job, info, task, kinds, params, ds, rows, split_rows, matrix, row)
+    predicted = fitted.predicted
+
+    preds: dict[str, np.ndarray] = {}
+    for split, (_, y_true, index) in split_rows.items():
+        y_pred, proba = predicted[split]
+        for name, value in score(job.metrics[task], y_true, y_pred, proba, ds.n_classes).items():
+            row[f"{split}_{name}"] = value
+        preds.update({f"{split}_index": index, f"{split}_pred": y_pred, f"{split}_true": y_true})
+        if proba is not None:
+            preds[f"{split}_proba"] = proba.astype(np.float32)
+
+    row.update(
+        status="ok",
+        error=None,
+        n_train=len(rows.train),
+        n_fit=fitted.n_fit,
+        n_val=len(rows.val),
+        n_test=len(split_rows["test"][1]),
+        val_in_fit=fitted.val_in_fit,
+        scored_metrics=",".join(job.metrics[task]),
+        fit_seconds=fitted.fit_seconds,
+        predict_seconds=fitted.predict_seconds,
+        peak_memory_mb=fitted.peak_mb,
+        n_params=None,
+        device="cpu",
+        started_at=started,
+        finished_at=now_iso(),
+        versions=versions(),
+        history_json=None,
+        worker_pid=os.getpid(),
+        **fitted.extra,
+    )
+    row.update(fitted.facts)
+    if fitted.model is not None and info.artifacts is not None and task == "classification":
+        X_test, y_test, _ = split_rows["test"]
+        preds.update(info.artifacts(fitted.model, ds, X_test, y_test, predicted["test"][1]))
+    return row, preds
+
+
+@dataclass
+class _Fitted:
+    """What fitting a job produced, whichever way its validation predictions were made."""
+
+    #: split -> (labels or values, probabilities or None), for "train", "val" and "test"
+    predicted: dict[str, tuple[np.ndarray, np.ndarray | None]]
+    fit_seconds: float
+    predict_seconds: float  # of the test rows
+    peak_mb: float
+    n_fit: int
+    val_in_fit: bool
+    #: ``ModelInfo.describe``'s facts for the result row
+    facts: dict[str, Any]
+    #: the fitted model (the first of a cross-fit) for ``ModelInfo.artifacts``; None when unused
+    model: Any
+    #: further row fields (``inner_folds``)
+    extra: dict[str, Any]
+
+
+def _describe(info: Any, model: Any) -> dict[str, Any]:
+    """``ModelInfo.describe``'s facts for a result row (a training history as JSON)."""
+    if info.describe is None:
+        return {}
+    facts = dict(info.describe(model))
+    if facts.get("history") is not None:
+        facts["history_json"] = json.dumps(facts.pop("history"), default=float)
+    return facts
+
+
+def _fit_holdout(
+    job: Job,
+    info: Any,
+    task: str,
+    kinds: dict[str, str],
+    params: dict[str, Any],
+    ds: Any,
+    rows: _Rows,
+    split_rows: dict[str, tuple[Any, np.ndarray, np.ndarray]],
+    matrix: Any,
+    row: dict[str, Any],
+) -> _Fitted:
+    """One model fitted on the job's fit rows, predicting train, the validation split and test."""
     X_train, y_train, _ = split_rows["train"]
     classes = _Classes(task, y_train, ds.n_classes)
     fit_y = classes.codes(y_train)
@@ -371,46 +482,116 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             predicted[split] = _predict(estimator, split_rows[split][0], task, classes, ds.y.dtype)
     finally:
         peak_mb = memory.stop()
-
-    preds: dict[str, np.ndarray] = {}
-    for split, (_, y_true, index) in split_rows.items():
-        y_pred, proba = predicted[split]
-        for name, value in score(job.metrics[task], y_true, y_pred, proba, ds.n_classes).items():
-            row[f"{split}_{name}"] = value
-        preds.update({f"{split}_index": index, f"{split}_pred": y_pred, f"{split}_true": y_true})
-        if proba is not None:
-            preds[f"{split}_proba"] = proba.astype(np.float32)
-
     model = _final(estimator)
-    row.update(
-        status="ok",
-        error=None,
-        n_train=len(rows.train),
-        n_fit=len(rows.fit),
-        n_val=len(rows.val),
-        n_test=len(split_rows["test"][1]),
-        val_in_fit=bool(job.resampling["fit_on_val"] and len(rows.val) > 0),
-        scored_metrics=",".join(job.metrics[task]),
+    return _Fitted(
+        predicted=predicted,
         fit_seconds=fit_seconds,
         predict_seconds=predict_seconds,
-        peak_memory_mb=peak_mb,
-        n_params=None,
-        device="cpu",
-        started_at=started,
-        finished_at=now_iso(),
-        versions=versions(),
-        history_json=None,
-        worker_pid=os.getpid(),
+        peak_mb=peak_mb,
+        n_fit=len(rows.fit),
+        val_in_fit=bool(job.resampling["fit_on_val"] and len(rows.val) > 0),
+        facts=_describe(info, model),
+        model=model,
+        extra={},
     )
-    if info.describe is not None:
-        facts = dict(info.describe(model))
-        if facts.get("history") is not None:
-            facts["history_json"] = json.dumps(facts.pop("history"), default=float)
-        row.update(facts)
-    if info.artifacts is not None and task == "classification":
-        X_test, y_test, _ = split_rows["test"]
-        preds.update(info.artifacts(model, ds, X_test, y_test, predicted["test"][1]))
-    return row, preds
+
+
+def _fit_cross(
+    job: Job,
+    info: Any,
+    task: str,
+    kinds: dict[str, str],
+    params: dict[str, Any],
+    ds: Any,
+    rows: _Rows,
+    split_rows: dict[str, tuple[Any, np.ndarray, np.ndarray]],
+    matrix: Any,
+    row: dict[str, Any],
+) -> _Fitted:
+    """``val: cross_fit``: one model per inner fold of the training rows (AutoGluon's bagging).
+
+    Each training row's validation prediction comes from the model whose inner training rows
+    left it out (out-of-fold); test and train predictions are the mean of the k models
+    (probabilities averaged, labels the argmax of the mean; for regression the mean value), so
+    the train predictions are partly in-sample. Every inner fit goes through the same
+    :func:`_build` / :func:`_fit` path as a holdout job, its stopping rows (early-stopping
+    models) held out of its own inner training rows and its absent classes mapped by its own
+    :class:`_Classes`, so every probability has one column per dataset class.
+    """
+    from mlbench.splits import cross_fit_folds
+
+    try:
+        inner = cross_fit_folds(rows.train, ds.y, task, job.resampling["inner_folds"], job.seed)
+    except ValueError as exc:
+        raise JobSkipped(str(exc)) from None
+    X_train, y_train, _ = split_rows["train"]
+    X_test = split_rows["test"][0]
+    if job.sanity:
+        row.update(_sanity(job, info, task, kinds, X_train, y_train))
+    early_stops = _early_stops(info, params)
+    classification = task == "classification"
+    k, n = ds.n_classes, len(rows.train)
+    val_pred = np.empty(n, dtype=np.int64 if classification else np.float64)
+    val_proba = np.zeros((n, k)) if classification else None
+    sums: dict[str, np.ndarray] = {}  # split -> sum over the inner models (probabilities or values)
+    fit_seconds = predict_seconds = 0.0
+    n_fits: list[int] = []
+    facts: dict[str, Any] = {}
+    first: Any = None
+    memory = PeakMemory()
+    try:
+        for fit_pos, oof_pos in inner:
+            fit_idx, stop_idx = _stop_rows(job, ds, rows.train[fit_pos], early_stops)
+            classes = _Classes(task, ds.y[fit_idx], k)
+            stop = stop_idx[np.isin(ds.y[stop_idx], classes.present)] if classes.remap else stop_idx
+            estimator = _build(job, info, task, kinds)
+            t0 = time.perf_counter()
+            _fit(
+                estimator,
+                info,
+                params,
+                matrix(ds.X, fit_idx),
+                classes.codes(ds.y[fit_idx]),
+                matrix(ds.X, stop),
+                classes.codes(ds.y[stop]),
+            )
+            fit_seconds += time.perf_counter() - t0
+            t1 = time.perf_counter()
+            test = _predict(estimator, X_test, task, classes, ds.y.dtype)
+            predict_seconds += time.perf_counter() - t1
+            oof = _predict(estimator, matrix(ds.X, rows.train[oof_pos]), task, classes, ds.y.dtype)
+            train = _predict(estimator, X_train, task, classes, ds.y.dtype)
+            val_pred[oof_pos] = oof[0]
+            if val_proba is not None:
+                val_proba[oof_pos] = oof[1]
+            for split, (values, proba) in (("test", test), ("train", train)):
+                part = proba if classification else values
+                sums[split] = part.astype(np.float64) if split not in sums else sums[split] + part
+            n_fits.append(len(fit_idx))
+            if first is None:
+                # facts of the first inner model stand for the job's; keep the model itself only
+                # when its artifacts are wanted (a deep model holds GPU memory)
+                model = _final(estimator)
+                facts = _describe(info, model)
+                first = model if info.artifacts is not None and classification else None
+    finally:
+        peak_mb = memory.stop()
+
+    predicted: dict[str, tuple[np.ndarray, np.ndarray | None]] = {"val": (val_pred, val_proba)}
+    for split, total in sums.items():
+        mean = total / len(inner)
+        predicted[split] = (np.argmax(mean, axis=1), mean) if classification else (mean, None)
+    return _Fitted(
+        predicted=predicted,
+        fit_seconds=fit_seconds,
+        predict_seconds=predict_seconds,
+        peak_mb=peak_mb,
+        n_fit=int(np.median(n_fits)),
+        val_in_fit=False,
+        facts=facts,
+        model=first,
+        extra={"inner_folds": len(inner)},
+    )
 
 
 def run_job_safely(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:

@@ -25,13 +25,14 @@ from mlbench.suite.checks import (
     check_aliases,
     check_datasets,
     check_duplicate_keys,
+    check_ensembles,
     check_executor,
     check_metrics,
     check_models,
     info_param_problems,
     load_plugins,
 )
-from mlbench.suite.jobs import DatasetEntry, Job, ModelSpec, Suite
+from mlbench.suite.jobs import ENSEMBLE_KINDS, DatasetEntry, EnsembleSpec, Job, ModelSpec, Suite
 from mlbench.suite.locations import Locator, Problems, bad_scalar_location, one_line, pydantic_message
 from mlbench.suite.schema import (
     SECTION_KEYS,
@@ -44,10 +45,12 @@ from mlbench.suite.schema import (
 )
 
 __all__ = [
+    "ENSEMBLE_KINDS",
     "RESERVED_MODEL_KEYS",
     "TASK_TYPES",
     "Budget",
     "DatasetEntry",
+    "EnsembleSpec",
     "ExecutorConfig",
     "Job",
     "ModelSpec",
@@ -166,7 +169,16 @@ def parse_suite(
 
     plugins = load_plugins(data.get("plugins"), Path(base_dir), problems)
     datasets = check_datasets(data.get("datasets"), Path(base_dir), problems)
+    before = len(problems.items)
     models = check_models(data.get("models"), problems)
+    ensembles = check_ensembles(
+        data.get("ensembles"),
+        models,
+        data.get("resampling"),
+        data.get("seed", 0),
+        problems,
+        models_complete=len(problems.items) == before and isinstance(data.get("models"), list),
+    )
     check_executor(data.get("executor"), problems)
     metrics = check_metrics(data.get("metrics"), problems)
     problems.raise_if_any()
@@ -192,4 +204,5 @@ def parse_suite(
         path=path,
         text=text,
         plugins=plugins,
+        ensembles=ensembles,
     )

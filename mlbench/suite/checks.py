@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from mlbench.errors import ConfigError, did_you_mean
-from mlbench.suite.jobs import DatasetEntry, ModelSpec
+from mlbench.suite.jobs import ENSEMBLE_KINDS, DatasetEntry, EnsembleSpec, ModelSpec
 from mlbench.suite.locations import Problems, dotted
-from mlbench.suite.schema import TASK_TYPES
+from mlbench.suite.schema import TASK_TYPES, Resampling
 
 
 def load_plugins(value: Any, base_dir: Path, problems: Problems) -> tuple[str, ...]:
@@ -411,3 +412,322 @@ def check_executor(value: Any, problems: Problems) -> None:
         f"unknown executor kind {kind!r}.{hint} Valid kinds: {', '.join(EXECUTORS.names())} "
         "(a plugin can register more)",
     )
+
+
+#: Keys of an ``ensembles:`` entry per kind, besides the common ``members`` and ``label``.
+ENSEMBLE_KEYS: dict[str, tuple[str, ...]] = {
+    "caruana": ("size", "seed"),
+    "stacking": ("final", "final_params"),
+    "voting": ("weights",),
+}
+_COMMON_ENSEMBLE_KEYS = ("members", "label")
+# Greedy selection converges within a few hundred rounds; a size in the millions would only make
+# the analysis hang after the jobs have run.
+_MAX_CARUANA_SIZE = 10_000
+_DEFAULT_FINAL = "logistic_regression"
+
+
+def check_ensembles(
+    entries: Any,
+    models: list[ModelSpec],
+    resampling: Any,
+    seed: Any,
+    problems: Problems,
+    models_complete: bool = True,
+) -> list[EnsembleSpec]:
+    """Check the ``ensembles:`` entries; return one :class:`~mlbench.suite.jobs.EnsembleSpec` each.
+
+    Parameters
+    ----------
+    entries : Any
+        The ``ensembles:`` value as loaded (pydantic reports a value that is not a list).
+    models : list of ModelSpec
+        The suite's models after grid expansion: members name their labels.
+    resampling : Any
+        The ``resampling:`` value as loaded, for the honest-validation rule.
+    seed : Any
+        The suite's ``seed:`` (the default seed of Caruana selection).
+    problems : Problems
+        Where problems are reported.
+    models_complete : bool
+        False when some model entries had problems: members are then not checked against the
+        labels (a label of a broken entry would be reported twice).
+    """
+    if not isinstance(entries, list) or not entries:
+        return []
+    _check_honest_validation(resampling, problems)
+    from mlbench.models import MODELS
+
+    labels = [m.label for m in models]
+    default_seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+    found: list[
+        tuple[str, str | None, tuple[str, ...] | None, dict[str, Any], dict[str, Any], int, tuple]
+    ] = []
+    for i, entry in enumerate(entries):
+        loc: tuple[Any, ...] = ("ensembles", i)
+        if isinstance(entry, str):
+            kind, options = entry, {}
+        elif isinstance(entry, dict) and len(entry) == 1:
+            kind, options = next(iter(entry.items()))
+            options = {} if options is None else options
+            if not isinstance(kind, str):
+                problems.add(loc, f"ensemble kind {kind!r} is not a string; write e.g. `- caruana`")
+                continue
+            if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+                problems.add((*loc, kind), f"options of {kind!r} must be a mapping like `{{size: 25}}`")
+                continue
+        else:
+            problems.add(
+                loc, "an ensemble entry is a kind (`- voting`) or a one-key mapping (`- caruana: {size: 25}`)"
+            )
+            continue
+        if kind not in ENSEMBLE_KINDS:
+            hint = did_you_mean(kind, ENSEMBLE_KINDS)
+            problems.add(
+                loc if isinstance(entry, str) else (*loc, kind),
+                f"unknown ensemble kind {kind!r}.{hint} Valid kinds: {', '.join(ENSEMBLE_KINDS)}",
+                key=not isinstance(entry, str),
+            )
+            continue
+        oloc = loc if isinstance(entry, str) else (*loc, kind)
+        before = len(problems.items)
+        allowed = (*_COMMON_ENSEMBLE_KEYS, *ENSEMBLE_KEYS[kind])
+        for key in options:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed)
+                problems.add(
+                    (*oloc, key),
+                    f"unknown key {key!r} for a {kind} ensemble.{hint} Valid keys: {', '.join(allowed)}",
+                    key=True,
+                )
+        members = _check_members(options.get("members"), oloc, labels, models_complete, problems)
+        label = options.get("label")
+        if label is not None and (not isinstance(label, str) or not label.strip()):
+            problems.add((*oloc, "label"), f"label must be a non-empty string, got {label!r}")
+        # who may be named (voting weights): None when the labels are unknown (broken model entries)
+        pool = list(members) if members is not None else labels if models_complete else None
+        params = _ENSEMBLE_PARAMS[kind](options, oloc, pool, members is None, default_seed, MODELS, problems)
+        if len(problems.items) > before:
+            continue
+        shown = {k: v for k, v in options.items() if k != "label"}
+        found.append((kind, label, members, params, shown, i, oloc))
+
+    counts: dict[str, int] = {}
+    for kind, *_ in found:
+        counts[kind] = counts.get(kind, 0) + 1
+    taken = {label: "model" for label in labels}
+    out: list[EnsembleSpec] = []
+    for kind, label, members, params, shown, i, oloc in found:
+        # a clash of a written label is reported at the label, of a default one at the entry
+        at = (*oloc, "label") if label is not None else ("ensembles", i)
+        if label is None:
+            # like model labels: the parameters tell two entries of the same kind apart
+            label = f"ensemble:{kind}"
+            if counts[kind] > 1 and shown:
+                label += "(" + ", ".join(f"{k}={_label_value(v)}" for k, v in sorted(shown.items())) + ")"
+        if label in taken:
+            what = (
+                "is a model's label; give the ensemble another `label:`"
+                if taken[label] == "model"
+                else f"is listed twice ({taken[label]}); remove one or set `label:`"
+            )
+            problems.add(at, f"ensemble label {label!r} {what}")
+            continue
+        taken[label] = f"entry {i}"
+        line, col = problems.locate(oloc)
+        out.append(
+            EnsembleSpec(
+                kind=kind,
+                label=label,
+                members=members,
+                params=params,
+                where=f"{problems.filename}:{line}:{col}",
+            )
+        )
+    return out
+
+
+def _label_value(value: Any) -> str:
+    # labels are read in tables and plots: `members=[knn, xgboost]`, not JSON's quoted strings
+    if isinstance(value, list):
+        return "[" + ", ".join(_label_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_label_value(v)}" for k, v in sorted(value.items())) + "}"
+    return str(value)
+
+
+def _check_honest_validation(resampling: Any, problems: Problems) -> None:
+    """Refuse ensembles whose validation predictions would be in-sample (or absent)."""
+    try:
+        r = Resampling.model_validate(resampling if resampling is not None else {})
+    except Exception:
+        return  # the resampling section's own errors are reported by the schema
+    fixes = (
+        "set `resampling: {fit_on_val: false}` (a validation holdout inside each training fold) or "
+        "`resampling: {val: cross_fit, inner_folds: 5}` (out-of-fold predictions for every training row; "
+        "5 fits per job)"
+    )
+    if r.val == "holdout" and r.fit_on_val:
+        problems.add(
+            ("ensembles",),
+            "ensembles are weighted on validation predictions, and with `fit_on_val: true` (the default) "
+            "every model also trains on its validation rows: in-sample predictions that reward "
+            f"memorisers (a decision tree scores 1.0 on its own training rows); {fixes}",
+            key=True,
+        )
+    elif r.val == "holdout" and r.val_fraction == 0:
+        problems.add(
+            ("ensembles",),
+            "`val_fraction: 0` leaves no validation rows to weigh ensemble members on; set val_fraction "
+            "above 0 (e.g. 0.2) or use `resampling: {val: cross_fit, inner_folds: 5}`",
+            key=True,
+        )
+
+
+def _check_members(
+    value: Any, loc: tuple, labels: list[str], models_complete: bool, problems: Problems
+) -> tuple[str, ...] | None:
+    """The members an entry names (None: every model), each checked against the model labels."""
+    if value is None:
+        if models_complete and len(labels) < 2:
+            problems.add(
+                loc,
+                f"an ensemble needs at least 2 models and the suite has {len(labels)}; "
+                "add a model to `models:`",
+            )
+        return None
+    mloc = (*loc, "members")
+    if not isinstance(value, list) or not all(isinstance(m, str) for m in value):
+        problems.add(mloc, "members is a list of model labels of this suite, e.g. `[xgboost, knn]`")
+        return None
+    seen: set[str] = set()
+    for j, name in enumerate(value):
+        if name in seen:
+            problems.add((*mloc, j), f"member {name!r} is listed twice; list each model once")
+            continue
+        seen.add(name)
+        if models_complete and name not in labels:
+            problems.add((*mloc, j), f"{name!r} is not a model of this suite.{_label_hint(name, labels)}")
+    if len(seen) < 2:
+        problems.add(mloc, f"an ensemble needs at least 2 members, got {len(seen)}; list another model label")
+    return tuple(value)
+
+
+def _label_hint(name: str, labels: list[str], what: str = "Model labels") -> str:
+    # a grid entry expands into one label per combination: `cnn` becomes `cnn(arch=resnet18)`, ...
+    variants = [label for label in labels if label.startswith(f"{name}(")]
+    if variants:
+        return f" Its grid expands to: {', '.join(variants)}; list the labels you mean."
+    return f"{did_you_mean(name, labels)} {what}: {', '.join(labels)}"
+
+
+def _caruana_params(
+    options: dict[str, Any],
+    loc: tuple,
+    pool: list[str] | None,
+    every: bool,
+    seed: int,
+    models: Any,
+    problems: Problems,
+) -> dict[str, Any]:
+    size = options.get("size", 25)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= _MAX_CARUANA_SIZE:
+        problems.add(
+            (*loc, "size"),
+            f"size is the number of greedy selection rounds, a whole number from 1 to {_MAX_CARUANA_SIZE}; "
+            f"got {size!r} (25 is a good start)",
+        )
+    chosen = options.get("seed", seed)
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or not 0 <= chosen <= 2**31 - 1:
+        problems.add((*loc, "seed"), f"seed must be a whole number from 0 to 2147483647, got {chosen!r}")
+    return {"size": size, "seed": chosen}
+
+
+def _stacking_params(
+    options: dict[str, Any],
+    loc: tuple,
+    pool: list[str] | None,
+    every: bool,
+    seed: int,
+    models: Any,
+    problems: Problems,
+) -> dict[str, Any]:
+    final = options.get("final", _DEFAULT_FINAL)
+    final_params = options.get("final_params", {})
+    final_params = {} if final_params is None else final_params
+    if not isinstance(final, str) or final not in models:
+        hint = did_you_mean(str(final), models.names())
+        problems.add(
+            (*loc, "final"),
+            f"unknown meta-model {final!r}.{hint} Valid models: {', '.join(models.names())}",
+        )
+        return {}
+    info = models.get(final)
+    if info.input_kind == "image":
+        problems.add(
+            (*loc, "final"),
+            f"the meta-model learns from the members' predictions, a table, and {final!r} needs images; "
+            f"use a tabular model such as {_DEFAULT_FINAL}",
+        )
+    ploc = (*loc, "final_params")
+    if not isinstance(final_params, dict) or not all(isinstance(k, str) for k in final_params):
+        problems.add(ploc, "final_params is a mapping of the meta-model's parameters, e.g. `{C: 0.1}`")
+        return {}
+    bad_key = _first_unkeyable(final_params)
+    if bad_key is not None:
+        problems.add((*ploc, bad_key), _UNKEYABLE)
+        return {}
+    bad = info_param_problems(info, final_params)
+    for key, message in bad:
+        problems.add((*ploc, key), message, key=True)
+    if not bad and info.check:
+        for message in info.check(final_params):
+            problems.add(ploc, message)
+    return {"final": final, "final_given": "final" in options, "final_params": dict(final_params)}
+
+
+def _voting_params(
+    options: dict[str, Any],
+    loc: tuple,
+    pool: list[str] | None,
+    every: bool,
+    seed: int,
+    models: Any,
+    problems: Problems,
+) -> dict[str, Any]:
+    weights = options.get("weights")
+    if weights is None:
+        return {"weights": None}
+    wloc = (*loc, "weights")
+    if not isinstance(weights, dict) or not weights or not all(isinstance(k, str) for k in weights):
+        problems.add(wloc, "weights is a mapping of member label -> weight >= 0, e.g. `{xgboost: 2, knn: 1}`")
+        return {"weights": None}
+    out: dict[str, float] = {}
+    for name, weight in weights.items():
+        if pool is not None and name not in pool:
+            whose, what = (
+                ("a model of this suite", "Model labels")
+                if every
+                else ("a member of this ensemble", "Members")
+            )
+            problems.add((*wloc, name), f"{name!r} is not {whose}.{_label_hint(name, pool, what)}", key=True)
+            continue
+        try:
+            number = (
+                float(weight)
+                if isinstance(weight, int | float) and not isinstance(weight, bool)
+                else math.nan
+            )
+        except OverflowError:  # an integer too large for a float
+            number = math.nan
+        if not (math.isfinite(number) and number >= 0):
+            problems.add((*wloc, name), f"a weight is a number >= 0, got {weight!r}")
+            continue
+        out[name] = number
+    if pool is not None and len(out) == len(weights) and set(pool) <= set(out) and not any(out.values()):
+        # members left out of `weights` weigh 1, so only an all-zero complete list has no vote
+        problems.add(wloc, "every weight is 0; give at least one member a positive weight")
+    return {"weights": out}
+
+
+_ENSEMBLE_PARAMS = {"caruana": _caruana_params, "stacking": _stacking_params, "voting": _voting_params}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,62 @@ class DatasetEntry:
     spec: dict[str, Any]
 
 
+#: Ensemble kinds an ``ensembles:`` entry may name.
+ENSEMBLE_KINDS = ("caruana", "stacking", "voting")
+
+
+@dataclass(frozen=True)
+class EnsembleSpec:
+    """One ``ensembles:`` entry, validated; built after the jobs from their stored predictions.
+
+    Attributes
+    ----------
+    kind : str
+        ``"caruana"`` (greedy forward selection with replacement), ``"stacking"`` (a meta-model
+        on the members' validation predictions) or ``"voting"`` (mean of the members'
+        probabilities or predictions).
+    label : str
+        Unique among the suite's model labels and ensemble labels; ``ensemble:<kind>`` unless
+        set, with the parameters appended when the same kind is listed twice.
+    members : tuple of str or None
+        Model labels of the suite (after grid expansion), at least two; None means every model.
+    params : dict
+        Per kind, with the defaults filled in. ``caruana``: ``size`` (int >= 1, default 25),
+        ``seed`` (int, default the suite's seed). ``stacking``: ``final`` (a registered model
+        name, default ``"logistic_regression"``), ``final_given`` (False when ``final`` is that
+        default, so a regression dataset can swap in a regressor instead of being skipped),
+        ``final_params`` (dict, default empty; names checked against the model).
+        ``voting``: ``weights`` (None for equal weights, else member label -> float >= 0; members
+        not listed weigh 1).
+    where : str
+        ``FILE:LINE:COL`` of the entry, for problems found when the ensemble is built.
+    """
+
+    kind: str
+    label: str
+    members: tuple[str, ...] | None
+    params: dict[str, Any]
+    where: str = ""
+
+
+#: Resampling keys added after job ids were first published, with their defaults: a key at its
+#: default is left out of the job id, so the jobs of suites written before it keep their ids.
+_LATER_RESAMPLING_KEYS = {"val": "holdout", "inner_folds": 5}
+
+
+def resampling_key(resampling: dict[str, Any]) -> dict[str, Any]:
+    """The part of a resampling (``Resampling.model_dump()``) that a job id hashes.
+
+    Keys added since the first release count only when they differ from their default, so the
+    ids of existing suites (and with them the resume of their runs) do not change.
+    """
+    return {
+        k: v
+        for k, v in resampling.items()
+        if not (k in _LATER_RESAMPLING_KEYS and v == _LATER_RESAMPLING_KEYS[k])
+    }
+
+
 @dataclass(frozen=True)
 class Job:
     """One unit of work: dataset x model x fold x train size x repeat.
@@ -56,6 +112,8 @@ class Job:
     train_size: float
     seed: int
     split_seed: int
+    #: ``Resampling.model_dump()``, every key (``val`` and ``inner_folds`` included); the job id
+    #: hashes :func:`resampling_key` of it
     resampling: dict[str, Any]
     metrics: dict[str, list[str]]
     threads: int = 1
@@ -83,6 +141,8 @@ class Suite:
     text: str = ""
     plugins: tuple[str, ...] = ()
     sanity: bool = False
+    #: built after the jobs from their validation predictions; they add no jobs
+    ensembles: list[EnsembleSpec] = field(default_factory=list)
 
     def primary_metric(self) -> dict[str, str]:
         """Task type -> primary metric (the first listed)."""
@@ -96,6 +156,7 @@ class Suite:
         """Return every job of the suite, in a stable order (dataset, model, fold, size, repeat)."""
         jobs = []
         resampling = self.resampling.model_dump()
+        hashed = resampling_key(resampling)
         for ds in self.datasets:
             for model in self.models:
                 for fold in range(self.n_folds(ds)):
@@ -105,7 +166,7 @@ class Suite:
                                 "dataset": ds.spec,
                                 "model": model.name,
                                 "params": model.params,
-                                "resampling": resampling,
+                                "resampling": hashed,
                                 "fold": fold,
                                 "train_size": float(size),
                                 "repeat": repeat,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 TASK_TYPES = ("classification", "regression")
 
@@ -30,6 +30,12 @@ class Resampling(_Strict):
     default) models still train on the whole training fold, so scores equal plain sklearn's; set it
     to false to keep the validation rows out of every fit (clean validation predictions).
     Models that early-stop hold their stopping rows out of their own training subset.
+
+    ``val: cross_fit`` replaces the validation split by AutoGluon-style bagging: each job fits
+    ``inner_folds`` models on the inner folds of its training rows, records every training row's
+    out-of-fold prediction as its validation prediction and predicts test as the mean of the
+    models (so a job costs ``inner_folds`` fits). ``val_fraction`` then only sizes the stopping
+    rows of early-stopping models, and ``fit_on_val`` does not apply.
     """
 
     kind: Literal["kfold", "holdout", "repeated_kfold"] = "kfold"
@@ -38,6 +44,31 @@ class Resampling(_Strict):
     test_size: float = Field(0.2, gt=0, lt=1)
     val_fraction: float = Field(0.2, ge=0, lt=1)
     fit_on_val: bool = True
+    # Declared after fit_on_val so their validators see it. Field validators run only on values
+    # written in the file (pydantic does not validate defaults), which is what the checks of
+    # contradictory combinations need: they point at the key that was written.
+    val: Literal["holdout", "cross_fit"] = "holdout"
+    inner_folds: int = Field(5, ge=2)
+
+    @field_validator("val")
+    @classmethod
+    def _val_without_holdout_options(cls, value: str, info: ValidationInfo) -> str:
+        if value == "cross_fit" and info.data.get("fit_on_val") is False:
+            raise ValueError(
+                "val: cross_fit has no validation split to keep out of the fit (every training row "
+                "gets an out-of-fold prediction); remove `fit_on_val: false`, or use `val: holdout`"
+            )
+        return value
+
+    @field_validator("inner_folds")
+    @classmethod
+    def _inner_folds_need_cross_fit(cls, value: int, info: ValidationInfo) -> int:
+        # "val" is missing from info.data when its own value was invalid: that error suffices
+        if info.data.get("val", "cross_fit") != "cross_fit":
+            raise ValueError(
+                "inner_folds only applies to `val: cross_fit`; add `val: cross_fit` or remove inner_folds"
+            )
+        return value
 
     def n_folds(self) -> int:
         """Number of train/test splits this resampling yields."""
@@ -112,6 +143,8 @@ class SuiteFile(_Strict):
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     output: str | None = None
     plugins: list[str] = Field(default_factory=list, strict=True)
+    # entries checked by hand (mlbench.suite.checks.check_ensembles), like models
+    ensembles: list[Any] = Field(default_factory=list, strict=True)
 
 
 #: Section ("" for the top level) -> its keys, in declaration order, for "Valid keys here:" hints.
