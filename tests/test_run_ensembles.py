@@ -200,3 +200,77 @@ def test_the_best_single_model_is_chosen_on_validation_not_test() -> None:
     row = ensemble_gains(table).iloc[0]
     assert row["best_single"] is None or pd.isna(row["best_single"])
     assert "out-of-sample validation" in row["note"]
+
+
+# -- end to end: suites with an ensembles block -------------------------------------------------------
+
+NOISY = {"builtin": "synthetic_tabular", "n_samples": 600, "noise": 0.3, "name": "noisy"}
+MEMORISER = ["decision_tree", "logistic_regression"]  # a full-depth tree memorises flipped labels
+
+
+def _tree_weights(run) -> list[float]:
+    rows = run.results()
+    rows = rows[rows["ensemble"] == "caruana"] if "ensemble" in rows else rows.iloc[:0]
+    return [json.loads(text)["decision_tree"] for text in rows["members_json"]]
+
+
+def test_a_memoriser_takes_all_the_weight_in_sample_and_what_it_earns_under_cross_fit(tmp_path: Path) -> None:
+    base = {"name": "mem", "datasets": [NOISY], "models": MEMORISER, "executor": {"workers": 2}}
+    # in-sample validation predictions (the default, refused with an ensembles block): built by hand,
+    # the tree looks perfect on its own training rows and takes every pick
+    leaky = mlbench.run({**base, "resampling": {"kind": "kfold", "folds": 3}}, output=tmp_path / "leaky",
+                        quiet=True, report=False)  # fmt: skip
+    built = build(leaky, [spec("caruana", size=10)])
+    assert [json.loads(b.row["members_json"])["decision_tree"] for b in built] == [1.0, 1.0, 1.0]
+    with pytest.raises(mlbench.ConfigError, match=r"ensembles.*fit_on_val: false.*cross_fit"):
+        mlbench.run({**base, "ensembles": ["caruana"]}, output=tmp_path / "refused")
+    # cross-fitted validation predictions: the tree gets the weight its out-of-fold quality earns
+    honest = mlbench.run(
+        {**base, "resampling": {"kind": "kfold", "folds": 3, "val": "cross_fit", "inner_folds": 3},
+         "ensembles": [{"caruana": {"size": 10}}]},
+        output=tmp_path / "honest", quiet=True, report=False,
+    )  # fmt: skip
+    weights = _tree_weights(honest)
+    assert len(weights) == 3 and max(weights) < 0.5
+    res = honest.results()
+    tree_val = res[res["model"] == "decision_tree"]["val_accuracy"]
+    assert tree_val.max() < 0.9  # out-of-fold: no longer perfect
+
+
+def test_a_suite_with_ensembles_builds_them_once_and_the_cli_rebuilds(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    suite = {
+        **HOLDOUT_VAL,
+        "name": "withens",
+        "ensembles": [
+            {"caruana": {"size": 10}},
+            "voting",
+            {"stacking": {"members": ["knn", "logistic_regression"]}},
+        ],
+    }
+    run = mlbench.run(suite, output=tmp_path / "r", quiet=True)
+    res = run.results()
+    ens = res[res["ensemble"].notna()]
+    assert len(ens) == 9 and set(ens["status"]) == {"ok"}
+    assert set(ens["model"]) == {"ensemble:caruana", "ensemble:voting", "ensemble:stacking"}
+    assert "ensemble:caruana" in set(run.leaderboard()["model"])  # ranked like any model
+    html = (tmp_path / "r" / "index.html").read_text()
+    assert 'id="ensembles"' in html
+    # a rerun has nothing to do: no run recorded, no ensemble rebuilt
+    again = mlbench.run(suite, output=tmp_path / "r", quiet=True)
+    assert len(again.runs()) == 1 and len(again.results(all_attempts=True)) == len(res)
+    cli = [sys.executable, "-m", "mlbench.cli", "ensemble", str(tmp_path / "r"), "--no-report"]
+    same = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert same.returncode == 0 and "all up to date" in same.stderr
+    rebuilt = subprocess.run([*cli, "--rebuild"], capture_output=True, text=True, timeout=120)
+    assert rebuilt.returncode == 0 and "9 ok" in rebuilt.stderr
+    after = mlbench.open_run(tmp_path / "r").results(all_attempts=True)
+    again_rows = after[after["ensemble"].notna()]
+    assert sorted(again_rows.groupby("job_id")["attempt"].max()) == [2] * 9  # the same rows, new attempts
+    latest = mlbench.open_run(tmp_path / "r").results()
+    pd.testing.assert_series_equal(
+        latest[latest["ensemble"].notna()].set_index("job_id")["test_accuracy"].sort_index(),
+        ens.set_index("job_id")["test_accuracy"].sort_index(),
+    )

@@ -270,11 +270,13 @@ def _classification_scorer(metric: Metric, P: np.ndarray, y: np.ndarray) -> _Sco
 
         def f1_macro(S: np.ndarray, s: int) -> np.ndarray:
             true_pos, predicted = _class_counts(_argmax_labels(S, P), y, k)
-            # F1 = 2 TP / (2 TP + FP + FN) = 2 TP / (predicted + true); 0 when both are 0
-            # (zero_division=0), averaged over all k labels as the registry does.
+            # F1 = 2 TP / (2 TP + FP + FN) = 2 TP / (predicted + true), averaged as the registry
+            # (scikit-learn's default) does: over the labels present in y_true or in the predictions,
+            # so a class that is neither true nor predicted in these rows does not count as F1 = 0.
             denominator = predicted + true_count
             f1 = np.divide(2.0 * true_pos, denominator, out=np.zeros((m, k)), where=denominator > 0)
-            return f1.mean(axis=1)
+            used = denominator > 0
+            return f1.sum(axis=1) / np.maximum(used.sum(axis=1), 1)
 
         return f1_macro
 

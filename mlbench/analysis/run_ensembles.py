@@ -351,6 +351,13 @@ def _stacking(
 
     final = str(spec.params.get("final") or "logistic_regression")
     info = MODELS.get(final)
+    if final == "logistic_regression" and task == "regression" and spec.params.get("final_given"):
+        # mlbench's logistic_regression family is Ridge on regression data, which is the default
+        # meta-model there; written out, the user asked for a classifier on a regression dataset.
+        raise _Skip(
+            "stacking's final model logistic_regression is a classifier and this dataset is regression; "
+            "leave `final:` out to stack with Ridge, or give a regression model"
+        )
     if task not in info.task_types:
         raise _Skip(
             f"stacking's final model {final!r} does not support {task} (it supports {', '.join(info.task_types)})"
