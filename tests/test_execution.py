@@ -468,7 +468,10 @@ def test_cross_fit_runs_end_to_end_and_dry_run_says_the_cost(tmp_path):
     assert "each job fits 4 models (inner_folds)" in res.stdout and "24 fits" in res.stdout
     res = mlbench_cli("run", str(suite), "--output", str(out), "--no-report", "-q")
     assert res.returncode == 0, res.stderr
-    df = mlbench.load_results(out)
+    everything = mlbench.load_results(out)
+    ensembles = everything[everything["ensemble"].notna()]
+    assert len(ensembles) == 3 and set(ensembles["status"]) == {"ok"}  # one caruana per fold
+    df = everything[everything["ensemble"].isna()]
     assert len(df) == 6 and set(df["status"]) == {"ok"}
     assert (df["val_in_fit"] == 0).all() and (df["inner_folds"] == 4).all()
     assert (df["n_val"] == df["n_train"]).all() and (df["n_train"] == 100).all()
