@@ -176,7 +176,8 @@ def validate(suites: Annotated[list[Path], typer.Argument(help="Suite YAML files
             _err(str(exc))
             continue
         n = len(s.datasets) * len(s.models)
-        typer.echo(f"{path}: ok ({len(s.datasets)} datasets x {len(s.models)} models = {n} combinations)")
+        extra = f", {len(s.ensembles)} ensembles" if s.ensembles else ""
+        typer.echo(f"{path}: ok ({len(s.datasets)} datasets x {len(s.models)} models = {n} combinations{extra})")
     raise typer.Exit(EXIT_USAGE if bad else EXIT_OK)
 
 
