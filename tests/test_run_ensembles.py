@@ -274,3 +274,23 @@ def test_a_suite_with_ensembles_builds_them_once_and_the_cli_rebuilds(tmp_path: 
         latest[latest["ensemble"].notna()].set_index("job_id")["test_accuracy"].sort_index(),
         ens.set_index("job_id")["test_accuracy"].sort_index(),
     )
+
+
+def test_bad_ensemble_inputs_are_skipped_rows_with_the_reason_and_the_run_goes_on(tmp_path: Path) -> None:
+    suite = {
+        "name": "badens",
+        "resampling": {"kind": "kfold", "folds": 3, "fit_on_val": False},
+        "datasets": ["diabetes", "iris"],
+        "models": ["decision_tree", "knn"],
+        "ensembles": [{"stacking": {"final": "logistic_regression"}}, "voting"],
+        "executor": {"workers": 2},
+    }
+    run = mlbench.run(suite, output=tmp_path / "r", quiet=True, report=False)
+    res = run.results()
+    stacking = res[res["ensemble"] == "stacking"]
+    # a classifier as the meta-model of a regression dataset: skipped, with the reason and the fix
+    on_diabetes = stacking[stacking["dataset"] == "diabetes"]
+    assert set(on_diabetes["status"]) == {"skipped"}
+    assert "leave `final:` out to stack with Ridge" in on_diabetes["error"].iloc[0]
+    assert set(stacking[stacking["dataset"] == "iris"]["status"]) == {"ok"}
+    assert set(res[res["ensemble"] == "voting"]["status"]) == {"ok"}  # the other ensembles ran
