@@ -214,6 +214,35 @@ def _format_value(v: Any) -> str:
     return json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict | list) else str(v)
 
 
+def _one_key_entry(
+    entry: Any, loc: tuple[Any, ...], problems: Problems, noun: str, what: str, example: str, shape: str
+) -> tuple[str, dict[str, Any]] | None:
+    """A model or ensemble entry: a name (``- knn``) or a one-key mapping (``- knn: {...}``).
+
+    Returns (name, options), or None after reporting the problem at ``loc``: ``noun`` names the
+    key ("model name"), ``what`` the options ("parameters"), ``example`` is a valid entry
+    (``knn: {n_neighbors: 5}``), ``shape`` says both valid shapes.
+    """
+    if isinstance(entry, str):
+        return entry, {}
+    if not (isinstance(entry, dict) and len(entry) == 1):
+        problems.add(loc, shape)
+        return None
+    name, options = next(iter(entry.items()))
+    options = {} if options is None else options
+    if not isinstance(name, str):
+        problems.add(loc, f"{noun} {name!r} is not a string; write e.g. `- {example.split(':')[0]}`")
+        return None
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        problems.add((*loc, name), f"{what} of {name!r} must be a mapping like `{example.split(': ', 1)[1]}`")
+        return None
+    bad_key = _first_unkeyable(options)
+    if bad_key is not None:
+        problems.add((*loc, name, bad_key), _UNKEYABLE)
+        return None
+    return name, options
+
+
 def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
     """Check the ``models:`` entries against the model registry; expand grids into one spec each."""
     from mlbench.models import MODELS
@@ -223,28 +252,18 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
     specs: list[tuple[str, dict[str, Any], int, str | None, str, bool, tuple]] = []
     for i, entry in enumerate(entries):
         loc = ("models", i)
-        if isinstance(entry, str):
-            name, params = entry, {}
-        elif isinstance(entry, dict) and len(entry) == 1:
-            name, params = next(iter(entry.items()))
-            params = {} if params is None else params
-            if not isinstance(name, str):
-                problems.add(loc, f"model name {name!r} is not a string; write e.g. `- knn`")
-                continue
-            if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
-                problems.add(
-                    (*loc, name), f"parameters of {name!r} must be a mapping like `{{n_neighbors: 5}}`"
-                )
-                continue
-            bad_key = _first_unkeyable(params)
-            if bad_key is not None:
-                problems.add((*loc, name, bad_key), _UNKEYABLE)
-                continue
-        else:
-            problems.add(
-                loc, "a model entry is a name (`- knn`) or a one-key mapping (`- knn: {n_neighbors: 5}`)"
-            )
+        parsed = _one_key_entry(
+            entry,
+            loc,
+            problems,
+            "model name",
+            "parameters",
+            "knn: {n_neighbors: 5}",
+            "a model entry is a name (`- knn`) or a one-key mapping (`- knn: {n_neighbors: 5}`)",
+        )
+        if parsed is None:
             continue
+        name, params = parsed
         if name not in MODELS:
             hint = did_you_mean(name, MODELS.names())
             problems.add(
@@ -465,22 +484,18 @@ def check_ensembles(
     ] = []
     for i, entry in enumerate(entries):
         loc: tuple[Any, ...] = ("ensembles", i)
-        if isinstance(entry, str):
-            kind, options = entry, {}
-        elif isinstance(entry, dict) and len(entry) == 1:
-            kind, options = next(iter(entry.items()))
-            options = {} if options is None else options
-            if not isinstance(kind, str):
-                problems.add(loc, f"ensemble kind {kind!r} is not a string; write e.g. `- caruana`")
-                continue
-            if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
-                problems.add((*loc, kind), f"options of {kind!r} must be a mapping like `{{size: 25}}`")
-                continue
-        else:
-            problems.add(
-                loc, "an ensemble entry is a kind (`- voting`) or a one-key mapping (`- caruana: {size: 25}`)"
-            )
+        parsed = _one_key_entry(
+            entry,
+            loc,
+            problems,
+            "ensemble kind",
+            "options",
+            "caruana: {size: 25}",
+            "an ensemble entry is a kind (`- voting`) or a one-key mapping (`- caruana: {size: 25}`)",
+        )
+        if parsed is None:
             continue
+        kind, options = parsed
         if kind not in ENSEMBLE_KINDS:
             hint = did_you_mean(kind, ENSEMBLE_KINDS)
             problems.add(
