@@ -7,6 +7,7 @@ Exit codes: 0 all ok, 1 some jobs not ok (results kept), 2 usage or config error
 
 from __future__ import annotations
 
+import atexit
 import gc
 import signal
 import sys
@@ -297,14 +298,17 @@ def export(
 
 def main() -> None:
     """Console entry point: our errors become a message and exit code 2, never a traceback."""
-    try:
-        _main()
-    finally:
-        # Every file is closed by now (store, report, exports). The interpreter's last garbage
-        # collection over everything a run imported (pandas, scipy, matplotlib, sklearn) takes
-        # about 0.3 s and frees nothing the OS would not: skip it.
-        gc.disable()
-        gc.freeze()
+    # At exit every file is closed (store, report, exports); the interpreter's last garbage
+    # collection over everything a run imported (pandas, scipy, matplotlib, sklearn) then takes
+    # about 0.3 s and frees nothing the OS would not. An exit handler skips it, and only at exit:
+    # a caller that runs main() in-process and carries on keeps its garbage collector.
+    atexit.register(_skip_final_collection)
+    _main()
+
+
+def _skip_final_collection() -> None:
+    gc.disable()
+    gc.freeze()
 
 
 def _main() -> None:
