@@ -178,7 +178,9 @@ def validate(suites: Annotated[list[Path], typer.Argument(help="Suite YAML files
             continue
         n = len(s.datasets) * len(s.models)
         extra = f", {len(s.ensembles)} ensembles" if s.ensembles else ""
-        typer.echo(f"{path}: ok ({len(s.datasets)} datasets x {len(s.models)} models = {n} combinations{extra})")
+        typer.echo(
+            f"{path}: ok ({len(s.datasets)} datasets x {len(s.models)} models = {n} combinations{extra})"
+        )
     raise typer.Exit(EXIT_USAGE if bad else EXIT_OK)
 
 
