@@ -638,6 +638,9 @@ def _create_database(db: Path) -> None:
     try:
         conn = sqlite3.connect(str(tmp), isolation_level=None)
         try:
+            # WAL is stored in the file: set here, every later opener finds it set, and none has
+            # to switch the mode (which needs the database to itself) while another one opens it.
+            conn.execute("PRAGMA journal_mode = WAL")
             _create_schema(conn)
         finally:
             conn.close()
