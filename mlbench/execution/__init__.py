@@ -227,6 +227,25 @@ def preflight_models(suite: Suite, jobs: list[Job] | None = None) -> None:
         raise ConfigError(problems)
 
 
+def _run_meta(suite: Suite, command: str) -> dict[str, Any]:
+    """What a run row records about the suite, the libraries and the machine."""
+    from mlbench.execution.job import versions
+    from mlbench.hardware import hardware
+
+    return {
+        "name": suite.name,
+        "suite_path": str(suite.path) if suite.path else None,
+        # absolute, so the run's file datasets are found from any working directory later
+        "base_dir": str(Path(suite.base_dir).resolve()),
+        "suite_yaml": suite.text,
+        "primary_metric": suite.primary_metric(),
+        "metrics": suite.metrics,
+        "versions": json.loads(versions()),
+        "hardware": hardware(),
+        "command": command,
+    }
+
+
 def run_suite(
     suite: Suite,
     retry_failed: bool = False,
@@ -260,8 +279,6 @@ def run_suite(
         Status counts; ``interrupted`` is True after Ctrl-C / SIGTERM (results kept).
     """
     from mlbench.execution.base import executor_class
-    from mlbench.execution.job import versions
-    from mlbench.hardware import hardware
     from mlbench.store import Store
 
     plan = plan_run(suite, retry_failed=retry_failed)
@@ -277,20 +294,7 @@ def run_suite(
         return outcome
 
     store = Store(suite.output)
-    run_id = store.start_run(
-        {
-            "name": suite.name,
-            "suite_path": str(suite.path) if suite.path else None,
-            # absolute, so the run's file datasets are found from any working directory later
-            "base_dir": str(Path(suite.base_dir).resolve()),
-            "suite_yaml": suite.text,
-            "primary_metric": suite.primary_metric(),
-            "metrics": suite.metrics,
-            "versions": json.loads(versions()),
-            "hardware": hardware(),
-            "command": command,
-        }
-    )
+    run_id = store.start_run(_run_meta(suite, command))
 
     def record(job: Job, row: dict[str, Any], preds: Any) -> None:
         store.record(row, preds)
@@ -356,8 +360,6 @@ def build_run_ensembles(
         No run at ``output``, no suite stored with it, or a suite without ``ensembles:``.
     """
     from mlbench.errors import ConfigError, MlbenchError
-    from mlbench.execution.job import versions
-    from mlbench.hardware import hardware
     from mlbench.reader import open_run
     from mlbench.store import Store
 
@@ -372,19 +374,9 @@ def build_run_ensembles(
         raise ConfigError(f"{where}: no `ensembles:` block; add one (e.g. `ensembles: [caruana, voting]`)")
     outcome = RunOutcome(output=run.path)
     store = Store(run.path, create=False)
-    run_id = store.start_run(
-        {
-            "name": suite.name,
-            "suite_path": str(suite.path) if suite.path else run.meta.get("suite_path"),
-            "base_dir": str(Path(suite.base_dir).resolve()),
-            "suite_yaml": suite.text,
-            "primary_metric": suite.primary_metric(),
-            "metrics": suite.metrics,
-            "versions": json.loads(versions()),
-            "hardware": hardware(),
-            "command": "ensemble",
-        }
-    )
+    meta = _run_meta(suite, "ensemble")
+    meta["suite_path"] = meta["suite_path"] or run.meta.get("suite_path")
+    run_id = store.start_run(meta)
     status = "finished"
     try:
         _build_ensembles(suite, store, outcome, rebuild=rebuild)
