@@ -64,6 +64,10 @@ class ModelInfo:
     sanity_params : callable or None
         ``sanity_params(params) -> dict``: parameter changes for the "can it overfit 32 rows?"
         check (deep models train longer and without early stopping there).
+    uses_gpu : callable or None
+        ``uses_gpu(params) -> bool``: whether a job with these parameters runs on a GPU when the
+        run has one (deep models unless ``device: cpu``). The executor then gives it a GPU slot
+        (see :mod:`mlbench.execution.gpus`); ``device: cuda`` asks for one with any model.
     """
 
     name: str
@@ -82,6 +86,7 @@ class ModelInfo:
     describe: Callable[[Any], Mapping[str, Any]] | None = None
     artifacts: Callable[[Any, Any, Any, Any, Any], Mapping[str, Any]] | None = None
     sanity_params: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    uses_gpu: Callable[[Mapping[str, Any]], bool] | None = None
 
     def valid_params(self) -> frozenset[str]:
         """All parameter names valid for at least one task type."""
