@@ -85,6 +85,7 @@ def _worker_main(conn: Connection, env: dict[str, str] | None = None, gpu: int |
             overhead_seconds=wall - fit - predict if fit is not None and predict is not None else None,
             worker_job=served,
             gpu_id=gpu,
+            gpu_job=gpu is not None,
         )
         conn.send((job.job_id, row, preds))
 
@@ -475,4 +476,5 @@ class LocalExecutor(Executor):
     def _mark(row: dict[str, Any], worker: _Worker) -> dict[str, Any]:
         """A coordinator-made failure row says which GPU (if any) the job held."""
         row["gpu_id"] = worker.gpu
+        row["gpu_job"] = worker.gpu is not None
         return row
