@@ -57,3 +57,26 @@ for _name, _spawn, _gpu in [("gpu_sleeper", False, True), ("spawner", True, Fals
                 uses_gpu=(lambda params: True) if _gpu else None,
             )
         )
+
+
+class OutOfGpuMemory(Sleeper):
+    """Raises torch's real CUDA out-of-memory error class, as a too-large batch on a GPU does."""
+
+    def fit(self, X, y):
+        import torch
+
+        raise torch.OutOfMemoryError(
+            "CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.1 GiB total)"
+        )
+
+
+if "gpu_oom" not in MODELS:
+    register_model(
+        ModelInfo(
+            name="gpu_oom",
+            factory=lambda params, task_type, seed, n_jobs: OutOfGpuMemory(**params),
+            task_types=("classification",),
+            param_names={"classification": frozenset({"seconds"})},
+            description="test model: raises a CUDA out-of-memory error",
+        )
+    )
