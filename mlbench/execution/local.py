@@ -109,7 +109,6 @@ PRELOAD = [
     "sklearn.ensemble",
     "sklearn.neighbors",
     "sklearn.linear_model",
-    "xgboost",
     # arms the fork server's death signal (see the module docstring); import-time effect only
     # in the fork server itself
     "mlbench.execution._forkserver",
