@@ -26,6 +26,7 @@ import dataclasses
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -53,7 +54,30 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _worker_main(conn: Connection, env: dict[str, str] | None = None, gpu: int | None = None) -> None:
+def _warm_up(modules: list[str]) -> None:
+    """A GPU worker imports torch (and timm) and starts CUDA once, before its first job.
+
+    Its first job's fit time then is fitting, not imports and CUDA initialisation.
+    """
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # the job itself reports a missing library
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            if torch.cuda.is_available():
+                torch.cuda.init()
+        except Exception:
+            pass  # a broken CUDA setup is reported by the job that needs it
+
+
+def _worker_main(
+    conn: Connection, env: dict[str, str] | None = None, gpu: int | None = None, warm: list[str] | None = None
+) -> None:
     # Own process group: killing the group also kills anything the job started (joblib
     # workers, subprocesses), which a plain kill of the worker would leave behind.
     os.setpgrp()
@@ -65,6 +89,8 @@ def _worker_main(conn: Connection, env: dict[str, str] | None = None, gpu: int |
     # Before any job imports torch or xgboost: CUDA reads CUDA_VISIBLE_DEVICES once, when it
     # initialises, so the pin holds for every job this worker runs.
     os.environ.update(env or {})
+    if warm:
+        _warm_up(warm)
     served = 0
     while True:
         try:
@@ -202,7 +228,10 @@ class LocalExecutor(Executor):
         self.threads = threads
         self.gpu_plan: GpuPlan = plan_gpus(gpus, jobs_per_gpu)
         modules = PRELOAD + list(preload or [])
+        #: imported by each GPU worker after pinning its card (not by the fork server)
+        self._gpu_warm: list[str] = []
         if self.gpu_plan.gpus:
+            self._gpu_warm = [m for m in modules if m.split(".")[0] in _CUDA_MODULES]
             modules = [m for m in modules if m.split(".")[0] not in _CUDA_MODULES]
         self._ctx = _context(modules)
         self._pool: list[_Worker] = []
@@ -288,7 +317,8 @@ class LocalExecutor(Executor):
     def _spawn(self, gpu: int | None = None) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
         env = self.gpu_plan.worker_env(gpu)
-        proc = self._ctx.Process(target=_worker_main, args=(child, env, gpu), daemon=True)
+        warm = self._gpu_warm if gpu is not None else None
+        proc = self._ctx.Process(target=_worker_main, args=(child, env, gpu, warm), daemon=True)
         proc.start()
         child.close()
         return _Worker(proc=proc, conn=parent, gpu=gpu)
