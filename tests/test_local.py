@@ -220,3 +220,25 @@ def test_sigkill_of_the_coordinator_leaves_no_process_of_the_run(tmp_path):
             p.kill()
         if proc.poll() is None:
             proc.kill()
+
+
+def test_prestarted_workers_are_used_by_run_or_stopped_by_close(tmp_path):
+    suite = load_suite(
+        write_suite(tmp_path, "datasets: [iris]\nmodels: [decision_tree]\nexecutor: {workers: 2}\n")
+    )
+    jobs = suite.expand()
+    executor = LocalExecutor.from_suite(suite)
+    executor.prestart(jobs)
+    executor._starter.join()
+    started = [w.proc.pid for w in executor._pool]
+    assert len(started) == 2 and all(w.proc.is_alive() for w in executor._pool)
+    rows = []
+    executor.run(jobs, lambda job, row, preds: rows.append(row))
+    assert {row["worker_pid"] for row in rows} <= set(started) and len(rows) == len(jobs)
+    # a run stopped before its jobs (a preflight error) closes what prestart started
+    other = LocalExecutor.from_suite(suite)
+    other.prestart(jobs)
+    other._starter.join()
+    procs = [w.proc for w in other._pool]
+    other.close()
+    assert procs and not any(p.is_alive() for p in procs)
