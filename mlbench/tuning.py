@@ -23,6 +23,7 @@ Checking a ``tune:`` block needs no Optuna (:func:`check_tune`); only running a 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -110,7 +111,7 @@ DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 #: Families that report intermediate scores (boosting rounds), so the median pruner is on by default.
-_REPORTS_STEPS = frozenset({"xgboost"})
+_REPORTS_STEPS = frozenset({"xgboost", "mlp", "cnn", "cnn_finetune"})
 
 
 def default_space(model_name: str, task_type: str) -> dict[str, Any] | None:
@@ -385,6 +386,47 @@ def _xgb_pruning(estimator: Any, X_val: Any, y_val: np.ndarray, scorer: Callable
     model.set_params(callbacks=[_Pruning()])
 
 
+#: Families trained by :func:`mlbench.deep.trainer.train`: their epochs are the steps.
+_EPOCH_MODELS = frozenset({"mlp", "cnn", "cnn_finetune"})
+
+
+class _EpochPruning:
+    """Report the tuning metric on the validation rows after every epoch of a deep model."""
+
+    def __init__(self, estimator: Any, X_val: Any, scorer: Callable, report: Callable, task: str) -> None:
+        self.estimator, self.X_val, self.scorer, self.report, self.task = (
+            estimator,
+            X_val,
+            scorer,
+            report,
+            task,
+        )
+        self.token: Any = None
+
+    def __call__(self, epoch: int) -> None:
+        from mlbench.execution.job import _final
+
+        model = _final(self.estimator)
+        if hasattr(self.estimator, "steps"):
+            X = self.estimator[:-1].transform(self.X_val)  # fitted before the network trains
+        else:
+            X = self.X_val
+        raw = model.predict_proba(X) if self.task == "classification" else model.predict(X)
+        model.model_.train()  # predicting switched the network to eval mode mid-training
+        self.report(self.scorer(np.asarray(raw)), epoch)
+
+    def __enter__(self) -> _EpochPruning:
+        from mlbench.deep.trainer import EPOCH_END
+
+        self.token = EPOCH_END.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from mlbench.deep.trainer import EPOCH_END
+
+        EPOCH_END.reset(self.token)
+
+
 def _raw_to_prediction(raw: np.ndarray, task: str, classes: Any) -> tuple[np.ndarray, np.ndarray | None]:
     """A booster's raw prediction -> (labels, probabilities with one column per dataset class)."""
     if task != "classification":
@@ -496,17 +538,24 @@ def tune_job(
                 pred, proba = _raw_to_prediction(raw, task, classes)
                 return score([metric], y_val, pred, proba, k)[metric]
 
-            if job.model_name == "xgboost" and not cross_fit and pruner_name == "median":
+            steps = not cross_fit and pruner_name == "median"
+            if steps and job.model_name == "xgboost":
                 _xgb_pruning(estimator, X_val, y_val, scorer, lambda v, s: _report(trial, v, s))
-            _fit(
-                estimator,
-                info,
-                full,
-                X_train,
-                classes.codes(ds.y[fit_idx]),
-                matrix(ds.X, stop),
-                classes.codes(ds.y[stop]),
+            pruning = (
+                _EpochPruning(estimator, X_val, scorer, lambda v, s: _report(trial, v, s), task)
+                if steps and job.model_name in _EPOCH_MODELS
+                else contextlib.nullcontext()
             )
+            with pruning:
+                _fit(
+                    estimator,
+                    info,
+                    full,
+                    X_train,
+                    classes.codes(ds.y[fit_idx]),
+                    matrix(ds.X, stop),
+                    classes.codes(ds.y[stop]),
+                )
             pred, proba = _predict(estimator, X_val, task, classes, ds.y.dtype)
             values.append(score([metric], y_val, pred, proba, k)[metric])
             if cross_fit and fold < len(matrices) - 1:
