@@ -622,3 +622,68 @@ def _trial_record(t: Any) -> dict[str, Any]:
         "intermediate": {int(k): float(v) for k, v in t.intermediate_values.items()},
         "error": t.user_attrs.get("error"),
     }
+
+
+# -- dry run --------------------------------------------------------------------------------------
+
+
+def fits_per_job(job: Any) -> int | None:
+    """Upper bound of the model fits a job makes (None: bounded by seconds only).
+
+    An untuned job fits once (``inner_folds`` times with ``val: cross_fit``); a tuned one fits
+    once per trial per evaluation fold, then refits the best parameters the same way.
+    """
+    k = (
+        int(job.resampling.get("inner_folds", 5))
+        if job.resampling.get("val", "holdout") == "cross_fit"
+        else 1
+    )
+    if job.tune is None:
+        return k
+    trials = job.tune.get("trials")
+    return None if trials is None else trials * k + k
+
+
+def describe_budget(jobs: list[Any]) -> list[str]:
+    """Lines for ``mlbench run --dry-run``: each tuned model's budget per job and the suite's total fits.
+
+    Parameters
+    ----------
+    jobs : list of Job
+        The jobs to describe (the suite's, or those left to run).
+
+    Returns
+    -------
+    list of str
+        Empty when no job tunes.
+    """
+    tuned = [job for job in jobs if job.tune is not None]
+    if not tuned:
+        return []
+    lines = []
+    seen: dict[str, Any] = {}
+    for job in tuned:
+        seen.setdefault(job.model, job)
+    for label, job in seen.items():
+        t = job.tune
+        trials = "no trial limit" if t.get("trials") is None else f"{t['trials']} trials"
+        n = sum(1 for j in tuned if j.model == label)
+        fits = fits_per_job(job)
+        lines.append(
+            f"tune {label}: {trials} or {t['timeout']:g} s per job, whichever ends first "
+            f"({t.get('sampler', 'tpe')} sampler, {n} jobs, "
+            + ("fits bounded by time only" if fits is None else f"at most {fits} fits per job")
+            + ")"
+        )
+    bounds = [fits_per_job(job) for job in jobs]
+    if any(b is None for b in bounds):
+        total = sum(b for b in bounds if b is not None)
+        lines.append(
+            f"total fits: at least {total}; no upper bound, since a model tunes by `seconds` only "
+            "(add `trials:` to bound it)"
+        )
+    else:
+        lines.append(
+            f"total fits: at most {sum(bounds)} for {len(jobs)} jobs (trials + refits; pruned trials fit less)"
+        )
+    return lines
