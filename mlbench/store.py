@@ -619,7 +619,8 @@ TRIALS_KEY = "tune_trials"
 _TRIAL_COLUMNS = (
     '"job_id" TEXT NOT NULL, "attempt" INTEGER NOT NULL, "number" INTEGER NOT NULL, '
     '"params_json" TEXT, "value" REAL, "state" TEXT, "seconds" REAL, "started_at" TEXT, '
-    '"intermediate_json" TEXT, "error" TEXT, PRIMARY KEY (job_id, attempt, number)'
+    '"intermediate_json" TEXT, "error" TEXT, "distributions_json" TEXT, '
+    "PRIMARY KEY (job_id, attempt, number)"
 )
 
 
@@ -630,7 +631,7 @@ def _insert_trials(
     # created on first use, so stores without tuning keep exactly the tables they had
     conn.execute(f"CREATE TABLE IF NOT EXISTS tune_trials ({_TRIAL_COLUMNS})")
     conn.executemany(
-        "INSERT INTO tune_trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO tune_trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 job_id,
@@ -643,6 +644,7 @@ def _insert_trials(
                 t.get("started_at"),
                 json.dumps(t.get("intermediate") or {}, sort_keys=True),
                 t.get("error"),
+                json.dumps(t.get("distributions") or {}, sort_keys=True),
             )
             for t in trials
         ],
@@ -653,7 +655,7 @@ def read_trials(path: str | Path) -> pd.DataFrame:
     """Every stored trial of the latest attempt of each tuned job (empty without tuning).
 
     Columns job_id, attempt, number, params (dict), value, state, seconds, started_at,
-    intermediate (dict step -> value), error.
+    intermediate (dict step -> value), error, distributions (name -> Optuna distribution JSON).
     """
     cols = [
         "job_id",
@@ -666,22 +668,28 @@ def read_trials(path: str | Path) -> pd.DataFrame:
         "started_at",
         "intermediate",
         "error",
+        "distributions",
     ]
     with _open_read_only(path) as conn:
         if not _has_table(conn, "tune_trials"):
             return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        # a table written before distributions were kept reads them as missing
+        dists = (
+            "t.distributions_json" if "distributions_json" in _table_columns(conn, "tune_trials") else "NULL"
+        )
         conn.execute("BEGIN")
         try:
             frame = _frame(
                 conn.execute(
                     "SELECT t.job_id, t.attempt, t.number, t.params_json AS params, t.value, t.state, "
-                    "t.seconds, t.started_at, t.intermediate_json AS intermediate, t.error "
+                    "t.seconds, t.started_at, t.intermediate_json AS intermediate, t.error, "
+                    f"{dists} AS distributions "
                     "FROM tune_trials AS t WHERE t.attempt = "
                     "(SELECT MAX(attempt) FROM results WHERE job_id = t.job_id) "
                     "ORDER BY t.rowid"
                 ),
                 {"attempt": "INTEGER", "number": "INTEGER", "value": "REAL", "seconds": "REAL"},
-                frozenset({"params", "intermediate"}),
+                frozenset({"params", "intermediate", "distributions"}),
             )
         finally:
             conn.execute("COMMIT")

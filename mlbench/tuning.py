@@ -611,6 +611,8 @@ def _report(trial: Any, value: float, step: int) -> None:
 
 
 def _trial_record(t: Any) -> dict[str, Any]:
+    from optuna.distributions import distribution_to_json
+
     start, end = t.datetime_start, t.datetime_complete
     return {
         "number": int(t.number),
@@ -621,6 +623,8 @@ def _trial_record(t: Any) -> dict[str, Any]:
         "started_at": start.isoformat(timespec="milliseconds") if start else None,
         "intermediate": {int(k): float(v) for k, v in t.intermediate_values.items()},
         "error": t.user_attrs.get("error"),
+        # kept so the study can be rebuilt from the store (parameter importances in the report)
+        "distributions": {k: distribution_to_json(d) for k, d in t.distributions.items()},
     }
 
 

@@ -58,6 +58,7 @@ def summarize(
     predictions: PredictionLoader | None = None,
     datasets: DatasetLoader | None = None,
     alpha: float = 0.05,
+    trials: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Summarize a run's results for the report.
 
@@ -80,6 +81,9 @@ def summarize(
         ``dataset name -> Dataset or None``; true test labels and class names for the same.
     alpha : float
         Significance level of the tests across datasets.
+    trials : pandas.DataFrame, optional
+        The tuned jobs' trials (:meth:`mlbench.reader.Run.trials`); each dataset with a tuned
+        model gets ``tuning`` (:func:`mlbench.report.tuning.tuning_sections`), else None.
 
     Returns
     -------
@@ -137,9 +141,13 @@ def summarize(
         named, primary, {d["name"]: d["greater_is_better"] for d in items}, predictions=predictions
     )
     ensembles = sections.ensembles(named, primary)
+    from mlbench.report.tuning import tuning_sections
+
+    tuning = tuning_sections(named, trials, primary)
     for ds in items:
         ds["scaling"] = scaling.get(ds["name"])
         ds["ensembles"] = ensembles.get(ds["name"])
+        ds["tuning"] = tuning.get(ds["name"])
     summary = {
         "header": _header(df, meta),
         "overall": sections.overall(named, primary, alpha),
