@@ -148,22 +148,98 @@ def test_the_test_fold_never_reaches_a_trial(tmp_path: Path, val: str) -> None:
         assert len(test_preds) == k
 
 
-def test_same_seed_same_suite_gives_identical_best_params_and_scores(tmp_path: Path) -> None:
-    text = (
-        "resampling: {kind: kfold, folds: 2}\n"
-        "datasets: [{builtin: wine}]\n"
-        "models:\n"
-        "  - knn: {tune: {trials: 8}}\n"
-        "  - xgboost: {n_estimators: 30, tune: {trials: 6, space: {max_depth: {int: [2, 6]},"
-        " learning_rate: {float: [0.01, 0.3], log: true}}}}\n"
-    )
-    first = _run(tmp_path, text, out="a")[2]
-    second = _run(tmp_path, text, out="b")[2]
+TWICE = (
+    "resampling: {kind: kfold, folds: 3}\n"
+    "datasets: [{builtin: wine}]\n"
+    "models:\n"
+    "  - knn\n"
+    "  - knn: {tune: {trials: 8}}\n"
+    "  - xgboost: {n_estimators: 30}\n"
+    "  - xgboost: {n_estimators: 30, tune: {trials: 6, space: {max_depth: {int: [2, 6]},"
+    " learning_rate: {float: [0.01, 0.3], log: true}}}}\n"
+)
+
+
+@pytest.fixture(scope="module")
+def twice(tmp_path_factory):
+    """The same tuning suite run twice (1 worker), into two run folders."""
+    root = tmp_path_factory.mktemp("twice")
+    return _run(root, TWICE, out="a")[2], _run(root, TWICE, out="b")[2]
+
+
+def test_same_seed_same_suite_gives_identical_best_params_and_scores(twice) -> None:
+    first, second = twice
     cols = ["job_id", "model", "fold", "best_params_json", "n_trials", "test_accuracy", "test_log_loss"]
     a, b = (r.results()[cols].sort_values("job_id").reset_index(drop=True) for r in (first, second))
+    assert a["best_params_json"].notna().sum() == 6
     pd.testing.assert_frame_equal(a, b)
     ta, tb = (r.trials()[["job_id", "number", "params", "value", "state"]] for r in (first, second))
     pd.testing.assert_frame_equal(ta.reset_index(drop=True), tb.reset_index(drop=True))
+
+
+def test_report_dict_has_default_vs_tuned_history_and_importances(twice) -> None:
+    from mlbench.report.build import summarize_run
+
+    run = twice[0]
+    (ds,) = summarize_run(run)["datasets"]
+    tuning = ds["tuning"]
+    assert tuning["metric"] == "accuracy" and tuning["greater_is_better"] is True
+    pairs = {p["tuned"]: p for p in tuning["pairs"]}
+    defaults = {"knn(tuned)": "knn", "xgboost(n_estimators=30, tuned)": "xgboost(n_estimators=30)"}
+    assert set(pairs) == set(defaults)
+    results = run.results()
+    for tuned, pair in pairs.items():
+        assert pair["default"] == defaults[tuned]
+        assert pair["n_folds"] == 3 and pair["wins"] + pair["losses"] + pair["ties"] == 3
+        fold_scores = {
+            m: results[results["model"] == m].sort_values("fold")["test_accuracy"].to_numpy()
+            for m in (tuned, pair["default"])
+        }
+        diff = fold_scores[tuned] - fold_scores[pair["default"]]
+        assert pair["diff_mean"] == pytest.approx(diff.mean())
+        assert pair["ci_low"] <= pair["diff_mean"] <= pair["ci_high"]
+        assert pair["mean_trials"] == (8 if tuned.startswith("knn") else 6)
+    best = tuning["best"]
+    assert best in pairs
+    history = tuning["history"]
+    assert len(history["folds"]) == 3
+    for curve in history["folds"]:
+        values = [v for v in curve if v is not None]
+        assert values == sorted(values)  # best-so-far of a metric to maximise never falls
+    importances = tuning["importances"]
+    assert importances and sum(importances.values()) == pytest.approx(1.0)
+    assert set(importances) <= set(
+        json.loads(results.loc[results["model"] == best, "best_params_json"].iloc[0])
+    )
+    assert len(tuning["best_params"]) == 3
+    html = (run.report(run.path / "report.html")).read_text()
+    assert 'id="tuning"' in html and "optimisation history" in html
+
+
+def test_paired_fold_interval_covers_at_its_level_under_its_assumption() -> None:
+    """The corrected resampled t over paired fold differences, checked by simulation.
+
+    Its assumption: normal fold differences whose correlation (from overlapping training sets) is
+    n_test / (n_train + n_test). Under exactly that, the interval covers at its level; with
+    independent differences it is conservative.
+    """
+    from mlbench.analysis.intervals import corrected_t_interval
+
+    rng = np.random.default_rng(0)
+    folds, n_test, n_train, true = 5, 30.0, 120.0, 0.02
+    rho = n_test / (n_train + n_test)
+    cov = np.full((folds, folds), rho) + np.eye(folds) * (1 - rho)
+    hits_corr = hits_iid = 0
+    sims = 3000
+    for _ in range(sims):
+        corr = true + 0.03 * rng.multivariate_normal(np.zeros(folds), cov)
+        iid = true + 0.03 * rng.normal(size=folds)
+        lo, hi = corrected_t_interval(corr, n_test, n_train)
+        hits_corr += lo <= true <= hi
+        lo, hi = corrected_t_interval(iid, n_test, n_train)
+        hits_iid += lo <= true <= hi
+    assert 0.935 <= hits_corr / sims <= 0.965
+    assert hits_iid / sims >= 0.95
 
 
 def test_tuned_model_is_its_own_job_with_a_tuned_label(tmp_path: Path) -> None:

@@ -87,10 +87,11 @@ def tuning_sections(
         if tuned_part.empty or metric is None or col not in part.columns:
             continue
         greater = greater_is_better(metric)
+        untuned = set(part.loc[part["best_params_json"].isna(), "model"])
         pairs = [
             _pair(part, str(label), metric, greater)
             for label in sorted(tuned_part["model"].unique())
-            if untuned_label(str(label)) in set(part["model"])
+            if untuned_label(str(label)) in untuned
         ]
         means = tuned_part.groupby("model")[col].mean().dropna()
         best = None if means.empty else str(means.idxmax() if greater else means.idxmin())

@@ -317,9 +317,6 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
             if bad:
                 break
             tag = ", ".join(f"{k}={_format_value(v)}" for k, v in zip(grid, combo, strict=True))
-            if tune is not None:
-                # a tuned model is told apart from the same model untuned by its label
-                tag = f"{tag}, tuned" if tag else "tuned"
             specs.append((name, variant, i, label, tag, sanity, ploc, tune))
     counts: dict[str, int] = {}
     for name, *_ in specs:
@@ -338,6 +335,10 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
                 )
         elif tag:
             label = f"{label}({tag})"
+        if tune is not None:
+            # a tuned model's label is its untuned twin's with "tuned" added: knn -> knn(tuned),
+            # xgboost(max_depth=3) -> xgboost(max_depth=3, tuned); the report pairs them by it
+            label = f"{label[:-1]}, tuned)" if label.endswith(")") else f"{label}(tuned)"
         if label in labels:
             problems.add(
                 ("models", i),
