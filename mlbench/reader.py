@@ -87,7 +87,8 @@ class Run:
         pandas.DataFrame
             One row per trial: job_id, attempt, number, params (dict), value (the tuning metric
             on the job's validation rows; None for pruned or failed trials), state (complete,
-            pruned, fail), seconds, started_at, intermediate (step -> value), error. Join on
+            pruned, fail), seconds, started_at, intermediate (step -> value), error, distributions
+            (parameter -> Optuna distribution JSON). Join on
             job_id with :meth:`results` for dataset, model and fold.
         """
         from mlbench.store import read_trials

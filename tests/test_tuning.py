@@ -408,3 +408,20 @@ def test_no_tuning_no_trials_table(tmp_path: Path) -> None:
     trials = run.trials()
     assert trials.empty and "params" in trials.columns
     assert "best_params_json" not in run.results().columns
+
+
+def test_deep_models_report_every_epoch_to_the_pruner(tmp_path: Path) -> None:
+    _, outcome, run = _run(
+        tmp_path,
+        "resampling: {kind: holdout}\n"
+        "datasets: [{builtin: wine}]\n"
+        "models:\n"
+        "  - mlp: {epochs: 4, hidden_sizes: [16], tune: {trials: 8, space: {lr: {float: [1.0e-4, 0.1], log: true}}}}\n",
+    )
+    assert outcome.all_ok
+    trials = run.trials()
+    assert len(trials) == 8
+    for state, steps in zip(trials["state"], trials["intermediate"], strict=True):
+        # an epoch's score is reported after it ends; a pruned trial stops at the epoch it was cut
+        assert list(steps) == list(range(1, len(steps) + 1))
+        assert len(steps) == 4 or state == "pruned"
