@@ -86,10 +86,11 @@ class Run:
         -------
         pandas.DataFrame
             One row per trial: job_id, attempt, number, params (dict), value (the tuning metric
-            on the job's validation rows; None for pruned or failed trials), state (complete,
-            pruned, fail), seconds, started_at, intermediate (step -> value), error, distributions
-            (parameter -> Optuna distribution JSON). Join on
-            job_id with :meth:`results` for dataset, model and fold.
+            on the job's validation rows; for a pruned trial its last reported intermediate
+            value, as Optuna keeps it; None for a failed one), state (complete, pruned, fail),
+            seconds, started_at, intermediate (step -> value), error, distributions (parameter
+            -> Optuna distribution JSON). Join on job_id with :meth:`results` for dataset,
+            model and fold.
         """
         from mlbench.store import read_trials
 
