@@ -495,7 +495,18 @@ def tune_job(
             raise ValueError(
                 "tune: needs validation rows: set resampling.val_fraction > 0, or `val: cross_fit`"
             )
-        pairs = [(rows.train[~np.isin(rows.train, rows.val)], rows.val)]
+        scored = rows.val
+        if job.resampling.get("fit_on_val", True):
+            # the validation rows inside the job's training rows: on a train-size subset the
+            # fold's validation split also holds rows the job does not train on, and a job
+            # tunes on its own training rows only
+            scored = rows.val[np.isin(rows.val, rows.train)]
+        if len(scored) < 2:
+            raise ValueError(
+                f"tune: only {len(scored)} validation rows among the job's training rows; "
+                "raise resampling.val_fraction or the train size, or use `val: cross_fit`"
+            )
+        pairs = [(rows.train[~np.isin(rows.train, scored)], scored)]
     if rows.test is not None:
         # belt and braces: the honesty of the nested evaluation rests on this
         for fit_rows, scored in pairs:

@@ -97,8 +97,11 @@ def _write_id_csv(path: Path, n: int = 120) -> None:
     frame.to_csv(path, index=False)
 
 
-@pytest.mark.parametrize("val", ["holdout", "cross_fit"])
-def test_the_test_fold_never_reaches_a_trial(tmp_path: Path, val: str) -> None:
+@pytest.mark.parametrize(
+    ("val", "size"), [("holdout", 1.0), ("cross_fit", 1.0), ("holdout", 0.5), ("cross_fit", 0.5)]
+)
+def test_the_test_fold_never_reaches_a_trial(tmp_path: Path, val: str, size: float) -> None:
+    # and on a train-size subset, no trial uses a row outside the job's own training rows
     _write_id_csv(tmp_path / "ids.csv")
     log = tmp_path / "probe.jsonl"
     inner = ", inner_folds: 3" if val == "cross_fit" else ""
@@ -106,6 +109,7 @@ def test_the_test_fold_never_reaches_a_trial(tmp_path: Path, val: str) -> None:
         tmp_path,
         f"plugins: [{PLUGINS / 'probe.py'}]\n"
         f"resampling: {{kind: kfold, folds: 3, val: {val}{inner}}}\n"
+        f"sweep: {{train_sizes: [{size}]}}\n"
         "datasets: [{csv: ids.csv, target: y}]\n"
         "models:\n"
         f"  - probe: {{log: {log}, tune: {{trials: 6, space: {{alpha: {{float: [0.1, 1.0]}}}}}}}}\n",
@@ -134,8 +138,9 @@ def test_the_test_fold_never_reaches_a_trial(tmp_path: Path, val: str) -> None:
         trial_fits = [e for e in trial_part if e["op"] == "fit"]
         trial_scored = [e for e in trial_part if e["op"] == "predict"]
         if val == "holdout":
-            # scored on the validation split, fitted on the rest of the training rows
-            val_ids = set(arrays["val_index"].tolist())
+            # scored on the validation split (its part inside the training rows), fitted on the rest
+            val_ids = set(arrays["val_index"].tolist()) & train_ids
+            assert len(val_ids) >= 2
             assert all(set(e["ids"]) == val_ids for e in trial_scored)
             assert all(not set(e["ids"]) & val_ids for e in trial_fits)
         else:
