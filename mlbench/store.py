@@ -456,7 +456,9 @@ class Store:
             The executor's record: ``job_id`` and ``status`` are required; the documented fields
             (``dataset``, ``model``, ``fit_seconds``...) plus any ``train_/val_/test_<metric>`` keys
             and other extra keys, each added as a column the first time it appears (metrics and
-            numbers REAL, the rest TEXT). NaN is stored as NULL; dicts and lists as JSON.
+            numbers REAL, the rest TEXT). NaN is stored as NULL; dicts and lists as JSON. A
+            ``tune_trials`` key (a tuned job's trials, see :mod:`mlbench.tuning`) is not a column:
+            its trials go to the ``tune_trials`` table in the same transaction.
         predictions : mapping of str to numpy.ndarray, optional
             Arrays saved to ``predictions/<job_id>.npz`` (atomically) before the row is committed;
             the row's ``predictions_path`` is then that path relative to the store root.
