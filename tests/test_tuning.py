@@ -430,3 +430,31 @@ def test_deep_models_report_every_epoch_to_the_pruner(tmp_path: Path) -> None:
         # an epoch's score is reported after it ends; a pruned trial stops at the epoch it was cut
         assert list(steps) == list(range(1, len(steps) + 1))
         assert len(steps) == 4 or state == "pruned"
+
+
+def test_store_keeps_the_trials_of_each_attempt_and_reads_the_latest(tmp_path: Path) -> None:
+    from mlbench.store import Store
+
+    def trial(number: int, value: float | None, state: str) -> dict:
+        return {"number": number, "params": {"k": number}, "value": value, "state": state, "seconds": 0.1}
+
+    with Store(tmp_path) as store:
+        store.start_run({"suite": "s"})
+        store.record({"job_id": "j1", "status": "ok", "tune_trials": [trial(0, 0.5, "complete")]})
+        store.record(
+            {
+                "job_id": "j1",
+                "status": "ok",
+                "tune_trials": [trial(0, 0.7, "complete"), trial(1, 0.2, "pruned")],
+            }
+        )
+        store.record({"job_id": "j2", "status": "ok"})
+    run = open_run(tmp_path)
+    assert "tune_trials" not in run.results().columns  # a table of its own, not a column
+    trials = run.trials()
+    assert list(trials["attempt"]) == [2, 2] and list(trials["number"]) == [0, 1]
+    assert list(trials["value"]) == [0.7, 0.2] and trials["params"].iloc[1] == {"k": 1}
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "results.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM tune_trials").fetchone()[0] == 3
