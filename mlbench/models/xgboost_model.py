@@ -67,6 +67,19 @@ def _describe(model: Any) -> dict[str, Any]:
     return {"device": model.get_params().get("device") or "cpu"}
 
 
+def _staged(model: Any, X: Any) -> tuple[list[int], list[Any]]:
+    """Predictions of the first ``k`` boosting rounds (``iteration_range=(0, k)``), no refit.
+
+    Sizes run over every round trained (past ``best_iteration`` when early stopping stopped it),
+    so the curve shows what the rounds after the best one did.
+    """
+    from mlbench.models.base import staged_sizes
+
+    sizes = staged_sizes(int(model.get_booster().num_boosted_rounds()))
+    predict = model.predict_proba if hasattr(model, "predict_proba") else model.predict
+    return sizes, [predict(X, iteration_range=(0, k)) for k in sizes]
+
+
 register_model(
     ModelInfo(
         name="xgboost",
@@ -80,5 +93,6 @@ register_model(
         validation_fit=_validation_fit,
         description="XGBoost gradient-boosted trees (hist; device=cuda when a GPU is present)",
         describe=_describe,
+        staged=_staged,
     )
 )
