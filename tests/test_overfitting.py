@@ -65,7 +65,7 @@ def test_planted_memoriser_is_flagged_and_logistic_regression_is_not(planted) ->
     tree = checks[(checks["model"] == "decision_tree") & (checks["kind"] == "degradation")].iloc[0]
     assert tree["flagged"] and tree["metric"] == "accuracy" and tree["value"] > 0.3
     assert tree["threshold"] == ovf.DEGRADATION_THRESHOLD and tree["n_jobs"] == 3
-    assert tree["option"] == "decision_tree: {max_depth: 5}" and "max_depth" in tree["option"]
+    assert tree["option"] == "decision_tree: {max_depth: 5}" and tree["remedy"] in ovf.REMEDIES
     assert "train 1," in tree["message"]
     logreg = checks[checks["model"] == "logistic_regression"]
     assert list(logreg["kind"]) == ["degradation"] and not logreg["flagged"].any()
@@ -304,3 +304,108 @@ def test_no_false_flags_for_well_specified_models_over_random_splits() -> None:
     # the known weakness of a fixed threshold on a small test set (README: Overfitting checks)
     assert rate.loc["breast_cancer", "sum"].sum() == 0 and rate.loc["wine", "sum"].sum() == 0, rate
     assert (rate.loc["iris", "sum"] <= 5).all(), rate  # measured: degradation 4/20, boosting 2/20
+
+
+# -- capacity curves -----------------------------------------------------------------------------------
+
+
+def _capacity_rows(tests: dict[str, list[float]], n_params: dict[str, int]) -> pd.DataFrame:
+    rows = []
+    for depth, scores in tests.items():
+        label = f"decision_tree(max_depth={depth})"
+        params = json.dumps({"max_depth": None if depth == "None" else int(depth)})
+        for fold, t in enumerate(scores):
+            rows.append({"dataset": "d", "task_type": "classification", "model": label, "status": "ok",
+                         "train_size": 1.0, "n_train": 100, "fold": fold, "params_json": params,
+                         "n_params": n_params[depth], "train_accuracy": 1.0, "test_accuracy": t})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_capacity_curve_one_standard_error_rule() -> None:
+    # depth 4 is best (0.9); depth 2 (0.88) is within its standard error (sd 0.049 / sqrt(4) = 0.0245); 1 is not
+    tests = {
+        "1": [0.7, 0.72, 0.74, 0.7],
+        "2": [0.88, 0.86, 0.9, 0.88],
+        "4": [0.84, 0.9, 0.96, 0.9],
+        "None": [0.85] * 4,
+    }
+    (series,) = ovf.capacity_curves(_capacity_rows(tests, {"1": 3, "2": 7, "4": 31, "None": 90}))
+    assert (
+        series["family"] == "decision_tree"
+        and series["param"] == "max_depth"
+        and series["x_label"] == "parameters"
+    )
+    (size,) = series["sizes"]
+    assert [p["x"] for p in size["points"]] == [3, 7, 31, 90]
+    assert size["best"] == "decision_tree(max_depth=4)" and size["enough"] == "decision_tree(max_depth=2)"
+    assert size["sentence"].startswith("More capacity stops helping at max_depth=2, 7 parameters")
+    assert "one standard error (0.0245)" in size["sentence"]
+    # still improving at the largest: the sentence says so
+    rising = {"1": [0.7] * 2, "2": [0.8] * 2, "4": [0.9, 0.9]}
+    (series,) = ovf.capacity_curves(_capacity_rows(rising, {"1": 3, "2": 7, "4": 31}))
+    assert "still improves at the largest capacity tried (max_depth=4" in series["sizes"][0]["sentence"]
+    # no n_params: the parameter itself is the axis, unlimited depth after the largest limit
+    rows = _capacity_rows(tests, {"1": 3, "2": 7, "4": 31, "None": 90}).assign(n_params=None)
+    (series,) = ovf.capacity_curves(rows)
+    assert series["x_label"] == "max_depth" and [p["x"] for p in series["sizes"][0]["points"]] == [1, 2, 4, 8]
+    # one value only, or no grid: no capacity series
+    assert ovf.capacity_curves(_capacity_rows({"2": [0.8]}, {"2": 7})) == []
+
+
+def test_capacity_curve_through_the_harness(tmp_path: Path) -> None:
+    suite = {
+        "name": "cap",
+        "resampling": {"kind": "kfold", "folds": 3},
+        "datasets": ["breast_cancer"],
+        "models": [{"decision_tree": {"grid": {"max_depth": [1, 3, None]}}}],
+        "sweep": {"train_sizes": [100, 1.0]},
+        "executor": {"workers": 2},
+    }
+    run = mlbench.run(suite, output=tmp_path / "run", quiet=True, report=False)
+    (series,) = ovf.capacity_curves(run.results())
+    assert series["x_label"] == "parameters" and len(series["sizes"]) == 2
+    for size in series["sizes"]:
+        xs = [p["x"] for p in size["points"]]
+        assert xs == sorted(xs) and size["points"][0]["value"] == 1 and size["points"][-1]["value"] is None
+        assert size["enough"] in {p["model"] for p in size["points"]} and size["sentence"]
+
+
+# -- the report ----------------------------------------------------------------------------------------
+
+
+def test_report_overfitting_view(planted) -> None:
+    from mlbench.report.build import summarize_run
+    from mlbench.report.html import render_html
+
+    summary = summarize_run(planted)
+    (ds,) = summary["datasets"]
+    view = ds["overfitting"]
+    assert json.loads(json.dumps(view)) == view  # plain JSON
+    assert view["metric"] == "accuracy" and view["thresholds"]["boosting"] == 0.05
+    flagged = {(c["model"], c["kind"]) for c in view["checks"] if c["flagged"]}
+    assert ("decision_tree", "degradation") in flagged and (
+        "logistic_regression",
+        "degradation",
+    ) not in flagged
+    assert any(m.startswith("xgboost") and k == "boosting" for m, k in flagged)
+    assert view["n_flagged"] == len(flagged)
+    assert all(c["value_pct"].endswith("%") or c["value_pct"] == "∞" for c in view["checks"])
+    assert {c["model"].split("(")[0] for c in view["staged"]} == {"xgboost", "random_forest"}
+    remedies = {r["remedy"]: r for r in view["remedies"]}
+    assert list(remedies) == list(ovf.REMEDIES)
+    assert "decision_tree" in remedies["fewer parameters"]["models"]
+    assert any(m.startswith("xgboost") for m in remedies["early stopping"]["models"])
+    html = render_html(summary)
+    assert 'id="overfitting"' in html and 'href="#overfitting"' in html
+    assert "xgboost: {early_stopping_rounds: 20}" in html and "not flagged" in html
+
+
+def test_report_without_overfitting_data_has_no_view() -> None:
+    from mlbench.report.summarize import summarize
+
+    summary = summarize(
+        pd.DataFrame(
+            {"dataset": ["d"], "model": ["m"], "status": ["failed"], "task_type": ["classification"]}
+        )
+    )
+    assert summary["datasets"][0]["overfitting"] is None

@@ -52,6 +52,7 @@ __all__ = [
     "CAPACITY_PARAMS",
     "DEGRADATION_THRESHOLD",
     "FLAG_COLUMNS",
+    "REMEDIES",
     "VAL_LOSS_THRESHOLD",
     "capacity_curves",
     "checks",
@@ -83,6 +84,7 @@ FLAG_COLUMNS = [
     "dataset",
     "model",
     "train_size",
+    "n_train",
     "kind",
     "metric",
     "value",
@@ -94,21 +96,30 @@ FLAG_COLUMNS = [
     "option",
 ]
 
-#: (remedy in words, the suite option that applies it) per model family and check; "*" any family.
+#: The remedies the report lays side by side, each with the suite option that applies it.
+REMEDIES: dict[str, str] = {
+    "early stopping": "xgboost: {early_stopping_rounds: 20}; mlp / cnn: {early_stopping: 10}",
+    "fewer parameters": "max_depth (trees, forests, xgboost), hidden_sizes (mlp), a smaller arch (cnn); "
+    "a grid over it draws the capacity curve: grid: {max_depth: [2, 4, 8, null]}",
+    "dropout": "mlp / cnn: {dropout: 0.3}",
+    "augmentation": "cnn: {augment: light}",
+    "more data": "sweep: {train_sizes: [0.25, 0.5, 1.0]} (does the learning curve still rise?)",
+}
+
+#: (remedy, the suite option that applies it) per model family and check; "*" any family. Each
+#: remedy is one of :data:`REMEDIES`.
 _REMEDIES: dict[str, dict[str, tuple[str, str]]] = {
-    "decision_tree": {
-        "degradation": ("fewer parameters: limit the tree's depth", "decision_tree: {max_depth: 5}")
-    },
+    "decision_tree": {"degradation": ("fewer parameters", "decision_tree: {max_depth: 5}")},
     "random_forest": {
-        "degradation": ("fewer parameters: limit the trees' depth", "random_forest: {max_depth: 8}"),
-        "boosting": ("fewer parameters: shallower trees", "random_forest: {min_samples_leaf: 5}"),
+        "degradation": ("fewer parameters", "random_forest: {max_depth: 8}"),
+        "boosting": ("fewer parameters", "random_forest: {min_samples_leaf: 5}"),
     },
     "xgboost": {
-        "degradation": ("early stopping on held-out rows", "xgboost: {early_stopping_rounds: 20}"),
-        "boosting": ("early stopping on held-out rows", "xgboost: {early_stopping_rounds: 20}"),
+        "degradation": ("early stopping", "xgboost: {early_stopping_rounds: 20}"),
+        "boosting": ("early stopping", "xgboost: {early_stopping_rounds: 20}"),
     },
-    "knn": {"degradation": ("fewer effective parameters: more neighbours", "knn: {n_neighbors: 15}")},
-    "logistic_regression": {"degradation": ("stronger regularisation", "logistic_regression: {C: 0.1}")},
+    "knn": {"degradation": ("fewer parameters", "knn: {n_neighbors: 15}")},
+    "logistic_regression": {"degradation": ("fewer parameters", "logistic_regression: {C: 0.1}")},
     "mlp": {
         "degradation": ("dropout", "mlp: {dropout: 0.3}"),
         "val_loss": ("early stopping", "mlp: {early_stopping: 10}"),
@@ -122,11 +133,8 @@ _REMEDIES: dict[str, dict[str, tuple[str, str]]] = {
         "val_loss": ("early stopping", "cnn_finetune: {early_stopping: 10}"),
     },
     "*": {
-        "degradation": (
-            "more data: does the learning curve still rise?",
-            "sweep: {train_sizes: [0.25, 0.5, 1.0]}",
-        ),
-        "boosting": ("fewer rounds", "n_estimators"),
+        "degradation": ("more data", "sweep: {train_sizes: [0.25, 0.5, 1.0]}"),
+        "boosting": ("fewer parameters", "n_estimators"),
         "val_loss": ("early stopping", "early_stopping: 10"),
     },
 }
@@ -169,8 +177,16 @@ def family_of(label: str, families: Mapping[str, str] | None = None) -> str:
     return str(label).split("(", 1)[0].strip()
 
 
-def _remedy(family: str, kind: str) -> tuple[str, str]:
-    return _REMEDIES.get(family, {}).get(kind) or _REMEDIES["*"][kind]
+def _remedy(family: str, kind: str, label: str = "") -> tuple[str, str]:
+    """The remedy of a check for a model; "more data" when the model already sets its option.
+
+    (A ``decision_tree(max_depth=1)`` that still degrades is not helped by ``max_depth: 5``.)
+    """
+    remedy, option = _REMEDIES.get(family, {}).get(kind) or _REMEDIES["*"][kind]
+    key = option.split("{", 1)[-1].split(":", 1)[0].strip()
+    if key and f"{key}=" in label:
+        return _REMEDIES["*"]["degradation"]
+    return remedy, option
 
 
 def _greater(metric: str) -> bool:
@@ -194,6 +210,16 @@ def _size_key(value: Any) -> float | None:
     return None if math.isnan(v) else v
 
 
+def _n_train(rows: pd.DataFrame) -> float | None:
+    """Mean training rows of a group (train sizes mix fractions and counts; rows compare)."""
+    import pandas as pd
+
+    if "n_train" not in rows.columns:
+        return None
+    n = pd.to_numeric(rows["n_train"], errors="coerce").dropna()
+    return float(n.mean()) if len(n) else None
+
+
 def _groups(ok: pd.DataFrame) -> Any:
     """(dataset, model, train_size) groups; a missing train size is its own group."""
     keyed = ok.assign(_size=ok["train_size"].map(_size_key).fillna(-1.0) if "train_size" in ok else -1.0)
@@ -205,6 +231,7 @@ def _flag(
     dataset: str,
     model: str,
     size: float | None,
+    n_train: float | None,
     kind: str,
     metric: str,
     value: float,
@@ -214,11 +241,12 @@ def _flag(
     family: str,
     flagged: bool | None = None,
 ) -> dict[str, Any]:
-    remedy, option = _remedy(family, kind)
+    remedy, option = _remedy(family, kind, model)
     return {
         "dataset": dataset,
         "model": model,
         "train_size": size,
+        "n_train": n_train,
         "kind": kind,
         "metric": metric,
         "value": value,
@@ -258,7 +286,7 @@ def _degradation(ok: pd.DataFrame, primary: dict[str, str], families: Mapping[st
             f"(flagged above {100 * DEGRADATION_THRESHOLD:g}%)"
         )
         out.append(
-            _flag(dataset, model, size, "degradation", metric, value, DEGRADATION_THRESHOLD, int(both.sum()),
+            _flag(dataset, model, size, _n_train(part), "degradation", metric, value, DEGRADATION_THRESHOLD, int(both.sum()),
                   message, family_of(model, families))
         )  # fmt: skip
     return out
@@ -341,6 +369,7 @@ def staged_curves(results: pd.DataFrame, primary: Mapping[str, str] | None = Non
                     "dataset": dataset,
                     "model": model,
                     "train_size": size,
+                    "n_train": _n_train(part),
                     "metric": metric,
                     "greater_is_better": greater,
                     "n_estimators": list(sizes),
@@ -367,7 +396,7 @@ def _boosting(curves: list[dict[str, Any]], families: Mapping[str, str] | None) 
             f"{_fmt(100 * value)}% worse than the best (flagged above {100 * BOOSTING_THRESHOLD:g}%)"
         )
         out.append(
-            _flag(c["dataset"], c["model"], c["train_size"], "boosting", c["metric"], value, BOOSTING_THRESHOLD,
+            _flag(c["dataset"], c["model"], c["train_size"], c["n_train"], "boosting", c["metric"], value, BOOSTING_THRESHOLD,
                   c["n_jobs"], message, family_of(c["model"], families))
         )  # fmt: skip
     return out
@@ -426,6 +455,7 @@ def loss_curves(results: pd.DataFrame) -> list[dict[str, Any]]:
                     "dataset": dataset,
                     "model": model,
                     "train_size": size,
+                    "n_train": _size_key(row.get("n_train")),
                     "job_id": str(row.get("job_id")),
                     "fold": _size_key(row.get("fold")),
                     "repeat": _size_key(row.get("repeat")),
@@ -439,6 +469,11 @@ def loss_curves(results: pd.DataFrame) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
 def _val_loss(curves: list[dict[str, Any]], families: Mapping[str, str] | None) -> list[dict]:
@@ -465,7 +500,7 @@ def _val_loss(curves: list[dict[str, Any]], families: Mapping[str, str] | None) 
             )
         flagged = (not restored) and value > VAL_LOSS_THRESHOLD + 1e-12
         out.append(
-            _flag(dataset, model, size, "val_loss", "loss", value, VAL_LOSS_THRESHOLD, len(jobs), message,
+            _flag(dataset, model, size, _mean([j["n_train"] for j in jobs]), "val_loss", "loss", value, VAL_LOSS_THRESHOLD, len(jobs), message,
                   family_of(model, families), flagged=flagged)
         )  # fmt: skip
     return out
@@ -685,11 +720,20 @@ def _capacity_series(
                 }
             )
         order = [p for p in points if p["x"] is not None and not math.isnan(p["x"])]
+        finite = [p["x"] for p in order if math.isfinite(p["x"])]
+        for p in order:
+            if math.isinf(p["x"]):  # max_depth: null (unlimited), drawn after the largest limit
+                p["x"] = 2.0 * max(finite) if finite else 1.0
         order.sort(key=lambda p: p["x"])
         if len(order) < 2:
             continue
         sizes.append(
-            {"train_size": size, "points": order, **_enough(order, greater, param, metric, use_params)}
+            {
+                "train_size": size,
+                "n_train": _n_train(grp),
+                "points": order,
+                **_enough(order, greater, param, metric, use_params),
+            }
         )
     return {
         "dataset": dataset,
@@ -719,14 +763,22 @@ def _enough(
         return f"{param}={json.dumps(p['value'])}{size}"
 
     noise = f"one standard error ({se:.3g})" if best["test_se"] is not None else "no noise estimate (one job)"
+    largest = points[-1]
     if i_enough == len(points) - 1:
         sentence = (
-            f"Test {metric} still improves at the largest capacity tried ({name(enough)}): more capacity may "
-            f"still help; try larger."
+            f"Test {metric} still improves at the largest capacity tried ({name(enough)}: {enough['test']:.4g}): "
+            f"more capacity may still help; try larger."
+        )
+    elif i_enough == 0:
+        sentence = (
+            f"More capacity does not help: the smallest capacity tried ({name(enough)}, test {metric} "
+            f"{enough['test']:.4g}) is within {noise} of the best ({name(best)}: {best['test']:.4g}); the largest "
+            f"({name(largest)}) scores {largest['test']:.4g}."
         )
     else:
         sentence = (
             f"More capacity stops helping at {name(enough)}: test {metric} {enough['test']:.4g}, within {noise} "
-            f"of the best ({name(best)}: {best['test']:.4g})."
+            f"of the best ({name(best)}: {best['test']:.4g}); the largest ({name(largest)}) scores "
+            f"{largest['test']:.4g}."
         )
     return {"enough": enough["model"], "best": best["model"], "sentence": sentence}
