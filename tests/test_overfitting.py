@@ -122,6 +122,18 @@ def test_staged_predictions_are_the_fitted_models_own_at_full_size() -> None:
     assert sizes[-1] == 30 and len(sizes) == 20
     np.testing.assert_allclose(outputs[-1], booster.predict_proba(X), rtol=1e-6)
     assert not np.allclose(outputs[0], outputs[-1])
+    # binary (P(class 1) from the booster, both columns here) and regression, at an inner size too
+    from sklearn.datasets import load_breast_cancer, load_diabetes
+    from xgboost import XGBRegressor
+
+    Xb, yb = load_breast_cancer(return_X_y=True)
+    binary = XGBClassifier(n_estimators=40, max_depth=2, n_jobs=1).fit(Xb, yb)
+    sizes, outputs = MODELS.get("xgboost").staged(binary, Xb)
+    np.testing.assert_allclose(outputs[4], binary.predict_proba(Xb, iteration_range=(0, sizes[4])), rtol=1e-6)
+    Xr, yr = load_diabetes(return_X_y=True)
+    regressor = XGBRegressor(n_estimators=40, max_depth=2, n_jobs=1).fit(Xr, yr)
+    sizes, outputs = MODELS.get("xgboost").staged(regressor, Xr)
+    np.testing.assert_allclose(outputs[4], regressor.predict(Xr, iteration_range=(0, sizes[4])), rtol=1e-6)
 
 
 def test_staged_sizes_are_geometric_and_end_at_n() -> None:

@@ -524,7 +524,7 @@ def _fit_holdout(
 
 #: Training rows scored along ``n_estimators`` (evenly spaced when there are more): the train
 #: curve is for the picture, and 20 predictions over every training row would cost more than the fit.
-STAGED_TRAIN_ROWS = 2000
+STAGED_TRAIN_ROWS = 1000
 
 
 def _staged_scores(
