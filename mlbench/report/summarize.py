@@ -137,9 +137,13 @@ def summarize(
         named, primary, {d["name"]: d["greater_is_better"] for d in items}, predictions=predictions
     )
     ensembles = sections.ensembles(named, primary)
+    from mlbench.report.overfit import overfitting
+
+    overfit = overfitting(named, primary)
     for ds in items:
         ds["scaling"] = scaling.get(ds["name"])
         ds["ensembles"] = ensembles.get(ds["name"])
+        ds["overfitting"] = overfit.get(ds["name"])
     summary = {
         "header": _header(df, meta),
         "overall": sections.overall(named, primary, alpha),
