@@ -290,18 +290,32 @@ class _Classes:
         return full
 
 
-def _fit(estimator: Any, info: Any, params: dict[str, Any], X: Any, y: Any, X_stop: Any, y_stop: Any) -> None:
-    """Fit, handing an early-stopping model its (preprocessed) stopping rows."""
-    extra = info.validation_fit(params, None, None) if info.validation_fit is not None else None
+def _fit(
+    estimator: Any,
+    info: Any,
+    params: dict[str, Any],
+    X: Any,
+    y: Any,
+    X_stop: Any,
+    y_stop: Any,
+    hook: Any = None,
+) -> None:
+    """Fit, handing an early-stopping model its (preprocessed) stopping rows.
+
+    ``hook`` replaces ``info.validation_fit`` (``ModelInfo.monitor_fit``: held-out rows whose loss
+    is only recorded per epoch, for the overfitting check).
+    """
+    hook = hook if hook is not None else info.validation_fit
+    extra = hook(params, None, None) if hook is not None else None
     if extra is None:
         estimator.fit(X, y)
     elif hasattr(estimator, "steps"):
         # fit the preprocessing once, then give the model the transformed stopping rows
         pre = estimator[:-1]
         Xt = pre.fit_transform(X, y)
-        estimator[-1].fit(Xt, y, **info.validation_fit(params, pre.transform(X_stop), y_stop))
+        estimator[-1].fit(Xt, y, **hook(params, pre.transform(X_stop), y_stop))
     else:
-        estimator.fit(X, y, **info.validation_fit(params, X_stop, y_stop))
+        estimator.fit(X, y, **hook(params, X_stop, y_stop))
 
 
 def _predict(
@@ -507,7 +521,18 @@ def _fit_holdout(
     predicted: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     t0 = time.perf_counter()
     try:
-        _fit(estimator, info, params, X_train, fit_y, matrix(ds.X, stop), classes.codes(ds.y[stop]))
+        X_stop, y_stop, hook = matrix(ds.X, stop), classes.codes(ds.y[stop]), None
+        if (
+            info.monitor_fit is not None
+            and not _early_stops(info, params)
+            and len(rows.val) > 0
+            and not job.resampling["fit_on_val"]
+        ):
+            # no early stopping and a validation split held out of training: record its loss per
+            # epoch (the overfitting check's "validation loss rising after the best epoch")
+            watch = rows.val[np.isin(ds.y[rows.val], classes.present)] if classes.remap else rows.val
+            X_stop, y_stop, hook = matrix(ds.X, watch), classes.codes(ds.y[watch]), info.monitor_fit
+        _fit(estimator, info, params, X_train, fit_y, X_stop, y_stop, hook)
         fit_seconds = time.perf_counter() - t0
         t1 = time.perf_counter()
         predicted["test"] = _predict(estimator, split_rows["test"][0], task, classes, ds.y.dtype)
@@ -517,6 +542,7 @@ def _fit_holdout(
     finally:
         peak_mb = memory.stop()
     model = _final(estimator)
+    staged = _staged_scores(job, info, estimator, split_rows, task, classes, ds.n_classes)
     return _Fitted(
         predicted=predicted,
         fit_seconds=fit_seconds,
@@ -526,8 +552,85 @@ def _fit_holdout(
         val_in_fit=bool(job.resampling["fit_on_val"] and len(rows.val) > 0),
         facts=_describe(info, model),
         model=model,
-        extra={},
+        extra={} if staged is None else {"staged_json": staged},
     )
+
+
+#: Training rows scored along ``n_estimators`` (evenly spaced when there are more): the train
+#: curve is for the picture, and 20 predictions over every training row would cost more than the fit.
+STAGED_TRAIN_ROWS = 1000
+
+
+_FAST_METRICS = frozenset({"accuracy", "log_loss", "rmse", "mae"})
+
+
+def _fast_score(name: str, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None, k: int) -> float:
+    """One metric at one ensemble size: numpy for the common ones, else the metric registry.
+
+    20 sizes x 2 splits of scikit-learn's input validation cost as much as fitting the small
+    models of quick.yaml; the numpy versions compute the same numbers (log_loss clipped at the
+    float64 epsilon, as scikit-learn does).
+    """
+    if name == "accuracy":
+        return float(np.mean(pred == y))
+    if name == "log_loss" and proba is not None:
+        eps = np.finfo(np.float64).eps
+        return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y.astype(np.int64)], eps, 1.0))))
+    if name == "rmse":
+        return float(np.sqrt(np.mean((pred - y) ** 2)))
+    if name == "mae":
+        return float(np.mean(np.abs(pred - y)))
+    from mlbench.metrics import score
+
+    return score([name], y, pred, proba, k)[name]
+
+
+def _staged_scores(
+    job: Job,
+    info: Any,
+    estimator: Any,
+    split_rows: dict[str, tuple[Any, np.ndarray, np.ndarray]],
+    task: str,
+    classes: _Classes,
+    n_classes: int,
+) -> str | None:
+    """Train and test scores of an ensemble's first ``k`` members along ``n_estimators`` (JSON).
+
+    ``ModelInfo.staged`` predicts from the fitted model (no refit). The suite's primary metric is
+    scored at each size (the overfitting check's), with the job's other metrics that numpy scores
+    cheaply (:func:`_fast_score`). Outside the fit and predict timings. None for models without ``staged``.
+    """
+    if info.staged is None:
+        return None
+    pre = estimator[:-1] if hasattr(estimator, "steps") else None
+    # the primary metric, and every other metric of the job that numpy scores cheaply
+    names = list(dict.fromkeys([job.metrics[task][0], *(m for m in job.metrics[task] if m in _FAST_METRICS)]))
+    out: dict[str, Any] = {"n_estimators": None, "train": {}, "test": {}}
+    for split in ("train", "test"):
+        X, y_true, _ = split_rows[split]
+        if split == "train" and len(y_true) > STAGED_TRAIN_ROWS:
+            keep = np.linspace(0, len(y_true) - 1, STAGED_TRAIN_ROWS).round().astype(np.int64)
+            X = X.iloc[keep] if hasattr(X, "iloc") else X[keep]
+            y_true = y_true[keep]
+        if len(y_true) == 0:
+            continue
+        sizes, outputs = info.staged(_final(estimator), pre.transform(X) if pre is not None else X)
+        out["n_estimators"] = sizes
+        series: dict[str, list[float | None]] = {name: [] for name in names}
+        for output in outputs:
+            proba = None
+            if task == "classification":
+                proba = classes.proba(np.asarray(output, dtype=np.float64))
+                proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-300, None)
+                pred = np.argmax(proba, axis=1)
+            else:
+                pred = np.asarray(output, dtype=np.float64)
+            for name in names:
+                v = _fast_score(name, y_true, pred, proba, n_classes)
+                series[name].append(None if v != v else v)  # NaN is not JSON
+        out[split] = series
+    out["train_rows"] = min(len(split_rows["train"][1]), STAGED_TRAIN_ROWS)
+    return json.dumps(out)
 
 
 def _fit_cross(

@@ -107,6 +107,10 @@ def figures(summary: dict[str, Any]) -> dict[str, Any]:
             )
         if ds.get("histories"):
             fig["loss"] = plots.loss_curves(ds["histories"], colors)
+        if ds.get("overfitting"):
+            from mlbench.report.overfit import figures as overfit_figures
+
+            fig.update({f"overfit_{k}": v for k, v in overfit_figures(ds["overfitting"], colors).items()})
         cm = ds.get("confusion")
         if cm:
             fig["confusion"] = plots.confusion(cm["matrix"], cm["labels"])

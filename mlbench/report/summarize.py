@@ -141,12 +141,15 @@ def summarize(
         named, primary, {d["name"]: d["greater_is_better"] for d in items}, predictions=predictions
     )
     ensembles = sections.ensembles(named, primary)
+    from mlbench.report.overfit import overfitting
     from mlbench.report.tuning import tuning_sections
 
+    overfit = overfitting(named, primary)
     tuning = tuning_sections(named, trials, primary)
     for ds in items:
         ds["scaling"] = scaling.get(ds["name"])
         ds["ensembles"] = ensembles.get(ds["name"])
+        ds["overfitting"] = overfit.get(ds["name"])
         ds["tuning"] = tuning.get(ds["name"])
     summary = {
         "header": _header(df, meta),
