@@ -48,7 +48,7 @@ def test_trials_runs_exactly_that_many_trials_pruned_ones_counted(tmp_path: Path
     assert len(trials) == 20
     assert sorted(trials["number"]) == list(range(20))
     assert int(results["n_trials"].iloc[0]) == 20
-    assert set(trials["state"]) <= {"complete", "pruned"}
+    assert set(trials["state"]) == {"complete", "pruned"}  # pruned trials are among the 20
     # pruning reported per step: every trial has intermediate values at rounds 4, 8, ...
     assert all(min(d) == 4 for d in trials["intermediate"])
     best = json.loads(results["best_params_json"].iloc[0])
