@@ -150,6 +150,11 @@ def _dry_run(s: Any, retry_failed: bool) -> None:
             f"{len(plan.to_run)} jobs to run, about {k}x the fitting time of `val: holdout` "
             "(fewer on a training subset with fewer rows than folds)"
         )
+    if any(job.tune is not None for job in plan.jobs):
+        from mlbench.tuning import describe_budget
+
+        for line in describe_budget(plan.to_run):
+            typer.echo(line)
     if s.ensembles:
         typer.echo(
             f"{len(s.ensembles)} ensembles ({', '.join(e.label for e in s.ensembles)}) are built after the "

@@ -79,6 +79,23 @@ class Run:
 
         return load_results(self.db_path, all_attempts=all_attempts)
 
+    def trials(self) -> pd.DataFrame:
+        """Every trial of the tuned jobs' latest attempts (empty when nothing was tuned).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per trial: job_id, attempt, number, params (dict), value (the tuning metric
+            on the job's validation rows; for a pruned trial its last reported intermediate
+            value, as Optuna keeps it; None for a failed one), state (complete, pruned, fail),
+            seconds, started_at, intermediate (step -> value), error, distributions (parameter
+            -> Optuna distribution JSON). Join on job_id with :meth:`results` for dataset,
+            model and fold.
+        """
+        from mlbench.store import read_trials
+
+        return read_trials(self.db_path)
+
     def runs(self) -> pd.DataFrame:
         """Every invocation that wrote to this folder (``mlbench run``, resumes), oldest first."""
         from mlbench.store import _open_read_only, _read_runs

@@ -392,6 +392,8 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             else (matrix(ds.X, rows.test), ds.y[rows.test], rows.test)
         ),
     }
+    if job.tune is not None:
+        job, params = _tune(job, info, task, kinds, ds, rows, matrix, row)
     fitting = _fit_cross if _cross_fits(job) else _fit_holdout
     fitted = fitting(job, info, task, kinds, params, ds, rows, split_rows, matrix, row)
     predicted = fitted.predicted
@@ -431,6 +433,38 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         X_test, y_test, _ = split_rows["test"]
         preds.update(info.artifacts(fitted.model, ds, X_test, y_test, predicted["test"][1]))
     return row, preds
+
+
+def _tune(
+    job: Job,
+    info: Any,
+    task: str,
+    kinds: dict[str, str],
+    ds: Any,
+    rows: _Rows,
+    matrix: Any,
+    row: dict[str, Any],
+) -> tuple[Job, dict[str, Any]]:
+    """Tune on the training rows (see :mod:`mlbench.tuning`); the job with the best parameters.
+
+    The row gets ``best_params_json``, ``n_trials``, ``tune_seconds``, ``tune_metric`` and the
+    trials themselves (``tune_trials``, which the store keeps in its own table).
+    """
+    import dataclasses
+
+    from mlbench.tuning import tune_job
+
+    result = tune_job(job, info, task, kinds, ds, rows, matrix)
+    row.update(
+        best_params_json=json.dumps(result.best_params, sort_keys=True, default=str),
+        n_trials=len(result.trials),
+        tune_seconds=result.seconds,
+        tune_metric=result.metric,
+        tune_best_value=result.best_value,
+        tune_trials=result.trials,
+    )
+    tuned = dataclasses.replace(job, params={**job.params, **result.best_params})
+    return tuned, info.params_for(tuned.params, task)
 
 
 @dataclass

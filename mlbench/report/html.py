@@ -84,6 +84,7 @@ def figures(summary: dict[str, Any]) -> dict[str, Any]:
                 "pareto",
                 "scaling",
                 "ensembles",
+                "tuning",
                 "loss",
                 "confusion",
                 "filters",
@@ -99,6 +100,11 @@ def figures(summary: dict[str, Any]) -> dict[str, Any]:
             fig["scaling"] = plots.learning_curves(ds["scaling"], colors)
         if ds.get("ensembles") and ds["ensembles"].get("weights"):
             fig["ensembles"] = plots.ensemble_weights(ds["ensembles"]["weights"], colors)
+        tuned = ds.get("tuning")
+        if tuned and tuned.get("history"):
+            fig["tuning"] = plots.tuning_history(
+                tuned["history"], tuned.get("importances"), tuned.get("best") or ""
+            )
         if ds.get("histories"):
             fig["loss"] = plots.loss_curves(ds["histories"], colors)
         if ds.get("overfitting"):
