@@ -1,0 +1,137 @@
+"""Hardening (issue 12): hostile inputs a user or a model can hand mlbench, each refused clearly.
+
+Invalid predictions are failed jobs, rich markup in names and messages is printed as text,
+duplicate or nested columns and odd encodings are DatasetErrors, a missing optional dependency
+says which extra to install, unreadable prediction files are named in the report, and two runs
+with different splits are not compared as paired.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlbench.execution.job import PROBA_SUM_TOLERANCE, run_job_safely
+from mlbench.suite import load_suite
+
+PLUGINS = Path(__file__).parent / "plugins"
+
+
+def write_suite(tmp_path: Path, body: str, name: str = "suite.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body).lstrip())
+    return path
+
+
+def mlbench_cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "mlbench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        **kwargs,
+    )
+
+
+# ------------------------------------------------------------------ defect 4: invalid predictions
+
+
+@pytest.fixture(scope="module")
+def scripted_jobs(tmp_path_factory):
+    """The first job of a classification (iris, 3 classes) and a regression (diabetes) suite."""
+    tmp = tmp_path_factory.mktemp("scripted")
+    jobs = {}
+    for task, dataset in (("classification", "iris"), ("regression", "diabetes")):
+        suite = write_suite(
+            tmp,
+            f"""
+            name: scripted
+            seed: 0
+            resampling: {{kind: kfold, folds: 3}}
+            plugins: [{PLUGINS / "outputs.py"}]
+            datasets: [{dataset}]
+            models: [scripted]
+            """,
+            name=f"{task}.yaml",
+        )
+        jobs[task] = load_suite(suite).expand()[0]
+    return jobs
+
+
+@st.composite
+def model_outputs(draw):
+    """A recipe for the scripted model's output and the verdict an independent oracle expects.
+
+    Returns ``(task, params, expected)`` with ``expected`` None for valid output, else the text
+    the failure must contain (the first check that trips: shape, NaN, inf, negative, sums).
+    """
+    task = draw(st.sampled_from(["classification", "regression"]))
+    small = st.integers(0, 4)
+    if draw(st.booleans()):  # valid output, in the forms a real model may give it
+        params = {"column": draw(st.booleans())}
+        if task == "classification":
+            # float32-like rounding of the row sums stays within tolerance
+            params["scale"] = 1.0 + draw(st.floats(-PROBA_SUM_TOLERANCE / 2, PROBA_SUM_TOLERANCE / 2))
+        return task, params, None
+    params = {
+        "rows_delta": draw(st.sampled_from([0, 0, 0, -1, 2])),
+        "cols_delta": draw(st.sampled_from([0, 0, 0, 1] + ([-1, 2] if task == "classification" else []))),
+        "nan_rows": draw(small),
+        "inf_rows": draw(small),
+        "neg_rows": draw(small),
+    }
+    if task == "classification":
+        params["scale"] = draw(st.sampled_from([1.0, 1.0, 0.5, 1.2, 1.0 + 10 * PROBA_SUM_TOLERANCE]))
+    k = 3  # iris
+    what = "predict_proba" if task == "classification" else "predict"
+    if params["cols_delta"] and task == "classification":
+        expected = f"predict_proba returned {k + params['cols_delta']} columns for {k} classes"
+        if params["rows_delta"]:
+            expected = "rows for"
+    elif params["cols_delta"]:
+        expected = "returned an array of shape"
+    elif params["rows_delta"]:
+        expected = f"{what} returned"
+    elif params["nan_rows"]:
+        expected = f"predictions contain NaN in {params['nan_rows']} rows"
+    elif params["inf_rows"]:
+        expected = f"predictions contain inf in {params['inf_rows']} rows"
+    elif params["neg_rows"] and task == "classification":
+        expected = f"predictions contain negative probabilities in {params['neg_rows']} rows"
+    elif task == "classification" and params["scale"] != 1.0:
+        expected = "predict_proba rows do not sum to 1"
+    else:
+        # a regressor may predict negative values; nothing else was damaged
+        return task, params, None
+    return task, params, expected
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=model_outputs())
+def test_every_invalid_model_output_is_a_failed_job_and_every_valid_one_ok(scripted_jobs, case):
+    task, params, expected = case
+    job = dataclasses.replace(scripted_jobs[task], params=params)
+    row, preds = run_job_safely(job)
+    if expected is None:
+        assert row["status"] == "ok", row["error"]
+        if task == "classification":
+            np.testing.assert_allclose(preds["test_proba"].sum(axis=1), 1.0, atol=1e-6)
+        else:
+            assert np.isfinite(preds["test_pred"]).all()
+    else:
+        assert row["status"] == "failed"
+        assert expected in row["error"], row["error"]
+        # our own message, not a traceback through the job runner
+        assert "Traceback" not in row["error"]
+        assert preds is None
