@@ -9,6 +9,7 @@ with different splits are not compared as paired.
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 import textwrap
@@ -32,8 +33,6 @@ def write_suite(tmp_path: Path, body: str, name: str = "suite.yaml") -> Path:
 
 
 def mlbench_cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
-    import os
-
     return subprocess.run(
         [sys.executable, "-m", "mlbench.cli", *args],
         capture_output=True,
@@ -135,3 +134,55 @@ def test_every_invalid_model_output_is_a_failed_job_and_every_valid_one_ok(scrip
         # our own message, not a traceback through the job runner
         assert "Traceback" not in row["error"]
         assert preds is None
+
+
+# ------------------------------------------------------------ defect 7: missing optional dependency
+
+
+def _hide_modules(folder: Path, *names: str) -> dict[str, str]:
+    """An environment whose Python cannot import ``names`` (a sitecustomize blocks them), as on a
+    machine where the extra was never installed; the rest of the environment is unchanged."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        "import sys\n" + "".join(f"sys.modules[{n!r}] = None\n" for n in names)
+    )
+    return {"PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_dask_executor_without_dask_says_which_extra_to_install(tmp_path):
+    suite = write_suite(
+        tmp_path,
+        """
+        name: d
+        resampling: {kind: kfold, folds: 2}
+        executor: {kind: dask}
+        datasets: [iris]
+        models: [decision_tree]
+        """,
+    )
+    env = _hide_modules(tmp_path / "site", "dask", "distributed")
+    # the blocker works: dask really cannot be imported there
+    probe = subprocess.run(
+        [sys.executable, "-c", "import dask"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
+    assert probe.returncode != 0
+    res = mlbench_cli("run", str(suite), "--output", str(tmp_path / "out"), env=env)
+    assert res.returncode == 2, res.stderr
+    assert "pip install 'mlbench[dask]'" in res.stderr and "executor: {kind: dask}" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "out" / "results.sqlite").exists()  # refused before a run was recorded
+
+
+def test_require_names_the_extra_and_returns_installed_modules():
+    from mlbench._optional import MissingDependency, require
+    from mlbench.errors import ConfigError
+
+    assert require("json", extra="none").dumps([1]) == "[1]"
+    with pytest.raises(MissingDependency) as info:
+        require("mlbench_no_such_module.sub", extra="tune", feature="tuning")
+    assert isinstance(info.value, ConfigError)  # the CLI's exit 2, no traceback
+    assert info.value.extra == "tune" and "pip install 'mlbench[tune]'" in str(info.value)
+    assert str(info.value).startswith("tuning needs the optional dependency 'mlbench_no_such_module.sub'")
