@@ -186,3 +186,57 @@ def test_require_names_the_extra_and_returns_installed_modules():
     assert isinstance(info.value, ConfigError)  # the CLI's exit 2, no traceback
     assert info.value.extra == "tune" and "pip install 'mlbench[tune]'" in str(info.value)
     assert str(info.value).startswith("tuning needs the optional dependency 'mlbench_no_such_module.sub'")
+
+
+# ------------------------------------------------------- defect 3: rich markup in names and messages
+
+_ANSI = __import__("re").compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# a real terminal as rich sees one: colours and cursor control on, a fixed width
+_TERMINAL = {"FORCE_COLOR": "1", "TTY_COMPATIBLE": "1", "COLUMNS": "200", "TERM": "xterm-256color"}
+
+
+def test_markup_in_dataset_names_is_printed_by_dry_run(tmp_path):
+    suite = write_suite(
+        tmp_path,
+        """
+        name: s
+        resampling: {kind: kfold, folds: 2}
+        datasets:
+          - builtin: iris
+            name: "iris[/v2]"
+        models: [decision_tree]
+        """,
+    )
+    for env in ({}, _TERMINAL):
+        res = mlbench_cli("run", str(suite), "--dry-run", "--output", str(tmp_path / "out"), env=env)
+        assert res.returncode == 0, res.stderr
+        out = _ANSI.sub("", res.stdout)
+        assert "iris[/v2]" in out and "suite s:" in out
+        assert "MarkupError" not in res.stderr
+
+
+def test_markup_in_an_error_message_on_a_terminal_is_printed_and_the_run_completes(tmp_path):
+    suite = write_suite(
+        tmp_path,
+        f"""
+        name: m
+        resampling: {{kind: kfold, folds: 2}}
+        plugins: [{PLUGINS / "outputs.py"}]
+        datasets:
+          - builtin: iris
+            name: "iris[/v2]"
+        models: [raises_markup, decision_tree]
+        executor: {{workers: 1}}
+        """,
+    )
+    res = mlbench_cli("run", str(suite), "--output", str(tmp_path / "out"), env=_TERMINAL)
+    assert "MarkupError" not in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 1  # some jobs failed, the run finished
+    err = _ANSI.sub("", res.stderr)
+    assert "\x1b[" in res.stderr  # the live (terminal) display was used
+    assert "could not open [/data/a.csv] [bold]x[/] [/]" in err and "iris[/v2]" in err
+    from mlbench import open_run
+
+    results = open_run(tmp_path / "out").results()
+    assert sorted(results["status"]) == ["failed", "failed", "ok", "ok"]
+    assert (tmp_path / "out" / "index.html").exists()

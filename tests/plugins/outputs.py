@@ -91,3 +91,22 @@ if "scripted" not in MODELS:
             description="test model: outputs scripted by its parameters",
         )
     )
+
+
+class MarkupRaiser(ClassifierMixin, BaseEstimator):
+    """Fails with a message that rich would read as a closing tag (``[/data/a.csv]``)."""
+
+    def fit(self, X, y):
+        raise OSError("could not open [/data/a.csv] [bold]x[/] [/]")
+
+
+if "raises_markup" not in MODELS:
+    register_model(
+        ModelInfo(
+            name="raises_markup",
+            factory=lambda params, task_type, seed, n_jobs: MarkupRaiser(),
+            task_types=("classification",),
+            param_names={"classification": frozenset()},
+            description="test model: raises with rich markup in its message",
+        )
+    )
