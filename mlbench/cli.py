@@ -206,7 +206,8 @@ def report(
     if len(runs) == 2:
         from mlbench.report import write_comparison
 
-        typer.echo(str(write_comparison(runs[0], runs[1], out)))  # default: RUN_B/compare.html
+        path = write_comparison(runs[0], runs[1], out, warn=lambda m: _err(f"warning: {m}"))
+        typer.echo(str(path))  # default: RUN_B/compare.html
     else:
         typer.echo(str(runs[0].report(out)))
     if export_figures is not None:

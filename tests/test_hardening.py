@@ -240,3 +240,47 @@ def test_markup_in_an_error_message_on_a_terminal_is_printed_and_the_run_complet
     results = open_run(tmp_path / "out").results()
     assert sorted(results["status"]) == ["failed", "failed", "ok", "ok"]
     assert (tmp_path / "out" / "index.html").exists()
+
+
+# --------------------------------------------- defect 10: comparing runs whose splits differ
+
+
+def _small_run(tmp_path: Path, name: str, seed: int) -> Path:
+    suite = write_suite(
+        tmp_path,
+        f"""
+        name: cmp
+        seed: {seed}
+        resampling: {{kind: kfold, folds: 3}}
+        datasets: [iris]
+        models: [decision_tree, knn]
+        executor: {{workers: 1}}
+        """,
+        name=f"{name}.yaml",
+    )
+    out = tmp_path / name
+    res = mlbench_cli("run", str(suite), "--output", str(out), "--no-report", "--quiet")
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_report_of_two_runs_with_different_splits_is_unpaired_and_says_so(tmp_path):
+    from mlbench import open_run
+    from mlbench.report.build import compare
+
+    a, a2, b = _small_run(tmp_path, "a", 0), _small_run(tmp_path, "a2", 0), _small_run(tmp_path, "b", 1)
+    # same suite twice: the same rows, paired fold by fold
+    same = compare(open_run(a), open_run(a2))
+    assert same["warnings"] == [] and same["unpaired_datasets"] == []
+    assert all(r["paired"] and r["n_pairs"] == 3 for r in same["rows"])
+    # another seed: fold 0 of A and fold 0 of B are different rows, so nothing is paired
+    other = compare(open_run(a), open_run(b))
+    assert other["unpaired_datasets"] == ["iris"]
+    assert all(r["paired"] is False and r["n_pairs"] == 0 for r in other["rows"])
+    res = mlbench_cli("report", str(a), str(b))
+    assert res.returncode == 0, res.stderr
+    assert "warning: the runs used different splits" in res.stderr and "iris" in res.stderr
+    html = (b / "compare.html").read_text()
+    assert "compared unpaired" in html and ">unpaired</td>" in html
+    res = mlbench_cli("report", str(a), str(a2))
+    assert "warning" not in res.stderr
