@@ -209,7 +209,9 @@ def report(
         path = write_comparison(runs[0], runs[1], out, warn=lambda m: _err(f"warning: {m}"))
         typer.echo(str(path))  # default: RUN_B/compare.html
     else:
-        typer.echo(str(runs[0].report(out)))
+        from mlbench.report.build import write_report
+
+        typer.echo(str(write_report(runs[0], out, warn=lambda m: _err(f"warning: {m}"))))
     if export_figures is not None:
         from mlbench.report import export_figures as _export
 
@@ -296,7 +298,12 @@ def export(
     from mlbench.reader import open_run
 
     target = out or Path(run_dir) / f"results.{format.value}"
-    typer.echo(str(open_run(run_dir).export(target, format.value)))
+    run = open_run(run_dir)
+    typer.echo(str(run.export(target, format.value)))
+    from mlbench.report.build import prediction_warnings
+
+    for message in prediction_warnings(run.prediction_problems()):
+        _err(f"warning: {message}")  # the table is exported; its predictions_path column names them too
 
 
 def main() -> None:

@@ -284,3 +284,76 @@ def test_report_of_two_runs_with_different_splits_is_unpaired_and_says_so(tmp_pa
     assert "compared unpaired" in html and ">unpaired</td>" in html
     res = mlbench_cli("report", str(a), str(a2))
     assert "warning" not in res.stderr
+
+
+# ------------------------------- defect 9 and provenance: the report says what it could not use
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    """A finished run of a CSV dataset that loading had to clean (constant, ID and inf columns)."""
+    tmp = tmp_path_factory.mktemp("run")
+    rng = np.random.default_rng(0)
+    x2 = rng.normal(size=60)
+    x2[:3] = np.inf
+    import pandas as pd
+
+    pd.DataFrame(
+        {"id": np.arange(60), "x1": rng.normal(size=60), "x2": x2, "const": 1, "y": rng.integers(0, 2, 60)}
+    ).to_csv(tmp / "data.csv", index=False)
+    suite = write_suite(
+        tmp,
+        """
+        name: prov
+        resampling: {kind: kfold, folds: 3}
+        datasets:
+          - csv: data.csv
+            target: y
+        models: [decision_tree]
+        executor: {workers: 1}
+        """,
+    )
+    res = mlbench_cli("run", str(suite), "--output", str(tmp / "out"), "--no-report", "--quiet")
+    assert res.returncode == 0, res.stderr
+    return tmp / "out"
+
+
+def test_dataset_provenance_is_stored_with_the_run_and_shown_in_the_report(small_run, tmp_path):
+    from mlbench import open_run
+
+    run = open_run(small_run)
+    stored = set(run.results()["dataset_provenance"])
+    assert len(stored) == 1
+    [text] = stored
+    assert "dropped constant columns" in text and "'const'" in text and "'id'" in text
+    assert "replaced +-inf by NaN in 'x2'" in text
+    # the report shows what was stored, even after the file changed
+    (small_run.parent / "data.csv").write_text("x1,y\n1,0\n2,1\n")
+    html = run.report(tmp_path / "r.html").read_text()
+    assert "dropped ID-like columns (all values unique): &#39;id&#39;" in html
+    assert "replaced +-inf by NaN in &#39;x2&#39;" in html
+
+
+def test_missing_and_corrupt_prediction_files_are_named_by_report_and_export(small_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(small_run, run_dir)
+    files = sorted((run_dir / "predictions").glob("*.npz"))
+    assert len(files) == 3
+    files[0].unlink()
+    files[1].write_bytes(files[1].read_bytes()[:100])  # truncated: no zip directory
+    res = mlbench_cli("report", str(run_dir))
+    assert res.returncode == 0, res.stderr
+    assert "warning: 2 prediction files missing or unreadable" in res.stderr
+    for f in files[:2]:
+        assert f.name in res.stderr
+    assert files[2].name not in res.stderr
+    assert "is missing" in res.stderr and "is unreadable" in res.stderr
+    html = (run_dir / "index.html").read_text()
+    assert "2 prediction files missing or unreadable" in html and files[0].name in html
+    res = mlbench_cli("export", str(run_dir))
+    assert res.returncode == 0 and files[1].name in res.stderr
+    # an intact copy gives no warning
+    res = mlbench_cli("report", str(small_run), "--out", str(tmp_path / "ok.html"))
+    assert res.returncode == 0 and "warning" not in res.stderr

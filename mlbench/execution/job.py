@@ -425,6 +425,9 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     row = base_row(job)
     ds, info, task = _load(job)
     row["task_type"] = task
+    # what loading did to the data (dropped columns, inf replaced, files ignored), kept with the
+    # results so the report shows it as it was for this run, not as the file is today
+    row["dataset_provenance"] = ds.provenance or None
     params = info.params_for(job.params, task)
     rows = _select_rows(job, ds, _early_stops(info, params))
 

@@ -23,13 +23,46 @@ _FINGERPRINT = re.compile(rb'<meta name="mlbench-fingerprint" content="([0-9a-f]
 
 
 def summarize_run(run: Run) -> dict[str, Any]:
-    """The report's summary dict of a run (see :func:`mlbench.report.summarize`)."""
+    """The report's summary dict of a run (see :func:`mlbench.report.summarize`).
+
+    ``warnings`` lists what the report could not use: prediction files that are missing or
+    unreadable (found by :meth:`~mlbench.reader.Run.prediction_problems`, or when loaded), so
+    the sections built from predictions (intervals, confusion matrices) say why they are short.
+    """
     from mlbench.report.summarize import summarize
 
-    return summarize(run.results(), run.meta, predictions=run.predictions, datasets=run.dataset)
+    bad = run.prediction_problems()
+    listed = {line.split(" ", 2)[1] for line in bad}  # job ids
+
+    def predictions(job_id: str) -> dict[str, Any]:
+        try:
+            return run.predictions(job_id)
+        except Exception as exc:  # the callers skip the job; the report names it
+            if job_id not in listed:
+                listed.add(job_id)
+                bad.append(f"job {job_id}: predictions unreadable ({type(exc).__name__}: {exc})")
+            raise
+
+    summary = summarize(run.results(), run.meta, predictions=predictions, datasets=run.dataset)
+    summary["warnings"] = prediction_warnings(bad)
+    return summary
 
 
-def write_report(run: Run, out: str | Path | None = None) -> Path:
+def prediction_warnings(problems: list[str], limit: int = 10) -> list[str]:
+    """One warning about missing or unreadable prediction files, naming the first ``limit``."""
+    if not problems:
+        return []
+    shown = "; ".join(problems[:limit]) + (
+        f"; and {len(problems) - limit} more" if len(problems) > limit else ""
+    )
+    return [
+        f"{len(problems)} prediction file{'s' if len(problems) != 1 else ''} missing or unreadable, so the "
+        f"sections built from stored predictions leave those jobs out: {shown}. Restore the files, or run "
+        "the suite again into a new output folder to store them anew."
+    ]
+
+
+def write_report(run: Run, out: str | Path | None = None, warn: Callable[[str], None] | None = None) -> Path:
     """Build the HTML report of a run and write it atomically.
 
     Parameters
@@ -38,6 +71,9 @@ def write_report(run: Run, out: str | Path | None = None) -> Path:
         From :func:`mlbench.open_run`.
     out : str or Path, optional
         Where to write; defaults to ``<run folder>/index.html``.
+    warn : callable, optional
+        Called with each warning the page shows (missing or unreadable prediction files); the
+        CLI prints them on stderr.
 
     Returns
     -------
@@ -47,7 +83,10 @@ def write_report(run: Run, out: str | Path | None = None) -> Path:
     from mlbench.report.html import render_html
 
     fingerprint = run.fingerprint()
-    html = render_html(summarize_run(run), fingerprint=fingerprint)
+    summary = summarize_run(run)
+    for message in summary["warnings"] if warn is not None else ():
+        warn(message)
+    html = render_html(summary, fingerprint=fingerprint)
     target = Path(out) if out is not None else run.path / "index.html"
     return _atomic_write(target, html.encode("utf-8"))
 
