@@ -357,3 +357,23 @@ def test_missing_and_corrupt_prediction_files_are_named_by_report_and_export(sma
     # an intact copy gives no warning
     res = mlbench_cli("report", str(small_run), "--out", str(tmp_path / "ok.html"))
     assert res.returncode == 0 and "warning" not in res.stderr
+
+
+# ------------------------------------------------------------------------- suite file size cap
+
+
+def test_a_suite_file_over_the_size_cap_is_refused_before_parsing(tmp_path):
+    from mlbench.errors import ConfigError
+    from mlbench.suite import MAX_SUITE_BYTES, parse_suite
+
+    head = "name: big\ndatasets: [iris]\nmodels: [knn]\n"
+    body = head + "# a generated comment line, repeated far past any real suite\n" * (
+        MAX_SUITE_BYTES // 60 + 10
+    )
+    (tmp_path / "big.yaml").write_text(body)
+    res = mlbench_cli("validate", str(tmp_path / "big.yaml"))
+    assert res.returncode == 2
+    assert "big.yaml: the suite file is 4.1 MB, over the 4 MB limit" in res.stderr
+    with pytest.raises(ConfigError, match="over the 4 MB limit"):
+        parse_suite(body, filename="<text>")
+    assert parse_suite(head).name == "big"  # the same suite without the padding is fine
