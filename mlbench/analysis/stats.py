@@ -792,7 +792,8 @@ def compare_runs(
     splits : (dict, dict), optional
         ``job_id -> split fingerprint`` of each run (:func:`mlbench.suite.jobs.split_fingerprint`:
         the dataset, resampling, fold, seeds and train size that fix a job's rows). When given,
-        jobs are paired only when their fingerprints match, whatever their ids; a dataset x model
+        jobs are paired only when their fingerprints match, whatever their ids (a job missing
+        from its map pairs by job id); a dataset x model
         with no matching jobs (the runs used different splits) is compared unpaired instead:
         Welch's t-test over each run's jobs, which assumes the jobs' scores are independent
         draws (folds of one split are not quite, so its p-value is approximate), and ``paired``
@@ -836,10 +837,9 @@ def compare_runs(
         keys: list[str] = ["job_id"]
         if splits is not None:
             # pair only jobs that saw the same rows: equal fold numbers of different splits are not pairs
-            ga, gb = (
-                ga.assign(split=ga["job_id"].map(splits[0])),
-                gb.assign(split=gb["job_id"].map(splits[1])),
-            )
+            # a job without a fingerprint (an ensemble's row) pairs by its id: an id hashes the split
+            ga = ga.assign(split=ga["job_id"].map(splits[0]).fillna("id:" + ga["job_id"].astype(str)))
+            gb = gb.assign(split=gb["job_id"].map(splits[1]).fillna("id:" + gb["job_id"].astype(str)))
             keys = ["split"]
         elif not set(ga["job_id"].dropna()) & set(gb["job_id"].dropna()):
             keys = ["fold", "repeat", "train_size"]
