@@ -302,8 +302,11 @@ def export(
     typer.echo(str(run.export(target, format.value)))
     from mlbench.report.build import prediction_warnings
 
-    for message in prediction_warnings(run.prediction_problems()):
-        _err(f"warning: {message}")  # the table is exported; its predictions_path column names them too
+    consequence = (
+        "the results table is exported but ensembles and the report cannot use those jobs' predictions"
+    )
+    for message in prediction_warnings(run.prediction_problems(), consequence=consequence):
+        _err(f"warning: {message}")
 
 
 def main() -> None:

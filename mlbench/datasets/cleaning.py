@@ -335,9 +335,10 @@ def _clean_features(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str], lis
             constant.append(col)
             continue
         if _is_numeric_col(s):
-            integer = pd.api.types.is_integer_dtype(s) or (
-                s.notna().all() and np.all(np.mod(s.to_numpy(dtype=np.float64), 1) == 0)
-            )
+            with np.errstate(invalid="ignore"):  # inf % 1 is NaN (not an integer), no warning needed
+                integer = pd.api.types.is_integer_dtype(s) or (
+                    s.notna().all() and np.all(np.mod(s.to_numpy(dtype=np.float64), 1) == 0)
+                )
             if integer and n > 1 and n_unique == n and _is_id_name(col):
                 id_like.append(col)
                 continue

@@ -48,16 +48,30 @@ def summarize_run(run: Run) -> dict[str, Any]:
     return summary
 
 
-def prediction_warnings(problems: list[str], limit: int = 10) -> list[str]:
-    """One warning about missing or unreadable prediction files, naming the first ``limit``."""
+def prediction_warnings(
+    problems: list[str],
+    limit: int = 10,
+    consequence: str = "the sections built from stored predictions leave those jobs out",
+) -> list[str]:
+    """One warning about missing or unreadable prediction files, naming the first ``limit``.
+
+    Parameters
+    ----------
+    problems : list of str
+        From :meth:`mlbench.reader.Run.prediction_problems`.
+    limit : int
+        How many files to name.
+    consequence : str
+        What the reader loses, after "so".
+    """
     if not problems:
         return []
     shown = "; ".join(problems[:limit]) + (
         f"; and {len(problems) - limit} more" if len(problems) > limit else ""
     )
     return [
-        f"{len(problems)} prediction file{'s' if len(problems) != 1 else ''} missing or unreadable, so the "
-        f"sections built from stored predictions leave those jobs out: {shown}. Restore the files, or run "
+        f"{len(problems)} prediction file{'s' if len(problems) != 1 else ''} missing or unreadable, so "
+        f"{consequence}: {shown}. Restore the files, or run "
         "the suite again into a new output folder to store them anew."
     ]
 
