@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mlbench.errors import MlbenchError
 from mlbench.suite import Job
 
 
@@ -318,6 +319,79 @@ def _fit(
         estimator.fit(X, y, **hook(params, X_stop, y_stop))
 
 
+class InvalidPredictions(MlbenchError, ValueError):
+    """A model returned predictions that cannot be scored (NaN, inf, wrong shape, not probabilities).
+
+    The job is recorded as ``failed`` with this message instead of being scored and ranked.
+    """
+
+
+#: How far a row of probabilities may sum from 1 before it is refused: float32 outputs (xgboost,
+#: torch softmax) are off by ~1e-7 per row; a model that forgot to normalise is off by far more.
+PROBA_SUM_TOLERANCE = 1e-3
+
+
+def check_predictions(raw: Any, n_rows: int, n_classes: int | None) -> np.ndarray:
+    """Validate a model's raw output before it is scored; the validation step of every job.
+
+    Parameters
+    ----------
+    raw : array-like
+        What ``predict`` (regression, ``n_classes=None``) or ``predict_proba`` returned.
+    n_rows : int
+        Rows the model was asked to predict.
+    n_classes : int or None
+        Classes the classifier was fitted on (the probability columns it must return); None for
+        a regressor.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 values: shape ``(n_rows,)`` for a regressor (a single column is flattened),
+        ``(n_rows, n_classes)`` for a classifier.
+
+    Raises
+    ------
+    InvalidPredictions
+        Wrong number of rows or columns, NaN or inf values, negative probabilities, or rows of
+        probabilities that do not sum to 1 within :data:`PROBA_SUM_TOLERANCE`.
+    """
+    what = "predict" if n_classes is None else "predict_proba"
+    try:
+        values = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidPredictions(f"{what} returned values that are not numbers ({exc})") from None
+    if n_classes is None and values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]  # a single-output regressor that keeps the column axis
+    want_ndim = 1 if n_classes is None else 2
+    if values.ndim != want_ndim:
+        shape = "(n_rows,)" if n_classes is None else "(n_rows, n_classes)"
+        raise InvalidPredictions(f"{what} returned an array of shape {values.shape}; expected {shape}")
+    if values.shape[0] != n_rows:
+        raise InvalidPredictions(f"{what} returned {values.shape[0]} rows for {n_rows} input rows")
+    if n_classes is not None and values.shape[1] != n_classes:
+        raise InvalidPredictions(f"{what} returned {values.shape[1]} columns for {n_classes} classes")
+    flat = values.reshape(n_rows, -1)
+    for name, bad in (("NaN", np.isnan(flat)), ("inf", np.isinf(flat))):
+        n_bad = int(bad.any(axis=1).sum())
+        if n_bad:
+            raise InvalidPredictions(f"predictions contain {name} in {n_bad} rows (of {n_rows})")
+    if n_classes is not None:
+        n_neg = int((values < 0).any(axis=1).sum())
+        if n_neg:
+            raise InvalidPredictions(
+                f"predictions contain negative probabilities in {n_neg} rows (of {n_rows})"
+            )
+        off = np.abs(values.sum(axis=1) - 1.0) > PROBA_SUM_TOLERANCE
+        if off.any():
+            worst = float(values.sum(axis=1)[off][np.argmax(np.abs(values.sum(axis=1)[off] - 1.0))])
+            raise InvalidPredictions(
+                f"predict_proba rows do not sum to 1 in {int(off.sum())} rows (of {n_rows}; "
+                f"one sums to {worst:.6g}, tolerance {PROBA_SUM_TOLERANCE:g})"
+            )
+    return values
+
+
 def _predict(
     estimator: Any, X: Any, task: str, classes: _Classes, label_dtype: Any
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -326,8 +400,9 @@ def _predict(
     if len(X) == 0:
         return np.empty(0, dtype=label_dtype), (np.empty((0, k)) if task == "classification" else None)
     if task != "classification":
-        return np.asarray(estimator.predict(X), dtype=np.float64), None
-    proba = classes.proba(np.asarray(estimator.predict_proba(X), dtype=np.float64))
+        return check_predictions(estimator.predict(X), len(X), None), None
+    n_fitted = len(classes.present) if classes.present is not None else k
+    proba = classes.proba(check_predictions(estimator.predict_proba(X), len(X), n_fitted))
     sums = proba.sum(axis=1, keepdims=True)
     if not np.allclose(sums, 1.0, rtol=0, atol=1e-12):
         # float32 probabilities (xgboost) sum to 1 only within 1e-7; log_loss wants 1
@@ -364,6 +439,9 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     row = base_row(job)
     ds, info, task = _load(job)
     row["task_type"] = task
+    # what loading did to the data (dropped columns, inf replaced, files ignored), kept with the
+    # results so the report shows it as it was for this run, not as the file is today
+    row["dataset_provenance"] = ds.provenance or None
     params = info.params_for(job.params, task)
     rows = _select_rows(job, ds, _early_stops(info, params))
 

@@ -365,7 +365,20 @@ def _summarize_dataset(
         "histories": deep,
         "confusion": confusion,
         "visuals": visuals,
+        "provenance": _provenance(df),
     }
+
+
+def _provenance(df: pd.DataFrame) -> list[str]:
+    """What loading did to a dataset (source, dropped columns, inf replaced, ignored files), as
+    recorded with its latest job that stored it; one line per step."""
+    if "dataset_provenance" not in df:
+        return []
+    found = df["dataset_provenance"].dropna().astype(str)
+    found = found[found != ""]
+    if found.empty:
+        return []
+    return [part.strip() for part in found.iloc[-1].split("; ") if part.strip()]
 
 
 def _leaderboard_rows(

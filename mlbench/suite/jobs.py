@@ -93,6 +93,24 @@ def resampling_key(resampling: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def split_fingerprint(job: Job) -> str:
+    """A short hash of what fixes a job's rows: dataset, resampling, split seed, fold, seed, size.
+
+    Two jobs with equal fingerprints trained and were scored on the same rows, whatever their
+    model or suite, so their scores can be paired (``mlbench report A B``); equal fold numbers
+    of two suites with other seeds or folds are different rows.
+    """
+    key = {
+        "dataset": job.dataset_spec,
+        "resampling": resampling_key(job.resampling),
+        "split_seed": job.split_seed,
+        "fold": job.fold,
+        "seed": job.seed,
+        "train_size": float(job.train_size),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Job:
     """One unit of work: dataset x model x fold x train size x repeat.
