@@ -284,7 +284,8 @@ def run_suite(
     plan = plan_run(suite, retry_failed=retry_failed)
     executor = None
     if plan.to_run:
-        # workers start (importing the model libraries) while the coordinator preflights
+        # workers start (importing the model libraries) while the coordinator preflights;
+        # executor_class also fails on a missing optional extra (dask) before a run is recorded
         executor = executor_class(suite.executor.kind).from_suite(suite, workers)
         executor.prestart(plan.to_run)
     try:
