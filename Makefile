@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench lint
+.PHONY: demo test bench lint gpu-check
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +22,9 @@ bench: $(BIN)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check mlbench tests && $(BIN)/ruff format --check mlbench tests
+
+# On a machine with a CUDA GPU: the gpu-marked tests, then the trainer and KNN benchmarks.
+gpu-check: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m gpu -p no:randomly
+	$(BIN)/python -m pytest tests/benchmarks/test_trainer_speed.py tests/benchmarks/test_knn_speed.py \
+		--benchmark-enable --benchmark-only -p no:randomly -o addopts=""

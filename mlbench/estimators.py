@@ -31,8 +31,16 @@ from sklearn.utils.validation import (
 )
 
 from mlbench.errors import ModelError, did_you_mean
+from mlbench.neighbors import TorchKNeighborsClassifier, TorchKNeighborsRegressor
 
-__all__ = ["MLPClassifier", "MLPRegressor", "TimmClassifier", "TimmRegressor"]
+__all__ = [
+    "MLPClassifier",
+    "MLPRegressor",
+    "TimmClassifier",
+    "TimmRegressor",
+    "TorchKNeighborsClassifier",
+    "TorchKNeighborsRegressor",
+]
 
 _CHOICES = {
     "optimizer": ("sgd", "adamw"),

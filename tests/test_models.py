@@ -57,6 +57,8 @@ def test_static_param_names_match_the_estimators(name):
     for task in info.task_types:
         est = info.factory({}, task, 0, 1)
         real = set(est.get_params())
+        if name == "knn":
+            real.add("device")  # mlbench's own: picks scikit-learn or the torch KNN
         # mlbench sets random_state / n_jobs from the job itself
         assert info.param_names[task] <= real, info.param_names[task] - real
         missing = real - info.param_names[task] - {"random_state", "n_jobs", "callbacks", "verbose", "copy_X"}
@@ -141,8 +143,9 @@ def test_model_facts_come_from_each_familys_describe():
     assert row["n_params"] == 4 * 3 + 3  # coefficients and intercepts
     row, _ = run_job(_job("xgboost", "iris", {"n_estimators": 5}))
     assert row["device"] == ("cuda" if cuda_present() else "cpu")
-    row, _ = run_job(_job("knn", "iris"))  # no describe: nothing claimed
+    row, _ = run_job(_job("knn", "iris"))  # no parameter count claimed
     assert row["n_params"] is None and row["history_json"] is None
+    assert row["device"] == ("cuda" if cuda_present() else "cpu")
 
 
 def mlbench_dataset(name: str):

@@ -17,10 +17,42 @@ from mlbench.context import resolve as _resolve
 from mlbench.errors import ModelError, did_you_mean
 
 
+def _arch_list_file() -> Path | None:
+    """Cache of timm's architecture names, one file per timm version (None if timm is absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from mlbench.cache import cache_root
+
+    try:
+        return cache_root() / "timm" / f"models-{version('timm')}.txt"
+    except PackageNotFoundError:
+        return None
+
+
 def check_arch(arch: str) -> None:
-    """Raise ModelError for a name timm does not know, with the closest names."""
+    """Raise ModelError for a name timm does not know, with the closest names.
+
+    A name found in the cached list of this timm version's architectures is accepted without
+    importing timm (and torch): that import is most of ``mlbench run``'s time before the first
+    job. Anything else (a new name, a pretrained tag, a model a plugin registers) asks timm.
+    """
+    cached = _arch_list_file()
+    if isinstance(arch, str) and cached is not None and cached.is_file():
+        try:
+            if arch in cached.read_text().split():
+                return
+        except OSError:
+            pass
     import timm
 
+    if cached is not None and not cached.is_file():
+        try:  # best effort: a read-only cache only costs the import next time
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+            tmp.write_text("\n".join(timm.list_models()))
+            os.replace(tmp, cached)
+        except OSError:
+            pass
     if not isinstance(arch, str) or not timm.is_model(arch):
         names = timm.list_models()
         raise ModelError(

@@ -282,9 +282,18 @@ def run_suite(
     from mlbench.store import Store
 
     plan = plan_run(suite, retry_failed=retry_failed)
-    preflight_models(suite, plan.to_run)
+    executor = None
     if plan.to_run:
-        executor_class(suite.executor.kind)  # a missing optional extra (dask) fails before a run is recorded
+        # workers start (importing the model libraries) while the coordinator preflights;
+        # executor_class also fails on a missing optional extra (dask) before a run is recorded
+        executor = executor_class(suite.executor.kind).from_suite(suite, workers)
+        executor.prestart(plan.to_run)
+    try:
+        preflight_models(suite, plan.to_run)
+    except BaseException:
+        if executor is not None:
+            executor.close()
+        raise
     if on_plan is not None:
         on_plan(plan)
     outcome = RunOutcome(output=Path(suite.output))
@@ -316,8 +325,9 @@ def run_suite(
         if plan.to_run:
             if write_report:
                 _prewarm_report(suite)
-            executor = executor_class(suite.executor.kind).from_suite(suite, workers)
-            executor.run(plan.to_run, record)
+            assert executor is not None
+            run_executor, executor = executor, None
+            run_executor.run(plan.to_run, record)
         if suite.ensembles:
             _build_ensembles(suite, store, outcome)
     except KeyboardInterrupt:
@@ -327,6 +337,8 @@ def run_suite(
         status = "failed"
         raise
     finally:
+        if executor is not None:  # prestarted but never run (a rescore failed, an interrupt)
+            executor.close()
         store.finish_run(run_id, status)
         store.close()
         if write_report:

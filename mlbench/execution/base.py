@@ -66,6 +66,16 @@ class Executor(abc.ABC):
     def run(self, jobs: Iterable[Job], on_result: ResultCallback) -> None:
         """Run every job and call ``on_result(job, row, predictions)`` as each finishes."""
 
+    def prestart(self, jobs: list[Job]) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Start workers in the background before :meth:`run` (optional; default does nothing).
+
+        The coordinator calls it before its own preflight checks, so that starting the workers
+        overlaps them; it then calls :meth:`run`, or :meth:`close` if the run stops before.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Release what :meth:`prestart` started when :meth:`run` will not be called."""
+
 
 #: kind -> the executor class, or ``"module:Class"`` imported when first used (so that naming
 #: ``dask`` in the registry does not import dask).

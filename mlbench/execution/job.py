@@ -169,13 +169,18 @@ def run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     from threadpoolctl import threadpool_limits
 
     from mlbench.context import BASE_DIR
+    from mlbench.execution.gpus import gpu_peak_mb, reset_gpu_peak
 
     token = BASE_DIR.set(job.base_dir)
+    reset_gpu_peak()
     try:
         with threadpool_limits(limits=job.threads):
-            return _run_job(job)
+            row, preds = _run_job(job)
     finally:
         BASE_DIR.reset(token)
+    # torch's peak on this job's GPU; None for a job that never started CUDA
+    row["gpu_peak_memory_mb"] = gpu_peak_mb()
+    return row, preds
 
 
 @dataclass
@@ -834,11 +839,21 @@ def _run_catching(job: Job, started: str) -> tuple[dict[str, Any], dict[str, np.
     except JobSkipped as exc:
         return failure_row(job, "skipped", str(exc), started), None
     except Exception as exc:
-        from mlbench.errors import MlbenchError
+        from mlbench.execution.gpus import is_gpu_oom, recover_gpu
 
-        if isinstance(exc, MlbenchError):
-            # our own errors already say what and how to fix; the traceback adds nothing
-            message = f"{type(exc).__name__}: {exc}"
+        if is_gpu_oom(exc):
+            oom = f"{type(exc).__name__}: {exc}".strip()
         else:
-            message = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
+            oom = None
+            if isinstance(exc, MlbenchError):
+                # our own errors already say what and how to fix; the traceback adds nothing
+                message = f"{type(exc).__name__}: {exc}"
+            else:
+                message = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
+    if oom is None:
         return failure_row(job, "failed", message, started), None
+    # Out of the except block, so the traceback (and the failed job's tensors it holds) is gone:
+    # the worker frees the card's memory and stays usable for its next job.
+    recover_gpu()
+    hint = "; lower batch_size / image_size, use a smaller model, or set executor.jobs_per_gpu: 1"
+    return failure_row(job, "oom", f"GPU out of memory: {oom}{hint}", started), None

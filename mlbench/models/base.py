@@ -64,6 +64,10 @@ class ModelInfo:
     sanity_params : callable or None
         ``sanity_params(params) -> dict``: parameter changes for the "can it overfit 32 rows?"
         check (deep models train longer and without early stopping there).
+    uses_gpu : callable or None
+        ``uses_gpu(params) -> bool``: whether a job with these parameters runs on a GPU when the
+        run has one (deep models unless ``device: cpu``). The executor then gives it a GPU slot
+        (see :mod:`mlbench.execution.gpus`); ``device: cuda`` asks for one with any model.
     monitor_fit : callable or None
         ``monitor_fit(params, X_val, y_val) -> dict | None``: like ``validation_fit``, the ``fit``
         keyword arguments that hand the model held-out rows, but only to record their loss per
@@ -94,6 +98,7 @@ class ModelInfo:
     describe: Callable[[Any], Mapping[str, Any]] | None = None
     artifacts: Callable[[Any, Any, Any, Any, Any], Mapping[str, Any]] | None = None
     sanity_params: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    uses_gpu: Callable[[Mapping[str, Any]], bool] | None = None
     staged: Callable[[Any, Any], tuple[list[int], list[Any]]] | None = None
     monitor_fit: Callable[[Mapping[str, Any], Any, Any], dict[str, Any] | None] | None = None
 

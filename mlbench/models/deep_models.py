@@ -128,6 +128,11 @@ def _sanity_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {"epochs": max(50, int(params.get("epochs") or 0)), "early_stopping": False}
 
 
+def _uses_gpu(params: Mapping[str, Any]) -> bool:
+    # device auto (the default) or cuda: on the GPU whenever the run has one
+    return str(params.get("device", "auto")).lower() != "cpu"
+
+
 _TASKS = ("classification", "regression")
 
 
@@ -148,6 +153,7 @@ def _cnn_info(name: str, description: str, check: Any = None) -> ModelInfo:
         describe=_describe,
         artifacts=_artifacts,
         sanity_params=_sanity_params,
+        uses_gpu=_uses_gpu,
     )
 
 
@@ -172,5 +178,6 @@ register_model(
         description="torch MLP for tabular data (same trainer as the CNNs)",
         describe=_describe,
         sanity_params=_sanity_params,
+        uses_gpu=_uses_gpu,
     )
 )

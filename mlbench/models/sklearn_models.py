@@ -30,7 +30,11 @@ _TREE_CLF = _TREE | {"class_weight"}
 _FOREST = (_TREE - {"splitter"}) | {"n_estimators", "bootstrap", "oob_score", "warm_start", "max_samples"}
 _FOREST_CLF = _FOREST | {"class_weight"}
 
-_KNN = frozenset({"n_neighbors", "weights", "algorithm", "leaf_size", "p", "metric", "metric_params"})
+# `device` is mlbench's: cpu = scikit-learn, cuda = the torch KNN on the job's GPU, auto = the
+# torch KNN when the worker sees a GPU, else scikit-learn
+_KNN = frozenset(
+    {"n_neighbors", "weights", "algorithm", "leaf_size", "p", "metric", "metric_params", "device"}
+)
 
 _LOGREG = frozenset(
     {
@@ -65,10 +69,34 @@ def _random_forest(params: dict[str, Any], task_type: str, seed: int, n_jobs: in
 
 
 def _knn(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
+    from mlbench.hardware import cuda_present
+
+    params = dict(params)
+    device = str(params.pop("device", "auto")).lower()
+    if device not in ("auto", "cpu", "cuda"):
+        from mlbench.errors import ModelError
+
+        raise ModelError(f"knn device must be auto, cpu or cuda, got {device!r}")
+    if device == "cuda" or (device == "auto" and cuda_present()):
+        from mlbench.neighbors import TorchKNeighborsClassifier, TorchKNeighborsRegressor
+
+        if params.pop("metric_params", None):
+            from mlbench.errors import ModelError
+
+            raise ModelError("knn on cuda takes no metric_params; remove them or set device: cpu")
+        # search strategies of scikit-learn: the torch KNN is always exact brute force
+        params.pop("algorithm", None)
+        params.pop("leaf_size", None)
+        torch_cls = TorchKNeighborsClassifier if task_type == "classification" else TorchKNeighborsRegressor
+        return torch_cls(device="cuda", n_jobs=n_jobs, **params)
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
     cls = KNeighborsClassifier if task_type == "classification" else KNeighborsRegressor
     return cls(n_jobs=n_jobs, **params)
+
+
+def _describe_knn(model: Any) -> dict[str, Any]:
+    return {"device": getattr(model, "device_", None) or "cpu"}
 
 
 def _linear(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
@@ -151,7 +179,8 @@ register_model(
         task_types=("classification", "regression"),
         param_names={"classification": _KNN, "regression": _KNN},
         scale=True,
-        description="sklearn KNeighborsClassifier / KNeighborsRegressor on standardised features",
+        description="k nearest neighbours on standardised features (device: cuda = exact torch KNN on the GPU)",
+        describe=_describe_knn,
     )
 )
 register_model(

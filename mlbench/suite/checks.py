@@ -450,6 +450,8 @@ def check_executor(value: Any, problems: Problems) -> None:
     from mlbench.execution.base import EXECUTORS
 
     kind = value.get("kind") if isinstance(value, dict) else None
+    if kind in (None, "local"):
+        _check_local_gpus(value, problems)
     if not isinstance(kind, str) or kind in EXECUTORS:
         return
     hint = did_you_mean(kind, EXECUTORS.names())
@@ -458,6 +460,26 @@ def check_executor(value: Any, problems: Problems) -> None:
         f"unknown executor kind {kind!r}.{hint} Valid kinds: {', '.join(EXECUTORS.names())} "
         "(a plugin can register more)",
     )
+
+
+def _check_local_gpus(value: Any, problems: Problems) -> None:
+    """An explicit ``executor.gpus`` count or list must name cards this machine has.
+
+    Only explicit values are checked (``auto`` fits any machine), and only for the local
+    executor: a Dask cluster's GPUs live on its workers.
+    """
+    gpus = value.get("gpus") if isinstance(value, dict) else None
+    if gpus is None or gpus == "auto" or isinstance(gpus, bool) or gpus == 0:
+        return
+    if not (isinstance(gpus, int) or (isinstance(gpus, list) and all(isinstance(g, int) for g in gpus))):
+        return  # the wrong shape is the schema's to report
+    from mlbench.errors import ConfigError
+    from mlbench.execution.gpus import plan_gpus
+
+    try:
+        plan_gpus(gpus)
+    except ConfigError as exc:
+        problems.add(("executor", "gpus"), str(exc).removeprefix("executor.gpus: "))
 
 
 #: Keys of an ``ensembles:`` entry per kind, besides the common ``members`` and ``label``.

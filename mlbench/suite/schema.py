@@ -114,6 +114,24 @@ class Budget(_Strict):
     job_memory_gb: float | None = Field(None, gt=0)
 
 
+def _check_gpus(value: Any) -> Any:
+    """``executor.gpus``: ``auto``, a count >= 0, or a list of distinct card indices (never a bool)."""
+    usage = "gpus is `auto`, a count of GPUs (`2`; 0 = use none) or a list of GPU indices (`[0, 2]`)"
+    if value == "auto" and isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{usage}; got {value}")
+        return value
+    if isinstance(value, list) and value:
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+            raise ValueError(f"{usage}; every index is an integer >= 0, got {value}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"gpus lists a GPU twice ({value}); list each index once")
+        return value
+    raise ValueError(f"{usage}; got {value!r}")
+
+
 class ExecutorConfig(_Strict):
     """Where jobs run: a local process pool (default), a Dask cluster, or a kind a plugin registers.
 
@@ -125,6 +143,9 @@ class ExecutorConfig(_Strict):
     workers: int | None = Field(None, ge=1)
     threads_per_job: int = Field(1, ge=1)
     address: str | None = None
+    #: ``auto`` (every visible card), a count, or card indices; see mlbench.execution.gpus
+    gpus: Annotated[Any, BeforeValidator(_check_gpus)] = "auto"
+    jobs_per_gpu: int = Field(1, ge=1, strict=True)
 
 
 class SuiteFile(_Strict):

@@ -1,0 +1,244 @@
+"""The local executor's GPU scheduling, thread sharing, warm workers and orphan handling.
+
+Real worker processes, real SQLite. Without a GPU on the test machine, scheduling is exercised
+with the ``MLBENCH_FAKE_GPUS`` testing hook (fake cards: GPU jobs are scheduled per slot and run
+on the CPU); see :mod:`mlbench.execution.gpus`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import mlbench
+from mlbench.execution.local import LocalExecutor, threads_per_worker
+from mlbench.suite import load_suite
+
+PLUGIN = Path(__file__).parent / "plugins" / "gpu_models.py"
+
+
+def write_suite(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(textwrap.dedent(body).lstrip())
+    return path
+
+
+def max_overlap(rows: pd.DataFrame) -> int:
+    """Most jobs of ``rows`` running at the same instant (from their start/finish timestamps)."""
+    events = []
+    for start, end in zip(
+        pd.to_datetime(rows["started_at"]), pd.to_datetime(rows["finished_at"]), strict=True
+    ):
+        events += [(start, 1), (end, -1)]
+    best = now = 0
+    for _, step in sorted(events, key=lambda e: (e[0], e[1])):  # a finish before a start at the same instant
+        now += step
+        best = max(best, now)
+    return best
+
+
+def overlaps(a: pd.Series, b: pd.DataFrame) -> bool:
+    start, end = pd.to_datetime(a["started_at"]), pd.to_datetime(a["finished_at"])
+    return bool(((pd.to_datetime(b["started_at"]) < end) & (pd.to_datetime(b["finished_at"]) > start)).any())
+
+
+def run_cli(suite: Path, out: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mlbench.cli", "run", str(suite), "--output", str(out), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_fake_one_gpu_runs_one_gpu_job_at_a_time_while_cpu_jobs_keep_running(tmp_path):
+    suite = write_suite(
+        tmp_path,
+        f"""
+        name: onegpu
+        plugins: [{PLUGIN}]
+        resampling: {{kind: kfold, folds: 4}}
+        datasets: [iris]
+        models:
+          - decision_tree
+          - knn
+          - gpu_sleeper: {{seconds: 0.4}}
+        executor: {{workers: 3, gpus: [0]}}
+        """,
+    )
+    out = tmp_path / "out"
+    done = run_cli(suite, out, {"MLBENCH_FAKE_GPUS": "1"})
+    assert done.returncode == 0, done.stderr
+    rows = mlbench.load_results(out)
+    assert set(rows["status"]) == {"ok"} and len(rows) == 12
+    gpu = rows[rows["model"] == "gpu_sleeper"]
+    cpu = rows[rows["model"] != "gpu_sleeper"]
+    assert list(gpu["gpu_id"]) == [0] * 4 and cpu["gpu_id"].isna().all()
+    assert max_overlap(gpu) == 1, "two GPU jobs ran at once on a 1-GPU executor"
+    # the CPU jobs did not wait for the GPU queue: some ran while a GPU job was running
+    assert any(overlaps(row, cpu) for _, row in gpu.iterrows())
+    # one warm GPU worker served every GPU job, in turn
+    assert gpu["worker_pid"].nunique() == 1 and sorted(gpu["worker_job"]) == [1, 2, 3, 4]
+    # per-job overhead is recorded: wall - fit - predict
+    assert (rows["overhead_seconds"] >= 0).all()
+    assert (
+        (
+            rows["wall_seconds"] - rows["fit_seconds"] - rows["predict_seconds"] - rows["overhead_seconds"]
+        ).abs()
+        < 1e-6
+    ).all()
+    assert rows["gpu_peak_memory_mb"].isna().all() if "gpu_peak_memory_mb" in rows else True
+
+
+def test_two_slots_per_gpu_allow_two_gpu_jobs_and_gpu_jobs_go_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLBENCH_FAKE_GPUS", "1")
+    suite = load_suite(
+        write_suite(
+            tmp_path,
+            f"""
+            plugins: [{PLUGIN}]
+            resampling: {{kind: kfold, folds: 4}}
+            datasets: [iris]
+            models: [decision_tree, gpu_sleeper: {{seconds: 0.6}}]
+            executor: {{workers: 1, gpus: 1, jobs_per_gpu: 2}}
+            """,
+        )
+    )
+    executor = LocalExecutor.from_suite(suite)
+    assert executor.gpu_plan.slots == [0, 0] and executor.gpu_plan.fake
+    rows, started = [], []
+    executor.run(suite.expand(), lambda job, row, preds: rows.append(row), on_start=started.append)
+    frame = pd.DataFrame(rows)
+    gpu = frame[frame["model"] == "gpu_sleeper"]
+    assert set(frame["status"]) == {"ok"} and max_overlap(gpu) == 2
+    assert set(gpu["gpu_id"]) == {0} and frame.loc[frame["model"] != "gpu_sleeper", "gpu_id"].isna().all()
+    # the suite lists the CPU model first; the GPU jobs are dispatched before it
+    assert [job.model for job in started[:2]] == ["gpu_sleeper", "gpu_sleeper"]
+
+
+def test_threads_are_shared_out_unless_the_suite_sets_them(tmp_path):
+    cores = len(os.sched_getaffinity(0))
+    assert threads_per_worker(1) == cores and threads_per_worker(cores) == 1
+    assert threads_per_worker(10 * cores) == 1
+    base = "datasets: [iris]\nmodels: [decision_tree]\n"
+    auto = LocalExecutor.from_suite(load_suite(write_suite(tmp_path, base + "executor: {workers: 1}\n")))
+    fixed = LocalExecutor.from_suite(
+        load_suite(write_suite(tmp_path, base + "executor: {workers: 1, threads_per_job: 1}\n"))
+    )
+    assert auto.threads is None and fixed.threads == 1
+    seen: list[int] = []
+    auto.run(
+        load_suite(write_suite(tmp_path, base + "executor: {workers: 1}\n")).expand()[:1],
+        lambda j, r, p: None,
+        on_start=lambda job: seen.append(job.threads),
+    )
+    assert seen == [cores]
+
+
+def test_gpu_and_cpu_workers_see_only_their_devices():
+    from mlbench.execution.gpus import GpuPlan
+
+    plan = GpuPlan(gpus=(0, 2), jobs_per_gpu=1, hide=True)
+    assert plan.worker_env(2) == {"CUDA_VISIBLE_DEVICES": "2", "MLBENCH_GPU_SLOT": "2"}
+    assert plan.worker_env(None) == {"CUDA_VISIBLE_DEVICES": ""}
+    fake = GpuPlan(gpus=(0,), fake=True, hide=True)
+    assert fake.worker_env(0)["CUDA_VISIBLE_DEVICES"] == ""
+    assert GpuPlan().worker_env(None) == {}  # no GPU scheduling: the environment is left alone
+
+
+def _descendants(pid: int) -> list:
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(procs: list) -> list:
+    import psutil
+
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_coordinator_leaves_no_process_of_the_run(tmp_path):
+    suite = write_suite(
+        tmp_path,
+        f"""
+        plugins: [{PLUGIN}]
+        resampling: {{kind: kfold, folds: 2}}
+        datasets: [iris]
+        models: [spawner: {{seconds: 60}}]
+        executor: {{workers: 2}}
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlbench.cli", "run", str(suite), "--output", str(tmp_path / "out"), "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        # fork server, resource tracker, 2 workers and the 2 processes the jobs started
+        deadline = time.monotonic() + 120
+        family: list = []
+        while time.monotonic() < deadline:
+            family = _descendants(proc.pid)
+            if sum("time.sleep(120)" in " ".join(p.cmdline()) for p in _alive(family)) == 2:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the jobs never started: {[p.cmdline() for p in _alive(family)]}")
+        family = _descendants(proc.pid)
+        assert len(family) >= 5
+        os.kill(proc.pid, signal.SIGKILL)  # the coordinator only, as the OOM killer would
+        proc.wait(timeout=10)
+        t0 = time.monotonic()
+        while _alive(family) and time.monotonic() - t0 < 2.0:
+            time.sleep(0.05)
+        left = _alive(family)
+        assert not left, f"still running 2 s after the coordinator died: {[p.cmdline() for p in left]}"
+    finally:
+        for p in _alive(_descendants(proc.pid)):
+            p.kill()
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_prestarted_workers_are_used_by_run_or_stopped_by_close(tmp_path):
+    suite = load_suite(
+        write_suite(tmp_path, "datasets: [iris]\nmodels: [decision_tree]\nexecutor: {workers: 2}\n")
+    )
+    jobs = suite.expand()
+    executor = LocalExecutor.from_suite(suite)
+    executor.prestart(jobs)
+    executor._starter.join()
+    started = [w.proc.pid for w in executor._pool]
+    assert len(started) == 2 and all(w.proc.is_alive() for w in executor._pool)
+    rows = []
+    executor.run(jobs, lambda job, row, preds: rows.append(row))
+    assert {row["worker_pid"] for row in rows} <= set(started) and len(rows) == len(jobs)
+    # a run stopped before its jobs (a preflight error) closes what prestart started
+    other = LocalExecutor.from_suite(suite)
+    other.prestart(jobs)
+    other._starter.join()
+    procs = [w.proc for w in other._pool]
+    other.close()
+    assert procs and not any(p.is_alive() for p in procs)
