@@ -363,7 +363,7 @@ def _xgb_pruning(estimator: Any, X_val: Any, y_val: np.ndarray, scorer: Callable
     """Report the tuning metric on the validation rows every tenth of the boosting rounds."""
     import xgboost as xgb
 
-    from mlbench.execution.job import _final
+    from mlbench.models.base import final_estimator as _final
 
     model = _final(estimator)
     rounds = int(model.get_params().get("n_estimators") or 100)
@@ -404,7 +404,7 @@ class _EpochPruning:
         self.token: Any = None
 
     def __call__(self, epoch: int) -> None:
-        from mlbench.execution.job import _final
+        from mlbench.models.base import final_estimator as _final
 
         model = _final(self.estimator)
         if hasattr(self.estimator, "steps"):
@@ -439,7 +439,7 @@ def _raw_to_prediction(raw: np.ndarray, task: str, classes: Any) -> tuple[np.nda
 
 
 def tune_job(
-    job: Any, info: Any, task: str, kinds: dict[str, str], ds: Any, rows: Any, matrix: Callable
+    job: Any, info: Any, task: str, kinds: dict[str, str], ds: Any, rows: Any, matrix: Callable, steps: Any
 ) -> TuneResult:
     """Run a job's study on its training rows only and return the best parameters.
 
@@ -456,6 +456,10 @@ def tune_job(
         The job's rows; only ``train`` and ``val`` are used (never ``test``).
     matrix : callable
         ``matrix(X, idx)``: rows of the dataset as the model's input.
+    steps : object
+        The job runner's own steps (attributes ``build``, ``classes``, ``early_stops``, ``fit``,
+        ``predict``, ``stop_rows``), so that a trial fits exactly as a job does. Passed in rather
+        than imported: the job runner imports this module.
 
     Returns
     -------
@@ -468,7 +472,8 @@ def tune_job(
     """
     import optuna
 
-    from mlbench.execution.job import _build, _Classes, _early_stops, _fit, _predict, _stop_rows
+    _build, _Classes, _early_stops = steps.build, steps.classes, steps.early_stops
+    _fit, _predict, _stop_rows = steps.fit, steps.predict, steps.stop_rows
     from mlbench.metrics import METRICS, score
 
     tune = job.tune

@@ -566,17 +566,16 @@ def flags(
 
 
 def run_checks(run: Any, metric: str | None = None) -> pd.DataFrame:
-    """:func:`checks` of a run (a :class:`mlbench.reader.Run` or its folder), on its primary metrics.
+    """:func:`checks` of a run, on its primary metrics.
 
     Parameters
     ----------
-    run : Run or str or Path
+    run : Run
+        From :func:`mlbench.open_run` (taken rather than a folder so that this analysis does not
+        import the reader, which imports the report, which shows these checks).
     metric : str, optional
         Judge every dataset of that metric's task type on it instead of the suite's primary.
     """
-    from mlbench.reader import Run, open_run
-
-    run = run if isinstance(run, Run) else open_run(run)
     primary: dict[str, str] | None = None
     if metric is not None:
         from mlbench.metrics import METRICS

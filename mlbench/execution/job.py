@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mlbench.errors import MlbenchError
+from mlbench.models.base import final_estimator as _final
 from mlbench.suite import Job
 
 
@@ -120,11 +121,6 @@ def _build(job: Job, info: Any, task_type: str, kinds: dict[str, str]) -> Any:
     from mlbench.models.preprocessing import make_preprocessor
 
     return Pipeline([("preprocess", make_preprocessor(kinds, info.scale)), ("model", estimator)])
-
-
-def _final(estimator: Any) -> Any:
-    """The model at the end of a preprocessing pipeline (or the estimator itself)."""
-    return estimator[-1] if hasattr(estimator, "steps") else estimator
 
 
 def _sanity(job: Job, info: Any, task: str, kinds: dict[str, str], X: Any, y: np.ndarray) -> dict[str, Any]:
@@ -534,10 +530,19 @@ def _tune(
     trials themselves (``tune_trials``, which the store keeps in its own table).
     """
     import dataclasses
+    import types
 
     from mlbench.tuning import tune_job
 
-    result = tune_job(job, info, task, kinds, ds, rows, matrix)
+    steps = types.SimpleNamespace(
+        build=_build,
+        classes=_Classes,
+        early_stops=_early_stops,
+        fit=_fit,
+        predict=_predict,
+        stop_rows=_stop_rows,
+    )
+    result = tune_job(job, info, task, kinds, ds, rows, matrix, steps)
     row.update(
         best_params_json=json.dumps(result.best_params, sort_keys=True, default=str),
         n_trials=len(result.trials),

@@ -160,3 +160,13 @@ MODELS: Registry[ModelInfo] = Registry("model", ModelError)
 def register_model(info: ModelInfo) -> ModelInfo:
     """Add a model family to the registry (used by the model modules and by plugins)."""
     return MODELS.register(info.name, info)
+
+
+def final_estimator(estimator: Any) -> Any:
+    """The model at the end of a preprocessing pipeline (or the estimator itself).
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+    """
+    return estimator[-1] if hasattr(estimator, "steps") else estimator
