@@ -48,8 +48,8 @@ def write_error(path: str | Path, exc: OSError, what: str = "write") -> MlbenchE
     what : str
         The verb of the message ("write", "create the folder").
     """
-    where = exc.filename if isinstance(exc.filename, str) and exc.filename else str(path)
-    return MlbenchError(f"cannot {what} {where}: {_reason(exc)}; choose another path you can write to")
+    # the path the user named, not a temp file mlbench writes first and renames
+    return MlbenchError(f"cannot {what} {path}: {_reason(exc)}; choose another path you can write to")
 
 
 def check_output_dir(path: str | Path) -> None:

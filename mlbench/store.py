@@ -225,9 +225,9 @@ def _wrap_db_error(db: Path, exc: sqlite3.Error) -> MlbenchError:
             "(delete the folder and run `mlbench run SUITE` again)"
         )
     return MlbenchError(
-        f"cannot open results database {db}: {exc} ({name or 'an operating-system error'}); the store "
-        "is not damaged by this: check that you may read the file and its folder (permissions, a "
-        "read-only or full disk) and try again"
+        f"cannot open results database {db}: {exc} ({name or 'an operating-system error'}); check "
+        "that you may read the file and its folder (permissions, a read-only or full disk): this "
+        "error says nothing against the store itself, keep it"
     )
 
 
