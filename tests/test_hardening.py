@@ -304,3 +304,28 @@ def test_read_only_run_folder_exports_and_reports_elsewhere(done: Path, tmp_path
         for path in [run, *run.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
     assert not (run / "sub").exists() and not (run / LOCK_NAME).exists()
+
+
+def test_python_api_refuses_a_busy_output_and_shares_it_when_asked(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = textwrap.dedent(
+        f"""
+        import time
+        from mlbench.outputs import RunLock
+        RunLock({str(out)!r}, shared=True).acquire()
+        print("held", flush=True)
+        time.sleep(60)
+        """
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        suite = {"datasets": ["iris"], "models": ["knn"], "resampling": {"folds": 2}}
+        with pytest.raises(mlbench.MlbenchError, match=rf"PID {holder.pid}.*--shared"):
+            mlbench.run(suite, output=out, quiet=True, workers=1)
+        run = mlbench.run(suite, output=out, quiet=True, workers=1, shared=True, report=False)
+        assert list(run.results()["status"]) == ["ok", "ok"]
+        assert list(run.runs()["status"]) == ["finished"]
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)

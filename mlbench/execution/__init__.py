@@ -432,10 +432,13 @@ def run_suite(
     from mlbench.outputs import RunLock
     from mlbench.store import DB_NAME, Store
 
+    before = _store_state(suite.output)
     first = plan_run(suite, retry_failed=retry_failed)
     preflight_models(suite, first.to_run)
     preflight_resampling(suite, first.to_run)
     lock = RunLock(suite.output, shared=shared).acquire()
+    # planned again under the lock (below) when another run wrote to the store since the first plan
+    changed = shared or _store_state(suite.output) != before
     try:
         store = None
         outcome = RunOutcome(output=Path(suite.output))
@@ -445,8 +448,7 @@ def run_suite(
             outcome.crashed_runs = store.mark_crashed(holding_exclusive=not shared)
         # what the store held before planning: a shared run leaves any job recorded since to others
         seen = store.attempts() if shared and store is not None else {}
-        # planned again under the lock: another run may have finished jobs since the first plan
-        plan = plan_run(suite, retry_failed=retry_failed)
+        plan = plan_run(suite, retry_failed=retry_failed) if changed else first
         outcome.failed_remaining = plan.skipped_failed
         if on_plan is not None:
             on_plan(plan)
@@ -463,6 +465,22 @@ def run_suite(
         return _run_locked(suite, plan, store, lock, outcome, seen, workers, on_result, command, write_report)
     finally:
         lock.release()
+
+
+def _store_state(output: Path) -> tuple[tuple[int, int] | None, ...]:
+    """Sizes and modification times of the store's files: equal states, no write in between."""
+    import os
+
+    from mlbench.store import DB_NAME
+
+    state = []
+    for name in (DB_NAME, f"{DB_NAME}-wal"):
+        try:
+            st = os.stat(Path(output) / name)
+            state.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            state.append(None)
+    return tuple(state)
 
 
 def _run_locked(
