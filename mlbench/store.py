@@ -200,6 +200,8 @@ def _connect(db: Path, *, read_only: bool) -> sqlite3.Connection:
                 conn.close()
                 last = exc
                 continue
+            if params == "immutable=1":
+                _warn_if_wal_unread(db)
             break
         else:
             assert last is not None
@@ -210,6 +212,24 @@ def _connect(db: Path, *, read_only: bool) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per record.
     conn.execute("PRAGMA busy_timeout = 10000")
     return conn
+
+
+def _warn_if_wal_unread(db: Path) -> None:
+    """Say so when an ``immutable=1`` reader leaves a write-ahead log unread (a run killed mid-way)."""
+    wal = db.with_name(db.name + "-wal")
+    try:
+        size = wal.stat().st_size
+    except OSError:
+        return
+    if size:
+        import warnings
+
+        warnings.warn(
+            f"{db} is read without its write-ahead log {wal.name} ({size} bytes; the folder is "
+            "read-only): results committed last by a run that did not close the store may be "
+            "missing; open a writable copy of the folder to see them",
+            stacklevel=3,
+        )
 
 
 #: SQLite's result codes that mean the file itself is bad; every other error (no permission, a

@@ -329,3 +329,22 @@ def test_python_api_refuses_a_busy_output_and_shares_it_when_asked(tmp_path: Pat
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+def test_a_running_coordinator_keeps_its_heartbeat_fresh(tmp_path: Path, monkeypatch) -> None:
+    import mlbench.store
+    from mlbench.execution import _start_heartbeat
+    from mlbench.store import Store
+
+    monkeypatch.setattr(mlbench.store, "HEARTBEAT_SECONDS", 0.02)
+    with Store(tmp_path / "run") as store:
+        run_id = store.start_run({"suite": "s"})
+        old = "2020-01-01T00:00:00+00:00"
+        store.conn.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", (old, run_id))
+        assert store.mark_crashed() == []  # stale, but this process is the run's: alive
+        stop = _start_heartbeat(store, run_id)
+        try:
+            stamp = lambda: store.conn.execute("SELECT heartbeat_at FROM runs").fetchone()[0]  # noqa: E731
+            wait_for(lambda: stamp() != old, "a heartbeat")
+        finally:
+            stop()

@@ -662,6 +662,23 @@ def test_read_only_results_folder_is_read_and_never_called_damaged(tmp_path: Pat
         assert res.returncode == 1 and "MlbenchError" in res.stderr, res.stderr
         assert "damaged" not in res.stderr and "delete the folder" not in res.stderr
         assert "permissions" in res.stderr
+        # a folder we may not enter: that, not "no results"
+        (root / DB_NAME).chmod(0o444)
+        root.chmod(0o000)
+        res = subprocess.run(
+            [
+                *prefix,
+                sys.executable,
+                "-c",
+                "import sys, mlbench; mlbench.load_results(sys.argv[1])",
+                str(root),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert "Permission denied" in res.stderr and "no results" not in res.stderr, res.stderr
     finally:
         for path in [root, root / DB_NAME, root / "predictions"]:
             path.chmod(0o755 if path.is_dir() else 0o644)

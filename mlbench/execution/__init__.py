@@ -370,9 +370,16 @@ def _run_shared(
     A batch is as large as the executor has workers, so runs sharing a store take turns job by
     job; a job claimed by another live run, or recorded by one since this run planned, is left
     to it. Batches end together (a worker may idle while the batch's longest job finishes):
-    the price of claiming each job before it starts without changing the executors.
+    the price of claiming each job before it starts without changing the executors. Each batch
+    is one ``executor.run`` call, so an executor that starts a cluster per call (dask without an
+    ``address``) pays that start per batch; shared runs are meant for the local executor.
     """
-    batch_size = max(1, int(getattr(executor, "workers", None) or suite.executor.workers or 1))
+    from mlbench.execution.local import default_workers
+
+    # executors without a worker count of their own (dask with an address) get one job per core here
+    batch_size = max(
+        1, int(getattr(executor, "workers", None) or suite.executor.workers or default_workers())
+    )
     remaining = [(job.job_id, seen.get(job.job_id, 0)) for job in jobs]
     by_id = {job.job_id: job for job in jobs}
     while remaining:
