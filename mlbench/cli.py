@@ -224,9 +224,17 @@ def report(
 
         prepare_output_dir(export_figures)  # before the report: a bad folder fails fast, exit 2
     if len(runs) == 2:
+        from mlbench.outputs import prepare_parent, write_error
         from mlbench.report import write_comparison
 
-        typer.echo(str(write_comparison(runs[0], runs[1], out)))  # default: RUN_B/compare.html
+        if out is not None:
+            prepare_parent(out)
+        try:
+            typer.echo(str(write_comparison(runs[0], runs[1], out)))  # default: RUN_B/compare.html
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            raise write_error(out or runs[1].path / "compare.html", exc) from None
     else:
         typer.echo(str(runs[0].report(out)))
     if export_figures is not None:

@@ -258,6 +258,9 @@ def test_export_report_and_figures_below_a_file_exit_2_with_the_path(done: Path)
         cli("report", str(run), "--out", str(afile / "r.html")), f"{afile}/r.html", "is a file"
     )
     assert_clean_error(
+        cli("report", str(run), str(run), "--out", str(afile / "c.html")), f"{afile}/c.html", "is a file"
+    )
+    assert_clean_error(
         cli("report", str(run), "--out", str(done / "ok.html"), "--export-figures", str(afile / "figs")),
         f"{afile}/figs",
         "is a file",
