@@ -568,7 +568,7 @@ class Store:
 
     @_locked
     def claim_jobs(
-        self, run_id: int, candidates: list[tuple[str, int]], limit: int
+        self, run_id: int, candidates: list[tuple[str, int]], limit: int, guided: bool = False
     ) -> tuple[list[str], set[str]]:
         """Claim up to ``limit`` jobs for ``run_id`` in one write transaction (``--shared`` runs).
 
@@ -584,7 +584,11 @@ class Store:
         candidates : list of (str, int)
             Job ids in the order to run them, each with the attempt count the run saw when it planned.
         limit : int
-            At most this many jobs are claimed.
+            At most this many jobs are claimed (at least this many with ``guided``).
+        guided : bool
+            Claim ``max(limit, ceil(claimable / (2 * live runs)))`` jobs: large batches while
+            much is left, small ones at the end (guided self-scheduling, Polychronopoulos and
+            Kuck 1987), so that few batches are needed and the runs still finish together.
 
         Returns
         -------
@@ -602,8 +606,9 @@ class Store:
             )
             alive, _ = self._live_runs(holding_exclusive=False)
             now = _utc_now()
+            free = []
             for job_id, seen in candidates:
-                if len(claimed) >= limit:
+                if not guided and len(free) >= limit:
                     break
                 attempt = conn.execute(
                     "SELECT COALESCE(MAX(attempt), 0) FROM results WHERE job_id = ?", (job_id,)
@@ -612,8 +617,12 @@ class Store:
                     gone.add(job_id)
                     continue
                 holder = conn.execute("SELECT run_id FROM claims WHERE job_id = ?", (job_id,)).fetchone()
-                if holder is not None and holder[0] != run_id and holder[0] in alive:
-                    continue
+                if holder is not None and (holder[0] == run_id or holder[0] in alive):
+                    continue  # this run's already, or a live run's
+                free.append(job_id)
+            if guided:
+                limit = max(limit, math.ceil(len(free) / (2 * max(1, len(alive)))))
+            for job_id in free[:limit]:
                 conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?)", (job_id, run_id, now))
                 claimed.append(job_id)
         return claimed, gone

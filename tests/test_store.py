@@ -696,3 +696,22 @@ def test_a_truly_damaged_store_is_still_called_damaged(tmp_path: Path) -> None:
     (root / DB_NAME).write_bytes(bytes(data))
     with pytest.raises(MlbenchError, match=r"damaged \(delete the folder"):
         load_results(root)
+
+
+def test_guided_claims_take_a_share_of_what_is_left(tmp_path: Path) -> None:
+    a, b = Store(tmp_path / "run"), Store(tmp_path / "run")
+    try:
+        ra, rb = a.start_run({"suite": "s"}), b.start_run({"suite": "s"})
+        jobs = [(f"j{i}", 0) for i in range(16)]
+        # two live runs: a quarter of the 16 free jobs, then a quarter of the 12 left, ...
+        assert len(a.claim_jobs(ra, jobs, 1, guided=True)[0]) == 4
+        assert len(b.claim_jobs(rb, jobs, 1, guided=True)[0]) == 3
+        assert len(a.claim_jobs(ra, jobs, 2, guided=True)[0]) == 3  # ceil(9 / 4)
+        taken = set()
+        for store, run_id in [(a, ra), (b, rb)] * 10:
+            taken |= set(store.claim_jobs(run_id, jobs, 1, guided=True)[0])
+        claims = a.conn.execute("SELECT COUNT(*), COUNT(DISTINCT job_id) FROM claims").fetchone()
+        assert claims == (16, 16)
+    finally:
+        a.close()
+        b.close()

@@ -367,9 +367,9 @@ def _run_shared(
 ) -> None:
     """Run ``jobs`` in batches, claiming each batch in the store first (``--shared`` runs).
 
-    A batch is as large as the executor has workers, so runs sharing a store take turns job by
-    job; a job claimed by another live run, or recorded by one since this run planned, is left
-    to it. Batches end together (a worker may idle while the batch's longest job finishes):
+    A batch holds at least as many jobs as the executor has workers, and more while much is
+    left (guided self-scheduling, see :meth:`~mlbench.store.Store.claim_jobs`); a job claimed by
+    another live run, or recorded by one since this run planned, is left to it. Batches end together (a worker may idle while the batch's longest job finishes):
     the price of claiming each job before it starts without changing the executors. Each batch
     is one ``executor.run`` call, so an executor that starts a cluster per call (dask without an
     ``address``) pays that start per batch; shared runs are meant for the local executor.
@@ -383,7 +383,7 @@ def _run_shared(
     remaining = [(job.job_id, seen.get(job.job_id, 0)) for job in jobs]
     by_id = {job.job_id: job for job in jobs}
     while remaining:
-        claimed, gone = store.claim_jobs(run_id, remaining, batch_size)
+        claimed, gone = store.claim_jobs(run_id, remaining, batch_size, guided=True)
         if not claimed:
             return  # what is left is claimed by live runs: theirs to finish
         taken = set(claimed) | gone
