@@ -5,9 +5,13 @@ Layout of a run folder::
     <root>/results.sqlite           runs + one row per job attempt (WAL mode)
     <root>/predictions/<job_id>.npz val/test indices and probabilities, for ensembles after the fact
 
-Only the coordinator writes (one :class:`Store` per run folder); everyone else reads through the
-run reader (:func:`mlbench.open_run`), from any number of processes at once, because the database
-is in WAL mode.
+Only the coordinator writes (one :class:`Store` per run folder, guarded by the run lock of
+:mod:`mlbench.outputs`); everyone else reads through the run reader (:func:`mlbench.open_run`), from
+any number of processes at once, because the database is in WAL mode. Runs started with
+``--shared`` are several coordinators on one store: each claims its jobs in the ``claims`` table
+(:meth:`Store.claim_jobs`) and tolerates the columns the others add. Each run's row carries its
+``pid``, ``host`` and a ``heartbeat_at`` stamp, so a run killed while running is later marked
+``crashed`` (:meth:`Store.mark_crashed`).
 
 Crash safety (the coordinator may be SIGKILLed at any moment):
 
@@ -111,6 +115,10 @@ _RUN_COLUMNS: dict[str, str] = {
     "versions": "TEXT",
     "hardware": "TEXT",
     "command": "TEXT",
+    # liveness of a running run (see Store.mark_crashed)
+    "pid": "INTEGER",
+    "host": "TEXT",
+    "heartbeat_at": "TEXT",
 }
 # Columns of `runs` holding JSON that runs() decodes; extra dict/list-valued keys are added to
 # the `json_columns` table so they are decoded too.
