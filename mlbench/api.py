@@ -113,7 +113,9 @@ def run(
     Raises
     ------
     ConfigError
-        The suite is invalid (every problem listed).
+        The suite is invalid (every problem listed), or a dataset has fewer rows than folds.
+    MlbenchError
+        The output is in use by another run (its PID is named; see ``shared``) or cannot be written.
     KeyboardInterrupt
         After an interrupt, once finished jobs are stored (calling ``run`` again resumes).
 
