@@ -166,6 +166,11 @@ def _dry_run(s: Any, retry_failed: bool) -> None:
             f"{len(plan.to_run)} jobs to run, about {k}x the fitting time of `val: holdout` "
             "(fewer on a training subset with fewer rows than folds)"
         )
+    if any(job.tune is not None for job in plan.jobs):
+        from mlbench.tuning import describe_budget
+
+        for line in describe_budget(plan.to_run):
+            typer.echo(line)
     if s.ensembles:
         typer.echo(
             f"{len(s.ensembles)} ensembles ({', '.join(e.label for e in s.ensembles)}) are built after the "
@@ -223,22 +228,27 @@ def report(
         from mlbench.outputs import prepare_output_dir
 
         prepare_output_dir(export_figures)  # before the report: a bad folder fails fast, exit 2
-    if len(runs) == 2:
-        from mlbench.outputs import prepare_parent, write_error
-        from mlbench.report import write_comparison
+    from mlbench.outputs import prepare_parent, write_error
 
-        if out is not None:
-            prepare_parent(out)
-        try:
-            typer.echo(str(write_comparison(runs[0], runs[1], out)))  # default: RUN_B/compare.html
-        except OSError as exc:
-            if exc.filename is None:
-                raise
-            raise write_error(out or runs[1].path / "compare.html", exc) from None
-    else:
-        typer.echo(str(runs[0].report(out)))
+    if out is not None:
+        prepare_parent(out)
+    default = runs[1].path / "compare.html" if len(runs) == 2 else runs[0].path / "index.html"
+    try:
+        if len(runs) == 2:
+            from mlbench.report import write_comparison
+
+            path = write_comparison(runs[0], runs[1], out, warn=lambda m: _err(f"warning: {m}"))
+        else:
+            from mlbench.report.build import write_report
+
+            path = write_report(runs[0], out, warn=lambda m: _err(f"warning: {m}"))
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # e.g. a read-only run folder: the report can still be written elsewhere
+        raise write_error(out or default, exc, hint="write the report elsewhere with --out FILE") from None
+    typer.echo(str(path))  # default: RUN_DIR/index.html, or RUN_B/compare.html
     if export_figures is not None:
-        from mlbench.outputs import write_error
         from mlbench.report import export_figures as _export
 
         try:
@@ -327,7 +337,15 @@ def export(
     from mlbench.reader import open_run
 
     target = out or Path(run_dir) / f"results.{format.value}"
-    typer.echo(str(open_run(run_dir).export(target, format.value)))
+    run = open_run(run_dir)
+    typer.echo(str(run.export(target, format.value)))
+    from mlbench.report.build import prediction_warnings
+
+    consequence = (
+        "the results table is exported but ensembles and the report cannot use those jobs' predictions"
+    )
+    for message in prediction_warnings(run.prediction_problems(), consequence=consequence):
+        _err(f"warning: {message}")
 
 
 def main() -> None:

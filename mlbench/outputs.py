@@ -36,7 +36,9 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def write_error(path: str | Path, exc: OSError, what: str = "write") -> MlbenchError:
+def write_error(
+    path: str | Path, exc: OSError, what: str = "write", hint: str = "choose another path you can write to"
+) -> MlbenchError:
     """The error for an OS error while writing ``path``: the path, the reason and what to do.
 
     Parameters
@@ -47,9 +49,11 @@ def write_error(path: str | Path, exc: OSError, what: str = "write") -> MlbenchE
         What the operating system said.
     what : str
         The verb of the message ("write", "create the folder").
+    hint : str
+        What to do about it.
     """
     # the path the user named, not a temp file mlbench writes first and renames
-    return MlbenchError(f"cannot {what} {path}: {_reason(exc)}; choose another path you can write to")
+    return MlbenchError(f"cannot {what} {path}: {_reason(exc)}; {hint}")
 
 
 def check_output_dir(path: str | Path) -> None:

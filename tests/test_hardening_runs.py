@@ -1,4 +1,4 @@
-"""Issue 12 (hardening), end to end through the CLI with real runs in real processes: concurrent
+"""Issue 12 (hardening), part A, end to end through the CLI with real runs in real processes: concurrent
 runs into one output, killed runs, output paths, read-only result folders, exit codes, strict
 suite types and the folds preflight."""
 

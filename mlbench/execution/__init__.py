@@ -443,6 +443,10 @@ def run_suite(
     first = plan_run(suite, retry_failed=retry_failed)
     preflight_models(suite, first.to_run)
     preflight_resampling(suite, first.to_run)
+    if first.to_run:
+        from mlbench.execution.base import executor_class
+
+        executor_class(suite.executor.kind)  # a missing optional extra (dask) fails before a run is recorded
     lock = RunLock(suite.output, shared=shared).acquire()
     # planned again under the lock (below) when another run wrote to the store since the first plan
     changed = shared or _store_state(suite.output) != before

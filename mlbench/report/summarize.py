@@ -58,6 +58,7 @@ def summarize(
     predictions: PredictionLoader | None = None,
     datasets: DatasetLoader | None = None,
     alpha: float = 0.05,
+    trials: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Summarize a run's results for the report.
 
@@ -80,6 +81,9 @@ def summarize(
         ``dataset name -> Dataset or None``; true test labels and class names for the same.
     alpha : float
         Significance level of the tests across datasets.
+    trials : pandas.DataFrame, optional
+        The tuned jobs' trials (:meth:`mlbench.reader.Run.trials`); each dataset with a tuned
+        model gets ``tuning`` (:func:`mlbench.report.tuning.tuning_sections`), else None.
 
     Returns
     -------
@@ -137,9 +141,16 @@ def summarize(
         named, primary, {d["name"]: d["greater_is_better"] for d in items}, predictions=predictions
     )
     ensembles = sections.ensembles(named, primary)
+    from mlbench.report.overfit import overfitting
+    from mlbench.report.tuning import tuning_sections
+
+    overfit = overfitting(named, primary)
+    tuning = tuning_sections(named, trials, primary)
     for ds in items:
         ds["scaling"] = scaling.get(ds["name"])
         ds["ensembles"] = ensembles.get(ds["name"])
+        ds["overfitting"] = overfit.get(ds["name"])
+        ds["tuning"] = tuning.get(ds["name"])
     summary = {
         "header": _header(df, meta),
         "overall": sections.overall(named, primary, alpha),
@@ -354,7 +365,20 @@ def _summarize_dataset(
         "histories": deep,
         "confusion": confusion,
         "visuals": visuals,
+        "provenance": _provenance(df),
     }
+
+
+def _provenance(df: pd.DataFrame) -> list[str]:
+    """What loading did to a dataset (source, dropped columns, inf replaced, ignored files), as
+    recorded with its latest job that stored it; one line per step."""
+    if "dataset_provenance" not in df:
+        return []
+    found = df["dataset_provenance"].dropna().astype(str)
+    found = found[found != ""]
+    if found.empty:
+        return []
+    return [part.strip() for part in found.iloc[-1].split("; ") if part.strip()]
 
 
 def _leaderboard_rows(
