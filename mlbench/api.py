@@ -77,6 +77,7 @@ def run(
     sanity: bool = False,
     report: bool = True,
     quiet: bool = False,
+    shared: bool = False,
     **overrides: Any,
 ) -> Run:
     """Run a suite (resuming what is already stored) and return the run, read-only.
@@ -97,6 +98,9 @@ def run(
         Write ``index.html`` into the output folder.
     quiet : bool
         No progress bar or per-job lines.
+    shared : bool
+        Split the remaining jobs with other runs started with ``shared=True`` (or ``--shared``)
+        into the same output; without it a second run into the output is refused.
     **overrides
         Top-level suite keys replacing the suite's (``seed=1``, ``metrics=[...]``).
 
@@ -109,7 +113,9 @@ def run(
     Raises
     ------
     ConfigError
-        The suite is invalid (every problem listed).
+        The suite is invalid (every problem listed), or a dataset has fewer rows than folds.
+    MlbenchError
+        The output is in use by another run (its PID is named; see ``shared``) or cannot be written.
     KeyboardInterrupt
         After an interrupt, once finished jobs are stored (calling ``run`` again resumes).
 
@@ -136,12 +142,19 @@ def run(
             on_result=progress.result,
             command="mlbench.run()",
             write_report=report,
+            shared=shared,
         )
     finally:
         progress.close()
     if outcome.interrupted:
         raise KeyboardInterrupt(
             f"interrupted: finished jobs are stored in {outcome.output}; run again to resume"
+        )
+    if outcome.failed_remaining:
+        import warnings
+
+        warnings.warn(
+            f"{outcome.failed_remaining} failed jobs remain; retry_failed=True re-runs them", stacklevel=2
         )
     if outcome.report_error is not None:
         import warnings

@@ -57,6 +57,13 @@ def run(
     sanity: Annotated[
         bool, typer.Option("--sanity", help="First check each model can overfit 32 training rows (recorded).")
     ] = False,
+    shared: Annotated[
+        bool,
+        typer.Option(
+            "--shared",
+            help="Share the output with other --shared runs: they split the remaining jobs, none runs twice.",
+        ),
+    ] = False,
 ) -> None:
     """Run a suite: every dataset x model x fold x train size x repeat; resumes where it stopped."""
     from mlbench.suite import load_suite
@@ -80,6 +87,7 @@ def run(
             on_result=progress.result,
             command=" ".join(sys.argv),
             write_report=not no_report,
+            shared=shared,
         )
     finally:
         progress.close()
@@ -89,6 +97,15 @@ def run(
     if outcome.ensembles:
         counts += "; ensembles: " + ", ".join(f"{n} {st}" for st, n in sorted(outcome.ensembles.items()))
     _err(f"{counts}; results in {outcome.output / 'results.sqlite'}")
+    if outcome.crashed_runs:
+        _err(
+            f"marked {len(outcome.crashed_runs)} earlier run(s) crashed (killed while running; their results are kept)"
+        )
+    if outcome.deferred_to:
+        pids = ", ".join(str(p) for p in outcome.deferred_to)
+        _err(f"shared run(s) {pids} still working: the last to finish builds the ensembles and the report")
+    if outcome.failed_remaining:
+        _err(f"{outcome.failed_remaining} failed jobs remain; --retry-failed re-runs them")
     if outcome.report is not None:
         _err(f"report: {outcome.report}")
     if outcome.report_error is not None:
@@ -100,9 +117,8 @@ def run(
         _err("interrupted: finished jobs are stored; run the same command again to resume")
         raise typer.Exit(EXIT_INTERRUPTED)
     ensembles_ok = all(status in ("ok", "skipped") for status in outcome.ensembles)
-    raise typer.Exit(
-        EXIT_OK if outcome.all_ok and ensembles_ok and outcome.report_error is None else EXIT_JOBS_FAILED
-    )
+    all_ok = outcome.all_ok and ensembles_ok and not outcome.failed_remaining
+    raise typer.Exit(EXIT_OK if all_ok and outcome.report_error is None else EXIT_JOBS_FAILED)
 
 
 def _dry_run(s: Any, retry_failed: bool) -> None:
@@ -208,20 +224,38 @@ def report(
     if len(run_dirs) > 2:
         raise ConfigError("mlbench report takes one run folder, or two to compare; got " + str(len(run_dirs)))
     runs = [open_run(d) for d in run_dirs]
-    if len(runs) == 2:
-        from mlbench.report import write_comparison
+    if export_figures is not None:
+        from mlbench.outputs import prepare_output_dir
 
-        path = write_comparison(runs[0], runs[1], out, warn=lambda m: _err(f"warning: {m}"))
-        typer.echo(str(path))  # default: RUN_B/compare.html
-    else:
-        from mlbench.report.build import write_report
+        prepare_output_dir(export_figures)  # before the report: a bad folder fails fast, exit 2
+    from mlbench.outputs import prepare_parent, write_error
 
-        typer.echo(str(write_report(runs[0], out, warn=lambda m: _err(f"warning: {m}"))))
+    if out is not None:
+        prepare_parent(out)
+    default = runs[1].path / "compare.html" if len(runs) == 2 else runs[0].path / "index.html"
+    try:
+        if len(runs) == 2:
+            from mlbench.report import write_comparison
+
+            path = write_comparison(runs[0], runs[1], out, warn=lambda m: _err(f"warning: {m}"))
+        else:
+            from mlbench.report.build import write_report
+
+            path = write_report(runs[0], out, warn=lambda m: _err(f"warning: {m}"))
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # e.g. a read-only run folder: the report can still be written elsewhere
+        raise write_error(out or default, exc, hint="write the report elsewhere with --out FILE") from None
+    typer.echo(str(path))  # default: RUN_DIR/index.html, or RUN_B/compare.html
     if export_figures is not None:
         from mlbench.report import export_figures as _export
 
-        for path in _export(runs[-1], export_figures):
-            typer.echo(str(path))
+        try:
+            for path in _export(runs[-1], export_figures):
+                typer.echo(str(path))
+        except OSError as exc:
+            raise write_error(export_figures, exc) from None
 
 
 @app.command()

@@ -238,10 +238,12 @@ class Run:
         if format not in ("csv", "parquet"):
             raise MlbenchError(f"unknown export format {format!r}; use csv or parquet")
         df = self.results(all_attempts=all_attempts)
+        from mlbench.outputs import prepare_parent, write_error
+
         out = Path(out)
         if out.is_dir():
             out = out / f"results.{format}"
-        out.parent.mkdir(parents=True, exist_ok=True)
+        prepare_parent(out)
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         try:
             if format == "csv":
@@ -249,8 +251,12 @@ class Run:
             else:
                 df.to_parquet(tmp, index=False)
             os.replace(tmp, out)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise write_error(out, exc) from None
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
         return out
@@ -358,9 +364,24 @@ class Run:
 
     def report(self, path: str | Path | None = None) -> Path:
         """Write the HTML report of this run (default ``<run>/index.html``) and return its path."""
+        from mlbench.outputs import prepare_parent, write_error
         from mlbench.report.build import write_report
 
-        return write_report(self, path)
+        target = Path(path) if path is not None else self.path / "index.html"
+        if path is not None:
+            prepare_parent(target)
+        try:
+            return write_report(self, path)
+        except PermissionError as exc:
+            # a read-only run folder: the report can still be written elsewhere
+            raise MlbenchError(
+                f"cannot write the report to {target}: {exc.strerror}; "
+                "write it elsewhere (`mlbench report RUN --out FILE`, or run.report(path))"
+            ) from None
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            raise write_error(target, exc) from None
 
     def fingerprint(self) -> str:
         """A short hash of everything the report shows (results, runs, mlbench's version).

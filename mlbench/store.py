@@ -5,9 +5,13 @@ Layout of a run folder::
     <root>/results.sqlite           runs + one row per job attempt (WAL mode)
     <root>/predictions/<job_id>.npz val/test indices and probabilities, for ensembles after the fact
 
-Only the coordinator writes (one :class:`Store` per run folder); everyone else reads through the
-run reader (:func:`mlbench.open_run`), from any number of processes at once, because the database
-is in WAL mode.
+Only the coordinator writes (one :class:`Store` per run folder, guarded by the run lock of
+:mod:`mlbench.outputs`); everyone else reads through the run reader (:func:`mlbench.open_run`), from
+any number of processes at once, because the database is in WAL mode. Runs started with
+``--shared`` are several coordinators on one store: each claims its jobs in the ``claims`` table
+(:meth:`Store.claim_jobs`) and tolerates the columns the others add. Each run's row carries its
+``pid``, ``host`` and a ``heartbeat_at`` stamp, so a run killed while running is later marked
+``crashed`` (:meth:`Store.mark_crashed`).
 
 Crash safety (the coordinator may be SIGKILLed at any moment):
 
@@ -30,8 +34,10 @@ import json
 import math
 import os
 import re
+import socket
 import sqlite3
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
@@ -51,7 +57,11 @@ PREDICTIONS_DIR = "predictions"
 SCHEMA_VERSION = 1
 
 STATUSES = frozenset({"ok", "failed", "timeout", "oom", "skipped"})
-RUN_STATUSES = frozenset({"running", "finished", "interrupted", "failed"})
+RUN_STATUSES = frozenset({"running", "finished", "interrupted", "failed", "crashed"})
+#: How often a running coordinator stamps ``heartbeat_at`` in its runs row, and how old a stamp may
+#: be before the run counts as dead (marked ``crashed``; its claimed jobs can be taken over).
+HEARTBEAT_SECONDS = 10.0
+STALE_SECONDS = 120.0
 
 # Column names are interpolated into SQL (ALTER TABLE / INSERT), so they are whitelisted rather
 # than escaped: lower-case identifiers cannot contain quotes and cannot collide case-insensitively.
@@ -105,6 +115,10 @@ _RUN_COLUMNS: dict[str, str] = {
     "versions": "TEXT",
     "hardware": "TEXT",
     "command": "TEXT",
+    # liveness of a running run (see Store.mark_crashed)
+    "pid": "INTEGER",
+    "host": "TEXT",
+    "heartbeat_at": "TEXT",
 }
 # Columns of `runs` holding JSON that runs() decodes; extra dict/list-valued keys are added to
 # the `json_columns` table so they are decoded too.
@@ -174,14 +188,32 @@ def _connect(db: Path, *, read_only: bool) -> sqlite3.Connection:
     if read_only:
         # mode=rw never creates the database file (a reader must not create stores by accident),
         # and unlike mode=ro it lets the last connection to close remove the -wal/-shm sidecars,
-        # so reading a finished run leaves its folder exactly as it was. A folder we may not write
-        # to falls back to a true read-only connection.
+        # so reading a finished run leaves its folder exactly as it was. A file or folder we may
+        # not write to falls back to a true read-only connection (mode=ro), and when SQLite cannot
+        # create the -shm/-wal files there either (a read-only folder), to immutable=1: the file
+        # is then read as it is, which is complete for every store whose last writer closed it
+        # (the WAL is checkpointed into the file and removed at close).
         uri = db.resolve().as_uri()
-        try:
-            conn = sqlite3.connect(f"{uri}?mode=rw", uri=True, isolation_level=None)
-            conn.execute("PRAGMA schema_version").fetchone()
-        except sqlite3.OperationalError:
-            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+        last: sqlite3.OperationalError | None = None
+        for params in ("mode=rw", "mode=ro", "immutable=1"):
+            try:
+                conn = sqlite3.connect(f"{uri}?{params}", uri=True, isolation_level=None)
+            except sqlite3.OperationalError as exc:
+                last = exc
+                continue
+            try:
+                # reading the schema also opens the WAL index: fails here, not at the first query
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                last = exc
+                continue
+            if params == "immutable=1":
+                _warn_if_wal_unread(db)
+            break
+        else:
+            assert last is not None
+            raise last
     else:
         # Usable from any thread; Store serialises access with its own lock.
         conn = sqlite3.connect(str(db), isolation_level=None, check_same_thread=False)
@@ -190,10 +222,40 @@ def _connect(db: Path, *, read_only: bool) -> sqlite3.Connection:
     return conn
 
 
+def _warn_if_wal_unread(db: Path) -> None:
+    """Say so when an ``immutable=1`` reader leaves a write-ahead log unread (a run killed mid-way)."""
+    wal = db.with_name(db.name + "-wal")
+    try:
+        size = wal.stat().st_size
+    except OSError:
+        return
+    if size:
+        import warnings
+
+        warnings.warn(
+            f"{db} is read without its write-ahead log {wal.name} ({size} bytes; the folder is "
+            "read-only): results committed last by a run that did not close the store may be "
+            "missing; open a writable copy of the folder to see them",
+            stacklevel=3,
+        )
+
+
+#: SQLite's result codes that mean the file itself is bad; every other error (no permission, a
+#: read-only or full disk, a lock) says nothing about the store and must never be called damage.
+_DAMAGED = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+
+
 def _wrap_db_error(db: Path, exc: sqlite3.Error) -> MlbenchError:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(tuple(_DAMAGED)):
+        return MlbenchError(
+            f"cannot read results database {db}: {exc}; it is not an mlbench results store or is damaged "
+            "(delete the folder and run `mlbench run SUITE` again)"
+        )
     return MlbenchError(
-        f"cannot read results database {db}: {exc}; it is not an mlbench results store or is damaged "
-        "(delete the folder and run `mlbench run SUITE` again)"
+        f"cannot open results database {db}: {exc} ({name or 'an operating-system error'}); check "
+        "that you may read the file and its folder (permissions, a read-only or full disk): this "
+        "error says nothing against the store itself, keep it"
     )
 
 
@@ -381,7 +443,15 @@ class Store:
         int
             The new ``run_id``.
         """
-        values = {"started_at": _utc_now(), "status": "running"}
+        now = _utc_now()
+        # pid/host/heartbeat_at tell a later run whether this one is still alive (see mark_crashed)
+        values = {
+            "started_at": now,
+            "status": "running",
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "heartbeat_at": now,
+        }
         values.update(meta)
         values.pop("run_id", None)
         conn = self.conn
@@ -390,8 +460,7 @@ class Store:
             for key, value in values.items():
                 _check_column(key)
                 if key not in self._run_columns:
-                    conn.execute(f"ALTER TABLE runs ADD COLUMN {_quote(key)} {_column_type(key, value)}")
-                    self._run_columns[key] = _column_type(key, value)
+                    self._add_column("runs", self._run_columns, key, _column_type(key, value))
                 if isinstance(value, (dict, list, tuple)) and key not in _RUN_JSON_COLUMNS:
                     conn.execute("INSERT OR IGNORE INTO json_columns VALUES ('runs', ?)", (key,))
             keys = list(values)
@@ -429,6 +498,142 @@ class Store:
             )
             if cur.rowcount != 1:
                 raise ValueError(f"no run with run_id {run_id} in {self.db_path}")
+
+    @_locked
+    def heartbeat(self, run_id: int) -> None:
+        """Stamp ``heartbeat_at`` (now) of a running run: it is alive (see :meth:`mark_crashed`)."""
+        with self._transaction():
+            self.conn.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", (_utc_now(), run_id))
+
+    def _live_runs(self, holding_exclusive: bool) -> tuple[set[int], list[int]]:
+        """Run ids of ``running`` rows that are alive, and of those that are dead (in a transaction).
+
+        A run is dead when this process holds the output's lock exclusively (no other run of this
+        host can be writing), when its PID on this host is gone, or when its heartbeat (for rows
+        without one: its start) is older than :data:`STALE_SECONDS`.
+        """
+        cols = _table_columns(self.conn, "runs")
+        pick = ["run_id", *(c for c in ("pid", "host", "heartbeat_at", "started_at") if c in cols)]
+        rows = self.conn.execute(
+            f"SELECT {', '.join(_quote(c) for c in pick)} FROM runs WHERE status = 'running'"
+        ).fetchall()
+        me, host, now = self._run_id, socket.gethostname(), time.time()
+        alive, dead = set(), []
+        for values in rows:
+            row = dict(zip(pick, values, strict=True))
+            run_id = int(row["run_id"])
+            if run_id == me:
+                alive.add(run_id)
+                continue
+            same_host = row.get("host") in (None, host)
+            pid = row.get("pid")
+            stamp = row.get("heartbeat_at") or row.get("started_at")
+            try:
+                age = now - datetime.fromisoformat(str(stamp)).timestamp()
+            except ValueError:
+                age = math.inf
+            if (
+                (holding_exclusive and same_host)
+                or (same_host and pid is not None and not _pid_alive(int(pid)))
+                or age > STALE_SECONDS
+            ):
+                dead.append(run_id)
+            else:
+                alive.add(run_id)
+        return alive, dead
+
+    @_locked
+    def mark_crashed(self, holding_exclusive: bool = False) -> list[int]:
+        """Mark runs left ``running`` by a coordinator that died (SIGKILL, power loss) as ``crashed``.
+
+        Parameters
+        ----------
+        holding_exclusive : bool
+            The caller holds the output's run lock exclusively, so every ``running`` run of this
+            host is dead; otherwise a run is dead when its PID is gone or its heartbeat is stale.
+
+        Returns
+        -------
+        list of int
+            The run ids marked.
+        """
+        with self._transaction():
+            _, dead = self._live_runs(holding_exclusive)
+            for run_id in dead:
+                self.conn.execute(
+                    "UPDATE runs SET status = 'crashed', finished_at = COALESCE(finished_at, heartbeat_at) "
+                    "WHERE run_id = ? AND status = 'running'"
+                    if "heartbeat_at" in _table_columns(self.conn, "runs")
+                    else "UPDATE runs SET status = 'crashed' WHERE run_id = ? AND status = 'running'",
+                    (run_id,),
+                )
+        return dead
+
+    @_locked
+    def attempts(self) -> dict[str, int]:
+        """Job id -> its number of recorded attempts (what a ``--shared`` run saw when it planned)."""
+        return dict(self.conn.execute("SELECT job_id, MAX(attempt) FROM results GROUP BY job_id").fetchall())
+
+    @_locked
+    def claim_jobs(
+        self, run_id: int, candidates: list[tuple[str, int]], limit: int, guided: bool = False
+    ) -> tuple[list[str], set[str]]:
+        """Claim up to ``limit`` jobs for ``run_id`` in one write transaction (``--shared`` runs).
+
+        A job is claimed when no live run holds a claim on it and nobody recorded an attempt of it
+        since this run planned, so no job runs twice: the ``BEGIN IMMEDIATE`` serialises the
+        claims of every run sharing the store. The claims of a dead run (see :meth:`mark_crashed`)
+        are taken over, since its job may never have finished.
+
+        Parameters
+        ----------
+        run_id : int
+            The claiming run (its row must be ``running``).
+        candidates : list of (str, int)
+            Job ids in the order to run them, each with the attempt count the run saw when it planned.
+        limit : int
+            At most this many jobs are claimed (at least this many with ``guided``).
+        guided : bool
+            Claim ``max(limit, ceil(claimable / (2 * live runs)))`` jobs: large batches while
+            much is left, small ones at the end (guided self-scheduling, Polychronopoulos and
+            Kuck 1987), so that few batches are needed and the runs still finish together.
+
+        Returns
+        -------
+        claimed : list of str
+            The job ids now this run's to run.
+        gone : set of str
+            Job ids another run has recorded since: drop them.
+        """
+        claimed: list[str] = []
+        gone: set[str] = set()
+        with self._transaction():
+            conn = self.conn
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS claims (job_id TEXT PRIMARY KEY, run_id INTEGER, claimed_at TEXT)"
+            )
+            alive, _ = self._live_runs(holding_exclusive=False)
+            now = _utc_now()
+            free = []
+            for job_id, seen in candidates:
+                if not guided and len(free) >= limit:
+                    break
+                attempt = conn.execute(
+                    "SELECT COALESCE(MAX(attempt), 0) FROM results WHERE job_id = ?", (job_id,)
+                ).fetchone()[0]
+                if attempt != seen:
+                    gone.add(job_id)
+                    continue
+                holder = conn.execute("SELECT run_id FROM claims WHERE job_id = ?", (job_id,)).fetchone()
+                if holder is not None and (holder[0] == run_id or holder[0] in alive):
+                    continue  # this run's already, or a live run's
+                free.append(job_id)
+            if guided:
+                limit = max(limit, math.ceil(len(free) / (2 * max(1, len(alive)))))
+            for job_id in free[:limit]:
+                conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?)", (job_id, run_id, now))
+                claimed.append(job_id)
+        return claimed, gone
 
     # -- results -----------------------------------------------------------------------------
 
@@ -522,10 +727,28 @@ class Store:
                 # numbers into strings. It is added with the first real value.
                 del out[key]
                 continue
-            col_type = _column_type(key, value)
-            self.conn.execute(f"ALTER TABLE results ADD COLUMN {_quote(key)} {col_type}")
-            self._columns[key] = col_type
+            self._add_column("results", self._columns, key, _column_type(key, value))
         return out
+
+    def _add_column(self, table: str, cache: dict[str, str], key: str, col_type: str) -> None:
+        """Add a column inside a write transaction, tolerating another process that added it first.
+
+        ``cache`` (this Store's view of the table's columns) may be stale when another writer
+        shares the store (``--shared`` runs, or two runs racing to create a new folder): the real
+        columns are re-read under the write lock first, and a "duplicate column name" from a
+        creator that won anyway is taken as success.
+        """
+        cache.update(_table_columns(self.conn, table))
+        if key in cache:
+            return
+        try:
+            self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(key)} {col_type}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column name" not in str(exc):
+                raise
+            cache.update(_table_columns(self.conn, table))
+            return
+        cache[key] = col_type
 
     @_locked
     def update(self, job_id: str, attempt: int, values: Mapping[str, Any]) -> None:
@@ -771,6 +994,14 @@ def _resolve_db(path: str | Path) -> Path:
     path = Path(path)
     db = path if path.suffix == ".sqlite" or path.is_file() else path / DB_NAME
     if not db.is_file():
+        try:
+            db.stat()
+        except (PermissionError, OSError) as exc:
+            if not isinstance(exc, FileNotFoundError | NotADirectoryError):
+                # a folder we may not enter is not "no results": say what stops us
+                raise MlbenchError(
+                    f"cannot read {db}: {exc.strerror or exc}; check the permissions of the run folder"
+                ) from None
         raise MlbenchError(f"no results at {path}; run `mlbench run SUITE` first")
     return db
 

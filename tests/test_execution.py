@@ -138,7 +138,9 @@ def test_failures_are_recorded_and_the_run_goes_on(tmp_path):
 
     # resume: failed jobs are not retried unless asked; then they get a second attempt
     res = mlbench_cli("run", str(suite), "--output", str(out), "--no-report")
-    assert res.returncode == 0 and "6 failed before" in res.stderr
+    # (exit 1 while failed jobs remain, issue 12)
+    assert res.returncode == 1 and "6 failed before" in res.stderr
+    assert "6 failed jobs remain; --retry-failed re-runs them" in res.stderr
     assert len(mlbench.load_results(out, all_attempts=True)) == 10
     fast = write_suite(
         tmp_path, suite.read_text().replace("seconds: 60", "seconds: 60").replace("- hog", "# - hog")

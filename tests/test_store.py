@@ -536,3 +536,182 @@ def test_a_column_first_seen_as_none_gets_its_type_from_the_first_value(tmp_path
     df = load_results(tmp_path)
     assert df["sanity_score"].dtype.kind == "f"
     assert df.set_index("job_id")["sanity_score"]["b"] == 0.75
+
+
+# -- hardening: concurrent writers, dead runs, claims, read-only folders -------------------------
+
+
+def test_column_creation_tolerates_a_concurrent_creator(tmp_path: Path) -> None:
+    # Two writers opened on one store (two runs into a new folder): each caches the columns it saw
+    # at open, and the second to add a new column used to crash with "duplicate column name".
+    first, second = Store(tmp_path / "run"), Store(tmp_path / "run")
+    try:
+        first.start_run({"suite": "a", "base_dir": "/x"})
+        second.start_run({"suite": "a", "base_dir": "/x"})
+        first.record(make_row("j1", test_accuracy=0.5, note="first"))
+        second.record(make_row("j2", test_accuracy=0.75, note="second"))
+        second.update("j2", 1, {"test_brier": 0.1})
+        first.update("j1", 1, {"test_brier": 0.2})
+    finally:
+        first.close()
+        second.close()
+    df = load_results(tmp_path / "run").set_index("job_id")
+    assert df.loc["j2", "test_accuracy"] == 0.75 and df.loc["j1", "note"] == "first"
+    assert df.loc["j1", "test_brier"] == 0.2 and df.loc["j2", "test_brier"] == 0.1
+
+
+def test_runs_of_dead_coordinators_are_marked_crashed(tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    with Store(root) as s:
+        s.start_run({"suite": "a"})  # left `running` by this (live) process
+    proc = run_python(
+        """
+        import sys, time
+        from mlbench.store import Store
+        Store(sys.argv[1]).start_run({"suite": "a"})
+        print("started", flush=True)
+        time.sleep(60)
+        """,
+        str(root),
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
+    proc.kill()
+    proc.wait(timeout=10)
+    with Store(root) as s:
+        # the killed process's PID is gone; this process's run is alive and stays running
+        assert s.mark_crashed() == [2]
+        s.conn.execute("UPDATE runs SET heartbeat_at = '2020-01-01T00:00:00+00:00' WHERE run_id = 1")
+        assert s.mark_crashed() == [1]  # a stale heartbeat: dead even though its PID lives
+        s.start_run({"suite": "a"})
+        # holding the output's lock exclusively: every other running run of this host is dead
+        run4 = s.start_run({"suite": "a"})
+        s._run_id = None
+        assert s.mark_crashed(holding_exclusive=True) == [3, run4]
+    runs = open_run(root).runs()
+    assert list(runs["status"]) == ["crashed"] * 4
+    assert runs["pid"].notna().all() and runs["heartbeat_at"].notna().all()
+
+
+def test_claims_split_jobs_and_never_hand_one_out_twice(tmp_path: Path) -> None:
+    a, b = Store(tmp_path / "run"), Store(tmp_path / "run")
+    try:
+        ra, rb = a.start_run({"suite": "s"}), b.start_run({"suite": "s"})
+        jobs = [(f"j{i}", 0) for i in range(5)]
+        got_a, _ = a.claim_jobs(ra, jobs, 2)
+        got_b, _ = b.claim_jobs(rb, jobs, 10)
+        assert got_a == ["j0", "j1"] and got_b == ["j2", "j3", "j4"]
+        assert b.claim_jobs(rb, jobs[:2], 10) == ([], set())  # a's claims: a is alive
+        a.record(make_row("j0"))
+        # j0 was recorded since b planned (attempt 0 seen): gone, whoever holds its claim
+        assert b.claim_jobs(rb, [("j0", 0)], 10) == ([], {"j0"})
+        # a dies (its run is no longer running): its unfinished claim is taken over
+        a.finish_run(ra, "crashed")
+        assert b.claim_jobs(rb, [("j0", 0), ("j1", 0)], 10) == (["j1"], {"j0"})
+    finally:
+        a.close()
+        b.close()
+
+
+def test_read_only_results_folder_is_read_and_never_called_damaged(tmp_path: Path, unprivileged) -> None:
+    root = tmp_path / "run"
+    with Store(root) as s:
+        s.start_run({"suite": "ro"})
+        s.record(make_row("j1", test_accuracy=0.5), {"test_proba": np.eye(2, dtype=np.float32)})
+    prefix = unprivileged
+    for path in [root, root / DB_NAME, root / "predictions", *(root / "predictions").iterdir()]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    code = textwrap.dedent(
+        """
+        import sys
+        from mlbench import load_results, open_run
+        run = open_run(sys.argv[1])
+        print(len(load_results(sys.argv[1])), len(run.results()), len(run.runs()))
+        print(run.predictions("j1")["test_proba"].shape)
+        print(run.export(sys.argv[2] + "/r.csv"))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    try:
+        res = subprocess.run(
+            [*prefix, sys.executable, "-c", code, str(root), str(out)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.split("\n")[:2] == ["1 1 1", "(2, 2)"]
+        assert (out / "r.csv").is_file()
+        # a database file we may not read: a permission problem, not a damaged store
+        (root / DB_NAME).chmod(0o000)
+        res = subprocess.run(
+            [
+                *prefix,
+                sys.executable,
+                "-c",
+                "import sys, mlbench; mlbench.load_results(sys.argv[1])",
+                str(root),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert res.returncode == 1 and "MlbenchError" in res.stderr, res.stderr
+        assert "damaged" not in res.stderr and "delete the folder" not in res.stderr
+        assert "permissions" in res.stderr
+        # a folder we may not enter: that, not "no results"
+        (root / DB_NAME).chmod(0o444)
+        root.chmod(0o000)
+        res = subprocess.run(
+            [
+                *prefix,
+                sys.executable,
+                "-c",
+                "import sys, mlbench; mlbench.load_results(sys.argv[1])",
+                str(root),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert "Permission denied" in res.stderr and "no results" not in res.stderr, res.stderr
+    finally:
+        for path in [root, root / DB_NAME, root / "predictions"]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert sorted(p.name for p in root.iterdir()) == sorted([DB_NAME, "predictions"])
+
+
+def test_a_truly_damaged_store_is_still_called_damaged(tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    with Store(root) as s:
+        s.start_run({"suite": "x"})
+        for i in range(50):
+            s.record(make_row(f"j{i}", error="x" * 500))
+    data = bytearray((root / DB_NAME).read_bytes())
+    data[4096:] = b"\xff" * (len(data) - 4096)  # every page after the first overwritten
+    (root / DB_NAME).write_bytes(bytes(data))
+    with pytest.raises(MlbenchError, match=r"damaged \(delete the folder"):
+        load_results(root)
+
+
+def test_guided_claims_take_a_share_of_what_is_left(tmp_path: Path) -> None:
+    a, b = Store(tmp_path / "run"), Store(tmp_path / "run")
+    try:
+        ra, rb = a.start_run({"suite": "s"}), b.start_run({"suite": "s"})
+        jobs = [(f"j{i}", 0) for i in range(16)]
+        # two live runs: a quarter of the 16 free jobs, then a quarter of the 12 left, ...
+        assert len(a.claim_jobs(ra, jobs, 1, guided=True)[0]) == 4
+        assert len(b.claim_jobs(rb, jobs, 1, guided=True)[0]) == 3
+        assert len(a.claim_jobs(ra, jobs, 2, guided=True)[0]) == 3  # ceil(9 / 4)
+        taken = set()
+        for store, run_id in [(a, ra), (b, rb)] * 10:
+            taken |= set(store.claim_jobs(run_id, jobs, 1, guided=True)[0])
+        claims = a.conn.execute("SELECT COUNT(*), COUNT(DISTINCT job_id) FROM claims").fetchone()
+        assert claims == (16, 16)
+    finally:
+        a.close()
+        b.close()

@@ -27,6 +27,7 @@ __all__ = [
     "build_run_ensembles",
     "plan_run",
     "preflight_models",
+    "preflight_resampling",
     "run_suite",
 ]
 
@@ -77,6 +78,13 @@ class RunOutcome:
     rescored: int = 0
     #: ensemble rows recorded, by status
     ensembles: Counter = field(default_factory=Counter)
+    #: jobs of the suite whose latest attempt failed and were not re-run (no --retry-failed)
+    failed_remaining: int = 0
+    #: runs marked ``crashed`` at the start (their coordinator died while running)
+    crashed_runs: list[int] = field(default_factory=list)
+    #: ``--shared``: PIDs of other runs still working when this one finished; the last one to
+    #: finish builds the ensembles and the report
+    deferred_to: list[int] = field(default_factory=list)
 
     @property
     def all_ok(self) -> bool:
@@ -100,6 +108,9 @@ def plan_run(suite: Suite, retry_failed: bool = False) -> Plan:
     metric the suite now lists are planned for rescoring from their stored predictions (the job id
     leaves metrics out, so adding one does not refit anything).
     """
+    from mlbench.outputs import check_output_dir
+
+    check_output_dir(suite.output)
     jobs = suite.expand()
     run = _open_existing(suite)
     results = run.results() if run is not None else None
@@ -246,6 +257,140 @@ def _run_meta(suite: Suite, command: str) -> dict[str, Any]:
     }
 
 
+def preflight_resampling(suite: Suite, jobs: list[Job] | None = None) -> None:
+    """Check that every dataset with jobs to run has rows (and classes) enough for the folds.
+
+    ``folds: 200`` on a 150-row dataset would otherwise give 200 failed jobs; it is a config
+    error (exit 2) before any job runs. Datasets that fail to load are left to their jobs, which
+    record the dataset's own message.
+
+    Parameters
+    ----------
+    suite : Suite
+    jobs : list of Job, optional
+        Only datasets with a job here are loaded; default every dataset of the suite.
+
+    Raises
+    ------
+    ConfigError
+        Located at ``resampling.folds``: the dataset, its rows (or its largest class) and the fix.
+    """
+    import numpy as np
+
+    from mlbench.errors import ConfigError, MlbenchError
+
+    resampling = suite.resampling
+    if resampling.kind == "holdout":
+        return
+    names = None if jobs is None else {job.dataset for job in jobs}
+    folds = resampling.folds
+    problems = []
+    for entry in suite.datasets:
+        if "test" in entry.spec or (names is not None and entry.name not in names):
+            continue
+        from mlbench.datasets import load_dataset
+
+        try:
+            data = load_dataset(entry.spec, suite.base_dir)
+        except (MlbenchError, OSError, ValueError):
+            continue
+        n = len(data.y)
+        if n < folds:
+            problems.append(f"dataset {entry.name} has {n} rows, fewer than {folds} folds")
+        elif data.task_type == "classification":
+            largest = int(np.bincount(np.asarray(data.y, dtype="int64")).max())
+            if largest < folds:
+                # sklearn's StratifiedKFold refuses this: every class would be missing from some folds
+                problems.append(
+                    f"dataset {entry.name}: its largest class has {largest} rows, fewer than {folds} folds"
+                )
+    if problems:
+        line, col = _locate(suite, ("resampling", "folds"))
+        where = f"{suite.path or '<suite>'}:{line}:{col}: resampling.folds"
+        raise ConfigError(
+            [f"{where}: {p}; use at most {_max_folds(p)} folds or `kind: holdout`" for p in problems]
+        )
+
+
+def _max_folds(problem: str) -> str:
+    import re
+
+    found = re.search(r"has (\d+) rows", problem)
+    return found.group(1) if found else "fewer"
+
+
+def _locate(suite: Suite, path: tuple[Any, ...]) -> tuple[int, int]:
+    import yaml
+
+    from mlbench.suite.locations import Locator
+
+    try:
+        root = yaml.compose(suite.text, Loader=yaml.SafeLoader) if suite.text else None
+    except yaml.YAMLError:
+        root = None
+    return Locator(root)(path)
+
+
+def _start_heartbeat(store: Store, run_id: int) -> Callable[[], None]:
+    """Stamp the run's heartbeat every few seconds from a thread; returns the function that stops it."""
+    import contextlib
+    import threading
+
+    from mlbench.store import HEARTBEAT_SECONDS
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            # a busy store or a closed one at shutdown: the next beat (or the end) will do
+            with contextlib.suppress(Exception):
+                store.heartbeat(run_id)
+
+    thread = threading.Thread(target=beat, name="mlbench-heartbeat", daemon=True)
+    thread.start()
+
+    def halt() -> None:
+        stop.set()
+        thread.join(timeout=5)
+
+    return halt
+
+
+def _run_shared(
+    suite: Suite,
+    store: Store,
+    run_id: int,
+    jobs: list[Job],
+    seen: dict[str, int],
+    executor: Any,
+    record: Callable[..., None],
+) -> None:
+    """Run ``jobs`` in batches, claiming each batch in the store first (``--shared`` runs).
+
+    A batch holds at least as many jobs as the executor has workers, and more while much is
+    left (guided self-scheduling, see :meth:`~mlbench.store.Store.claim_jobs`); a job claimed by
+    another live run, or recorded by one since this run planned, is left to it. Batches end together (a worker may idle while the batch's longest job finishes):
+    the price of claiming each job before it starts without changing the executors. Each batch
+    is one ``executor.run`` call, so an executor that starts a cluster per call (dask without an
+    ``address``) pays that start per batch; shared runs are meant for the local executor.
+    """
+    from mlbench.execution.local import default_workers
+
+    # executors without a worker count of their own (dask with an address) get one job per core here
+    batch_size = max(
+        1, int(getattr(executor, "workers", None) or suite.executor.workers or default_workers())
+    )
+    remaining = [(job.job_id, seen.get(job.job_id, 0)) for job in jobs]
+    by_id = {job.job_id: job for job in jobs}
+    while remaining:
+        claimed, gone = store.claim_jobs(run_id, remaining, batch_size, guided=True)
+        if not claimed:
+            return  # what is left is claimed by live runs: theirs to finish
+        taken = set(claimed) | gone
+        remaining = [item for item in remaining if item[0] not in taken]
+        executor.run([by_id[job_id] for job_id in claimed], record)
+
+
 def run_suite(
     suite: Suite,
     retry_failed: bool = False,
@@ -254,6 +399,7 @@ def run_suite(
     on_result: Callable[[Job, dict[str, Any]], None] | None = None,
     command: str = "",
     write_report: bool = True,
+    shared: bool = False,
 ) -> RunOutcome:
     """Run the suite's unfinished jobs and store their results.
 
@@ -272,40 +418,123 @@ def run_suite(
     write_report : bool
         Write ``index.html`` at the end (also after an interrupt). When nothing was left to do and
         the existing report was built from the store as it is, it is kept as is.
+    shared : bool
+        Share the output with other ``shared`` runs: each claims a job in the store before running
+        it, so they split the remaining jobs and none runs twice; the last to finish builds the
+        ensembles and the report. Without it the run holds the output alone, and a second run
+        into the same output is refused (:class:`~mlbench.errors.MlbenchError` naming its PID).
 
     Returns
     -------
     RunOutcome
         Status counts; ``interrupted`` is True after Ctrl-C / SIGTERM (results kept).
-    """
-    from mlbench.execution.base import executor_class
-    from mlbench.store import Store
 
-    plan = plan_run(suite, retry_failed=retry_failed)
+    Raises
+    ------
+    MlbenchError
+        The output cannot be written, or another run holds it.
+    ConfigError
+        A model's preflight check failed, or a dataset has fewer rows than folds.
+    """
+    from mlbench.outputs import RunLock
+    from mlbench.store import DB_NAME, Store
+
+    before = _store_state(suite.output)
+    first = plan_run(suite, retry_failed=retry_failed)
     executor = None
-    if plan.to_run:
-        # workers start (importing the model libraries) while the coordinator preflights;
-        # executor_class also fails on a missing optional extra (dask) before a run is recorded
+    if first.to_run:
+        # workers start (importing the model libraries) while the coordinator preflights and takes
+        # the lock; executor_class also fails on a missing optional extra (dask) before a run is recorded
+        from mlbench.execution.base import executor_class
+
         executor = executor_class(suite.executor.kind).from_suite(suite, workers)
-        executor.prestart(plan.to_run)
+        executor.prestart(first.to_run)
     try:
-        preflight_models(suite, plan.to_run)
+        preflight_models(suite, first.to_run)
+        preflight_resampling(suite, first.to_run)
+        lock = RunLock(suite.output, shared=shared).acquire()
     except BaseException:
         if executor is not None:
             executor.close()
         raise
-    if on_plan is not None:
-        on_plan(plan)
-    outcome = RunOutcome(output=Path(suite.output))
-    if not plan.has_work:
-        # Nothing would change in the store: no run is recorded, and the report is rebuilt only
-        # when it is missing or was built from another state of the store.
-        if write_report:
-            _report(suite, outcome, only_if_stale=True)
-        return outcome
+    # planned again under the lock (below) when another run wrote to the store since the first plan
+    changed = shared or _store_state(suite.output) != before
+    try:
+        store = None
+        outcome = RunOutcome(output=Path(suite.output))
+        if shared or (Path(suite.output) / DB_NAME).exists():
+            store = Store(suite.output)
+            # a run killed earlier left its row `running`: it is not, and the report must not say so
+            outcome.crashed_runs = store.mark_crashed(holding_exclusive=not shared)
+        # what the store held before planning: a shared run leaves any job recorded since to others
+        seen = store.attempts() if shared and store is not None else {}
+        plan = plan_run(suite, retry_failed=retry_failed) if changed else first
+        outcome.failed_remaining = plan.skipped_failed
+        if on_plan is not None:
+            on_plan(plan)
+        if not plan.has_work:
+            # Nothing would change in the store: no run is recorded, and the report is rebuilt only
+            # when it is missing or was built from another state of the store.
+            if executor is not None:
+                executor.close()
+            if store is not None:
+                store.close()
+            if write_report and (not shared or lock.try_exclusive()):
+                _report(suite, outcome, only_if_stale=True)
+            return outcome
+        if store is None:
+            store = Store(suite.output)
+        if executor is None:  # the store changed under the lock: jobs appeared that the first plan lacked
+            from mlbench.execution.base import executor_class
 
-    store = Store(suite.output)
+            executor = executor_class(suite.executor.kind).from_suite(suite, workers)
+        return _run_locked(
+            suite, plan, store, lock, outcome, seen, executor, on_result, command, write_report
+        )
+    except BaseException:
+        if executor is not None:
+            executor.close()
+        raise
+    finally:
+        lock.release()
+
+
+def _store_state(output: Path) -> tuple[tuple[int, int] | None, ...]:
+    """Sizes and modification times of the store's files: equal states, no write in between."""
+    import os
+
+    from mlbench.store import DB_NAME
+
+    state = []
+    for name in (DB_NAME, f"{DB_NAME}-wal"):
+        try:
+            st = os.stat(Path(output) / name)
+            state.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            state.append(None)
+    return tuple(state)
+
+
+def _run_locked(
+    suite: Suite,
+    plan: Plan,
+    store: Store,
+    lock: Any,
+    outcome: RunOutcome,
+    seen: dict[str, int],
+    executor: Any,
+    on_result: Callable[[Job, dict[str, Any]], None] | None,
+    command: str,
+    write_report: bool,
+) -> RunOutcome:
+    """:func:`run_suite` once the output is locked and there is work: run, record, report.
+
+    ``executor`` was prestarted by the caller; it is closed here once its jobs are done (or
+    when the run stops before them).
+    """
+
     run_id = store.start_run(_run_meta(suite, command))
+    stop_heartbeat = _start_heartbeat(store, run_id)
 
     def record(job: Job, row: dict[str, Any], preds: Any) -> None:
         store.record(row, preds)
@@ -314,6 +543,7 @@ def run_suite(
             on_result(job, row)
 
     status = "finished"
+    last = True  # builds the ensembles and writes the report (a shared run: the last to finish)
     try:
         if plan.to_rescore:
             from mlbench.reader import open_run
@@ -325,10 +555,15 @@ def run_suite(
         if plan.to_run:
             if write_report:
                 _prewarm_report(suite)
-            assert executor is not None
-            run_executor, executor = executor, None
-            run_executor.run(plan.to_run, record)
-        if suite.ensembles:
+            if lock.shared:
+                _run_shared(suite, store, run_id, plan.to_run, seen, executor, record)
+            else:
+                executor.run(plan.to_run, record)
+        if lock.shared:
+            last = lock.try_exclusive()
+            if not last:
+                outcome.deferred_to = [pid for pid, _ in lock.holders()]
+        if suite.ensembles and last:
             _build_ensembles(suite, store, outcome)
     except KeyboardInterrupt:
         status = "interrupted"
@@ -337,11 +572,11 @@ def run_suite(
         status = "failed"
         raise
     finally:
-        if executor is not None:  # prestarted but never run (a rescore failed, an interrupt)
-            executor.close()
+        stop_heartbeat()
+        executor.close()  # no-op after a run that used its workers; stops them if none did
         store.finish_run(run_id, status)
         store.close()
-        if write_report:
+        if write_report and last:
             _report(suite, outcome)
     return outcome
 
@@ -375,7 +610,6 @@ def build_run_ensembles(
     """
     from mlbench.errors import ConfigError, MlbenchError
     from mlbench.reader import open_run
-    from mlbench.store import Store
 
     run = open_run(output)
     if suite is None:
@@ -387,7 +621,20 @@ def build_run_ensembles(
         where = suite.path or "the suite"
         raise ConfigError(f"{where}: no `ensembles:` block; add one (e.g. `ensembles: [caruana, voting]`)")
     outcome = RunOutcome(output=run.path)
+    from mlbench.outputs import RunLock
+
+    # the same lock as `mlbench run`: ensembles are not recorded into a store another run writes
+    with RunLock(run.path):
+        return _build_run_ensembles_locked(run, suite, outcome, rebuild, write_report)
+
+
+def _build_run_ensembles_locked(
+    run: Run, suite: Suite, outcome: RunOutcome, rebuild: bool, write_report: bool
+) -> RunOutcome:
+    from mlbench.store import Store
+
     store = Store(run.path, create=False)
+    outcome.crashed_runs = store.mark_crashed(holding_exclusive=True)
     meta = _run_meta(suite, "ensemble")
     meta["suite_path"] = meta["suite_path"] or run.meta.get("suite_path")
     run_id = store.start_run(meta)

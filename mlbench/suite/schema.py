@@ -39,8 +39,8 @@ class Resampling(_Strict):
     """
 
     kind: Literal["kfold", "holdout", "repeated_kfold"] = "kfold"
-    folds: int = Field(5, ge=2)
-    repeats: int = Field(1, ge=1)
+    folds: int = Field(5, ge=2, strict=True)
+    repeats: int = Field(1, ge=1, strict=True)
     test_size: float = Field(0.2, gt=0, lt=1)
     val_fraction: float = Field(0.2, ge=0, lt=1)
     fit_on_val: bool = True
@@ -48,7 +48,7 @@ class Resampling(_Strict):
     # written in the file (pydantic does not validate defaults), which is what the checks of
     # contradictory combinations need: they point at the key that was written.
     val: Literal["holdout", "cross_fit"] = "holdout"
-    inner_folds: int = Field(5, ge=2)
+    inner_folds: int = Field(5, ge=2, strict=True)
 
     @field_validator("val")
     @classmethod
@@ -97,7 +97,7 @@ class Sweep(_Strict):
     train_sizes: list[Annotated[float | int, BeforeValidator(_train_size)]] = Field(
         default_factory=lambda: [1.0], min_length=1, strict=True
     )
-    repeats: int = Field(1, ge=1)
+    repeats: int = Field(1, ge=1, strict=True)
 
     @field_validator("train_sizes")
     @classmethod
@@ -140,8 +140,8 @@ class ExecutorConfig(_Strict):
     """
 
     kind: str = "local"
-    workers: int | None = Field(None, ge=1)
-    threads_per_job: int = Field(1, ge=1)
+    workers: int | None = Field(None, ge=1, strict=True)
+    threads_per_job: int = Field(1, ge=1, strict=True)
     address: str | None = None
     #: ``auto`` (every visible card), a count, or card indices; see mlbench.execution.gpus
     gpus: Annotated[Any, BeforeValidator(_check_gpus)] = "auto"
@@ -152,7 +152,8 @@ class SuiteFile(_Strict):
     """The top level of a suite file (dataset and model entries are checked by hand)."""
 
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    # strict (as the counts): YAML `true`, `1.0` or "3" is a mistake, not the integer
+    seed: int = Field(0, ge=0, le=2**31 - 1, strict=True)
     resampling: Resampling = Field(default_factory=Resampling)
     metrics: Any = None
     # strict lists: pydantic would accept a YAML `!!set` here, which the entry checks then skip,
