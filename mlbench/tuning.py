@@ -302,15 +302,12 @@ def check_tune(
             "`space: {PARAM: {float: [LOW, HIGH]}}`",
         )
         ok = False
-    else:
-        clash = sorted(set(fixed) & {k for space in DEFAULT_SPACES[info.name].values() for k in space})
-        if clash:
-            add(
-                loc,
-                f"{', '.join(clash)} set directly and in {info.name}'s default space; give "
-                "`space:` without them, or remove them from the parameters",
-            )
-            ok = False
+    elif not any(set(space) - set(fixed) for space in DEFAULT_SPACES[info.name].values()):
+        add(
+            loc,
+            f"every parameter of {info.name}'s default space is set directly: nothing left to tune; give `space:`",
+        )
+        ok = False
     if not ok:
         return None
     if trials is None and seconds is None:
@@ -477,7 +474,12 @@ def tune_job(
     from mlbench.metrics import METRICS, score
 
     tune = job.tune
-    space = tune.get("space") or default_space(job.model_name, task)
+    # a parameter set directly in the model entry is held fixed: left out of the default space
+    space = tune.get("space") or {
+        name: dim
+        for name, dim in (default_space(job.model_name, task) or {}).items()
+        if name not in job.params
+    }
     if not space:
         raise ValueError(f"model {job.model_name!r} has no default search space for {task}; give `space:`")
     problems = info.check_params(dict.fromkeys(space), task)

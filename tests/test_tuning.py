@@ -458,3 +458,15 @@ def test_store_keeps_the_trials_of_each_attempt_and_reads_the_latest(tmp_path: P
 
     with sqlite3.connect(tmp_path / "results.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM tune_trials").fetchone()[0] == 3
+
+
+def test_a_parameter_set_in_the_entry_is_held_fixed_and_left_out_of_the_default_space(tmp_path: Path) -> None:
+    _, outcome, run = _run(
+        tmp_path,
+        "resampling: {kind: holdout}\ndatasets: [{builtin: wine}]\nmodels:\n  - knn: {n_neighbors: 3, tune: {trials: 4}}\n",
+    )
+    assert outcome.all_ok
+    trials = run.trials()
+    assert len(trials) == 4
+    assert all("n_neighbors" not in p and p for p in trials["params"])  # the rest is still tuned
+    assert json.loads(run.results()["params_json"].iloc[0])["n_neighbors"] == 3
