@@ -53,6 +53,8 @@ class Plan:
     to_rescore: list[Rescore] = field(default_factory=list)
     #: ensemble rows to add or rebuild from the jobs already stored (more follow from new jobs)
     ensembles_pending: int = 0
+    #: (dataset, comparison) train/test mismatch checks not stored yet with the suite's settings
+    diagnostics_pending: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def n_total(self) -> int:
@@ -62,7 +64,7 @@ class Plan:
     @property
     def has_work(self) -> bool:
         """False when a rerun would change nothing in the store."""
-        return bool(self.to_run or self.to_rescore or self.ensembles_pending)
+        return bool(self.to_run or self.to_rescore or self.ensembles_pending or self.diagnostics_pending)
 
 
 @dataclass
@@ -128,7 +130,75 @@ def plan_run(suite: Suite, retry_failed: bool = False) -> Plan:
         skipped_failed=failed,
         to_rescore=rescore,
         ensembles_pending=pending,
+        diagnostics_pending=_diagnostics_pending(suite, run),
     )
+
+
+def _diagnostics_options(suite: Suite) -> Any:
+    from mlbench.analysis.run_drift import DiagnosticsOptions
+
+    d = suite.diagnostics
+    return DiagnosticsOptions(d.enabled, d.alpha, d.permutations, d.max_rows)
+
+
+def _diagnostics_pending(suite: Suite, run: Run | None) -> list[tuple[str, str]]:
+    """Mismatch checks the store lacks (computed once per dataset and settings; resume skips them)."""
+    if not suite.diagnostics.enabled:
+        return []
+    done: set[tuple[str, str]] = set()
+    if run is not None:
+        stored = run.diagnostics()
+        if len(stored):
+            ok = stored[(stored["settings"] == _diagnostics_options(suite).key) & stored["error"].isna()]
+            done = set(zip(ok["dataset"].astype(str), ok["comparison"].astype(str), strict=True))
+    wanted = [
+        (entry.name, comparison)
+        for entry in suite.datasets
+        for comparison in (["test_file"] if "test" in entry.spec else []) + ["cv_fold_0"]
+    ]
+    return [w for w in wanted if w not in done]
+
+
+def _start_diagnostics(suite: Suite, plan: Plan) -> Callable[[], list[Any]]:
+    """Compute the pending mismatch checks in a background thread, alongside the jobs.
+
+    The coordinator mostly waits on its workers, so the checks use its idle time; they write
+    nothing themselves (the store is written from the coordinator's thread). Returns a function
+    that waits for them and returns ``(dataset, comparison, rows)`` triples.
+    """
+    import threading
+
+    from mlbench.analysis.run_drift import suite_diagnostics
+
+    pending = set(plan.diagnostics_pending)
+    wanted_datasets = {d for d, _ in pending}
+    done_pairs = {
+        (entry.name, c)
+        for entry in suite.datasets
+        for c in ("test_file", "cv_fold_0")
+        if (entry.name, c) not in pending
+    }
+    box: dict[str, Any] = {"out": []}
+
+    def work() -> None:
+        import copy
+
+        partial = copy.copy(suite)
+        partial.datasets = [e for e in suite.datasets if e.name in wanted_datasets]
+        try:
+            box["out"] = suite_diagnostics(partial, _diagnostics_options(suite), skip=done_pairs)
+        except Exception as exc:  # recorded per dataset below, never a crash of the run
+            box["out"] = []
+            box["error"] = f"{type(exc).__name__}: {exc}"
+
+    thread = threading.Thread(target=work, name="mlbench-diagnostics", daemon=True)
+    thread.start()
+
+    def wait() -> list[Any]:
+        thread.join()
+        return box["out"]
+
+    return wait
 
 
 def _rescore_plan(suite: Suite, results: Any, job_ids: set[str]) -> list[Rescore]:
@@ -311,11 +381,16 @@ def run_suite(
             for item in plan.to_rescore:
                 _rescore(existing, store, item)
                 outcome.rescored += 1
+        wait_diagnostics = _start_diagnostics(suite, plan) if plan.diagnostics_pending else None
         if plan.to_run:
             if write_report:
                 _prewarm_report(suite)
             executor = executor_class(suite.executor.kind).from_suite(suite, workers)
             executor.run(plan.to_run, record)
+        if wait_diagnostics is not None:
+            settings = _diagnostics_options(suite).key
+            for dataset, comparison, rows in wait_diagnostics():
+                store.record_diagnostics(dataset, comparison, settings, rows)
         if suite.ensembles:
             _build_ensembles(suite, store, outcome)
     except KeyboardInterrupt:
