@@ -71,6 +71,7 @@ Examples
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -358,7 +359,10 @@ def _ks(train: np.ndarray, test: np.ndarray) -> dict[str, Any]:
             "effect": np.nan,
             "effect_name": "Wasserstein/std",
         }
-    res = ks_2samp(a, b)
+    with warnings.catch_warnings():
+        # "Exact calculation unsuccessful. Switching to method=asymp": the asymptotic p is fine here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = ks_2samp(a, b)
     w = float(wasserstein_distance(a, b))
     sd = float(np.std(a, ddof=1)) if len(a) > 1 else 0.0
     if sd > 0:
@@ -373,6 +377,42 @@ def _ks(train: np.ndarray, test: np.ndarray) -> dict[str, Any]:
         "effect": effect,
         "effect_name": "Wasserstein/std",
     }
+
+
+def _numeric_matrix(df: pd.DataFrame) -> np.ndarray:
+    """The columns as one float matrix (text that is not a number becomes NaN)."""
+    if all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in df.dtypes):
+        return df.to_numpy(dtype=float, na_value=np.nan)
+    return df.apply(pd.to_numeric, errors="coerce").to_numpy(float)
+
+
+def _ks_batch(train: pd.DataFrame, test: pd.DataFrame, columns: list[Any]) -> dict[Any, dict[str, Any]]:
+    """:func:`_ks` of every numeric column without missing values, in one vectorised KS call."""
+    from scipy.stats import ks_2samp, wasserstein_distance
+
+    if not columns:
+        return {}
+    A, B = _numeric_matrix(train[columns]), _numeric_matrix(test[columns])
+    complete = ~(np.isnan(A).any(axis=0) | np.isnan(B).any(axis=0))
+    if len(A) < 2 or not complete.any():
+        return {}
+    idx = np.flatnonzero(complete)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = ks_2samp(A[:, idx], B[:, idx], axis=0)
+    sd = np.std(A[:, idx], axis=0, ddof=1)
+    out = {}
+    for j, i in enumerate(idx):
+        w = float(wasserstein_distance(A[:, i], B[:, i]))
+        effect = w / sd[j] if sd[j] > 0 else (0.0 if w == 0 else float("inf"))
+        out[columns[i]] = {
+            "test": "KS",
+            "statistic": float(res.statistic[j]),
+            "p": float(res.pvalue[j]),
+            "effect": effect,
+            "effect_name": "Wasserstein/std",
+        }
+    return out
 
 
 def _histogram(train: pd.Series, test: pd.Series, kind: str, bins: int = 20) -> dict[str, Any]:
@@ -476,6 +516,8 @@ def _subsample(n: int, max_rows: int, rng: np.random.Generator) -> np.ndarray:
 def _encode(train: pd.DataFrame, test: pd.DataFrame, kinds: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
     """Both samples as one float matrix (categoricals as codes, NaN kept) and the categorical mask."""
     both = pd.concat([train, test], ignore_index=True)
+    if all(kinds[c] != "categorical" for c in both.columns):
+        return _numeric_matrix(both), np.zeros(both.shape[1], bool)
     cols, mask = [], []
     for col in both.columns:
         if kinds[col] == "categorical":
@@ -616,9 +658,14 @@ def compare(
     m = max(len(checks), 1)
 
     rows = []
+    train_missing, test_missing = train_df[features].isna().mean(), test_df[features].isna().mean()
+    numeric = [c for c in features if kinds[c] != "categorical"]
+    batched = _ks_batch(train_df, test_df, numeric)
     for col in features:
         if kinds[col] == "categorical":
             res = _chi_square(train_df[col], test_df[col])
+        elif col in batched:
+            res = batched[col]
         else:
             a = pd.to_numeric(train_df[col], errors="coerce").to_numpy(float)
             b = pd.to_numeric(test_df[col], errors="coerce").to_numpy(float)
@@ -632,8 +679,8 @@ def compare(
                 "p": res["p"],
                 "effect": res["effect"],
                 "effect_name": res["effect_name"],
-                "train_missing": float(train_df[col].isna().mean()),
-                "test_missing": float(test_df[col].isna().mean()),
+                "train_missing": float(train_missing[col]),
+                "test_missing": float(test_missing[col]),
             }
         )
     table = pd.DataFrame(
@@ -847,15 +894,18 @@ def compare_images(
 
         k = int(min(components, len(fit_rows) - 1, A.shape[1]))
         pca = PCA(n_components=max(k, 1), random_state=seed).fit(A[fit_rows])
+        embed_fit = pca.transform(A[fit_rows])
         embed_ref, embed_test = pca.transform(A[ref_rows]), pca.transform(B[test_rows])
         proba_ref = proba_test = None
         if ytr is not None and len(np.unique(ytr[fit_rows])) >= 2:
-            clf = LogisticRegression(max_iter=300).fit(pca.transform(A[fit_rows]), ytr[fit_rows])
+            clf = LogisticRegression(max_iter=300).fit(embed_fit, ytr[fit_rows])
             proba_ref, proba_test = clf.predict_proba(embed_ref), clf.predict_proba(embed_test)
     else:
         shape = np.asarray(train_X).shape[1:]
         ref_imgs = np.asarray(train_X)[ref_rows].reshape(-1, *shape)
         test_imgs = np.asarray(test_X)[test_rows].reshape(-1, *shape)
+        fit_imgs = np.asarray(train_X)[fit_rows].reshape(-1, *shape)
+        embed_fit = np.asarray(model.transform(fit_imgs))
         embed_ref, embed_test = np.asarray(model.transform(ref_imgs)), np.asarray(model.transform(test_imgs))
         proba_ref, proba_test = model.predict_proba(ref_imgs), model.predict_proba(test_imgs)
 
@@ -869,8 +919,10 @@ def compare_images(
     # MMD on a subsample per side (quadratic cost)
     ia = rng.permutation(len(embed_ref))[:mmd_rows]
     ib = rng.permutation(len(embed_test))[:mmd_rows]
-    # standardise with the reference half, so no embedding direction dominates the distance
-    mu, sd = embed_ref.mean(axis=0), embed_ref.std(axis=0) + 1e-8
+    # Standardise so no embedding direction dominates the distance, with the *fitting* half's
+    # statistics: scaling by the compared reference rows' own mean and sd would set those rows
+    # apart from the test rows (it made 10% of 200 null splits of digits significant at 5%).
+    mu, sd = embed_fit.mean(axis=0), embed_fit.std(axis=0) + 1e-8
     za, zb = (embed_ref - mu) / sd, (embed_test - mu) / sd
     mmd = _mmd(za[ia], zb[ib], permutations, rng)
     mmd["p_corrected"] = min(mmd["p"] * m, 1.0)
