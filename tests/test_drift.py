@@ -163,7 +163,9 @@ def test_categorical_effect_does_not_depend_on_the_sample_ratio():
     # the plain Cramér's V of the unbalanced table would call the same shift small
     from scipy.stats.contingency import association
 
-    table = pd.crosstab(np.r_[np.zeros(len(train)), np.ones(len(small))], pd.concat([train, small])["c"].to_numpy())
+    table = pd.crosstab(
+        np.r_[np.zeros(len(train)), np.ones(len(small))], pd.concat([train, small])["c"].to_numpy()
+    )
     assert association(table.to_numpy(), method="cramer") < e_big - 0.05
 
 
@@ -192,7 +194,9 @@ def test_subsampling_caps_rows_and_is_seeded():
 def test_different_columns_are_listed():
     a = pd.DataFrame({"x": [1.0, 2.0], "only_a": [1, 2]})
     b = pd.DataFrame({"x": [1.0, 2.0], "only_b": [1, 2]})
-    with pytest.raises(DriftInputError, match="only in the training data: only_a; only in the test data: only_b"):
+    with pytest.raises(
+        DriftInputError, match="only in the training data: only_a; only in the test data: only_b"
+    ):
         compare(a, b)
 
 
@@ -209,7 +213,9 @@ def test_empty_sample():
 
 
 def test_image_sizes_must_match():
-    with pytest.raises(DriftInputError, match="image sizes differ: training images are 1x8x8, test images 1x16x16"):
+    with pytest.raises(
+        DriftInputError, match="image sizes differ: training images are 1x8x8, test images 1x16x16"
+    ):
         compare_images(np.zeros((10, 1, 8, 8)), np.zeros((10, 1, 16, 16)))
 
 
@@ -254,7 +260,14 @@ def test_calibration_on_random_splits(name):
 @pytest.mark.slow
 def test_image_checks_calibration_on_random_splits():
     X, y = digit_images()
-    flags: dict[str, list[bool]] = {"mmd": [], "mmd_raw": [], "bbsd": [], "domain": [], "label": [], "any": []}
+    flags: dict[str, list[bool]] = {
+        "mmd": [],
+        "mmd_raw": [],
+        "bbsd": [],
+        "domain": [],
+        "label": [],
+        "any": [],
+    }
     with threadpool_limits(1):
         for s in range(200):
             rng = np.random.default_rng(20_000 + s)
@@ -303,9 +316,12 @@ def categorical_shift(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, p
     north = d[d["city"] == "north"]
     other = d[d["city"] != "north"]
     train = d.sample(n, random_state=rng.integers(2**31))
-    k = int(round(n * 2 * (north.shape[0] / len(d))))
+    k = round(n * 2 * (north.shape[0] / len(d)))
     test = pd.concat(
-        [north.sample(k, random_state=rng.integers(2**31)), other.sample(n - k, random_state=rng.integers(2**31))]
+        [
+            north.sample(k, random_state=rng.integers(2**31)),
+            other.sample(n - k, random_state=rng.integers(2**31)),
+        ]
     )
     return train, test
 
@@ -347,7 +363,9 @@ def detection_rate(scenario: str, n: int, trials: int) -> float:
                 a, b, ya, yb = noisy_images(n, rng)
                 # the reference half of the training rows is compared: give 2n so n are compared
                 extra = noisy_images(n, np.random.default_rng(90_000 + t))[0]
-                r = compare_images(np.concatenate([a, extra]), b, np.r_[ya, ya], yb, seed=t, max_rows=n, mmd_rows=n)
+                r = compare_images(
+                    np.concatenate([a, extra]), b, np.r_[ya, ya], yb, seed=t, max_rows=n, mmd_rows=n
+                )
             else:
                 make, target = TABLE_SCENARIOS[scenario]
                 a, b = make(n, rng)
@@ -361,8 +379,10 @@ def detection_rate(scenario: str, n: int, trials: int) -> float:
 def test_power_at_stated_sample_size(scenario):
     trials = 50
     rate = detection_rate(scenario, STATED_N[scenario], trials)
-    lo, hi = clopper_pearson(int(round(rate * trials)), trials)
-    print(f"{scenario} shift, n={STATED_N[scenario]} per side: detected {rate:.2f} (95% CI {lo:.2f}-{hi:.2f})")
+    lo, hi = clopper_pearson(round(rate * trials), trials)
+    print(
+        f"{scenario} shift, n={STATED_N[scenario]} per side: detected {rate:.2f} (95% CI {lo:.2f}-{hi:.2f})"
+    )
     assert rate >= 0.9
 
 
@@ -482,5 +502,5 @@ if __name__ == "__main__":
     print("| shift | " + " | ".join(f"n={n}" for n in (25, 50, 100, 200)) + " |")
     print("|---|" + "---|" * 4)
     for scenario in STATED_N:
-        rates = [detection_rate(scenario, n, 50) for n in (25, 50, 100, 200, 300)]
+        rates = [detection_rate(scenario, n, 50) for n in (25, 50, 100, 200)]
         print(f"| {scenario} | " + " | ".join(f"{r:.2f}" for r in rates) + " |")

@@ -25,7 +25,13 @@ def summarize_run(run: Run) -> dict[str, Any]:
     """The report's summary dict of a run (see :func:`mlbench.report.summarize`)."""
     from mlbench.report.summarize import summarize
 
-    return summarize(run.results(), run.meta, predictions=run.predictions, datasets=run.dataset)
+    return summarize(
+        run.results(),
+        run.meta,
+        predictions=run.predictions,
+        datasets=run.dataset,
+        diagnostics=run.diagnostics(),
+    )
 
 
 def write_report(run: Run, out: str | Path | None = None) -> Path:

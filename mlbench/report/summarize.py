@@ -58,6 +58,7 @@ def summarize(
     predictions: PredictionLoader | None = None,
     datasets: DatasetLoader | None = None,
     alpha: float = 0.05,
+    diagnostics: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Summarize a run's results for the report.
 
@@ -80,6 +81,9 @@ def summarize(
         ``dataset name -> Dataset or None``; true test labels and class names for the same.
     alpha : float
         Significance level of the tests across datasets.
+    diagnostics : pandas.DataFrame, optional
+        The run's train/test mismatch checks (:meth:`mlbench.reader.Run.diagnostics`); summarized
+        as ``mismatch`` by :func:`mlbench.report.mismatch.summarize_mismatch`.
 
     Returns
     -------
@@ -147,6 +151,9 @@ def summarize(
         "sanity": sections.sanity(df),
         "failures": _failures(df),
     }
+    from mlbench.report.mismatch import summarize_mismatch
+
+    summary["mismatch"] = summarize_mismatch(diagnostics, loader)
     return _jsonable(summary)
 
 
