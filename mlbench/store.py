@@ -598,7 +598,7 @@ class Store:
         if not _has_table(self.conn, "diagnostics"):
             return set()
         cur = self.conn.execute(
-            "SELECT DISTINCT dataset, comparison FROM diagnostics WHERE settings = ? AND error IS NULL",
+            "SELECT DISTINCT dataset, comparison FROM diagnostics WHERE settings = ?",
             (settings,),
         )
         return {(str(d), str(c)) for d, c in cur.fetchall()}

@@ -187,6 +187,25 @@ def test_subsampling_caps_rows_and_is_seeded():
     pd.testing.assert_frame_equal(r1.table(), r2.table())
 
 
+def test_images_with_a_cnn_embedding():
+    """A TimmClassifier fitted on the first half of the training rows gives the embedding and softmax."""
+    from mlbench.estimators import TimmClassifier
+
+    X, y = digit_images()
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(X))
+    train, test = idx[:400], idx[400:600]
+    fit_rows, _ = drift.split_halves(len(train), 10_000, 0)
+    cnn = TimmClassifier(arch="test_resnet", image_size=32, epochs=3, n_threads=1, random_state=0)
+    cnn.fit(X[train][fit_rows], y[train][fit_rows])
+    noisy = np.clip(X[test] + rng.normal(0, 0.2, X[test].shape).astype(np.float32), 0, 1)
+    shifted = compare_images(X[train], noisy, y[train], y[test], model=cnn, permutations=100)
+    assert shifted.mmd["flagged"] and shifted.flagged
+    assert len(shifted.features) == 10  # one BBSD row per softmax output
+    same = compare_images(X[train], X[test], y[train], y[test], model=cnn, permutations=100)
+    assert not same.mmd["flagged"]
+
+
 # --------------------------------------------------------------------------------------------
 # bad input
 

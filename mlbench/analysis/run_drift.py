@@ -57,9 +57,9 @@ class DiagnosticsOptions:
         return f"alpha={self.alpha:g};permutations={self.permutations};max_rows={self.max_rows}"
 
 
-def comparisons(ds: Dataset, resampling: dict[str, Any], seed: int) -> list[str]:
-    """Names of the comparisons made for ``ds``: ``test_file`` (when it has one) and ``cv_fold_0``."""
-    return (["test_file"] if ds.test_X is not None else []) + ["cv_fold_0"]
+def comparisons(spec: dict[str, Any]) -> list[str]:
+    """Names of the comparisons made for a dataset spec: ``test_file`` (when it names one) and ``cv_fold_0``."""
+    return (["test_file"] if "test" in spec else []) + ["cv_fold_0"]
 
 
 def _frame(ds: Dataset, X: Any, y: np.ndarray) -> tuple[pd.DataFrame, str]:
@@ -248,11 +248,11 @@ def _suite_checks(
     out: list[tuple[str, str, list[dict[str, Any]]]],
 ) -> None:
     for entry in suite.datasets:
+        wanted = [c for c in comparisons(entry.spec) if (entry.name, c) not in skip]
+        if not wanted:
+            continue
         try:
             ds = load_dataset(entry.spec, suite.base_dir)
-            wanted = [c for c in comparisons(ds, resampling, suite.seed) if (entry.name, c) not in skip]
-            if not wanted:
-                continue
             started = time.perf_counter()
             for comparison, result, where in check_dataset(ds, resampling, suite.seed, options):
                 if comparison not in wanted:
@@ -260,10 +260,12 @@ def _suite_checks(
                 rows = result_rows(entry.name, comparison, result, where)
                 rows[-1]["seconds"] = time.perf_counter() - started
                 out.append((entry.name, comparison, rows))
-        except Exception as exc:  # a dataset the checks cannot handle is recorded, not a crash
-            out.append(
-                (entry.name, "cv_fold_0", error_rows(entry.name, "cv_fold_0", f"{type(exc).__name__}: {exc}"))
-            )
+        except Exception as exc:
+            # A dataset the checks cannot handle is recorded (like a failed job: not retried on
+            # resume while the settings stay the same), never a crash of the run.
+            message = f"{type(exc).__name__}: {exc}"
+            done = {c for d, c, _ in out if d == entry.name}
+            out.extend((entry.name, c, error_rows(entry.name, c, message)) for c in wanted if c not in done)
 
 
 # ------------------------------------------------------------------------------------------

@@ -149,13 +149,12 @@ def _diagnostics_pending(suite: Suite, run: Run | None) -> list[tuple[str, str]]
     if run is not None:
         stored = run.diagnostics()
         if len(stored):
-            ok = stored[(stored["settings"] == _diagnostics_options(suite).key) & stored["error"].isna()]
+            # errors count as done, like failed jobs: the same settings would fail the same way
+            ok = stored[stored["settings"] == _diagnostics_options(suite).key]
             done = set(zip(ok["dataset"].astype(str), ok["comparison"].astype(str), strict=True))
-    wanted = [
-        (entry.name, comparison)
-        for entry in suite.datasets
-        for comparison in (["test_file"] if "test" in entry.spec else []) + ["cv_fold_0"]
-    ]
+    from mlbench.analysis.run_drift import comparisons
+
+    wanted = [(entry.name, comparison) for entry in suite.datasets for comparison in comparisons(entry.spec)]
     return [w for w in wanted if w not in done]
 
 
