@@ -150,6 +150,11 @@ def _dry_run(s: Any, retry_failed: bool) -> None:
             f"{len(plan.to_run)} jobs to run, about {k}x the fitting time of `val: holdout` "
             "(fewer on a training subset with fewer rows than folds)"
         )
+    if any(job.tune is not None for job in plan.jobs):
+        from mlbench.tuning import describe_budget
+
+        for line in describe_budget(plan.to_run):
+            typer.echo(line)
     if s.ensembles:
         typer.echo(
             f"{len(s.ensembles)} ensembles ({', '.join(e.label for e in s.ensembles)}) are built after the "
@@ -206,9 +211,12 @@ def report(
     if len(runs) == 2:
         from mlbench.report import write_comparison
 
-        typer.echo(str(write_comparison(runs[0], runs[1], out)))  # default: RUN_B/compare.html
+        path = write_comparison(runs[0], runs[1], out, warn=lambda m: _err(f"warning: {m}"))
+        typer.echo(str(path))  # default: RUN_B/compare.html
     else:
-        typer.echo(str(runs[0].report(out)))
+        from mlbench.report.build import write_report
+
+        typer.echo(str(write_report(runs[0], out, warn=lambda m: _err(f"warning: {m}"))))
     if export_figures is not None:
         from mlbench.report import export_figures as _export
 
@@ -405,7 +413,15 @@ def export(
     from mlbench.reader import open_run
 
     target = out or Path(run_dir) / f"results.{format.value}"
-    typer.echo(str(open_run(run_dir).export(target, format.value)))
+    run = open_run(run_dir)
+    typer.echo(str(run.export(target, format.value)))
+    from mlbench.report.build import prediction_warnings
+
+    consequence = (
+        "the results table is exported but ensembles and the report cannot use those jobs' predictions"
+    )
+    for message in prediction_warnings(run.prediction_problems(), consequence=consequence):
+        _err(f"warning: {message}")
 
 
 def main() -> None:

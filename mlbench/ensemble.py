@@ -415,10 +415,12 @@ class EnsembleSelectionClassifier(ClassifierMixin, _BaseEnsembleSelection):
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
+            from mlbench.errors import plain
+
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in y, got "
                 f"{len(self.classes_)} class{'es' if len(self.classes_) != 1 else ''}"
-                + (f" ({self.classes_[0]!r})" if len(self.classes_) == 1 else "")
+                + (f" ({plain(self.classes_[0])!r})" if len(self.classes_) == 1 else "")
             )
         self._fit(X, encoder.transform(y))
         return self

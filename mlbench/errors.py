@@ -40,6 +40,20 @@ class ModelError(MlbenchError, ValueError):
     Also a ValueError, as scikit-learn's conventions expect for invalid estimator parameters."""
 
 
+def plain(value: object) -> object:
+    """A numpy scalar as the plain Python value, for messages: ``1``, not ``np.int64(1)``.
+
+    numpy 2 writes the type into a scalar's repr; a message quoting data with ``!r`` would show it.
+    """
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy":
+        try:
+            return item()
+        except (TypeError, ValueError):  # a numpy array of many values stays as it is
+            return value
+    return value
+
+
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest choices, or an empty string.
 

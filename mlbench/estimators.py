@@ -243,9 +243,11 @@ class _TorchEstimator(BaseEstimator, abc.ABC):
                 self._le = LabelEncoder().fit(y)
                 self.classes_ = self._le.classes_
                 if len(self.classes_) < 2:
+                    from mlbench.errors import plain
+
                     raise ValueError(
                         f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "
-                        f"contains only one class: {self.classes_[0]!r}"
+                        f"contains only one class: {plain(self.classes_[0])!r}"
                     )
             return self._le.transform(y).astype(np.int64)
         y = y.astype(np.float64)

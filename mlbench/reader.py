@@ -79,6 +79,23 @@ class Run:
 
         return load_results(self.db_path, all_attempts=all_attempts)
 
+    def trials(self) -> pd.DataFrame:
+        """Every trial of the tuned jobs' latest attempts (empty when nothing was tuned).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per trial: job_id, attempt, number, params (dict), value (the tuning metric
+            on the job's validation rows; for a pruned trial its last reported intermediate
+            value, as Optuna keeps it; None for a failed one), state (complete, pruned, fail),
+            seconds, started_at, intermediate (step -> value), error, distributions (parameter
+            -> Optuna distribution JSON). Join on job_id with :meth:`results` for dataset,
+            model and fold.
+        """
+        from mlbench.store import read_trials
+
+        return read_trials(self.db_path)
+
     def diagnostics(self) -> pd.DataFrame:
         """The train/test mismatch checks stored with the run (see :mod:`mlbench.analysis.run_drift`).
 
@@ -295,6 +312,43 @@ class Run:
                 y = ds.test_y if own_test else ds.y
                 arrays[f"{split}_true"] = np.asarray(y)[np.asarray(arrays[f"{split}_index"], dtype=np.int64)]
         return arrays
+
+    def prediction_problems(self) -> list[str]:
+        """Prediction files the store lists for its jobs' latest attempts that are missing or unreadable.
+
+        A cheap check (the file exists and its zip directory and array names read), not a full
+        read: a file damaged inside is found when it is loaded (the report names it then too).
+
+        Returns
+        -------
+        list of str
+            One line per bad file: the job (dataset, model, fold), the file and what is wrong.
+        """
+        import zipfile
+
+        import numpy as np
+
+        from mlbench.store import _open_read_only
+
+        with _open_read_only(self.db_path) as conn:
+            rows = conn.execute(
+                "SELECT job_id, dataset, model, fold, predictions_path FROM results "
+                "WHERE predictions_path IS NOT NULL ORDER BY attempt"
+            ).fetchall()
+        latest = {str(r[0]): r for r in rows}  # the last attempt that stored predictions
+        problems = []
+        for job_id, dataset, model, fold, rel in latest.values():
+            path = self.path / str(rel)
+            what = f"job {job_id} ({dataset} / {model} fold {fold}): {path}"
+            if not path.is_file():
+                problems.append(f"{what} is missing")
+                continue
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    npz.files  # noqa: B018 - reads the zip directory and the array names
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+                problems.append(f"{what} is unreadable ({type(exc).__name__}: {exc})")
+        return problems
 
     # -- analyses and the report -------------------------------------------------------------
 

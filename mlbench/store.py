@@ -456,7 +456,9 @@ class Store:
             The executor's record: ``job_id`` and ``status`` are required; the documented fields
             (``dataset``, ``model``, ``fit_seconds``...) plus any ``train_/val_/test_<metric>`` keys
             and other extra keys, each added as a column the first time it appears (metrics and
-            numbers REAL, the rest TEXT). NaN is stored as NULL; dicts and lists as JSON.
+            numbers REAL, the rest TEXT). NaN is stored as NULL; dicts and lists as JSON. A
+            ``tune_trials`` key (a tuned job's trials, see :mod:`mlbench.tuning`) is not a column:
+            its trials go to the ``tune_trials`` table in the same transaction.
         predictions : mapping of str to numpy.ndarray, optional
             Arrays saved to ``predictions/<job_id>.npz`` (atomically) before the row is committed;
             the row's ``predictions_path`` is then that path relative to the store root.
@@ -479,6 +481,8 @@ class Store:
             if key in _RESERVED:
                 raise ValueError(f"{key!r} is set by the store; remove it from the record of job {job_id}")
 
+        trials = row.get(TRIALS_KEY)
+        row = {k: v for k, v in row.items() if k != TRIALS_KEY}
         values = {k: _to_sql(v) for k, v in row.items()}
         values["run_id"] = self._run_id
         if predictions:
@@ -500,6 +504,8 @@ class Store:
                 f"VALUES ({', '.join('?' * len(keys))})",
                 [values[k] for k in keys],
             )
+            if trials:
+                _insert_trials(conn, job_id, values["attempt"], trials)
 
     def _add_columns(self, values: dict[str, Any], raw: Mapping[str, Any]) -> dict[str, Any]:
         """Create the result columns ``values`` needs (inside a transaction); return the values to write.
@@ -664,6 +670,90 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
+
+
+#: Row key holding a tuned job's trials (a list of dicts); stored in the ``tune_trials`` table.
+TRIALS_KEY = "tune_trials"
+
+_TRIAL_COLUMNS = (
+    '"job_id" TEXT NOT NULL, "attempt" INTEGER NOT NULL, "number" INTEGER NOT NULL, '
+    '"params_json" TEXT, "value" REAL, "state" TEXT, "seconds" REAL, "started_at" TEXT, '
+    '"intermediate_json" TEXT, "error" TEXT, "distributions_json" TEXT, '
+    "PRIMARY KEY (job_id, attempt, number)"
+)
+
+
+def _insert_trials(
+    conn: sqlite3.Connection, job_id: str, attempt: int, trials: list[Mapping[str, Any]]
+) -> None:
+    """Store a tuned job attempt's trials (inside the transaction that records the attempt)."""
+    # created on first use, so stores without tuning keep exactly the tables they had
+    conn.execute(f"CREATE TABLE IF NOT EXISTS tune_trials ({_TRIAL_COLUMNS})")
+    conn.executemany(
+        "INSERT INTO tune_trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                job_id,
+                attempt,
+                int(t["number"]),
+                json.dumps(t.get("params", {}), sort_keys=True, default=str),
+                _to_sql(t.get("value")),
+                t.get("state"),
+                _to_sql(t.get("seconds")),
+                t.get("started_at"),
+                json.dumps(t.get("intermediate") or {}, sort_keys=True),
+                t.get("error"),
+                json.dumps(t.get("distributions") or {}, sort_keys=True),
+            )
+            for t in trials
+        ],
+    )
+
+
+def read_trials(path: str | Path) -> pd.DataFrame:
+    """Every stored trial of the latest attempt of each tuned job (empty without tuning).
+
+    Columns job_id, attempt, number, params (dict), value, state, seconds, started_at,
+    intermediate (dict step -> value), error, distributions (name -> Optuna distribution JSON).
+    """
+    cols = [
+        "job_id",
+        "attempt",
+        "number",
+        "params",
+        "value",
+        "state",
+        "seconds",
+        "started_at",
+        "intermediate",
+        "error",
+        "distributions",
+    ]
+    with _open_read_only(path) as conn:
+        if not _has_table(conn, "tune_trials"):
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        # a table written before distributions were kept reads them as missing
+        dists = (
+            "t.distributions_json" if "distributions_json" in _table_columns(conn, "tune_trials") else "NULL"
+        )
+        conn.execute("BEGIN")
+        try:
+            frame = _frame(
+                conn.execute(
+                    "SELECT t.job_id, t.attempt, t.number, t.params_json AS params, t.value, t.state, "
+                    "t.seconds, t.started_at, t.intermediate_json AS intermediate, t.error, "
+                    f"{dists} AS distributions "
+                    "FROM tune_trials AS t WHERE t.attempt = "
+                    "(SELECT MAX(attempt) FROM results WHERE job_id = t.job_id) "
+                    "ORDER BY t.rowid"
+                ),
+                {"attempt": "INTEGER", "number": "INTEGER", "value": "REAL", "seconds": "REAL"},
+                frozenset({"params", "intermediate", "distributions"}),
+            )
+        finally:
+            conn.execute("COMMIT")
+    frame["intermediate"] = [{int(k): v for k, v in (d or {}).items()} for d in frame["intermediate"]]
+    return frame
 
 
 #: Columns of the ``diagnostics`` table (train/test mismatch checks; one row per dataset x

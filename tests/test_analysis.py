@@ -540,6 +540,7 @@ def test_compare_runs_shift_and_identity():
         "n_pairs",
         "status_a",
         "status_b",
+        "paired",
     ]
     assert (same["delta"] == 0).all() and (same["p_value"] == 1.0).all() and not same["significant"].any()
     assert (same["n_pairs"] == 5).all()
@@ -557,6 +558,38 @@ def test_compare_runs_shift_and_identity():
     # a single pair cannot be tested
     one = compare_runs(a[a["fold"] == 0], b[b["fold"] == 0])
     assert one["p_value"].isna().all() and (one["n_pairs"] == 1).all()
+
+
+def test_compare_runs_with_split_fingerprints_pairs_only_the_same_rows():
+    a = known_table(n_datasets=3)
+    b = a.copy()
+    b["job_id"] = "b-" + b["job_id"].astype(str)  # other ids, e.g. a changed parameter
+    same = {j: f"s{i}" for i, j in enumerate(a["job_id"])}
+    # the same rows under other ids: paired by fingerprint
+    out = compare_runs(a, b, splits=(same, dict(zip(b["job_id"], same.values(), strict=True))))
+    assert out["paired"].all() and (out["n_pairs"] == 5).all() and (out["p_value"] == 1.0).all()
+    # other rows (another seed): no pairs, an unpaired test that says so
+    other = {j: f"t{i}" for i, j in enumerate(b["job_id"])}
+    out = compare_runs(a, b, splits=(same, other))
+    assert not out["paired"].any() and (out["n_pairs"] == 0).all()
+    assert out["mean_a"].to_numpy() == pytest.approx(out["mean_b"].to_numpy())
+
+
+@pytest.mark.slow
+def test_unpaired_comparison_keeps_its_false_positive_rate():
+    """Assumption of the unpaired (Welch) test: each run's job scores are independent draws with a
+    common mean under the null. Simulated: two runs of one model on different splits, scores iid
+    normal with unequal spreads; the test rejects about alpha of the time."""
+    rng = np.random.default_rng(3)
+    rejected, reps = 0, 200
+    for _ in range(reps):
+        a = make_results({"d": {"M": list(0.8 + rng.normal(0, 0.01, 5))}}, {})
+        b = make_results({"d": {"M": list(0.8 + rng.normal(0, 0.03, 5))}}, {})
+        b["job_id"] = "b-" + b["job_id"].astype(str)
+        splits = ({j: "a" + str(j) for j in a["job_id"]}, {j: "b" + str(j) for j in b["job_id"]})
+        rejected += bool(compare_runs(a, b, splits=splits)["significant"].iloc[0])
+    # binomial(200, 0.05): mean 10, sd 3.1; 2..20 rejections is about +-3.2 sd (Welch is near-exact here)
+    assert 2 <= rejected <= 20
 
 
 def test_no_ok_jobs_gives_empty_tables():

@@ -704,3 +704,75 @@ def test_check_spec_reads_only_the_header(tmp_path):
     start = time.perf_counter()
     assert check_spec({"csv": "big.csv", "target": "t"}, tmp_path) == []
     assert time.perf_counter() - start < 0.1
+
+
+# --------------------------------------------------------------------------------------------------
+# Hardening (issue 12): duplicate, nested and ID-like columns, odd encodings, plain values in messages
+# --------------------------------------------------------------------------------------------------
+
+
+def test_duplicate_column_names_are_an_error_not_a_renamed_leak(tmp_path):
+    # pandas would read `a,b,y,y` as y and y.1 and hand the copy of the target to the model
+    rng = np.random.default_rng(0)
+    rows = "\n".join(f"{a},{b},{y},{y}" for a, b, y in rng.integers(0, 9, (40, 3)) % [9, 9, 2])
+    (tmp_path / "d.csv").write_text("a,b,y,y\n" + rows + "\n")
+    message = load_error({"csv": "d.csv", "target": "y"}, tmp_path)
+    assert "duplicate column names 'y'" in message and "d.csv" in message
+    # validate (header only) says the same before anything runs
+    [problem] = check_spec({"csv": "d.csv", "target": "y"}, tmp_path)
+    assert "duplicate column names 'y'" in problem
+    # a parquet file with a repeated field name
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    y = pa.array(rng.integers(0, 2, 40))
+    pq.write_table(
+        pa.table([pa.array(rng.normal(size=40)), y, y], names=["a", "y", "y"]), tmp_path / "d.parquet"
+    )
+    message = load_error({"parquet": "d.parquet", "target": "y"}, tmp_path)
+    assert "duplicate column names 'y'" in message
+
+
+def test_nested_parquet_column_is_a_dataset_error(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"tags": [[1, 2], [3], [4, 5]] * 4, "x": np.arange(12.0), "y": [0, 1] * 6})
+    pq.write_table(table, tmp_path / "n.parquet")
+    message = load_error({"parquet": "n.parquet", "target": "y"}, tmp_path)
+    assert "nested columns 'tags'" in message and "Flatten" in message
+
+
+def test_all_unique_string_target_is_a_dataset_error(tmp_path):
+    pd.DataFrame({"x": np.arange(30.0), "name": [f"row{i}" for i in range(30)]}).to_csv(
+        tmp_path / "u.csv", index=False
+    )
+    message = load_error({"csv": "u.csv", "target": "name"}, tmp_path)
+    assert "different value in every row (30 distinct values in 30 rows" in message
+    assert "n_splits" not in message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_utf16_csv_with_bom_is_read(tmp_path, encoding):
+    text = "città,x,y\n" + "".join(f"Zürich,{i},{i % 2}\n" for i in range(10))
+    bom = {"utf-16": b"", "utf-16-be": "\ufeff".encode("utf-16-be"), "utf-32": b""}[encoding]
+    (tmp_path / "u.csv").write_bytes(bom + text.encode(encoding))
+    ds = load_dataset({"csv": "u.csv", "target": "y"}, tmp_path)
+    assert set(ds.X.columns) <= {"città", "x"} and len(ds.y) == 10
+    assert "byte-order mark" in ds.provenance
+    assert check_spec({"csv": "u.csv", "target": "y"}, tmp_path) == []
+
+
+def test_utf16_csv_without_bom_is_a_clear_error(tmp_path):
+    (tmp_path / "u.csv").write_bytes("a,y\n1,0\n2,1\n3,0\n".encode("utf-16-le"))
+    message = load_error({"csv": "u.csv", "target": "y"}, tmp_path)
+    assert "UTF-16" in message and "UTF-8" in message
+
+
+def test_messages_quote_plain_values_not_numpy_reprs(tmp_path):
+    pd.DataFrame({"x": np.arange(6.0), "t": [1] * 6}).to_csv(tmp_path / "one.csv", index=False)
+    message = load_error({"csv": "one.csv", "target": "t"}, tmp_path)
+    assert "single class (1)" in message and "np." not in message
+    pd.DataFrame({"x": np.arange(6.0), "t": [True, False] * 3}).to_csv(tmp_path / "b.csv", index=False)
+    message = load_error({"csv": "b.csv", "target": "t", "task": "regression"}, tmp_path)
+    assert "np." not in message

@@ -775,6 +775,7 @@ def compare_runs(
     metric: str | None = None,
     primary: dict[str, str] | None = None,
     alpha: float = 0.05,
+    splits: tuple[dict[str, str], dict[str, str]] | None = None,
 ) -> pd.DataFrame:
     """Compare two runs of the same suite job by job (e.g. before and after a code change).
 
@@ -788,6 +789,15 @@ def compare_runs(
         ``{task_type or dataset: metric}`` overriding the primary metric.
     alpha : float
         Significance level of the paired t-test.
+    splits : (dict, dict), optional
+        ``job_id -> split fingerprint`` of each run (:func:`mlbench.suite.jobs.split_fingerprint`:
+        the dataset, resampling, fold, seeds and train size that fix a job's rows). When given,
+        jobs are paired only when their fingerprints match, whatever their ids (a job missing
+        from its map pairs by job id); a dataset x model
+        with no matching jobs (the runs used different splits) is compared unpaired instead:
+        Welch's t-test over each run's jobs, which assumes the jobs' scores are independent
+        draws (folds of one split are not quite, so its p-value is approximate), and ``paired``
+        False.
 
     Returns
     -------
@@ -795,7 +805,7 @@ def compare_runs(
         Columns dataset, model, metric, mean_a, mean_b, delta (``mean_b - mean_a``), p_value
         (``scipy.stats.ttest_rel`` over the paired jobs; NaN with fewer than 2 pairs or when the
         differences are a nonzero constant, 1.0 when identical), significant, n_pairs, status_a,
-        status_b (:func:`reference_status` in each run). Both runs are compared at each dataset's
+        status_b (:func:`reference_status` in each run), paired. Both runs are compared at each dataset's
         reference size; a model that failed there in one run has NaN means and no pairs (it is
         not compared on a smaller size). Jobs are paired by ``job_id`` (same fold, repeat and
         size); when no ids match (e.g. the model's params changed, which changes its ids) by
@@ -804,7 +814,7 @@ def compare_runs(
     from scipy import stats
 
     cols = ["dataset", "model", "metric", "mean_a", "mean_b", "delta", "p_value", "significant", "n_pairs"]
-    cols += ["status_a", "status_b"]
+    cols += ["status_a", "status_b", "paired"]
     ta, tb = _table(a), _table(b)
     chosen = primary_metrics(ta, metric, primary)
     refs_a, refs_b = _references(ta), _references(tb)
@@ -825,13 +835,28 @@ def compare_runs(
         if sb == "skipped":
             continue
         keys: list[str] = ["job_id"]
-        if not set(ga["job_id"].dropna()) & set(gb["job_id"].dropna()):
+        if splits is not None:
+            # pair only jobs that saw the same rows: equal fold numbers of different splits are not pairs
+            # a job without a fingerprint (an ensemble's row) pairs by its id: an id hashes the split
+            ga = ga.assign(split=ga["job_id"].map(splits[0]).fillna("id:" + ga["job_id"].astype(str)))
+            gb = gb.assign(split=gb["job_id"].map(splits[1]).fillna("id:" + gb["job_id"].astype(str)))
+            keys = ["split"]
+        elif not set(ga["job_id"].dropna()) & set(gb["job_id"].dropna()):
             keys = ["fold", "repeat", "train_size"]
-        pairs = ga[[*keys, "score"]].merge(gb[[*keys, "score"]], on=keys, suffixes=("_a", "_b"))
+        pairs = (
+            ga[[*keys, "score"]]
+            .dropna(subset=keys)
+            .merge(gb[[*keys, "score"]].dropna(subset=keys), on=keys, suffixes=("_a", "_b"))
+        )
         xa, xb = pairs["score_a"].to_numpy(dtype=float), pairs["score_b"].to_numpy(dtype=float)
         d = xb - xa
         p = math.nan
-        if len(d) >= 2:
+        paired = len(d) > 0 or splits is None
+        if not paired:
+            sa, sb_ = ga["score"].to_numpy(dtype=float), gb["score"].to_numpy(dtype=float)
+            if len(sa) >= 2 and len(sb_) >= 2 and (np.ptp(sa) > 0 or np.ptp(sb_) > 0):
+                p = float(stats.ttest_ind(sb_, sa, equal_var=False).pvalue)
+        elif len(d) >= 2:
             if np.all(d == 0):
                 p = 1.0
             elif np.ptp(d) > 1e-12 * max(1.0, float(np.abs(d).max())):
@@ -855,6 +880,7 @@ def compare_runs(
                 len(d),
                 st,
                 sb,
+                paired,
             )
         )
     return pd.DataFrame(rows, columns=cols)

@@ -201,6 +201,13 @@ def _csv_target_problems(name: str, path: Path, target: Any, where: str) -> list
         header = read_csv_header(path)
     except OSError as exc:
         return [f"dataset '{name}': {path} could not be read ({exc}). Check the file's permissions."]
+    named = [c for c in header if c != ""]
+    dup = sorted({c for c in named if named.count(c) > 1})
+    if dup:
+        return [
+            f"dataset '{name}': the {where} {path} has duplicate column names {column_list(dup)}. Rename or "
+            "remove the copies so each column name is unique (a duplicated target column would leak the answer)."
+        ]
     if str(target) in header:
         return []
     hint = ""

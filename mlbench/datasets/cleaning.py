@@ -26,7 +26,7 @@ import pandas as pd
 
 from mlbench.datasets.base import TaskType
 from mlbench.datasets.specs import check_task, column_list
-from mlbench.errors import DatasetError, did_you_mean
+from mlbench.errors import DatasetError, did_you_mean, plain
 
 #: Integer-valued numeric targets with at most this many distinct values are treated as classes.
 MAX_INFERRED_CLASSES = 20
@@ -119,7 +119,7 @@ def encode_target(
         if pd.api.types.is_bool_dtype(y) or not pd.api.types.is_numeric_dtype(y):
             example = next((v for v in y if not _is_number(v)), y.iloc[0] if len(y) else None)
             raise DatasetError(
-                f"dataset '{name}': target '{target}' is not numeric (e.g. {example!r}) but the task is "
+                f"dataset '{name}': target '{target}' is not numeric (e.g. {plain(example)!r}) but the task is "
                 "regression. Remove `task: regression` to treat it as classification, or choose a "
                 "numeric target column."
             )
@@ -130,10 +130,19 @@ def encode_target(
     except TypeError:  # unorderable mix that survived normalisation
         codes, uniques = pd.factorize(labels.map(str), sort=True)
     classes = np.asarray(uniques)
+    if len(classes) == len(labels) and len(labels) > 2:
+        # every row its own class: no split can hold a class on both sides (sklearn would say only
+        # "n_splits=2 cannot be greater than the number of members in each class")
+        raise DatasetError(
+            f"dataset '{name}': target '{target}' has a different value in every row ({len(labels)} distinct "
+            f"values in {len(labels)} rows, e.g. {plain(classes[0])!r}), so it cannot be a class label: it looks "
+            "like an ID or free text. Choose the column that holds the classes as `target:`, or set "
+            "`task: regression` if it is a numeric quantity."
+        )
     if len(classes) < 2:
         only = classes[0] if len(classes) else None
         raise DatasetError(
-            f"dataset '{name}': target '{target}' has a single class ({only!r}); classification needs at "
+            f"dataset '{name}': target '{target}' has a single class ({plain(only)!r}); classification needs at "
             "least two. Choose another target column or add rows of the other classes."
         )
     return codes.astype(np.int64), classes
@@ -326,9 +335,10 @@ def _clean_features(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str], lis
             constant.append(col)
             continue
         if _is_numeric_col(s):
-            integer = pd.api.types.is_integer_dtype(s) or (
-                s.notna().all() and np.all(np.mod(s.to_numpy(dtype=np.float64), 1) == 0)
-            )
+            with np.errstate(invalid="ignore"):  # inf % 1 is NaN (not an integer), no warning needed
+                integer = pd.api.types.is_integer_dtype(s) or (
+                    s.notna().all() and np.all(np.mod(s.to_numpy(dtype=np.float64), 1) == 0)
+                )
             if integer and n > 1 and n_unique == n and _is_id_name(col):
                 id_like.append(col)
                 continue
@@ -410,7 +420,7 @@ def align_test_frame(
                 if bad.any():
                     raise DatasetError(
                         f"dataset '{name}': test column '{col}' is numeric in training but has "
-                        f"non-numeric values (e.g. {s[bad].iloc[0]!r}). Fix the test file."
+                        f"non-numeric values (e.g. {plain(s[bad].iloc[0])!r}). Fix the test file."
                     )
                 s = converted
             out[col] = _as_numeric(s)[0]

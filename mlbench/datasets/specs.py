@@ -67,9 +67,26 @@ def require_file(name: str, path: Path, key: str, base_dir: str | Path, kind: st
         raise DatasetError(f"dataset '{name}': {path} is a folder, but `{key}:` expects a file.")
 
 
+#: Byte-order marks of the UTF-16/32 encodings a spreadsheet may save "Unicode text" in; their
+#: NUL bytes would otherwise read as a binary file (or garbled column names).
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+def bom_encoding(path: Path) -> str | None:
+    """The UTF-16/32 encoding a file's byte-order mark names, or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    return next((enc for bom, enc in _BOMS if head.startswith(bom)), None)
+
+
 def read_csv_header(path: Path) -> list[str]:
     """Column names from a CSV's first line (cheap: reads one line, no pandas)."""
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+    with open(path, encoding=bom_encoding(path) or "utf-8-sig", errors="replace", newline="") as fh:
         row = next(csv.reader(fh), [])
     return row
 

@@ -14,13 +14,61 @@ import pandas as pd
 
 from mlbench.datasets.base import Dataset, TaskType
 from mlbench.datasets.cleaning import align_test_frame, prepare_frame
-from mlbench.datasets.specs import require_file, resolve_path
+from mlbench.datasets.specs import bom_encoding, require_file, resolve_path
 from mlbench.errors import DatasetError
 
 
 def _looks_binary(path: Path) -> bool:
     with open(path, "rb") as fh:
         return b"\x00" in fh.read(8192)
+
+
+def _looks_utf16(path: Path) -> bool:
+    """ASCII text as UTF-16 without a byte-order mark: a NUL in every other byte."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    head = head[: len(head) // 2 * 2]
+    return len(head) >= 8 and any(head[i::2].count(0) == len(head) // 2 for i in (0, 1))
+
+
+def _check_header(name: str, path: Path, header: list[Any]) -> None:
+    """Refuse duplicate column names in the file's raw header.
+
+    pandas renames a repeated ``y`` to ``y.1`` when reading a CSV; a duplicated target column would
+    then be a feature holding the answer. The raw header is what the user wrote, so it is checked.
+    """
+    names = [str(c) for c in header if str(c) != ""]  # empty names: pandas numbers them "Unnamed: N"
+    dup = sorted({c for c in names if names.count(c) > 1})
+    if dup:
+        from mlbench.datasets.specs import column_list
+
+        raise DatasetError(
+            f"dataset '{name}': {path} has duplicate column names {column_list(dup)}. Rename or remove the "
+            "copies so each column name is unique (a duplicated target column would leak the answer)."
+        )
+
+
+def _check_parquet_schema(name: str, path: Path) -> None:
+    """Duplicate names and nested (list, struct, map) columns of a parquet file, before reading it."""
+    try:
+        import pyarrow.parquet as pq
+        import pyarrow.types as pat
+    except ImportError:  # read_parquet says what to install
+        return
+    try:
+        schema = pq.read_schema(path)
+    except Exception:  # a garbled file: read_parquet below turns it into the DatasetError
+        return
+    _check_header(name, path, schema.names)
+    nested = [f.name for f in schema if pat.is_nested(f.type)]
+    if nested:
+        from mlbench.datasets.specs import column_list
+
+        raise DatasetError(
+            f"dataset '{name}': {path} has nested columns {column_list(nested)} (lists, structs or maps); "
+            "mlbench needs one value per cell. Flatten them into plain columns (one per field or element) "
+            "or remove them from the file."
+        )
 
 
 def read_table(name: str, path: Path, fmt: str) -> tuple[pd.DataFrame, list[str]]:
@@ -37,18 +85,36 @@ def read_table(name: str, path: Path, fmt: str) -> tuple[pd.DataFrame, list[str]
             "data rows."
         )
     if fmt == "csv":
-        if _looks_binary(path):
+        encoding = bom_encoding(path)
+        if encoding is None and _looks_binary(path):
+            if _looks_utf16(path):
+                raise DatasetError(
+                    f"dataset '{name}': {path} looks like UTF-16 text without a byte-order mark, which cannot be "
+                    "read reliably. Save it again as UTF-8 CSV (or as UTF-16 with a byte-order mark)."
+                )
             raise DatasetError(
                 f"dataset '{name}': {path} is not a text CSV file (it contains binary data). "
                 "Export it as a comma-separated text file, or use `parquet:`/`npz:` for binary formats."
             )
         try:
             try:
-                df = pd.read_csv(path, low_memory=False)
+                df = pd.read_csv(path, low_memory=False, encoding=encoding)
+                if encoding is not None:
+                    notes.append(f"read as {encoding.upper()} (byte-order mark)")
             except UnicodeDecodeError:
+                if encoding is not None:
+                    raise DatasetError(
+                        f"dataset '{name}': {path} starts with a {encoding.upper()} byte-order mark but is "
+                        f"not valid {encoding.upper()}. Save it again as UTF-8 CSV."
+                    ) from None
                 # Spreadsheet exports are often Latin-1; that codec decodes any byte, so it is the fallback.
-                df = pd.read_csv(path, low_memory=False, encoding="latin-1")
+                encoding = "latin-1"
+                df = pd.read_csv(path, low_memory=False, encoding=encoding)
                 notes.append("read as Latin-1 (not valid UTF-8)")
+            raw = pd.read_csv(path, header=None, nrows=1, encoding=encoding, dtype=str, keep_default_na=False)
+            _check_header(name, path, list(raw.iloc[0]))
+        except DatasetError:
+            raise
         except pd.errors.EmptyDataError as exc:
             raise DatasetError(
                 f"dataset '{name}': {path} has no columns (empty or only blank lines). Use a CSV file "
@@ -61,6 +127,7 @@ def read_table(name: str, path: Path, fmt: str) -> tuple[pd.DataFrame, list[str]
                 "comma-separated text file with one header row and the same number of fields on every line."
             ) from exc
     else:
+        _check_parquet_schema(name, path)
         try:
             df = pd.read_parquet(path)
         except ImportError as exc:

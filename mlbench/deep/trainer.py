@@ -8,6 +8,7 @@ job's threads. Everything here imports torch, so only estimators import this mod
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import math
 import time
@@ -167,6 +168,14 @@ def predict_outputs(
     return torch.cat(outs)
 
 
+#: ``hook(epoch)`` called after each epoch (1-based) while set: a tuning study reports its metric
+#: there and prunes a trial by raising (see :mod:`mlbench.tuning`). A context variable, so the
+#: trainer's signature and every estimator stay as they are.
+EPOCH_END: contextvars.ContextVar[Callable[[int], None] | None] = contextvars.ContextVar(
+    "mlbench_epoch_end", default=None
+)
+
+
 def train(
     model: nn.Module,
     X: torch.Tensor,
@@ -277,6 +286,9 @@ def train(
             record["seconds"] = time.perf_counter() - t0
             history.append(record)
             epoch += 1
+            hook = EPOCH_END.get()
+            if hook is not None:
+                hook(epoch)  # hyper-parameter tuning: may raise to stop (prune) this training
             if cfg.verbose:
                 print(
                     ", ".join(

@@ -361,6 +361,8 @@ def run_suite(
 
     plan = plan_run(suite, retry_failed=retry_failed)
     preflight_models(suite, plan.to_run)
+    if plan.to_run:
+        executor_class(suite.executor.kind)  # a missing optional extra (dask) fails before a run is recorded
     if on_plan is not None:
         on_plan(plan)
     outcome = RunOutcome(output=Path(suite.output))

@@ -19,11 +19,16 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from mlbench._optional import require
 from mlbench.execution.base import Executor, ResultCallback
 from mlbench.execution.job import failure_row, now_iso, run_job_safely
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlbench.suite import Job, Suite
+
+# Importing this module (executor_class does, before a run starts) checks the optional extra, so a
+# missing dask is a usage error naming `mlbench[dask]`, not a ModuleNotFoundError mid-run.
+require("dask.distributed", extra="dask", feature="executor: {kind: dask}")
 
 
 def _capacity(client: Any) -> int:
@@ -62,14 +67,8 @@ class DaskExecutor(Executor):
         )
 
     def _client(self) -> tuple[Any, Any]:
-        try:
-            from dask.distributed import Client, LocalCluster
-        except ImportError:  # pragma: no cover - depends on the environment
-            from mlbench.errors import ConfigError
+        from dask.distributed import Client, LocalCluster
 
-            raise ConfigError(
-                "executor.kind is dask but dask.distributed is not installed; pip install 'mlbench[dask]'"
-            ) from None
         if self.address:
             return Client(self.address), None
         from mlbench.execution.local import default_workers

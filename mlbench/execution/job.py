@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mlbench.errors import MlbenchError
 from mlbench.suite import Job
 
 
@@ -290,18 +291,105 @@ class _Classes:
         return full
 
 
-def _fit(estimator: Any, info: Any, params: dict[str, Any], X: Any, y: Any, X_stop: Any, y_stop: Any) -> None:
-    """Fit, handing an early-stopping model its (preprocessed) stopping rows."""
-    extra = info.validation_fit(params, None, None) if info.validation_fit is not None else None
+def _fit(
+    estimator: Any,
+    info: Any,
+    params: dict[str, Any],
+    X: Any,
+    y: Any,
+    X_stop: Any,
+    y_stop: Any,
+    hook: Any = None,
+) -> None:
+    """Fit, handing an early-stopping model its (preprocessed) stopping rows.
+
+    ``hook`` replaces ``info.validation_fit`` (``ModelInfo.monitor_fit``: held-out rows whose loss
+    is only recorded per epoch, for the overfitting check).
+    """
+    hook = hook if hook is not None else info.validation_fit
+    extra = hook(params, None, None) if hook is not None else None
     if extra is None:
         estimator.fit(X, y)
     elif hasattr(estimator, "steps"):
         # fit the preprocessing once, then give the model the transformed stopping rows
         pre = estimator[:-1]
         Xt = pre.fit_transform(X, y)
-        estimator[-1].fit(Xt, y, **info.validation_fit(params, pre.transform(X_stop), y_stop))
+        estimator[-1].fit(Xt, y, **hook(params, pre.transform(X_stop), y_stop))
     else:
-        estimator.fit(X, y, **info.validation_fit(params, X_stop, y_stop))
+        estimator.fit(X, y, **hook(params, X_stop, y_stop))
+
+
+class InvalidPredictions(MlbenchError, ValueError):
+    """A model returned predictions that cannot be scored (NaN, inf, wrong shape, not probabilities).
+
+    The job is recorded as ``failed`` with this message instead of being scored and ranked.
+    """
+
+
+#: How far a row of probabilities may sum from 1 before it is refused: float32 outputs (xgboost,
+#: torch softmax) are off by ~1e-7 per row; a model that forgot to normalise is off by far more.
+PROBA_SUM_TOLERANCE = 1e-3
+
+
+def check_predictions(raw: Any, n_rows: int, n_classes: int | None) -> np.ndarray:
+    """Validate a model's raw output before it is scored; the validation step of every job.
+
+    Parameters
+    ----------
+    raw : array-like
+        What ``predict`` (regression, ``n_classes=None``) or ``predict_proba`` returned.
+    n_rows : int
+        Rows the model was asked to predict.
+    n_classes : int or None
+        Classes the classifier was fitted on (the probability columns it must return); None for
+        a regressor.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 values: shape ``(n_rows,)`` for a regressor (a single column is flattened),
+        ``(n_rows, n_classes)`` for a classifier.
+
+    Raises
+    ------
+    InvalidPredictions
+        Wrong number of rows or columns, NaN or inf values, negative probabilities, or rows of
+        probabilities that do not sum to 1 within :data:`PROBA_SUM_TOLERANCE`.
+    """
+    what = "predict" if n_classes is None else "predict_proba"
+    try:
+        values = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidPredictions(f"{what} returned values that are not numbers ({exc})") from None
+    if n_classes is None and values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]  # a single-output regressor that keeps the column axis
+    want_ndim = 1 if n_classes is None else 2
+    if values.ndim != want_ndim:
+        shape = "(n_rows,)" if n_classes is None else "(n_rows, n_classes)"
+        raise InvalidPredictions(f"{what} returned an array of shape {values.shape}; expected {shape}")
+    if values.shape[0] != n_rows:
+        raise InvalidPredictions(f"{what} returned {values.shape[0]} rows for {n_rows} input rows")
+    if n_classes is not None and values.shape[1] != n_classes:
+        raise InvalidPredictions(f"{what} returned {values.shape[1]} columns for {n_classes} classes")
+    flat = values.reshape(n_rows, -1)
+    for name, bad in (("NaN", np.isnan(flat)), ("inf", np.isinf(flat))):
+        n_bad = int(bad.any(axis=1).sum())
+        if n_bad:
+            raise InvalidPredictions(f"predictions contain {name} in {n_bad} rows (of {n_rows})")
+    if n_classes is not None:
+        n_neg = int((values < 0).any(axis=1).sum())
+        if n_neg:
+            raise InvalidPredictions(
+                f"predictions contain negative probabilities in {n_neg} rows (of {n_rows})"
+            )
+        off = np.abs(values.sum(axis=1) - 1.0) > PROBA_SUM_TOLERANCE
+        if off.any():
+            worst = float(values.sum(axis=1)[off][np.argmax(np.abs(values.sum(axis=1)[off] - 1.0))])
+            raise InvalidPredictions(
+                f"predict_proba rows do not sum to 1 in {int(off.sum())} rows (of {n_rows}; "
+                f"one sums to {worst:.6g}, tolerance {PROBA_SUM_TOLERANCE:g})"
+            )
+    return values
 
 
 def _predict(
@@ -312,8 +400,9 @@ def _predict(
     if len(X) == 0:
         return np.empty(0, dtype=label_dtype), (np.empty((0, k)) if task == "classification" else None)
     if task != "classification":
-        return np.asarray(estimator.predict(X), dtype=np.float64), None
-    proba = classes.proba(np.asarray(estimator.predict_proba(X), dtype=np.float64))
+        return check_predictions(estimator.predict(X), len(X), None), None
+    n_fitted = len(classes.present) if classes.present is not None else k
+    proba = classes.proba(check_predictions(estimator.predict_proba(X), len(X), n_fitted))
     sums = proba.sum(axis=1, keepdims=True)
     if not np.allclose(sums, 1.0, rtol=0, atol=1e-12):
         # float32 probabilities (xgboost) sum to 1 only within 1e-7; log_loss wants 1
@@ -350,6 +439,9 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     row = base_row(job)
     ds, info, task = _load(job)
     row["task_type"] = task
+    # what loading did to the data (dropped columns, inf replaced, files ignored), kept with the
+    # results so the report shows it as it was for this run, not as the file is today
+    row["dataset_provenance"] = ds.provenance or None
     params = info.params_for(job.params, task)
     rows = _select_rows(job, ds, _early_stops(info, params))
 
@@ -378,6 +470,8 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             else (matrix(ds.X, rows.test), ds.y[rows.test], rows.test)
         ),
     }
+    if job.tune is not None:
+        job, params = _tune(job, info, task, kinds, ds, rows, matrix, row)
     fitting = _fit_cross if _cross_fits(job) else _fit_holdout
     fitted = fitting(job, info, task, kinds, params, ds, rows, split_rows, matrix, row)
     predicted = fitted.predicted
@@ -417,6 +511,38 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         X_test, y_test, _ = split_rows["test"]
         preds.update(info.artifacts(fitted.model, ds, X_test, y_test, predicted["test"][1]))
     return row, preds
+
+
+def _tune(
+    job: Job,
+    info: Any,
+    task: str,
+    kinds: dict[str, str],
+    ds: Any,
+    rows: _Rows,
+    matrix: Any,
+    row: dict[str, Any],
+) -> tuple[Job, dict[str, Any]]:
+    """Tune on the training rows (see :mod:`mlbench.tuning`); the job with the best parameters.
+
+    The row gets ``best_params_json``, ``n_trials``, ``tune_seconds``, ``tune_metric`` and the
+    trials themselves (``tune_trials``, which the store keeps in its own table).
+    """
+    import dataclasses
+
+    from mlbench.tuning import tune_job
+
+    result = tune_job(job, info, task, kinds, ds, rows, matrix)
+    row.update(
+        best_params_json=json.dumps(result.best_params, sort_keys=True, default=str),
+        n_trials=len(result.trials),
+        tune_seconds=result.seconds,
+        tune_metric=result.metric,
+        tune_best_value=result.best_value,
+        tune_trials=result.trials,
+    )
+    tuned = dataclasses.replace(job, params={**job.params, **result.best_params})
+    return tuned, info.params_for(tuned.params, task)
 
 
 @dataclass
@@ -473,7 +599,18 @@ def _fit_holdout(
     predicted: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     t0 = time.perf_counter()
     try:
-        _fit(estimator, info, params, X_train, fit_y, matrix(ds.X, stop), classes.codes(ds.y[stop]))
+        X_stop, y_stop, hook = matrix(ds.X, stop), classes.codes(ds.y[stop]), None
+        if (
+            info.monitor_fit is not None
+            and not _early_stops(info, params)
+            and len(rows.val) > 0
+            and not job.resampling["fit_on_val"]
+        ):
+            # no early stopping and a validation split held out of training: record its loss per
+            # epoch (the overfitting check's "validation loss rising after the best epoch")
+            watch = rows.val[np.isin(ds.y[rows.val], classes.present)] if classes.remap else rows.val
+            X_stop, y_stop, hook = matrix(ds.X, watch), classes.codes(ds.y[watch]), info.monitor_fit
+        _fit(estimator, info, params, X_train, fit_y, X_stop, y_stop, hook)
         fit_seconds = time.perf_counter() - t0
         t1 = time.perf_counter()
         predicted["test"] = _predict(estimator, split_rows["test"][0], task, classes, ds.y.dtype)
@@ -483,6 +620,7 @@ def _fit_holdout(
     finally:
         peak_mb = memory.stop()
     model = _final(estimator)
+    staged = _staged_scores(job, info, estimator, split_rows, task, classes, ds.n_classes)
     return _Fitted(
         predicted=predicted,
         fit_seconds=fit_seconds,
@@ -492,8 +630,85 @@ def _fit_holdout(
         val_in_fit=bool(job.resampling["fit_on_val"] and len(rows.val) > 0),
         facts=_describe(info, model),
         model=model,
-        extra={},
+        extra={} if staged is None else {"staged_json": staged},
     )
+
+
+#: Training rows scored along ``n_estimators`` (evenly spaced when there are more): the train
+#: curve is for the picture, and 20 predictions over every training row would cost more than the fit.
+STAGED_TRAIN_ROWS = 1000
+
+
+_FAST_METRICS = frozenset({"accuracy", "log_loss", "rmse", "mae"})
+
+
+def _fast_score(name: str, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None, k: int) -> float:
+    """One metric at one ensemble size: numpy for the common ones, else the metric registry.
+
+    20 sizes x 2 splits of scikit-learn's input validation cost as much as fitting the small
+    models of quick.yaml; the numpy versions compute the same numbers (log_loss clipped at the
+    float64 epsilon, as scikit-learn does).
+    """
+    if name == "accuracy":
+        return float(np.mean(pred == y))
+    if name == "log_loss" and proba is not None:
+        eps = np.finfo(np.float64).eps
+        return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y.astype(np.int64)], eps, 1.0))))
+    if name == "rmse":
+        return float(np.sqrt(np.mean((pred - y) ** 2)))
+    if name == "mae":
+        return float(np.mean(np.abs(pred - y)))
+    from mlbench.metrics import score
+
+    return score([name], y, pred, proba, k)[name]
+
+
+def _staged_scores(
+    job: Job,
+    info: Any,
+    estimator: Any,
+    split_rows: dict[str, tuple[Any, np.ndarray, np.ndarray]],
+    task: str,
+    classes: _Classes,
+    n_classes: int,
+) -> str | None:
+    """Train and test scores of an ensemble's first ``k`` members along ``n_estimators`` (JSON).
+
+    ``ModelInfo.staged`` predicts from the fitted model (no refit). The suite's primary metric is
+    scored at each size (the overfitting check's), with the job's other metrics that numpy scores
+    cheaply (:func:`_fast_score`). Outside the fit and predict timings. None for models without ``staged``.
+    """
+    if info.staged is None:
+        return None
+    pre = estimator[:-1] if hasattr(estimator, "steps") else None
+    # the primary metric, and every other metric of the job that numpy scores cheaply
+    names = list(dict.fromkeys([job.metrics[task][0], *(m for m in job.metrics[task] if m in _FAST_METRICS)]))
+    out: dict[str, Any] = {"n_estimators": None, "train": {}, "test": {}}
+    for split in ("train", "test"):
+        X, y_true, _ = split_rows[split]
+        if split == "train" and len(y_true) > STAGED_TRAIN_ROWS:
+            keep = np.linspace(0, len(y_true) - 1, STAGED_TRAIN_ROWS).round().astype(np.int64)
+            X = X.iloc[keep] if hasattr(X, "iloc") else X[keep]
+            y_true = y_true[keep]
+        if len(y_true) == 0:
+            continue
+        sizes, outputs = info.staged(_final(estimator), pre.transform(X) if pre is not None else X)
+        out["n_estimators"] = sizes
+        series: dict[str, list[float | None]] = {name: [] for name in names}
+        for output in outputs:
+            proba = None
+            if task == "classification":
+                proba = classes.proba(np.asarray(output, dtype=np.float64))
+                proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-300, None)
+                pred = np.argmax(proba, axis=1)
+            else:
+                pred = np.asarray(output, dtype=np.float64)
+            for name in names:
+                v = _fast_score(name, y_true, pred, proba, n_classes)
+                series[name].append(None if v != v else v)  # NaN is not JSON
+        out[split] = series
+    out["train_rows"] = min(len(split_rows["train"][1]), STAGED_TRAIN_ROWS)
+    return json.dumps(out)
 
 
 def _fit_cross(

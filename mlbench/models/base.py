@@ -64,6 +64,18 @@ class ModelInfo:
     sanity_params : callable or None
         ``sanity_params(params) -> dict``: parameter changes for the "can it overfit 32 rows?"
         check (deep models train longer and without early stopping there).
+    monitor_fit : callable or None
+        ``monitor_fit(params, X_val, y_val) -> dict | None``: like ``validation_fit``, the ``fit``
+        keyword arguments that hand the model held-out rows, but only to record their loss per
+        epoch in its history (never to pick weights). Used when the model does not early-stop and
+        the job's validation split is held out of training (``fit_on_val: false``).
+    staged : callable or None
+        ``staged(model, X) -> (sizes, outputs)``: predictions of the fitted ensemble's first ``k``
+        members at up to 20 values of ``k`` along its ``n_estimators``, from the fitted model
+        without refitting (``iteration_range`` for XGBoost, the mean of the first ``k`` trees for a
+        random forest). ``outputs[i]`` holds class probabilities (one column per class the model
+        was fitted with) or regression values. The job scores them into ``staged_json`` for the
+        overfitting checks (:mod:`mlbench.analysis.overfitting`).
     """
 
     name: str
@@ -82,6 +94,8 @@ class ModelInfo:
     describe: Callable[[Any], Mapping[str, Any]] | None = None
     artifacts: Callable[[Any, Any, Any, Any, Any], Mapping[str, Any]] | None = None
     sanity_params: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    staged: Callable[[Any, Any], tuple[list[int], list[Any]]] | None = None
+    monitor_fit: Callable[[Mapping[str, Any], Any, Any], dict[str, Any] | None] | None = None
 
     def valid_params(self) -> frozenset[str]:
         """All parameter names valid for at least one task type."""
@@ -109,6 +123,30 @@ class ModelInfo:
         out = dict(self.default_params.get(task_type, {}))
         out.update(params)
         return out
+
+
+#: Points along ``n_estimators`` at which :attr:`ModelInfo.staged` scores an ensemble (deepchecks' 20).
+STAGED_POINTS = 20
+
+
+def staged_sizes(n: int, points: int = STAGED_POINTS) -> list[int]:
+    """``min(points, n)`` distinct ensemble sizes from 1 to ``n``, geometrically spaced.
+
+    Geometric, not even, spacing: a boosted model changes most in its first rounds (at learning
+    rate 1.0 it has memorised the noise long before the first of 20 evenly spaced points, 1/20 of
+    the way), and on a log axis the points are even again. Where rounding would repeat a size
+    the next one up is taken, so there are always ``min(points, n)`` of them, ending at ``n``.
+    """
+    import numpy as np
+
+    m = min(points, n)
+    if m < 1:
+        return []
+    out: list[int] = []
+    for i, g in enumerate(np.geomspace(1, n, m)):
+        k = max(round(float(g)), out[-1] + 1 if out else 1)
+        out.append(min(k, n - (m - 1 - i)))  # leave room for the sizes still to come
+    return out
 
 
 MODELS: Registry[ModelInfo] = Registry("model", ModelError)

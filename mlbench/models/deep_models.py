@@ -67,6 +67,13 @@ def _validation_fit(params: Mapping[str, Any], X_val: Any, y_val: Any) -> dict[s
     return {"validation_data": (X_val, y_val)}
 
 
+def _monitor_fit(params: Mapping[str, Any], X_val: Any, y_val: Any) -> dict[str, Any] | None:
+    # without early stopping the trainer only records the validation loss and metric per epoch
+    if params.get("early_stopping") not in (None, False, 0):
+        return None
+    return {"validation_data": (X_val, y_val)}
+
+
 def _check_finetune(params: Mapping[str, Any]) -> list[str]:
     if params.get("weights") in (None, False, "none"):
         return [
@@ -133,6 +140,7 @@ def _cnn_info(name: str, description: str, check: Any = None) -> ModelInfo:
         param_names={"classification": CNN_PARAMS, "regression": CNN_PARAMS},
         input_kind="image",
         validation_fit=_validation_fit,
+        monitor_fit=_monitor_fit,
         check=check,
         preflight=_preflight_cnn,
         modules=("torch", "timm"),
@@ -159,6 +167,7 @@ register_model(
         param_names={"classification": MLP_PARAMS, "regression": MLP_PARAMS},
         scale=True,
         validation_fit=_validation_fit,
+        monitor_fit=_monitor_fit,
         modules=("torch",),
         description="torch MLP for tabular data (same trainer as the CNNs)",
         describe=_describe,

@@ -97,6 +97,32 @@ def _describe(model: Any) -> dict[str, Any]:
     return {}
 
 
+def _staged_forest(model: Any, X: Any) -> tuple[list[int], list[Any]]:
+    """The forest's prediction from its first ``k`` trees, for ``k`` along ``n_estimators``.
+
+    Exactly what a forest of ``k`` trees predicts (sklearn averages the trees' probabilities or
+    values), each tree evaluated once and the running mean taken at each size: no refit.
+    """
+    import numpy as np
+
+    from mlbench.models.base import staged_sizes
+
+    trees = getattr(model, "estimators_", None) or []
+    sizes = staged_sizes(len(trees))
+    classify = hasattr(model, "predict_proba")
+    if not hasattr(X, "tocsr"):  # dense: convert once, not once per tree
+        X = np.ascontiguousarray(X, dtype=np.float32)
+    total: Any = None
+    outputs: list[Any] = []
+    wanted = set(sizes)
+    for k, tree in enumerate(trees, start=1):
+        part = tree.predict_proba(X) if classify else tree.predict(X)
+        total = part.astype(np.float64) if total is None else total + part
+        if k in wanted:
+            outputs.append(total / k)
+    return sizes, outputs
+
+
 register_model(
     ModelInfo(
         name="decision_tree",
@@ -115,6 +141,7 @@ register_model(
         param_names={"classification": _FOREST_CLF, "regression": _FOREST},
         description="sklearn RandomForestClassifier / RandomForestRegressor",
         describe=_describe,
+        staged=_staged_forest,
     )
 )
 register_model(

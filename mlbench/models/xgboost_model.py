@@ -67,6 +67,37 @@ def _describe(model: Any) -> dict[str, Any]:
     return {"device": model.get_params().get("device") or "cpu"}
 
 
+def _staged(model: Any, X: Any) -> tuple[list[int], list[Any]]:
+    """Predictions of the first ``k`` boosting rounds (``iteration_range=(0, k)``), no refit.
+
+    Sizes run over every round trained (past ``best_iteration`` when early stopping stopped it),
+    so the curve shows what the rounds after the best one did.
+    """
+    import numpy as np
+
+    from mlbench.models.base import staged_sizes
+
+    booster = model.get_booster()
+    sizes = staged_sizes(int(booster.num_boosted_rounds()))
+    objective = model.get_params().get("objective") or ""
+    classify = hasattr(model, "predict_proba")
+    if classify and objective not in ("binary:logistic", "multi:softprob", ""):
+        # other objectives (softmax labels, custom): the estimator's own predict_proba does it right
+        return sizes, [model.predict_proba(X, iteration_range=(0, k)) for k in sizes]
+    # One DMatrix for all 20 predictions: the estimator's predict builds a new one per call, which
+    # cost 8x a full prediction on digits.
+    from xgboost import DMatrix
+
+    data = DMatrix(X, missing=getattr(model, "missing", np.nan))
+    outputs = []
+    for k in sizes:
+        out = np.asarray(booster.predict(data, iteration_range=(0, k)))
+        if classify and out.ndim == 1:  # binary:logistic gives P(class 1)
+            out = np.column_stack([1.0 - out, out])
+        outputs.append(out)
+    return sizes, outputs
+
+
 register_model(
     ModelInfo(
         name="xgboost",
@@ -80,5 +111,6 @@ register_model(
         validation_fit=_validation_fit,
         description="XGBoost gradient-boosted trees (hist; device=cuda when a GPU is present)",
         describe=_describe,
+        staged=_staged,
     )
 )

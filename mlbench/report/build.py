@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,19 +23,67 @@ _FINGERPRINT = re.compile(rb'<meta name="mlbench-fingerprint" content="([0-9a-f]
 
 
 def summarize_run(run: Run) -> dict[str, Any]:
-    """The report's summary dict of a run (see :func:`mlbench.report.summarize`)."""
+    """The report's summary dict of a run (see :func:`mlbench.report.summarize`).
+
+    ``warnings`` lists what the report could not use: prediction files that are missing or
+    unreadable (found by :meth:`~mlbench.reader.Run.prediction_problems`, or when loaded), so
+    the sections built from predictions (intervals, confusion matrices) say why they are short.
+    """
     from mlbench.report.summarize import summarize
 
-    return summarize(
+    bad = run.prediction_problems()
+    listed = {line.split(" ", 2)[1] for line in bad}  # job ids
+
+    def predictions(job_id: str) -> dict[str, Any]:
+        try:
+            return run.predictions(job_id)
+        except Exception as exc:  # the callers skip the job; the report names it
+            if job_id not in listed:
+                listed.add(job_id)
+                bad.append(f"job {job_id}: predictions unreadable ({type(exc).__name__}: {exc})")
+            raise
+
+    summary = summarize(
         run.results(),
         run.meta,
-        predictions=run.predictions,
+        predictions=predictions,
         datasets=run.dataset,
+        trials=run.trials(),
         diagnostics=run.diagnostics(),
     )
+    summary["warnings"] = prediction_warnings(bad)
+    return summary
 
 
-def write_report(run: Run, out: str | Path | None = None) -> Path:
+def prediction_warnings(
+    problems: list[str],
+    limit: int = 10,
+    consequence: str = "the sections built from stored predictions leave those jobs out",
+) -> list[str]:
+    """One warning about missing or unreadable prediction files, naming the first ``limit``.
+
+    Parameters
+    ----------
+    problems : list of str
+        From :meth:`mlbench.reader.Run.prediction_problems`.
+    limit : int
+        How many files to name.
+    consequence : str
+        What the reader loses, after "so".
+    """
+    if not problems:
+        return []
+    shown = "; ".join(problems[:limit]) + (
+        f"; and {len(problems) - limit} more" if len(problems) > limit else ""
+    )
+    return [
+        f"{len(problems)} prediction file{'s' if len(problems) != 1 else ''} missing or unreadable, so "
+        f"{consequence}: {shown}. Restore the files, or run "
+        "the suite again into a new output folder to store them anew."
+    ]
+
+
+def write_report(run: Run, out: str | Path | None = None, warn: Callable[[str], None] | None = None) -> Path:
     """Build the HTML report of a run and write it atomically.
 
     Parameters
@@ -43,6 +92,9 @@ def write_report(run: Run, out: str | Path | None = None) -> Path:
         From :func:`mlbench.open_run`.
     out : str or Path, optional
         Where to write; defaults to ``<run folder>/index.html``.
+    warn : callable, optional
+        Called with each warning the page shows (missing or unreadable prediction files); the
+        CLI prints them on stderr.
 
     Returns
     -------
@@ -52,7 +104,10 @@ def write_report(run: Run, out: str | Path | None = None) -> Path:
     from mlbench.report.html import render_html
 
     fingerprint = run.fingerprint()
-    html = render_html(summarize_run(run), fingerprint=fingerprint)
+    summary = summarize_run(run)
+    for message in summary["warnings"] if warn is not None else ():
+        warn(message)
+    html = render_html(summary, fingerprint=fingerprint)
     target = Path(out) if out is not None else run.path / "index.html"
     return _atomic_write(target, html.encode("utf-8"))
 
@@ -126,15 +181,20 @@ def compare(run_a: Run, run_b: Run) -> dict[str, Any]:
     -------
     dict
         ``a``/``b`` (suite, started_at, n_jobs, n_ok, path), ``rows`` (dataset, model, metric,
-        mean_a, mean_b, delta, improved, p_value, significant, n_pairs), ``n_significant``,
-        ``n_improved``, ``n_worse``.
+        mean_a, mean_b, delta, improved, p_value, significant, n_pairs, paired), ``n_significant``,
+        ``n_improved``, ``n_worse``, ``unpaired_datasets`` (datasets whose jobs used other rows
+        in the two runs, e.g. other seeds or folds: compared unpaired, see
+        :func:`mlbench.analysis.compare_runs`), ``splits_known`` (False when a run lacks its
+        stored suite: jobs are then paired by fold, repeat and size, unchecked) and ``warnings``.
     """
     from mlbench.analysis import compare_runs
     from mlbench.report.values import _jsonable, greater_is_better
 
     results_a, results_b = run_a.results(), run_b.results()
     primary = run_a.meta.get("primary_metric") or None
-    table = compare_runs(results_a, results_b, primary=primary)
+    splits = _split_fingerprints(run_a), _split_fingerprints(run_b)
+    known = all(splits)  # a run without its stored suite cannot say which rows its jobs used
+    table = compare_runs(results_a, results_b, primary=primary, splits=splits if known else None)
     rows = []
     for r in table.to_dict("records"):
         r = _jsonable(r)
@@ -154,7 +214,10 @@ def compare(run_a: Run, run_b: Run) -> dict[str, Any]:
         }
 
     sig = [r for r in rows if r.get("significant")]
-    return {
+    unpaired = sorted({str(r["dataset"]) for r in rows if r.get("paired") is False})
+    out = {
+        "unpaired_datasets": unpaired,
+        "splits_known": known,
         "a": side(run_a, results_a, "run A"),
         "b": side(run_b, results_b, "run B"),
         "rows": rows,
@@ -162,9 +225,41 @@ def compare(run_a: Run, run_b: Run) -> dict[str, Any]:
         "n_improved": sum(1 for r in sig if r["improved"]),
         "n_worse": sum(1 for r in sig if r["improved"] is False),
     }
+    out["warnings"] = comparison_warnings(out)
+    return out
 
 
-def write_comparison(run_a: Run, run_b: Run, out: str | Path | None = None) -> Path:
+def _split_fingerprints(run: Run) -> dict[str, str]:
+    """``job_id -> split fingerprint`` of a run's stored suite (empty without one)."""
+    from mlbench.suite.jobs import split_fingerprint
+
+    try:
+        jobs = run.jobs()
+    except Exception:  # a stored suite that no longer loads (a plugin gone): splits unknown
+        return {}
+    return {job.job_id: split_fingerprint(job) for job in jobs}
+
+
+def comparison_warnings(c: dict[str, Any]) -> list[str]:
+    """What a reader of a comparison must know: datasets compared unpaired, splits unchecked."""
+    out = []
+    if c.get("unpaired_datasets"):
+        out.append(
+            f"the runs used different splits (other seeds, folds or resampling) for "
+            f"{', '.join(c['unpaired_datasets'])}: no job of B saw the same rows as a job of A, so these "
+            "datasets are compared unpaired (Welch's t-test over each run's jobs), not fold by fold"
+        )
+    if not c.get("splits_known", True):
+        out.append(
+            "a run has no stored suite, so whether both runs used the same splits cannot be checked; "
+            "jobs are paired by fold, repeat and train size"
+        )
+    return out
+
+
+def write_comparison(
+    run_a: Run, run_b: Run, out: str | Path | None = None, warn: Callable[[str], None] | None = None
+) -> Path:
     """Compare two runs (``a`` = baseline) and write one self-contained HTML page.
 
     Parameters
@@ -173,6 +268,9 @@ def write_comparison(run_a: Run, run_b: Run, out: str | Path | None = None) -> P
         Usually the same suite before and after a change.
     out : str or Path, optional
         Where to write; defaults to ``<run_b folder>/compare.html``.
+    warn : callable, optional
+        Called with each warning the page shows (different splits, splits unknown); the CLI
+        prints them on stderr.
 
     Returns
     -------
@@ -181,7 +279,10 @@ def write_comparison(run_a: Run, run_b: Run, out: str | Path | None = None) -> P
     """
     from mlbench.report.html import _environment
 
-    html = _environment().get_template("compare.html.j2").render(c=compare(run_a, run_b))
+    c = compare(run_a, run_b)
+    for message in c["warnings"] if warn is not None else ():
+        warn(message)
+    html = _environment().get_template("compare.html.j2").render(c=c)
     target = Path(out) if out is not None else run_b.path / "compare.html"
     return _atomic_write(target, html.encode("utf-8"))
 

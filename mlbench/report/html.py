@@ -84,6 +84,7 @@ def figures(summary: dict[str, Any]) -> dict[str, Any]:
                 "pareto",
                 "scaling",
                 "ensembles",
+                "tuning",
                 "loss",
                 "confusion",
                 "filters",
@@ -99,8 +100,17 @@ def figures(summary: dict[str, Any]) -> dict[str, Any]:
             fig["scaling"] = plots.learning_curves(ds["scaling"], colors)
         if ds.get("ensembles") and ds["ensembles"].get("weights"):
             fig["ensembles"] = plots.ensemble_weights(ds["ensembles"]["weights"], colors)
+        tuned = ds.get("tuning")
+        if tuned and tuned.get("history"):
+            fig["tuning"] = plots.tuning_history(
+                tuned["history"], tuned.get("importances"), tuned.get("best") or ""
+            )
         if ds.get("histories"):
             fig["loss"] = plots.loss_curves(ds["histories"], colors)
+        if ds.get("overfitting"):
+            from mlbench.report.overfit import figures as overfit_figures
+
+            fig.update({f"overfit_{k}": v for k, v in overfit_figures(ds["overfitting"], colors).items()})
         cm = ds.get("confusion")
         if cm:
             fig["confusion"] = plots.confusion(cm["matrix"], cm["labels"])

@@ -481,6 +481,57 @@ def ensemble_weights(weights: dict[str, list[dict[str, Any]]], colors: dict[str,
     return fig
 
 
+def tuning_history(history: dict[str, Any], importances: dict[str, float] | None, title: str = "") -> Any:
+    """A tuned model's optimisation history (best validation value vs trial) and its importances.
+
+    Parameters
+    ----------
+    history : dict
+        The summary's ``tuning.history``: ``folds`` (best value after each trial, per fold),
+        ``mean``, ``metric``, ``greater_is_better``.
+    importances : dict or None
+        Parameter -> importance (``tuning.importances``), drawn as bars beside the history.
+    title : str
+        The model's label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
+    folds = [c for c in history.get("folds") or [] if c]
+    if not folds:
+        return None
+    plt = _pyplot()
+    with plt.rc_context(_RC):
+        panels = 2 if importances else 1
+        fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels + 0.6, 2.9), squeeze=False)
+        ax = axes[0][0]
+        for curve in folds:
+            xs = [i + 1 for i, v in enumerate(curve) if v is not None]
+            ax.plot(xs, [v for v in curve if v is not None], color=_BAR, alpha=0.35, lw=0.9)
+        mean = history.get("mean") or []
+        xs = [i + 1 for i, v in enumerate(mean) if v is not None]
+        ax.plot(xs, [v for v in mean if v is not None], color="#1f4e79", lw=2, label="mean over folds")
+        ax.set_xlabel("trial")
+        metric = history.get("metric") or "score"
+        ax.set_ylabel(f"best validation {metric} {_arrow(bool(history.get('greater_is_better', True)))}")
+        ax.set_title(_short(f"{title}: optimisation history", 48), fontsize=8.5, loc="left")
+        ax.legend(
+            frameon=False,
+            fontsize=7.5,
+            loc="lower right" if history.get("greater_is_better") else "upper right",
+        )
+        if importances:
+            bx = axes[0][1]
+            names = list(importances)[:12][::-1]
+            bx.barh(range(len(names)), [importances[n] for n in names], color=_BAR)
+            bx.set_yticks(range(len(names)), [_short(n, 22) for n in names])
+            bx.set_xlabel("importance (fANOVA, mean over folds)")
+            bx.set_title("parameter importances", fontsize=8.5, loc="left")
+        fig.tight_layout()
+    return fig
+
+
 def fmt_size(size: Any) -> str:
     """A requested train size: a fraction as a percentage, a row count with separators."""
     if size is None:

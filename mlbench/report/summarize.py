@@ -58,6 +58,7 @@ def summarize(
     predictions: PredictionLoader | None = None,
     datasets: DatasetLoader | None = None,
     alpha: float = 0.05,
+    trials: pd.DataFrame | None = None,
     diagnostics: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Summarize a run's results for the report.
@@ -81,6 +82,9 @@ def summarize(
         ``dataset name -> Dataset or None``; true test labels and class names for the same.
     alpha : float
         Significance level of the tests across datasets.
+    trials : pandas.DataFrame, optional
+        The tuned jobs' trials (:meth:`mlbench.reader.Run.trials`); each dataset with a tuned
+        model gets ``tuning`` (:func:`mlbench.report.tuning.tuning_sections`), else None.
     diagnostics : pandas.DataFrame, optional
         The run's train/test mismatch checks (:meth:`mlbench.reader.Run.diagnostics`); summarized
         as ``mismatch`` by :func:`mlbench.report.mismatch.summarize_mismatch`.
@@ -141,9 +145,16 @@ def summarize(
         named, primary, {d["name"]: d["greater_is_better"] for d in items}, predictions=predictions
     )
     ensembles = sections.ensembles(named, primary)
+    from mlbench.report.overfit import overfitting
+    from mlbench.report.tuning import tuning_sections
+
+    overfit = overfitting(named, primary)
+    tuning = tuning_sections(named, trials, primary)
     for ds in items:
         ds["scaling"] = scaling.get(ds["name"])
         ds["ensembles"] = ensembles.get(ds["name"])
+        ds["overfitting"] = overfit.get(ds["name"])
+        ds["tuning"] = tuning.get(ds["name"])
     summary = {
         "header": _header(df, meta),
         "overall": sections.overall(named, primary, alpha),
@@ -361,7 +372,20 @@ def _summarize_dataset(
         "histories": deep,
         "confusion": confusion,
         "visuals": visuals,
+        "provenance": _provenance(df),
     }
+
+
+def _provenance(df: pd.DataFrame) -> list[str]:
+    """What loading did to a dataset (source, dropped columns, inf replaced, ignored files), as
+    recorded with its latest job that stored it; one line per step."""
+    if "dataset_provenance" not in df:
+        return []
+    found = df["dataset_provenance"].dropna().astype(str)
+    found = found[found != ""]
+    if found.empty:
+        return []
+    return [part.strip() for part in found.iloc[-1].split("; ") if part.strip()]
 
 
 def _leaderboard_rows(

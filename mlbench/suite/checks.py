@@ -249,7 +249,7 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
 
     if not isinstance(entries, list):
         return []
-    specs: list[tuple[str, dict[str, Any], int, str | None, str, bool, tuple]] = []
+    specs: list[tuple[str, dict[str, Any], int, str | None, str, bool, tuple, dict | None]] = []
     for i, entry in enumerate(entries):
         loc = ("models", i)
         parsed = _one_key_entry(
@@ -302,6 +302,10 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
             where = (*ploc, "grid", key) if key in grid else (*ploc, key)
             problems.add(where, message, key=True)
             bad = True
+        tune = None
+        if "tune" in options:
+            tune = _check_tune(info, options["tune"], {**params, **grid}, ploc, problems)
+            bad = bad or tune is None
         if bad:
             continue
         for combo in itertools.product(*grid.values()) if grid else [()]:
@@ -313,14 +317,14 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
             if bad:
                 break
             tag = ", ".join(f"{k}={_format_value(v)}" for k, v in zip(grid, combo, strict=True))
-            specs.append((name, variant, i, label, tag, sanity, ploc))
+            specs.append((name, variant, i, label, tag, sanity, ploc, tune))
     counts: dict[str, int] = {}
     for name, *_ in specs:
         counts[name] = counts.get(name, 0) + 1
     out: list[ModelSpec] = []
     labels: dict[str, int] = {}
     configs: dict[str, int] = {}
-    for name, params, i, label, tag, sanity, ploc in specs:
+    for name, params, i, label, tag, sanity, ploc, tune in specs:
         if label is None:
             label = name
             if tag:
@@ -331,6 +335,10 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
                 )
         elif tag:
             label = f"{label}({tag})"
+        if tune is not None:
+            # a tuned model's label is its untuned twin's with "tuned" added: knn -> knn(tuned),
+            # xgboost(max_depth=3) -> xgboost(max_depth=3, tuned); the report pairs them by it
+            label = f"{label[:-1]}, tuned)" if label.endswith(")") else f"{label}(tuned)"
         if label in labels:
             problems.add(
                 ("models", i),
@@ -339,7 +347,7 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
             continue
         # the job id hashes the model name and parameters (not the label): two entries that train
         # the same thing would share ids and overwrite each other's results
-        same = json.dumps([name, params], sort_keys=True, default=str)
+        same = json.dumps([name, params, tune], sort_keys=True, default=str)
         if same in configs:
             problems.add(
                 ("models", i),
@@ -351,12 +359,31 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
         labels[label] = i
         line, col = problems.locate(ploc)
         where = f"{problems.filename}:{line}:{col}"
-        out.append(ModelSpec(name=name, label=label, params=dict(params), sanity=sanity, where=where))
+        out.append(
+            ModelSpec(name=name, label=label, params=dict(params), sanity=sanity, where=where, tune=tune)
+        )
     return out
 
 
+def _check_tune(
+    info: Any, value: Any, fixed: dict[str, Any], ploc: tuple, problems: Problems
+) -> dict[str, Any] | None:
+    """A model entry's ``tune:`` block, checked (see :func:`mlbench.tuning.check_tune`).
+
+    Optuna is imported here, only for suites that tune: without it the suite fails before any
+    job with the install hint.
+    """
+    from mlbench.tuning import check_tune, optuna_missing
+
+    missing = optuna_missing()
+    if missing is not None:
+        problems.add((*ploc, "tune"), missing, key=True)
+        return None
+    return check_tune(info, value, fixed, (*ploc, "tune"), problems.add)
+
+
 #: Model-entry keys that are mlbench options, not estimator parameters.
-RESERVED_MODEL_KEYS = ("grid", "sanity", "label")
+RESERVED_MODEL_KEYS = ("grid", "sanity", "label", "tune")
 
 
 def info_param_problems(info: Any, params: dict[str, Any]) -> list[tuple[str, str]]:

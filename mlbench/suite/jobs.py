@@ -25,6 +25,8 @@ class ModelSpec:
     sanity: bool = False
     #: ``FILE:LINE:COL`` of the entry, for errors found after loading (e.g. by preflight checks)
     where: str = ""
+    #: the checked ``tune:`` block (see :func:`mlbench.tuning.check_tune`); None when untuned
+    tune: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,24 @@ def resampling_key(resampling: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def split_fingerprint(job: Job) -> str:
+    """A short hash of what fixes a job's rows: dataset, resampling, split seed, fold, seed, size.
+
+    Two jobs with equal fingerprints trained and were scored on the same rows, whatever their
+    model or suite, so their scores can be paired (``mlbench report A B``); equal fold numbers
+    of two suites with other seeds or folds are different rows.
+    """
+    key = {
+        "dataset": job.dataset_spec,
+        "resampling": resampling_key(job.resampling),
+        "split_seed": job.split_seed,
+        "fold": job.fold,
+        "seed": job.seed,
+        "train_size": float(job.train_size),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Job:
     """One unit of work: dataset x model x fold x train size x repeat.
@@ -120,6 +140,9 @@ class Job:
     plugins: tuple[str, ...] = ()
     #: a diagnostic, not part of the job id: first check the model can overfit 32 rows
     sanity: bool = False
+    #: the model's ``tune:`` block plus ``timeout`` (its seconds within the job budget); None
+    #: when untuned. The block (not the timeout) is part of the job id.
+    tune: dict[str, Any] | None = None
 
 
 @dataclass
@@ -154,6 +177,13 @@ class Suite:
         """Folds for one dataset: 1 when the dataset brings its own test file."""
         return 1 if "test" in dataset.spec else self.resampling.n_folds()
 
+    def _job_tune(self, model: ModelSpec) -> dict[str, Any] | None:
+        if model.tune is None:
+            return None
+        from mlbench.tuning import job_budget
+
+        return {**model.tune, "timeout": job_budget(model.tune, self.budget.job_seconds)}
+
     def expand(self) -> list[Job]:
         """Return every job of the suite, in a stable order (dataset, model, fold, size, repeat)."""
         jobs = []
@@ -174,6 +204,9 @@ class Suite:
                                 "repeat": repeat,
                                 "seed": self.seed,
                             }
+                            if model.tune is not None:
+                                # only when set: untuned jobs keep the ids they always had
+                                key["tune"] = model.tune
                             digest = hashlib.sha256(
                                 json.dumps(key, sort_keys=True, default=str).encode()
                             ).hexdigest()[:16]
@@ -197,6 +230,7 @@ class Suite:
                                     threads=self.executor.threads_per_job,
                                     plugins=self.plugins,
                                     sanity=model.sanity or self.sanity,
+                                    tune=self._job_tune(model),
                                 )
                             )
         return jobs

@@ -1,0 +1,221 @@
+"""The report's overfitting view: the summary dict (per dataset) and its figures.
+
+Numbers come from :mod:`mlbench.analysis.overfitting`; this module only picks what the page
+shows (every check, the curves at each model's largest training size, the capacity curves, the
+remedies with the suite options that apply them) and draws it. Kept apart from
+``sections.py``/``plots.py`` so the view can change without touching the other sections.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlbench.report.values import _jsonable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+
+def overfitting(named: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The overfitting view of every dataset.
+
+    Parameters
+    ----------
+    named : pandas.DataFrame
+        The run's rows with a dataset name (every status; failed jobs are left out here).
+    primary : dict
+        Dataset -> the metric it is judged on (the report's choice).
+
+    Returns
+    -------
+    dict
+        Dataset -> ``{"metric", "checks" (every check: :data:`~mlbench.analysis.overfitting.FLAG_COLUMNS`
+        plus ``value_pct``, a percentage string, since an infinite value becomes None), "n_flagged",
+        "staged" (curves along n_estimators at each model's largest size), "losses" (one held-out
+        loss curve per deep model at its largest size, ``best_epoch`` the early-stopping point when
+        early stopping restored it), "capacity" (capacity series), "remedies" (each remedy, its
+        suite option and the flagged models it applies to), "thresholds"}``. Datasets without any
+        check are absent.
+    """
+    import math
+    import warnings
+
+    from mlbench.analysis import overfitting as ovf
+
+    if named.empty:
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        checks = ovf.checks(named, primary)
+        staged = ovf.staged_curves(named, primary)
+        losses = ovf.loss_curves(named)
+        capacity = ovf.capacity_curves(named, primary)
+    out: dict[str, dict[str, Any]] = {}
+    for dataset in sorted(set(checks["dataset"]) | {c["dataset"] for c in capacity} if len(checks) else
+                          {c["dataset"] for c in capacity}):  # fmt: skip
+        mine = checks[checks["dataset"] == dataset] if len(checks) else checks
+        rows = []
+        for r in mine.to_dict("records"):
+            v = r["value"]
+            r["value_pct"] = "∞" if math.isinf(v) else f"{100 * v:.1f}%"
+            rows.append(r)
+        flagged = [r for r in rows if r["flagged"]]
+        remedies = []
+        for name, option in ovf.REMEDIES.items():
+            models = sorted({r["model"] for r in flagged if r["remedy"] == name})
+            remedies.append({"remedy": name, "option": option, "models": models})
+        out[str(dataset)] = _jsonable(
+            {
+                "metric": primary.get(str(dataset)),
+                "checks": rows,
+                "n_flagged": len(flagged),
+                "staged": _at_largest([c for c in staged if c["dataset"] == dataset]),
+                "losses": _loss_histories([c for c in losses if c["dataset"] == dataset]),
+                "capacity": [c for c in capacity if c["dataset"] == dataset],
+                "remedies": remedies,
+                "thresholds": {
+                    "degradation": ovf.DEGRADATION_THRESHOLD,
+                    "boosting": ovf.BOOSTING_THRESHOLD,
+                    "val_loss": ovf.VAL_LOSS_THRESHOLD,
+                },
+            }
+        )
+    return out
+
+
+def _rows_key(c: dict[str, Any]) -> float:
+    """Order training sizes by rows (a fraction 1.0 of 379 rows is larger than a count of 100)."""
+    if c.get("n_train") is not None:
+        return float(c["n_train"])
+    return float(c["train_size"]) if c.get("train_size") is not None else -1.0
+
+
+def _at_largest(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each model's curve at its largest training size (the first one there)."""
+    best: dict[str, dict[str, Any]] = {}
+    for c in curves:
+        old = best.get(c["model"])
+        if old is None or _rows_key(c) > _rows_key(old):
+            best[c["model"]] = c
+    return [best[m] for m in sorted(best)]
+
+
+def _loss_histories(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One job per model at its largest size (lowest fold, repeat), shaped for ``plots.loss_curves``."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for c in curves:
+        key = (-_rows_key(c), c["fold"] or 0.0, c["repeat"] or 0.0, c["job_id"])
+        old = chosen.get(c["model"])
+        if old is None or key < old["_key"]:
+            chosen[c["model"]] = {**c, "_key": key}
+    out = []
+    for model in sorted(chosen):
+        c = chosen[model]
+        out.append(
+            {
+                "model": model,
+                "train_size": c["train_size"],
+                "n_train": c.get("n_train"),
+                "epochs": c["epochs"],
+                "train_loss": c["train_loss"],
+                "val_loss": c["val_loss"],
+                # the star marks the weights kept: only an early-stopping point is worth marking
+                "best_epoch": c["kept_epoch"] if c["restored"] else None,
+                "min_epoch": c["min_epoch"],
+                "restored": c["restored"],
+                "rise": c["rise"],
+            }
+        )
+    return out
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+
+def figures(view: dict[str, Any] | None, colors: dict[str, str] | None = None) -> dict[str, Any]:
+    """``{"staged", "loss", "capacity"}`` matplotlib figures of one dataset's view (None when empty)."""
+    from mlbench.report import plots
+
+    out: dict[str, Any] = {"staged": None, "loss": None, "capacity": None}
+    if not view:
+        return out
+    if view.get("staged"):
+        out["staged"] = staged_plot(view["staged"], colors)
+    if view.get("losses"):
+        out["loss"] = plots.loss_curves(view["losses"], colors)
+    series = [s for s in view.get("capacity") or [] if s.get("sizes")]
+    if series:
+        out["capacity"] = capacity_plot(series)
+    return out
+
+
+def staged_plot(curves: list[dict[str, Any]], colors: dict[str, str] | None = None) -> Any:
+    """Train (dashed) and test (solid) score against the number of estimators; the best test point starred."""
+    from mlbench.report import plots
+
+    colors = colors or plots.palette([c["model"] for c in curves])
+    plt = plots._pyplot()
+    with plt.rc_context(plots._RC):
+        fig, ax = plt.subplots(figsize=(6.4, 3.4))
+        for c in curves:
+            color = colors.get(c["model"], plots._BAR)
+            name = plots._short(c["model"], 28)
+            xs = c["n_estimators"]
+            ax.plot(
+                xs, c["test"], color=color, linewidth=1.5, marker="o", markersize=2.5, label=f"{name} test"
+            )
+            if any(v is not None for v in c["train"]):
+                ax.plot(xs, c["train"], color=color, linewidth=1.0, linestyle="--", label=f"{name} train")
+            i = c["best_index"]
+            ax.scatter([xs[i]], [c["test"][i]], marker="*", s=110, color=color, edgecolors="black", zorder=4)
+        ax.set_xscale("log")
+        plots._plain_log_labels(ax.xaxis, lambda v: f"{v:g}")
+        metric = curves[0]["metric"]
+        ax.set_xlabel("estimators used (first k of the fitted model; ★ best test score)")
+        ax.set_ylabel(f"{metric} {plots._arrow(curves[0]['greater_is_better'])}")
+        ax.grid(color="#e6e6e6", linewidth=0.6)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
+def capacity_plot(series: list[dict[str, Any]]) -> Any:
+    """One panel per capacity series: train (dashed) and test (solid) score per training size."""
+    from mlbench.report import plots
+
+    plt = plots._pyplot()
+    with plt.rc_context(plots._RC):
+        fig, axes = plt.subplots(
+            1, len(series), figsize=(min(3.6 * len(series) + 1.8, 11), 3.1), squeeze=False
+        )
+        for ax, s in zip(axes[0], series, strict=True):
+            sizes = sorted(s["sizes"], key=_rows_key)
+            names = [
+                f"{z['n_train']:,.0f} rows"
+                if z.get("n_train") is not None
+                else plots.fmt_size(z["train_size"])
+                for z in sizes
+            ]
+            colors = plots.palette(names)
+            for z, label in zip(sizes, names, strict=True):
+                color = colors.get(label, plots._BAR)
+                xs = [p["x"] for p in z["points"]]
+                ax.plot(xs, [p["test"] for p in z["points"]], color=color, marker="o", markersize=3,
+                        linewidth=1.5, label=f"{label} test")  # fmt: skip
+                if all(p["train"] is not None for p in z["points"]):
+                    ax.plot(xs, [p["train"] for p in z["points"]], color=color, linewidth=1.0, linestyle="--",
+                            label=f"{label} train")  # fmt: skip
+                for p in z["points"]:
+                    if p["model"] == z["enough"]:
+                        ax.scatter([p["x"]], [p["test"]], marker="*", s=110, color=color, edgecolors="black",
+                                   zorder=4)  # fmt: skip
+            if s["x_label"] == "parameters" and all(p["x"] > 0 for z in sizes for p in z["points"]):
+                ax.set_xscale("log")
+                plots._plain_log_labels(ax.xaxis, lambda v: f"{v:,.0f}")
+            ax.set_xlabel(f"{s['x_label']} (★ where more capacity stops helping)")
+            ax.set_ylabel(f"{s['metric']} {plots._arrow(s['greater_is_better'])}")
+            ax.set_title(plots._short(f"{s['family']}: {s['param']}", 36), fontsize=8.5, loc="left")
+            ax.grid(color="#e6e6e6", linewidth=0.6)
+        axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=7.5)
+        fig.tight_layout()
+    return fig
