@@ -169,3 +169,17 @@ def test_image_dataset_comparison_keeps_the_unlike_rows():
     assert np.all(np.diff(unlike["scores"]) <= 0)  # most test-like first
     assert set(unlike["rows"]) <= set(where["rows"].tolist())
     assert isinstance(pd.Series(unlike["rows"]).iloc[0], np.integer | int)
+
+
+def test_a_builtin_with_a_shifted_test_part_is_compared_with_it():
+    from mlbench.analysis.run_drift import suite_diagnostics
+
+    suite = parse_suite(
+        "datasets:\n  - builtin: synthetic_tabular\n    shift: 1.0\n  - builtin: synthetic_tabular\n"
+        "    name: unshifted\nmodels: [knn]\n"
+    )
+    out = suite_diagnostics(suite, DiagnosticsOptions(permutations=50, max_rows=300))
+    verdicts = {(d, c): rows[-1]["flagged"] for d, c, rows in out}
+    assert verdicts[("synthetic_tabular", "test_file")] is True  # a one-sd shift of every feature
+    assert ("unshifted", "test_file") not in verdicts
+    assert set(verdicts) >= {("synthetic_tabular", "cv_fold_0"), ("unshifted", "cv_fold_0")}

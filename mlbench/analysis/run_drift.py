@@ -58,8 +58,13 @@ class DiagnosticsOptions:
 
 
 def comparisons(spec: dict[str, Any]) -> list[str]:
-    """Names of the comparisons made for a dataset spec: ``test_file`` (when it names one) and ``cv_fold_0``."""
-    return (["test_file"] if "test" in spec else []) + ["cv_fold_0"]
+    """Names of the comparisons made for a dataset spec: ``test_file`` and ``cv_fold_0``.
+
+    ``test_file`` when the dataset brings its own test set: a ``test:`` file, or a builtin
+    generator with a non-zero ``shift`` (its shifted test part).
+    """
+    own_test = "test" in spec or ("builtin" in spec and bool(spec.get("shift")))
+    return (["test_file"] if own_test else []) + ["cv_fold_0"]
 
 
 def _frame(ds: Dataset, X: Any, y: np.ndarray) -> tuple[pd.DataFrame, str]:
