@@ -292,6 +292,116 @@ def ensemble(
     raise typer.Exit(EXIT_JOBS_FAILED if bad or outcome.report_error else EXIT_OK)
 
 
+@app.command()
+def check(
+    train: Annotated[
+        Path | None, typer.Argument(help="Training data: CSV/TSV/Parquet, an image folder or an .npz.")
+    ] = None,
+    new: Annotated[Path | None, typer.Argument(help="The data to compare with it, same format.")] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="Label column (tested for label shift).")
+    ] = None,
+    suite: Annotated[
+        Path | None,
+        typer.Option("--suite", help="Check every dataset of this suite instead (no models run)."),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the full result as JSON here.")
+    ] = None,
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Family-wise error rate.")] = 0.05,
+    permutations: Annotated[int, typer.Option(min=20, help="Permutations of the permutation tests.")] = 200,
+    max_rows: Annotated[int, typer.Option(min=0, help="Rows per side at most (0: all).")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seeds subsampling and permutations.")] = 0,
+) -> None:
+    """Is NEW like TRAIN? Train/test mismatch checks; exit 0 none flagged, 1 flagged, 2 bad input."""
+    import json
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from mlbench.analysis import drift, run_drift
+    from mlbench.errors import ConfigError
+
+    console = Console(stderr=False, highlight=False)
+    if suite is not None:
+        if train is not None or new is not None:
+            raise ConfigError("give either TRAIN NEW or --suite FILE, not both")
+        from mlbench.suite import load_suite
+
+        s = load_suite(suite)
+        d = s.diagnostics
+        options = run_drift.DiagnosticsOptions(True, d.alpha, d.permutations, d.max_rows)
+        results = run_drift.suite_diagnostics(s, options)
+        flagged = False
+        report: dict[str, Any] = {"suite": str(suite), "settings": options.key, "datasets": []}
+        table = Table(title=escape(f"Train/test mismatch: {s.name}"))
+        for col in ("dataset", "comparison", "verdict"):
+            table.add_column(col, overflow="fold")
+        for dataset, comparison, rows in results:
+            verdict = rows[-1]
+            flagged = flagged or bool(verdict.get("flagged"))
+            mark = "[bold red]" if verdict.get("flagged") else ""
+            end = "[/]" if mark else ""
+            table.add_row(
+                escape(dataset), escape(comparison), mark + escape(str(verdict.get("verdict"))) + end
+            )
+            report["datasets"].append({"dataset": dataset, "comparison": comparison, "rows": rows})
+        console.print(table)
+        if json_out is not None:
+            Path(json_out).write_text(
+                json.dumps(report, indent=2, default=str, allow_nan=False), encoding="utf-8"
+            )
+        raise typer.Exit(EXIT_JOBS_FAILED if flagged else EXIT_OK)
+    if train is None or new is None:
+        raise ConfigError(
+            "give TRAIN and NEW files (e.g. `mlbench check train.csv new.csv --target y`) or --suite FILE"
+        )
+    kind_a, data_a, labels_a = run_drift.load_sample(train)
+    kind_b, data_b, labels_b = run_drift.load_sample(new)
+    if kind_a != kind_b:
+        raise drift.DriftInputError(
+            f"{train} holds {kind_a}s but {new} holds {kind_b}s; compare like with like"
+        )
+    if kind_a == "image":
+        result = drift.compare_images(
+            data_a,
+            data_b,
+            labels_a,
+            labels_b,
+            alpha=alpha,
+            permutations=permutations,
+            max_rows=max_rows,
+            seed=seed,
+        )
+    else:
+        result = drift.compare(
+            data_a, data_b, target, alpha=alpha, permutations=permutations, max_rows=max_rows, seed=seed
+        )
+    shown = result.table()
+    shown = shown[shown["flagged"]] if shown["flagged"].any() else shown.head(10)
+    table = Table(
+        title=escape(f"{train} vs {new}: " + ("flagged" if result.flagged else "top checks, none flagged"))
+    )
+    for col in ("check", "feature", "test", "p", "p corrected", "effect", "flagged"):
+        table.add_column(col, overflow="fold")
+    for rec in shown.to_dict("records"):
+        table.add_row(
+            escape(str(rec["check"])),
+            escape(str(rec["feature"])),
+            escape(str(rec["test"])),
+            f"{rec['p']:.3g}",
+            f"{rec['p_corrected']:.3g}",
+            f"{rec['effect']:.3g} ({escape(str(rec['effect_name']))})",
+            "[bold red]yes[/]" if rec["flagged"] else "no",
+        )
+    console.print(table)
+    console.print(escape(result.verdict))
+    if json_out is not None:
+        Path(json_out).write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False), encoding="utf-8")
+    raise typer.Exit(EXIT_JOBS_FAILED if result.flagged else EXIT_OK)
+
+
 class _What(str, Enum):
     models = "models"
     datasets = "datasets"

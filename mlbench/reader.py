@@ -96,6 +96,23 @@ class Run:
 
         return read_trials(self.db_path)
 
+    def diagnostics(self) -> pd.DataFrame:
+        """The train/test mismatch checks stored with the run (see :mod:`mlbench.analysis.run_drift`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per dataset x comparison (``test_file``, ``cv_fold_0``) x check (``feature``,
+            ``label``, ``domain``, ``mmd``, ``bbsd``, and one ``verdict`` row per comparison) x
+            feature: statistic, p, p_corrected, effect, effect_name, flagged (bool), verdict,
+            n_train, n_test, settings, error, detail (JSON text, verdict rows). Empty (with these
+            columns) when the run stored none.
+        """
+        from mlbench.store import _open_read_only, read_diagnostics
+
+        with _open_read_only(self.db_path) as conn:
+            return read_diagnostics(conn)
+
     def runs(self) -> pd.DataFrame:
         """Every invocation that wrote to this folder (``mlbench run``, resumes), oldest first."""
         from mlbench.store import _open_read_only, _read_runs

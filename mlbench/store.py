@@ -819,6 +819,63 @@ class Store:
             raise
         return f"{PREDICTIONS_DIR}/{final.name}"
 
+    # -- diagnostics (train/test mismatch checks) ----------------------------------------------
+
+    @_locked
+    def diagnostics_done(self, settings: str) -> set[tuple[str, str]]:
+        """(dataset, comparison) pairs whose mismatch checks are stored with these ``settings``."""
+        if not _has_table(self.conn, "diagnostics"):
+            return set()
+        cur = self.conn.execute(
+            "SELECT DISTINCT dataset, comparison FROM diagnostics WHERE settings = ?",
+            (settings,),
+        )
+        return {(str(d), str(c)) for d, c in cur.fetchall()}
+
+    @_locked
+    def record_diagnostics(
+        self, dataset: str, comparison: str, settings: str, rows: list[Mapping[str, Any]]
+    ) -> None:
+        """Replace the stored mismatch checks of one (dataset, comparison), in one transaction.
+
+        Parameters
+        ----------
+        dataset, comparison : str
+            E.g. ``"wine"``, ``"cv_fold_0"`` or ``"test_file"``.
+        settings : str
+            The ``diagnostics:`` settings they were computed with (resume recomputes on change).
+        rows : list of mapping
+            One per check x feature (keys of :data:`DIAGNOSTICS_COLUMNS`; others are refused), see
+            :func:`mlbench.analysis.run_drift.result_rows`.
+        """
+        for row in rows:
+            unknown = set(row) - set(DIAGNOSTICS_COLUMNS)
+            if unknown:
+                raise ValueError(
+                    f"unknown diagnostics columns {sorted(unknown)}; use {list(DIAGNOSTICS_COLUMNS)}"
+                )
+        with self._transaction():
+            self.conn.execute(_DIAGNOSTICS_DDL)
+            self.conn.execute(
+                "DELETE FROM diagnostics WHERE dataset = ? AND comparison = ?", (dataset, comparison)
+            )
+            now = _utc_now()
+            for row in rows:
+                values = {k: _to_sql(v) for k, v in row.items()}
+                values.update(
+                    dataset=dataset,
+                    comparison=comparison,
+                    settings=settings,
+                    run_id=self._run_id,
+                    created_at=now,
+                )
+                keys = list(values)
+                self.conn.execute(
+                    f"INSERT INTO diagnostics ({', '.join(_quote(k) for k in keys)}) "
+                    f"VALUES ({', '.join('?' * len(keys))})",
+                    [values[k] for k in keys],
+                )
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     @_locked
@@ -919,6 +976,53 @@ def read_trials(path: str | Path) -> pd.DataFrame:
         finally:
             conn.execute("COMMIT")
     frame["intermediate"] = [{int(k): v for k, v in (d or {}).items()} for d in frame["intermediate"]]
+    return frame
+
+
+#: Columns of the ``diagnostics`` table (train/test mismatch checks; one row per dataset x
+#: comparison x check x feature). Created with the first rows, so older stores simply lack it.
+DIAGNOSTICS_COLUMNS: dict[str, str] = {
+    "run_id": "INTEGER",
+    "dataset": "TEXT NOT NULL",
+    "comparison": "TEXT NOT NULL",
+    "check": "TEXT NOT NULL",
+    "feature": "TEXT",
+    "kind": "TEXT",
+    "test": "TEXT",
+    "statistic": "REAL",
+    "p": "REAL",
+    "p_corrected": "REAL",
+    "effect": "REAL",
+    "effect_name": "TEXT",
+    "flagged": "INTEGER",
+    "verdict": "TEXT",
+    "n_train": "INTEGER",
+    "n_test": "INTEGER",
+    "settings": "TEXT",
+    "seconds": "REAL",
+    "error": "TEXT",
+    "detail": "TEXT",
+    "created_at": "TEXT",
+}
+_DIAGNOSTICS_DDL = (
+    "CREATE TABLE IF NOT EXISTS diagnostics ("
+    + ", ".join(f'"{c}" {t}' for c, t in DIAGNOSTICS_COLUMNS.items())
+    + ")"
+)
+
+
+def read_diagnostics(conn: sqlite3.Connection) -> pd.DataFrame:
+    """The ``diagnostics`` table as a DataFrame (empty, with its columns, when there is none)."""
+    if not _has_table(conn, "diagnostics"):
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in DIAGNOSTICS_COLUMNS})
+    conn.execute("BEGIN")
+    try:
+        frame = _frame(
+            conn.execute("SELECT * FROM diagnostics ORDER BY rowid"), _table_columns(conn, "diagnostics")
+        )
+    finally:
+        conn.execute("COMMIT")
+    frame["flagged"] = frame["flagged"].fillna(0).astype(bool)
     return frame
 
 

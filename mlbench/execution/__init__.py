@@ -54,6 +54,8 @@ class Plan:
     to_rescore: list[Rescore] = field(default_factory=list)
     #: ensemble rows to add or rebuild from the jobs already stored (more follow from new jobs)
     ensembles_pending: int = 0
+    #: (dataset, comparison) train/test mismatch checks not stored yet with the suite's settings
+    diagnostics_pending: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def n_total(self) -> int:
@@ -63,7 +65,7 @@ class Plan:
     @property
     def has_work(self) -> bool:
         """False when a rerun would change nothing in the store."""
-        return bool(self.to_run or self.to_rescore or self.ensembles_pending)
+        return bool(self.to_run or self.to_rescore or self.ensembles_pending or self.diagnostics_pending)
 
 
 @dataclass
@@ -139,7 +141,83 @@ def plan_run(suite: Suite, retry_failed: bool = False) -> Plan:
         skipped_failed=failed,
         to_rescore=rescore,
         ensembles_pending=pending,
+        diagnostics_pending=_diagnostics_pending(suite, run),
     )
+
+
+def _diagnostics_options(suite: Suite) -> Any:
+    from mlbench.analysis.run_drift import DiagnosticsOptions
+
+    d = suite.diagnostics
+    return DiagnosticsOptions(d.enabled, d.alpha, d.permutations, d.max_rows)
+
+
+def _diagnostics_pending(suite: Suite, run: Run | None) -> list[tuple[str, str]]:
+    """Mismatch checks the store lacks (computed once per dataset and settings; resume skips them)."""
+    if not suite.diagnostics.enabled:
+        return []
+    done: set[tuple[str, str]] = set()
+    if run is not None:
+        stored = run.diagnostics()
+        if len(stored):
+            # errors count as done, like failed jobs: the same settings would fail the same way
+            ok = stored[stored["settings"] == _diagnostics_options(suite).key]
+            done = set(zip(ok["dataset"].astype(str), ok["comparison"].astype(str), strict=True))
+    from mlbench.analysis.run_drift import comparisons
+
+    wanted = [(entry.name, comparison) for entry in suite.datasets for comparison in comparisons(entry.spec)]
+    return [w for w in wanted if w not in done]
+
+
+def _start_diagnostics(suite: Suite, plan: Plan) -> Callable[[], list[Any]]:
+    """Compute the pending mismatch checks in a background thread, alongside the jobs.
+
+    The coordinator mostly waits on its workers, so the checks use its idle time; they write
+    nothing themselves (the store is written from the coordinator's thread). Returns a function
+    that waits for them and returns ``(dataset, comparison, rows)`` triples.
+    """
+    import threading
+
+    from mlbench.analysis.run_drift import suite_diagnostics
+
+    pending = set(plan.diagnostics_pending)
+    wanted_datasets = {d for d, _ in pending}
+    done_pairs = {
+        (entry.name, c)
+        for entry in suite.datasets
+        for c in ("test_file", "cv_fold_0")
+        if (entry.name, c) not in pending
+    }
+    box: dict[str, Any] = {"out": []}
+
+    def work() -> None:
+        import contextlib
+        import copy
+        import os
+
+        # Lowest CPU priority for this thread only (Linux threads have their own nice value): the
+        # checks then run on cores the jobs leave idle (workers starting, the queue's tail) instead
+        # of slowing the jobs down; once the jobs are done the cores are free and they run at full
+        # speed. Heavy parts (BLAS, HistGradientBoosting) release the GIL, so the coordinator's
+        # own thread is not held up.
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        partial = copy.copy(suite)
+        partial.datasets = [e for e in suite.datasets if e.name in wanted_datasets]
+        try:
+            box["out"] = suite_diagnostics(partial, _diagnostics_options(suite), skip=done_pairs)
+        except Exception as exc:  # recorded per dataset below, never a crash of the run
+            box["out"] = []
+            box["error"] = f"{type(exc).__name__}: {exc}"
+
+    thread = threading.Thread(target=work, name="mlbench-diagnostics", daemon=True)
+    thread.start()
+
+    def wait() -> list[Any]:
+        thread.join()
+        return box["out"]
+
+    return wait
 
 
 def _rescore_plan(suite: Suite, results: Any, job_ids: set[str]) -> list[Rescore]:
@@ -552,6 +630,7 @@ def _run_locked(
             for item in plan.to_rescore:
                 _rescore(existing, store, item)
                 outcome.rescored += 1
+        wait_diagnostics = _start_diagnostics(suite, plan) if plan.diagnostics_pending else None
         if plan.to_run:
             if write_report:
                 _prewarm_report(suite)
@@ -563,6 +642,10 @@ def _run_locked(
             last = lock.try_exclusive()
             if not last:
                 outcome.deferred_to = [pid for pid, _ in lock.holders()]
+        if wait_diagnostics is not None:
+            settings = _diagnostics_options(suite).key
+            for dataset, comparison, rows in wait_diagnostics():
+                store.record_diagnostics(dataset, comparison, settings, rows)
         if suite.ensembles and last:
             _build_ensembles(suite, store, outcome)
     except KeyboardInterrupt:

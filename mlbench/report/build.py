@@ -44,7 +44,12 @@ def summarize_run(run: Run) -> dict[str, Any]:
             raise
 
     summary = summarize(
-        run.results(), run.meta, predictions=predictions, datasets=run.dataset, trials=run.trials()
+        run.results(),
+        run.meta,
+        predictions=predictions,
+        datasets=run.dataset,
+        trials=run.trials(),
+        diagnostics=run.diagnostics(),
     )
     summary["warnings"] = prediction_warnings(bad)
     return summary

@@ -184,8 +184,38 @@ def render_html(summary: dict[str, Any], plots: bool = True, *, fingerprint: str
             else:
                 item[key] = Markup(to_svg(fig, f"ds{i}-{key}-"))
         rendered.append(item)
+    mismatch_figs = _mismatch_figures(summary, plots, to_svg, to_data_uri, Markup)
     template = env.get_template("index.html.j2")
-    return template.render(s=summary, figures=rendered, cd_svgs=cd_svgs, fingerprint=fingerprint)
+    return template.render(
+        s=summary, figures=rendered, cd_svgs=cd_svgs, fingerprint=fingerprint, mismatch_figs=mismatch_figs
+    )
+
+
+def _mismatch_figures(
+    summary: dict[str, Any], plots: bool, to_svg: Any, to_data_uri: Any, markup: Any
+) -> list[Any]:
+    """The "Train/test mismatch" figures, serialized: [dataset][comparison] -> {hist, label, unlike}."""
+    items = summary.get("mismatch") or []
+    if not plots:
+        return [[{} for _ in ds["comparisons"]] for ds in items]
+    from mlbench.report.mismatch import figures as mismatch_figures
+
+    out = []
+    for i, figs in enumerate(mismatch_figures(items), start=1):
+        row = []
+        for j, comp in enumerate(figs, start=1):
+            row.append(
+                {
+                    key: ""
+                    if fig is None
+                    else to_data_uri(fig)
+                    if key == "unlike"
+                    else markup(to_svg(fig, f"mm{i}-{j}-{key}-"))
+                    for key, fig in comp.items()
+                }
+            )
+        out.append(row)
+    return out
 
 
 # --------------------------------------------------------------------------------------------- formatting

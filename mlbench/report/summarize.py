@@ -59,6 +59,7 @@ def summarize(
     datasets: DatasetLoader | None = None,
     alpha: float = 0.05,
     trials: pd.DataFrame | None = None,
+    diagnostics: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Summarize a run's results for the report.
 
@@ -84,6 +85,9 @@ def summarize(
     trials : pandas.DataFrame, optional
         The tuned jobs' trials (:meth:`mlbench.reader.Run.trials`); each dataset with a tuned
         model gets ``tuning`` (:func:`mlbench.report.tuning.tuning_sections`), else None.
+    diagnostics : pandas.DataFrame, optional
+        The run's train/test mismatch checks (:meth:`mlbench.reader.Run.diagnostics`); summarized
+        as ``mismatch`` by :func:`mlbench.report.mismatch.summarize_mismatch`.
 
     Returns
     -------
@@ -158,6 +162,9 @@ def summarize(
         "sanity": sections.sanity(df),
         "failures": _failures(df),
     }
+    from mlbench.report.mismatch import summarize_mismatch
+
+    summary["mismatch"] = summarize_mismatch(diagnostics, loader)
     return _jsonable(summary)
 
 

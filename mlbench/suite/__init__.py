@@ -224,4 +224,5 @@ def parse_suite(
         text=text,
         plugins=plugins,
         ensembles=ensembles,
+        diagnostics=raw.diagnostics,
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlbench.suite.schema import Budget, ExecutorConfig, Resampling, Sweep
+from mlbench.suite.schema import Budget, Diagnostics, ExecutorConfig, Resampling, Sweep
 
 
 @dataclass(frozen=True)
@@ -166,6 +166,8 @@ class Suite:
     sanity: bool = False
     #: built after the jobs from their validation predictions; they add no jobs
     ensembles: list[EnsembleSpec] = field(default_factory=list)
+    #: train/test mismatch checks run by the coordinator; they add no jobs
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
 
     def primary_metric(self) -> dict[str, str]:
         """Task type -> primary metric (the first listed)."""

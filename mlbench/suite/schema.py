@@ -148,6 +148,26 @@ class ExecutorConfig(_Strict):
     jobs_per_gpu: int = Field(1, ge=1, strict=True)
 
 
+class Diagnostics(_Strict):
+    """The train/test mismatch checks run for every dataset (see :mod:`mlbench.analysis.drift`).
+
+    ``diagnostics: false`` turns them off (``enabled: false``); ``true`` or a mapping keeps them on.
+    """
+
+    enabled: bool = True
+    alpha: float = Field(0.05, gt=0, lt=1)
+    # fewer permutations could not give a p-value below alpha / (number of checks)
+    permutations: int = Field(200, ge=20, le=100_000)
+    max_rows: int = Field(10_000, ge=50)
+
+    @classmethod
+    def coerce(cls, value: Any) -> Any:
+        """``true`` / ``false`` as the whole block mean on with defaults / off."""
+        if isinstance(value, bool):
+            return {"enabled": value}
+        return {} if value is None else value
+
+
 class SuiteFile(_Strict):
     """The top level of a suite file (dataset and model entries are checked by hand)."""
 
@@ -167,6 +187,9 @@ class SuiteFile(_Strict):
     plugins: list[str] = Field(default_factory=list, strict=True)
     # entries checked by hand (mlbench.suite.checks.check_ensembles), like models
     ensembles: list[Any] = Field(default_factory=list, strict=True)
+    diagnostics: Annotated[Diagnostics, BeforeValidator(Diagnostics.coerce)] = Field(
+        default_factory=Diagnostics
+    )
 
 
 #: Section ("" for the top level) -> its keys, in declaration order, for "Valid keys here:" hints.
@@ -176,4 +199,5 @@ SECTION_KEYS: dict[str, list[str]] = {
     "sweep": list(Sweep.model_fields),
     "budget": list(Budget.model_fields),
     "executor": list(ExecutorConfig.model_fields),
+    "diagnostics": list(Diagnostics.model_fields),
 }

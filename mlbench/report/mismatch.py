@@ -1,0 +1,201 @@
+"""The report's "Train/test mismatch" section: the stored checks -> summary items -> figures.
+
+Reads the run's ``diagnostics`` table (:meth:`mlbench.reader.Run.diagnostics`, written by the
+coordinator; see :mod:`mlbench.analysis.run_drift`) and turns it into, per dataset and comparison:
+the verdict sentence, the flagged checks, the domain-classifier AUC, overlaid train/test
+histograms of the (up to) three most shifted features, the label's class shares, and for images
+the test images the domain classifier found most unlike training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["figures", "summarize_mismatch"]
+
+_COMPARISON_TITLES = {
+    "test_file": "its test file vs its training data",
+    "cv_fold_0": "CV fold 0 test rows vs its training rows (control: a random split)",
+}
+
+
+def summarize_mismatch(
+    diagnostics: Any, datasets: Callable[[str], Any] | None = None
+) -> list[dict[str, Any]]:
+    """Summary items of the mismatch section, one per dataset (sorted by name).
+
+    Parameters
+    ----------
+    diagnostics : pandas.DataFrame or None
+        :meth:`mlbench.reader.Run.diagnostics`.
+    datasets : callable, optional
+        ``name -> Dataset or None``, to fetch the images the domain classifier ranked most unlike
+        training.
+
+    Returns
+    -------
+    list of dict
+        ``{"name", "comparisons": [{"comparison", "title", "verdict", "flagged", "error", "auc",
+        "domain_p", "n_train", "n_test", "flagged_rows", "histograms", "label", "unlike"}]}``.
+    """
+    if diagnostics is None or len(diagnostics) == 0:
+        return []
+    out = []
+    for name in sorted({str(d) for d in diagnostics["dataset"]}):
+        rows = diagnostics[diagnostics["dataset"].astype(str) == name]
+        comparisons = []
+        # the user's test file first, then the control
+        for comparison in sorted({str(c) for c in rows["comparison"]}, key=lambda c: (c != "test_file", c)):
+            part = rows[rows["comparison"].astype(str) == comparison]
+            verdict = part[part["check"] == "verdict"]
+            if verdict.empty:
+                continue
+            v = verdict.iloc[-1]
+            detail = json.loads(v["detail"]) if isinstance(v.get("detail"), str) else {}
+            checks = part[(part["check"] != "verdict") & part["flagged"].astype(bool)]
+            flagged_rows = [
+                {
+                    "check": str(r["check"]),
+                    "feature": str(r["feature"] or ""),
+                    "test": str(r["test"] or ""),
+                    "p_corrected": _num(r["p_corrected"]),
+                    "effect": _num(r["effect"]),
+                    "effect_name": str(r["effect_name"] or ""),
+                }
+                for r in checks.sort_values("p_corrected").to_dict("records")
+            ]
+            item = {
+                "comparison": comparison,
+                "title": _COMPARISON_TITLES.get(comparison, comparison),
+                "verdict": str(v["verdict"] or ""),
+                "flagged": bool(v["flagged"]),
+                "error": None if _missing(v.get("error")) else str(v["error"]),
+                "auc": _num(detail.get("auc")),
+                "domain_p": _num(detail.get("domain_p")),
+                "n_train": _num(v.get("n_train")),
+                "n_test": _num(v.get("n_test")),
+                "kind": detail.get("kind", "table"),
+                "correction": detail.get("correction", ""),
+                "flagged_rows": flagged_rows[:20],
+                "n_flagged_rows": len(flagged_rows),
+                "histograms": detail.get("histograms") or {},
+                "label": detail.get("label"),
+                "unlike": None,
+            }
+            unlike = detail.get("unlike")
+            if unlike and datasets is not None and item["kind"] == "image":
+                item["unlike"] = _unlike_images(datasets(name), unlike)
+            comparisons.append(item)
+        if comparisons:
+            out.append({"name": name, "comparisons": comparisons})
+    return out
+
+
+def _unlike_images(ds: Any, unlike: dict[str, Any]) -> dict[str, Any] | None:
+    import numpy as np
+
+    if ds is None or not getattr(ds, "is_image", False):
+        return None
+    source = ds.test_X if unlike.get("source") == "test" else ds.X
+    if source is None:
+        return None
+    rows = [int(r) for r in unlike.get("rows", [])[:16] if 0 <= int(r) < len(source)]
+    if not rows:
+        return None
+    return {"images": np.asarray(source)[rows].tolist(), "scores": unlike.get("scores", [])[: len(rows)]}
+
+
+def figures(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Figures of each comparison: ``hist`` (SVG), ``label`` (SVG), ``unlike`` (meant for PNG)."""
+    out = []
+    for ds in items:
+        figs = []
+        for comp in ds["comparisons"]:
+            figs.append(
+                {
+                    "hist": _histograms(comp["histograms"]) if comp["histograms"] else None,
+                    "label": _label_bars(comp["label"]) if comp.get("label") else None,
+                    "unlike": _unlike_grid(comp["unlike"]) if comp.get("unlike") else None,
+                }
+            )
+        out.append(figs)
+    return out
+
+
+_TRAIN, _TEST = "#4c72b0", "#dd8452"
+
+
+def _histograms(hists: dict[str, dict[str, Any]]) -> Any:
+    """Overlaid train/test shares of up to three features, one panel each."""
+    from mlbench.report.plots import _RC, _pyplot, _short
+
+    names = list(hists)[:3]
+    plt = _pyplot()
+    with plt.rc_context(_RC):
+        fig, axes = plt.subplots(1, len(names), figsize=(3.1 * len(names), 2.3), squeeze=False)
+        for ax, name in zip(axes[0], names, strict=True):
+            h = hists[name]
+            if h.get("kind") == "categorical":
+                levels = [_short(str(x), 12) for x in h["levels"]]
+                x = list(range(len(levels)))
+                ax.bar([i - 0.2 for i in x], h["train"], width=0.4, color=_TRAIN, label="train")
+                ax.bar([i + 0.2 for i in x], h["test"], width=0.4, color=_TEST, label="test")
+                ax.set_xticks(
+                    x,
+                    levels,
+                    rotation=45 if len(levels) > 3 else 0,
+                    ha="right" if len(levels) > 3 else "center",
+                )
+            else:
+                edges = h["edges"]
+                ax.stairs(h["train"], edges, color=_TRAIN, fill=True, alpha=0.45, label="train")
+                ax.stairs(h["test"], edges, color=_TEST, fill=True, alpha=0.45, label="test")
+            ax.set_title(_short(name, 30), fontsize=8.5)
+            ax.set_ylabel("share of rows", fontsize=8)
+        axes[0][0].legend(frameon=False, fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
+def _label_bars(label: dict[str, Any]) -> Any:
+    """Class shares (or the target's histogram) in training and test."""
+    return _histograms({"label (target)": label})
+
+
+def _unlike_grid(unlike: dict[str, Any]) -> Any:
+    import numpy as np
+
+    from mlbench.report.plots import _RC, _image, _pyplot
+
+    imgs = np.asarray(unlike["images"], dtype=float)
+    if imgs.ndim != 4 or len(imgs) == 0:
+        return None
+    n = len(imgs)
+    cols = min(n, 8)
+    rows = math.ceil(n / cols)
+    plt = _pyplot()
+    with plt.rc_context(_RC):
+        fig, axes = plt.subplots(rows, cols, figsize=(1.05 * cols, 1.25 * rows), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, img, score in zip(axes.flat, imgs, unlike["scores"], strict=False):
+            arr, cmap = _image(img)
+            ax.imshow(arr, cmap=cmap, interpolation="nearest")
+            ax.set_title(f"{score:.2f}", fontsize=7)
+        fig.subplots_adjust(left=0.01, right=0.99, top=0.85, bottom=0.01, wspace=0.1, hspace=0.4)
+    return fig
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _num(value: Any) -> float | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) or math.isinf(x) else x
