@@ -170,36 +170,26 @@ class DriftResult:
             rows.append({"check": feature_check, **{k: rec.get(k) for k in TABLE_COLUMNS if k != "check"}})
         if self.label is not None:
             rows.append({"check": "label", **{k: self.label.get(k) for k in TABLE_COLUMNS if k != "check"}})
-        if self.domain is not None:
-            rows.append(
-                {
-                    "check": "domain",
-                    "feature": "",
-                    "kind": "multivariate",
-                    "test": "domain classifier (permutation)",
-                    "statistic": self.domain["auc"],
-                    "p": self.domain["p"],
-                    "p_corrected": self.domain["p_corrected"],
-                    "effect": self.domain["auc"],
-                    "effect_name": "AUC",
-                    "flagged": self.domain["flagged"],
-                }
-            )
-        if self.mmd is not None:
-            rows.append(
-                {
-                    "check": "mmd",
-                    "feature": "",
-                    "kind": "multivariate",
-                    "test": "MMD (Gaussian kernel, permutation)",
-                    "statistic": self.mmd["statistic"],
-                    "p": self.mmd["p"],
-                    "p_corrected": self.mmd["p_corrected"],
-                    "effect": self.mmd["statistic"],
-                    "effect_name": "MMD^2",
-                    "flagged": self.mmd["flagged"],
-                }
-            )
+        # the multivariate checks: one row each, its size both statistic and effect
+        for check, res, test, size, size_name in (
+            ("domain", self.domain, "domain classifier (permutation)", "auc", "AUC"),
+            ("mmd", self.mmd, "MMD (Gaussian kernel, permutation)", "statistic", "MMD^2"),
+        ):
+            if res is not None:
+                rows.append(
+                    {
+                        "check": check,
+                        "feature": "",
+                        "kind": "multivariate",
+                        "test": test,
+                        "statistic": res[size],
+                        "p": res["p"],
+                        "p_corrected": res["p_corrected"],
+                        "effect": res[size],
+                        "effect_name": size_name,
+                        "flagged": res["flagged"],
+                    }
+                )
         out = pd.DataFrame(rows, columns=TABLE_COLUMNS)
         if len(out):
             out["flagged"] = out["flagged"].astype(bool)
