@@ -31,6 +31,28 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(skip)
 
 
+def _max_overlap(rows):
+    """Most jobs of ``rows`` running at the same instant (from their start/finish timestamps)."""
+    import pandas as pd
+
+    events = []
+    for start, end in zip(
+        pd.to_datetime(rows["started_at"]), pd.to_datetime(rows["finished_at"]), strict=True
+    ):
+        events += [(start, 1), (end, -1)]
+    best = now = 0
+    for _, step in sorted(events, key=lambda e: (e[0], e[1])):  # a finish before a start at the same instant
+        now += step
+        best = max(best, now)
+    return best
+
+
+@pytest.fixture
+def max_overlap():
+    """``max_overlap(rows)``: the most jobs of a results frame that ran at once (executor tests)."""
+    return _max_overlap
+
+
 @pytest.fixture
 def unprivileged(tmp_path):
     """A command prefix under which file permission bits apply, even when the tests run as root.

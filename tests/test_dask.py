@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 pytest.importorskip("dask.distributed")
@@ -19,20 +18,7 @@ from mlbench.suite import load_suite
 PLUGIN = Path(__file__).parent / "plugins" / "gpu_models.py"
 
 
-def max_overlap(rows: pd.DataFrame) -> int:
-    events = []
-    for start, end in zip(
-        pd.to_datetime(rows["started_at"]), pd.to_datetime(rows["finished_at"]), strict=True
-    ):
-        events += [(start, 1), (end, -1)]
-    best = now = 0
-    for _, step in sorted(events, key=lambda e: (e[0], e[1])):
-        now += step
-        best = max(best, now)
-    return best
-
-
-def test_gpu_jobs_never_exceed_the_clusters_gpu_resource(tmp_path):
+def test_gpu_jobs_never_exceed_the_clusters_gpu_resource(tmp_path, max_overlap):
     # two workers with two threads each and one (fake) GPU each: four jobs at once, two on GPUs
     with LocalCluster(
         n_workers=2,

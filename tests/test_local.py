@@ -31,20 +31,6 @@ def write_suite(tmp_path: Path, body: str) -> Path:
     return path
 
 
-def max_overlap(rows: pd.DataFrame) -> int:
-    """Most jobs of ``rows`` running at the same instant (from their start/finish timestamps)."""
-    events = []
-    for start, end in zip(
-        pd.to_datetime(rows["started_at"]), pd.to_datetime(rows["finished_at"]), strict=True
-    ):
-        events += [(start, 1), (end, -1)]
-    best = now = 0
-    for _, step in sorted(events, key=lambda e: (e[0], e[1])):  # a finish before a start at the same instant
-        now += step
-        best = max(best, now)
-    return best
-
-
 def overlaps(a: pd.Series, b: pd.DataFrame) -> bool:
     start, end = pd.to_datetime(a["started_at"]), pd.to_datetime(a["finished_at"])
     return bool(((pd.to_datetime(b["started_at"]) < end) & (pd.to_datetime(b["finished_at"]) > start)).any())
@@ -60,7 +46,7 @@ def run_cli(suite: Path, out: Path, env: dict[str, str] | None = None) -> subpro
     )
 
 
-def test_fake_one_gpu_runs_one_gpu_job_at_a_time_while_cpu_jobs_keep_running(tmp_path):
+def test_fake_one_gpu_runs_one_gpu_job_at_a_time_while_cpu_jobs_keep_running(tmp_path, max_overlap):
     suite = write_suite(
         tmp_path,
         f"""
@@ -99,7 +85,7 @@ def test_fake_one_gpu_runs_one_gpu_job_at_a_time_while_cpu_jobs_keep_running(tmp
     assert rows["gpu_peak_memory_mb"].isna().all() if "gpu_peak_memory_mb" in rows else True
 
 
-def test_two_slots_per_gpu_allow_two_gpu_jobs_and_gpu_jobs_go_first(tmp_path, monkeypatch):
+def test_two_slots_per_gpu_allow_two_gpu_jobs_and_gpu_jobs_go_first(tmp_path, monkeypatch, max_overlap):
     monkeypatch.setenv("MLBENCH_FAKE_GPUS", "1")
     suite = load_suite(
         write_suite(

@@ -633,51 +633,29 @@ def test_read_only_results_folder_is_read_and_never_called_damaged(tmp_path: Pat
         """
     )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    try:
-        res = subprocess.run(
-            [*prefix, sys.executable, "-c", code, str(root), str(out)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
+
+    def child(*args: str) -> subprocess.CompletedProcess:
+        """Python in a child process without the permission-bypassing capabilities."""
+        return subprocess.run(
+            [*prefix, sys.executable, "-c", *args], capture_output=True, text=True, env=env, timeout=120
         )
+
+    load = "import sys, mlbench; mlbench.load_results(sys.argv[1])"
+    try:
+        res = child(code, str(root), str(out))
         assert res.returncode == 0, res.stderr
         assert res.stdout.split("\n")[:2] == ["1 1 1", "(2, 2)"]
         assert (out / "r.csv").is_file()
         # a database file we may not read: a permission problem, not a damaged store
         (root / DB_NAME).chmod(0o000)
-        res = subprocess.run(
-            [
-                *prefix,
-                sys.executable,
-                "-c",
-                "import sys, mlbench; mlbench.load_results(sys.argv[1])",
-                str(root),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+        res = child(load, str(root))
         assert res.returncode == 1 and "MlbenchError" in res.stderr, res.stderr
         assert "damaged" not in res.stderr and "delete the folder" not in res.stderr
         assert "permissions" in res.stderr
         # a folder we may not enter: that, not "no results"
         (root / DB_NAME).chmod(0o444)
         root.chmod(0o000)
-        res = subprocess.run(
-            [
-                *prefix,
-                sys.executable,
-                "-c",
-                "import sys, mlbench; mlbench.load_results(sys.argv[1])",
-                str(root),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+        res = child(load, str(root))
         assert "Permission denied" in res.stderr and "no results" not in res.stderr, res.stderr
     finally:
         for path in [root, root / DB_NAME, root / "predictions"]:

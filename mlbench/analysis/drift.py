@@ -170,36 +170,26 @@ class DriftResult:
             rows.append({"check": feature_check, **{k: rec.get(k) for k in TABLE_COLUMNS if k != "check"}})
         if self.label is not None:
             rows.append({"check": "label", **{k: self.label.get(k) for k in TABLE_COLUMNS if k != "check"}})
-        if self.domain is not None:
-            rows.append(
-                {
-                    "check": "domain",
-                    "feature": "",
-                    "kind": "multivariate",
-                    "test": "domain classifier (permutation)",
-                    "statistic": self.domain["auc"],
-                    "p": self.domain["p"],
-                    "p_corrected": self.domain["p_corrected"],
-                    "effect": self.domain["auc"],
-                    "effect_name": "AUC",
-                    "flagged": self.domain["flagged"],
-                }
-            )
-        if self.mmd is not None:
-            rows.append(
-                {
-                    "check": "mmd",
-                    "feature": "",
-                    "kind": "multivariate",
-                    "test": "MMD (Gaussian kernel, permutation)",
-                    "statistic": self.mmd["statistic"],
-                    "p": self.mmd["p"],
-                    "p_corrected": self.mmd["p_corrected"],
-                    "effect": self.mmd["statistic"],
-                    "effect_name": "MMD^2",
-                    "flagged": self.mmd["flagged"],
-                }
-            )
+        # the multivariate checks: one row each, its size both statistic and effect
+        for check, res, test, size, size_name in (
+            ("domain", self.domain, "domain classifier (permutation)", "auc", "AUC"),
+            ("mmd", self.mmd, "MMD (Gaussian kernel, permutation)", "statistic", "MMD^2"),
+        ):
+            if res is not None:
+                rows.append(
+                    {
+                        "check": check,
+                        "feature": "",
+                        "kind": "multivariate",
+                        "test": test,
+                        "statistic": res[size],
+                        "p": res["p"],
+                        "p_corrected": res["p_corrected"],
+                        "effect": res[size],
+                        "effect_name": size_name,
+                        "flagged": res["flagged"],
+                    }
+                )
         out = pd.DataFrame(rows, columns=TABLE_COLUMNS)
         if len(out):
             out["flagged"] = out["flagged"].astype(bool)
@@ -683,42 +673,22 @@ def compare(
                 "test_missing": float(test_missing[col]),
             }
         )
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            "feature",
-            "kind",
-            "test",
-            "statistic",
-            "p",
-            "p_corrected",
-            "effect",
-            "effect_name",
-            "flagged",
-            "train_missing",
-            "test_missing",
-        ],
-    )
-    if len(table):
-        table["p_corrected"] = np.minimum(holm(table["p"].to_numpy(float)) * m, 1.0)
-        table["flagged"] = (table["p_corrected"] < alpha) & (table["effect"] >= EFFECT_THRESHOLD)
-        table["flagged"] = table["flagged"].astype(bool)
+    # Holm across the features, then Bonferroni across the checks
+    corrected = np.minimum(holm([r["p"] for r in rows]) * m, 1.0)
+    for row, p_corrected in zip(rows, corrected, strict=True):
+        row["p_corrected"] = p_corrected
+    table = _feature_table(rows, alpha, ["train_missing", "test_missing"])
 
     label = None
     if target is not None:
         label = _label(train_df[target], test_df[target], task_type)
-        label["p_corrected"] = min(label["p"] * m, 1.0) if not math.isnan(label["p"]) else float("nan")
-        label["flagged"] = bool(label["p_corrected"] < alpha and label["effect"] >= EFFECT_THRESHOLD)
 
     domain = None
     if use_domain:
         X, cat_mask = _encode(train_df[features], test_df[features], kinds)
-        is_test = np.r_[np.zeros(len(train_df), bool), np.ones(len(test_df), bool)]
-        domain = _domain(X, is_test, cat_mask, permutations, rng, seed)
-        domain["p_corrected"] = min(domain["p"] * m, 1.0)
-        domain["flagged"] = bool(domain["p_corrected"] < alpha and domain["auc"] >= AUC_THRESHOLD)
+        domain = _domain_check(X, len(train_df), cat_mask, permutations, rng, seed)
 
-    result = DriftResult(
+    result = _result(
         features=table,
         label=label,
         domain=domain,
@@ -729,7 +699,6 @@ def compare(
         kind="table",
         test_rows=test_rows,
     )
-    _finish(result)
     # histograms of the three most shifted flagged features (or the most shifted ones), for the report
     top = table.sort_values(["flagged", "effect"], ascending=[False, False]).head(3) if len(table) else table
     for col in top["feature"]:
@@ -753,6 +722,55 @@ def _label(train: pd.Series, test: pd.Series, task_type: str | None) -> dict[str
         res["histogram"] = _histogram(train, test, "categorical")
     res.update({"feature": "(target)", "kind": task_type})
     return res
+
+
+def _feature_table(rows: list[dict[str, Any]], alpha: float, extra: list[str] | None = None) -> pd.DataFrame:
+    """The per-feature (tables) or per-output (images) rows, each with its ``p_corrected``, as a
+    frame; a row is flagged when its corrected p is under ``alpha`` and its effect reaches
+    :data:`EFFECT_THRESHOLD`."""
+    table = pd.DataFrame(rows, columns=[*TABLE_COLUMNS[1:], *(extra or [])])
+    if len(table):
+        table["flagged"] = ((table["p_corrected"] < alpha) & (table["effect"] >= EFFECT_THRESHOLD)).astype(
+            bool
+        )
+    return table
+
+
+def _domain_check(
+    X: np.ndarray,
+    n_train: int,
+    categorical: np.ndarray | None,
+    permutations: int,
+    rng: np.random.Generator,
+    seed: int,
+) -> dict[str, Any]:
+    """:func:`_domain` on ``X``, whose first ``n_train`` rows are the training rows, the rest test rows."""
+    is_test = np.r_[np.zeros(n_train, bool), np.ones(len(X) - n_train, bool)]
+    return _domain(X, is_test, categorical, permutations, rng, seed)
+
+
+def _correct(check: dict[str, Any], m: int, alpha: float, size: str | None, threshold: float = 0.0) -> None:
+    """Bonferroni-correct one check's p across the ``m`` checks and flag it: corrected p under
+    ``alpha`` and, where ``size`` names a key, ``check[size] >= threshold``. A NaN p (no
+    permutations) stays NaN and is not flagged."""
+    p = check["p"]
+    check["p_corrected"] = float("nan") if math.isnan(p) else min(p * m, 1.0)
+    check["flagged"] = bool(check["p_corrected"] < alpha and (size is None or check[size] >= threshold))
+
+
+def _result(**fields: Any) -> DriftResult:
+    """The :class:`DriftResult` of ``fields``, with the label, domain and MMD checks corrected
+    across ``checks`` (Bonferroni), flagged, and the verdict written."""
+    result = DriftResult(**fields)
+    m = max(len(result.checks), 1)
+    if result.label is not None:
+        _correct(result.label, m, result.alpha, "effect", EFFECT_THRESHOLD)
+    if result.domain is not None:
+        _correct(result.domain, m, result.alpha, "auc", AUC_THRESHOLD)
+    if result.mmd is not None:
+        _correct(result.mmd, m, result.alpha, None)
+    _finish(result)
+    return result
 
 
 def _finish(result: DriftResult) -> None:
@@ -914,7 +932,7 @@ def compare_images(
         checks.append("bbsd")
     if train_y is not None and test_y is not None:
         checks.append("label")
-    m = len(checks)
+    m = len(checks)  # 2 or more
 
     # MMD on a subsample per side (quadratic cost)
     ia = rng.permutation(len(embed_ref))[:mmd_rows]
@@ -925,8 +943,6 @@ def compare_images(
     mu, sd = embed_fit.mean(axis=0), embed_fit.std(axis=0) + 1e-8
     za, zb = (embed_ref - mu) / sd, (embed_test - mu) / sd
     mmd = _mmd(za[ia], zb[ib], permutations, rng)
-    mmd["p_corrected"] = min(mmd["p"] * m, 1.0)
-    mmd["flagged"] = bool(mmd["p_corrected"] < alpha)
 
     # BBSD: KS per softmax output, Bonferroni across outputs (then across checks)
     rows = []
@@ -948,24 +964,7 @@ def compare_images(
                     "effect_name": "KS statistic",
                 }
             )
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            "feature",
-            "kind",
-            "test",
-            "statistic",
-            "p",
-            "p_corrected",
-            "effect",
-            "effect_name",
-            "flagged",
-        ],
-    )
-    if len(table):
-        table["flagged"] = ((table["p_corrected"] < alpha) & (table["effect"] >= EFFECT_THRESHOLD)).astype(
-            bool
-        )
+    table = _feature_table(rows, alpha)
 
     label = None
     if train_y is not None and test_y is not None:
@@ -974,15 +973,10 @@ def compare_images(
             pd.Series(np.asarray(test_y)[test_rows]),
             "classification",
         )
-        label["p_corrected"] = min(label["p"] * m, 1.0)
-        label["flagged"] = bool(label["p_corrected"] < alpha and label["effect"] >= EFFECT_THRESHOLD)
 
-    is_test = np.r_[np.zeros(len(embed_ref), bool), np.ones(len(embed_test), bool)]
-    domain = _domain(np.vstack([embed_ref, embed_test]), is_test, None, permutations, rng, seed)
-    domain["p_corrected"] = min(domain["p"] * m, 1.0)
-    domain["flagged"] = bool(domain["p_corrected"] < alpha and domain["auc"] >= AUC_THRESHOLD)
+    domain = _domain_check(np.vstack([embed_ref, embed_test]), len(embed_ref), None, permutations, rng, seed)
 
-    result = DriftResult(
+    return _result(
         features=table,
         label=label,
         domain=domain,
@@ -994,8 +988,6 @@ def compare_images(
         kind="image",
         test_rows=test_rows,
     )
-    _finish(result)
-    return result
 
 
 def split_halves(n: int, max_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -292,16 +292,19 @@ def _degradation(ok: pd.DataFrame, primary: dict[str, str], families: Mapping[st
     return out
 
 
-def _staged(text: Any) -> dict[str, Any] | None:
+def _json(text: Any) -> Any:
+    """The value of a stored JSON column: None for a missing or blank cell or text that is not JSON."""
     if not isinstance(text, str) or not text.strip():
         return None
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except ValueError:
         return None
-    if not isinstance(value, dict) or not value.get("n_estimators"):
-        return None
-    return value
+
+
+def _staged(text: Any) -> dict[str, Any] | None:
+    value = _json(text)
+    return value if isinstance(value, dict) and value.get("n_estimators") else None
 
 
 def staged_curves(results: pd.DataFrame, primary: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
@@ -403,15 +406,9 @@ def _boosting(curves: list[dict[str, Any]], families: Mapping[str, str] | None) 
 
 
 def _history(text: Any) -> list[dict[str, Any]] | None:
-    if not isinstance(text, str) or not text.strip():
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
-        return None
-    return value
+    """A ``history_json`` cell as its list of per-epoch dicts; None when it is not one."""
+    value = _json(text)
+    return value if isinstance(value, list) and all(isinstance(e, dict) for e in value) else None
 
 
 def _val_losses(hist: list[dict[str, Any]]) -> list[float] | None:

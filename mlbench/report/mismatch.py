@@ -166,27 +166,10 @@ def _label_bars(label: dict[str, Any]) -> Any:
 
 
 def _unlike_grid(unlike: dict[str, Any]) -> Any:
-    import numpy as np
+    from mlbench.report.plots import _thumbnails
 
-    from mlbench.report.plots import _RC, _image, _pyplot
-
-    imgs = np.asarray(unlike["images"], dtype=float)
-    if imgs.ndim != 4 or len(imgs) == 0:
-        return None
-    n = len(imgs)
-    cols = min(n, 8)
-    rows = math.ceil(n / cols)
-    plt = _pyplot()
-    with plt.rc_context(_RC):
-        fig, axes = plt.subplots(rows, cols, figsize=(1.05 * cols, 1.25 * rows), squeeze=False)
-        for ax in axes.flat:
-            ax.axis("off")
-        for ax, img, score in zip(axes.flat, imgs, unlike["scores"], strict=False):
-            arr, cmap = _image(img)
-            ax.imshow(arr, cmap=cmap, interpolation="nearest")
-            ax.set_title(f"{score:.2f}", fontsize=7)
-        fig.subplots_adjust(left=0.01, right=0.99, top=0.85, bottom=0.01, wspace=0.1, hspace=0.4)
-    return fig
+    captions = (f"{score:.2f}" for score in unlike["scores"])
+    return _thumbnails(unlike["images"], captions, cell=(1.05, 1.25), top=0.85, hspace=0.4)
 
 
 def _missing(value: Any) -> bool:

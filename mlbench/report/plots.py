@@ -14,7 +14,7 @@ import io
 import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 #: Model names longer than this are shortened on the axis (the tables show them in full).
@@ -695,6 +695,28 @@ def mistakes_grid(images: Any, true: Sequence[str], pred: Sequence[str], conf: S
     -------
     matplotlib.figure.Figure or None
     """
+    # a generator: captions are made only for the images shown, as the zip over them asks
+    captions = (
+        f"true {_short(t, 10)}\npred {_short(p, 10)} ({c:.0%})"
+        for t, p, c in zip(true, pred, conf, strict=False)
+    )
+    return _thumbnails(images, captions, cell=(1.15, 1.4), top=0.8, hspace=0.5, color="#aa2222")
+
+
+def _thumbnails(
+    images: Any,
+    captions: Iterable[str],
+    *,
+    cell: tuple[float, float],
+    top: float,
+    hspace: float,
+    color: str | None = None,
+) -> Any:
+    """Images of shape (j, C, H, W) as a grid of captioned thumbnails, 8 a row; None without images.
+
+    ``cell`` is the inches per thumbnail (width, height); ``top`` and ``hspace`` leave room for the
+    captions (see ``Figure.subplots_adjust``); ``color`` colours them (default: the text colour).
+    """
     import numpy as np
 
     imgs = np.asarray(images, dtype=float)
@@ -703,16 +725,17 @@ def mistakes_grid(images: Any, true: Sequence[str], pred: Sequence[str], conf: S
     n = len(imgs)
     cols = min(n, 8)
     rows = math.ceil(n / cols)
+    title_kw = {"fontsize": 7} if color is None else {"fontsize": 7, "color": color}
     plt = _pyplot()
     with plt.rc_context(_RC):
-        fig, axes = plt.subplots(rows, cols, figsize=(1.15 * cols, 1.4 * rows), squeeze=False)
+        fig, axes = plt.subplots(rows, cols, figsize=(cell[0] * cols, cell[1] * rows), squeeze=False)
         for ax in axes.flat:
             ax.axis("off")
-        for ax, img, t, p, c in zip(axes.flat, imgs, true, pred, conf, strict=False):
+        for ax, img, caption in zip(axes.flat, imgs, captions, strict=False):
             arr, cmap = _image(img)
             ax.imshow(arr, cmap=cmap, interpolation="nearest")
-            ax.set_title(f"true {_short(t, 10)}\npred {_short(p, 10)} ({c:.0%})", fontsize=7, color="#aa2222")
-        fig.subplots_adjust(left=0.01, right=0.99, top=0.8, bottom=0.01, wspace=0.1, hspace=0.5)
+            ax.set_title(caption, **title_kw)
+        fig.subplots_adjust(left=0.01, right=0.99, top=top, bottom=0.01, wspace=0.1, hspace=hspace)
     return fig
 
 

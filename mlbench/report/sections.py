@@ -10,7 +10,6 @@ and ``datasets(name) -> Dataset | None`` (as :func:`mlbench.datasets.load_datase
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Callable
@@ -336,16 +335,6 @@ def _round_n(n: Any) -> str:
 # --------------------------------------------------------------------------------------------- deep models
 
 
-def _history(text: Any) -> list[dict[str, Any]] | None:
-    if not isinstance(text, str) or not text.strip():
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, list) and all(isinstance(e, dict) for e in value) else None
-
-
 def representative(rows: pd.DataFrame) -> pd.Series | None:
     """The job that stands for a model at a size: the lowest fold, then repeat, then job id."""
     if rows.empty:
@@ -369,6 +358,8 @@ def histories(at_top: pd.DataFrame) -> list[dict[str, Any]]:
         when no validation was tracked), ``train_metric``, ``val_metric``, ``best_epoch``,
         ``stopped_early`` (the best epoch is not the last one), ``seconds`` (sum over epochs).
     """
+    from mlbench.analysis.overfitting import _history  # the overfitting check reads the same column
+
     if "history_json" not in at_top.columns:
         return []
     out = []
