@@ -155,7 +155,8 @@ def _histograms(hists: dict[str, dict[str, Any]]) -> Any:
                 ax.stairs(h["test"], edges, color=_TEST, fill=True, alpha=0.45, label="test")
             ax.set_title(_short(name, 30), fontsize=8.5)
             ax.set_ylabel("share of rows", fontsize=8)
-        axes[0][0].legend(frameon=False, fontsize=8)
+        # beside the last panel: inside, it covered the tallest bars (class shares fill the panel)
+        axes[0][-1].legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
     return fig
 

@@ -59,6 +59,8 @@ def overfitting(named: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[
             v = r["value"]
             r["value_pct"] = "∞" if math.isinf(v) else f"{100 * v:.1f}%"
             rows.append(r)
+        # grouped by model and check, smallest training size first (the checks come in no useful order)
+        rows.sort(key=lambda r: (str(r["model"]), str(r["kind"]), _rows_key(r)))
         flagged = [r for r in rows if r["flagged"]]
         remedies = []
         for name, option in ovf.REMEDIES.items():
@@ -85,9 +87,12 @@ def overfitting(named: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[
 
 def _rows_key(c: dict[str, Any]) -> float:
     """Order training sizes by rows (a fraction 1.0 of 379 rows is larger than a count of 100)."""
-    if c.get("n_train") is not None:
-        return float(c["n_train"])
-    return float(c["train_size"]) if c.get("train_size") is not None else -1.0
+    for key in ("n_train", "train_size"):
+        value = c.get(key)
+        # NaN (a missing count in a DataFrame row) is missing too
+        if value is not None and value == value:
+            return float(value)
+    return -1.0
 
 
 def _at_largest(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:

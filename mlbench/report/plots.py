@@ -513,6 +513,7 @@ def tuning_history(history: dict[str, Any], importances: dict[str, float] | None
         xs = [i + 1 for i, v in enumerate(mean) if v is not None]
         ax.plot(xs, [v for v in mean if v is not None], color="#1f4e79", lw=2, label="mean over folds")
         ax.set_xlabel("trial")
+        ax.xaxis.set_major_locator(_ticker().MaxNLocator(integer=True))
         metric = history.get("metric") or "score"
         ax.set_ylabel(f"best validation {metric} {_arrow(bool(history.get('greater_is_better', True)))}")
         ax.set_title(_short(f"{title}: optimisation history", 48), fontsize=8.5, loc="left")
@@ -579,6 +580,7 @@ def loss_curves(histories: Sequence[dict[str, Any]], colors: dict[str, str] | No
                 ax.axvline(best, color=color, linewidth=0.8, linestyle=":")
                 ax.scatter([best], [series[i]], marker="*", s=110, color=color, edgecolors="black", zorder=4)
         ax.set_xlabel("epoch (★ early-stopping point: best epoch kept)")
+        ax.xaxis.set_major_locator(_ticker().MaxNLocator(integer=True))
         ax.set_ylabel("loss")
         positive = all(v is not None and v > 0 for h in histories for v in h["train_loss"])
         if positive:
@@ -776,14 +778,25 @@ def warm_up() -> None:
 
 
 def _plain_log_labels(axis: Any, fmt: Any) -> None:
-    """Label a log axis with plain text (``10 ms``, ``1,000``) at the powers of ten only.
+    """Label a log axis with plain text (``10 ms``, ``1,000``) at the powers of ten.
 
     matplotlib's default log labels are mathtext (``10^{-2}``), which reads worse and costs about a
-    third of a second per report to typeset; minor ticks keep their marks, without labels.
+    third of a second per report to typeset; minor ticks keep their marks, without labels, except on
+    an axis spanning less than about 1.5 decades, where the 2s and 5s are labelled as well.
     """
     ticker = _ticker()
     axis.set_major_formatter(ticker.FuncFormatter(lambda x, _pos: fmt(x)))
-    axis.set_minor_formatter(ticker.NullFormatter())
+
+    def minor(x: float, _pos: Any) -> str:
+        # an axis spanning about one decade shows at most one power of ten (1 to 8 estimators:
+        # only "1"), so there the 2s and 5s are labelled too
+        lo, hi = sorted(axis.get_view_interval())
+        if x <= 0 or lo <= 0 or hi / lo > 30:
+            return ""
+        mantissa = x / 10 ** math.floor(math.log10(x) + 1e-9)
+        return fmt(x) if any(abs(mantissa - m) < 1e-6 for m in (2, 5)) else ""
+
+    axis.set_minor_formatter(ticker.FuncFormatter(minor))
 
 
 def _seconds_tick(x: float) -> str:
