@@ -470,3 +470,32 @@ def test_a_parameter_set_in_the_entry_is_held_fixed_and_left_out_of_the_default_
     assert len(trials) == 4
     assert all("n_neighbors" not in p and p for p in trials["params"])  # the rest is still tuned
     assert json.loads(run.results()["params_json"].iloc[0])["n_neighbors"] == 3
+
+
+def test_default_vs_tuned_is_compared_at_the_size_with_the_most_rows() -> None:
+    # sizes are counts or fractions: 1.0 of 400 rows is larger than a count of 100, though 100 > 1.0
+    from mlbench.report.tuning import tuning_sections
+
+    rows = []
+    for size, n_train, default, tuned in [(100, 100, 0.70, 0.90), (1.0, 400, 0.95, 0.96)]:
+        for fold in range(3):
+            for model, score, best in [("knn", default, None), ("knn(tuned)", tuned, "{}")]:
+                rows.append(
+                    {
+                        "job_id": f"{model}-{size}-{fold}",
+                        "dataset": "d",
+                        "model": model,
+                        "status": "ok",
+                        "train_size": size,
+                        "n_train": n_train,
+                        "n_test": 100,
+                        "fold": fold,
+                        "repeat": 0,
+                        "test_accuracy": score + 0.001 * fold,
+                        "best_params_json": best,
+                        "n_trials": 3 if best else None,
+                        "tune_seconds": 1.0 if best else None,
+                    }
+                )
+    (pair,) = tuning_sections(pd.DataFrame(rows), None, {"d": "accuracy"})["d"]["pairs"]
+    assert pair["train_size"] == 1.0 and pair["diff_mean"] == pytest.approx(0.01)

@@ -93,6 +93,9 @@ def tuning_sections(
             for label in sorted(tuned_part["model"].unique())
             if untuned_label(str(label)) in untuned
         ]
+        # the best tuned model, its history and importances: at the dataset's largest training size
+        # (scores at different sizes are not comparable, nor are studies on different row counts)
+        tuned_part = tuned_part[tuned_part["train_size"] == _largest_size(tuned_part)]
         means = tuned_part.groupby("model")[col].mean().dropna()
         best = None if means.empty else str(means.idxmax() if greater else means.idxmin())
         section: dict[str, Any] = {
@@ -116,6 +119,19 @@ def tuning_sections(
     return out
 
 
+def _largest_size(rows: pd.DataFrame) -> Any:
+    """The train size with the most training rows (a fraction 1.0 of 1,347 rows beats a count of 100).
+
+    Sizes are written as counts or fractions, so they are ordered by the rows their jobs trained on.
+    """
+    if rows.empty:
+        return None
+    by_rows = rows.groupby("train_size")["n_train"].mean() if "n_train" in rows else None
+    if by_rows is None or by_rows.isna().all():
+        return max(rows["train_size"])
+    return by_rows.idxmax()
+
+
 def _pair(part: pd.DataFrame, tuned: str, metric: str, greater: bool) -> dict[str, Any]:
     """A tuned model against its default, paired per (train size, fold) at the largest common size."""
     from mlbench.analysis.intervals import corrected_t_interval
@@ -124,7 +140,8 @@ def _pair(part: pd.DataFrame, tuned: str, metric: str, greater: bool) -> dict[st
     col = f"test_{metric}"
     a = part[part["model"] == default]
     b = part[part["model"] == tuned]
-    size = max(set(a["train_size"]) & set(b["train_size"]), default=None)
+    common = set(a["train_size"]) & set(b["train_size"])
+    size = _largest_size(b[b["train_size"].isin(common)])
     a, b = a[a["train_size"] == size], b[b["train_size"] == size]
     # sweep repeats share their fold's test rows: averaged within the fold first
     fa = a.groupby("fold")[col].mean()
