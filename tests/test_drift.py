@@ -523,3 +523,13 @@ if __name__ == "__main__":
     for scenario in STATED_N:
         rates = [detection_rate(scenario, n, 50) for n in (25, 50, 100, 200)]
         print(f"| {scenario} | " + " | ".join(f"{r:.2f}" for r in rates) + " |")
+
+
+def test_image_verdict_counts_the_rows_that_fitted_the_embedding_apart() -> None:
+    from sklearn.datasets import load_digits
+
+    X = load_digits().images[:, None] / 16.0
+    result = compare_images(X[:300], X[300:400], permutations=20)
+    assert result.n_fit + result.n_train == 300 and result.n_fit > 0
+    assert f"{result.n_train} training images (another {result.n_fit} fitted the embedding)" in result.verdict
+    assert result.to_dict()["n_fit"] == result.n_fit

@@ -136,6 +136,9 @@ class DriftResult:
     alpha : float
     n_train, n_test : int
         Rows compared (after subsampling to ``max_rows``).
+    n_fit : int
+        Images only: training rows that fitted the embedding (and BBSD's classifier) and so were
+        not compared; 0 for tables.
     checks : list of str
         The checks combined by Bonferroni into the verdict.
     flagged : bool
@@ -156,6 +159,7 @@ class DriftResult:
     checks: list[str]
     kind: str = "table"
     mmd: dict[str, Any] | None = None
+    n_fit: int = 0
     flagged: bool = False
     verdict: str = ""
     test_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -206,6 +210,7 @@ class DriftResult:
                 "alpha": self.alpha,
                 "n_train": self.n_train,
                 "n_test": self.n_test,
+                "n_fit": self.n_fit,
                 "checks": self.checks,
                 "correction": "Holm across features, Bonferroni across checks",
                 "table": self.table().to_dict("records"),
@@ -799,6 +804,11 @@ def _finish(result: DriftResult) -> None:
         parts.append(f"the embeddings differ (MMD p = {result.mmd['p']:.3g})")
     result.flagged = bool(parts)
     sizes = f"{result.n_train} training vs {result.n_test} test rows"
+    if result.n_fit:
+        sizes = (
+            f"{result.n_train} training images (another {result.n_fit} fitted the embedding) "
+            f"vs {result.n_test} test images"
+        )
     if parts:
         result.verdict = "Mismatch: " + "; ".join(parts) + f" ({sizes}, alpha = {result.alpha:g})."
     else:
@@ -984,6 +994,7 @@ def compare_images(
         alpha=alpha,
         n_train=len(ref_rows),
         n_test=len(test_rows),
+        n_fit=len(fit_rows),
         checks=checks,
         kind="image",
         test_rows=test_rows,
