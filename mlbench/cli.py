@@ -350,7 +350,9 @@ def check(
         console.print(table)
         if json_out is not None:
             Path(json_out).write_text(
-                json.dumps(report, indent=2, default=str, allow_nan=False), encoding="utf-8"
+                # NaN p-values / effects (a column empty on one side) become null, as in to_dict()
+                json.dumps(drift._jsonable(report), indent=2, default=str, allow_nan=False),
+                encoding="utf-8",
             )
         raise typer.Exit(EXIT_JOBS_FAILED if flagged else EXIT_OK)
     if train is None or new is None:

@@ -533,3 +533,20 @@ def test_image_verdict_counts_the_rows_that_fitted_the_embedding_apart() -> None
     assert result.n_fit + result.n_train == 300 and result.n_fit > 0
     assert f"{result.n_train} training images (another {result.n_fit} fitted the embedding)" in result.verdict
     assert result.to_dict()["n_fit"] == result.n_fit
+
+
+def test_check_suite_json_with_a_column_empty_on_one_side(tmp_path: Path) -> None:
+    # the empty column's KS p-value is NaN: written as null, not a ValueError after the table
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"a": rng.normal(size=120), "c": rng.normal(size=120), "y": rng.integers(0, 2, 120)})
+    test = pd.DataFrame({"a": rng.normal(size=40), "c": np.nan, "y": rng.integers(0, 2, 40)})
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    (tmp_path / "s.yaml").write_text(
+        "name: nan\ndatasets:\n  - csv: train.csv\n    target: y\n    test: test.csv\nmodels: [decision_tree]\n"
+    )
+    res = cli("--suite", "s.yaml", "--json", "out.json", cwd=tmp_path)
+    assert res.returncode == 1, res.stderr  # the empty column is a mismatch the domain classifier sees
+    report = json.loads((tmp_path / "out.json").read_text())
+    rows = [r for d in report["datasets"] if d["comparison"] == "test_file" for r in d["rows"]]
+    assert any(r.get("feature") == "c" and r.get("p") is None for r in rows)

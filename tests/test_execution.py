@@ -500,3 +500,33 @@ def test_memoriser_scores_its_out_of_fold_quality_under_cross_fit_not_its_in_sam
     assert crossed["val_in_fit"] is False and crossed["train_accuracy"] == 1.0
     assert crossed["val_accuracy"] < 0.95
     assert abs(crossed["val_accuracy"] - crossed["test_accuracy"]) < 0.15  # honest: near its test score
+
+
+def test_a_rerun_that_only_rescores_builds_no_executor(tmp_path):
+    # adding a metric to a finished run rescoring stored predictions needs no workers: an executor
+    # that cannot be built here (GPUs or an extra this machine lacks) must not stop it
+    body = """
+        name: rescore
+        resampling: {kind: holdout}
+        datasets: [iris]
+        models: [decision_tree]
+        diagnostics: false
+        """
+    suite = write_suite(tmp_path, body + "metrics: [accuracy]\n")
+    out = tmp_path / "out"
+    assert mlbench_cli("run", str(suite), "--output", str(out), "--no-report").returncode == 0
+    plugin = Path(__file__).parent / "plugins" / "unbuildable_executor.py"
+    more = write_suite(
+        tmp_path,
+        body
+        + f"""
+        plugins: [{plugin}]
+        executor: {{kind: unbuildable}}
+        metrics: [accuracy, balanced_accuracy]
+        """,
+        name="more.yaml",
+    )
+    res = mlbench_cli("run", str(more), "--output", str(out), "--no-report")
+    assert res.returncode == 0, res.stderr
+    df = mlbench.load_results(out)
+    assert df["test_balanced_accuracy"].notna().all()

@@ -178,7 +178,7 @@ def _start_diagnostics(suite: Suite, plan: Plan) -> Callable[[], list[Any]]:
     """
     import threading
 
-    from mlbench.analysis.run_drift import suite_diagnostics
+    from mlbench.analysis.run_drift import error_rows, suite_diagnostics
 
     pending = set(plan.diagnostics_pending)
     wanted_datasets = {d for d, _ in pending}
@@ -206,9 +206,11 @@ def _start_diagnostics(suite: Suite, plan: Plan) -> Callable[[], list[Any]]:
         partial.datasets = [e for e in suite.datasets if e.name in wanted_datasets]
         try:
             box["out"] = suite_diagnostics(partial, _diagnostics_options(suite), skip=done_pairs)
-        except Exception as exc:  # recorded per dataset below, never a crash of the run
-            box["out"] = []
-            box["error"] = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # recorded per pending comparison, never a crash of the run
+            # stored as "not checked" rows (done with these settings), so a rerun does not find
+            # the same checks pending and record a new run each time
+            message = f"{type(exc).__name__}: {exc}"
+            box["out"] = [(d, c, error_rows(d, c, message)) for d, c in sorted(pending)]
 
     thread = threading.Thread(target=work, name="mlbench-diagnostics", daemon=True)
     thread.start()
@@ -560,18 +562,23 @@ def run_suite(
             if write_report and (not shared or lock.try_exclusive()):
                 _report(suite, outcome, only_if_stale=True)
             return outcome
-        if store is None:
-            store = Store(suite.output)
-        if executor is None:  # the store changed under the lock: jobs appeared that the first plan lacked
+        if executor is None and plan.to_run:
+            # the store changed under the lock: jobs appeared that the first plan lacked (a plan with
+            # only rescoring, checks or ensembles to do needs no executor, nor its GPUs or extras)
             from mlbench.execution.base import executor_class
 
             executor = executor_class(suite.executor.kind).from_suite(suite, workers)
+        if store is None:
+            store = Store(suite.output)
+        store_for_run, store = store, None  # _run_locked closes it from here on
         return _run_locked(
-            suite, plan, store, lock, outcome, seen, executor, on_result, command, write_report
+            suite, plan, store_for_run, lock, outcome, seen, executor, on_result, command, write_report
         )
     except BaseException:
         if executor is not None:
             executor.close()
+        if store is not None:
+            store.close()
         raise
     finally:
         lock.release()
@@ -600,7 +607,7 @@ def _run_locked(
     lock: Any,
     outcome: RunOutcome,
     seen: dict[str, int],
-    executor: Any,
+    executor: Any | None,
     on_result: Callable[[Job, dict[str, Any]], None] | None,
     command: str,
     write_report: bool,
@@ -638,14 +645,16 @@ def _run_locked(
                 _run_shared(suite, store, run_id, plan.to_run, seen, executor, record)
             else:
                 executor.run(plan.to_run, record)
+        if wait_diagnostics is not None:
+            # recorded before a shared run gives up its lock: a run that is not the last must not
+            # write after it holds no lock (another run may then take the output for itself)
+            settings = _diagnostics_options(suite).key
+            for dataset, comparison, rows in wait_diagnostics():
+                store.record_diagnostics(dataset, comparison, settings, rows)
         if lock.shared:
             last = lock.try_exclusive()
             if not last:
                 outcome.deferred_to = [pid for pid, _ in lock.holders()]
-        if wait_diagnostics is not None:
-            settings = _diagnostics_options(suite).key
-            for dataset, comparison, rows in wait_diagnostics():
-                store.record_diagnostics(dataset, comparison, settings, rows)
         if suite.ensembles and last:
             _build_ensembles(suite, store, outcome)
     except KeyboardInterrupt:
@@ -656,7 +665,8 @@ def _run_locked(
         raise
     finally:
         stop_heartbeat()
-        executor.close()  # no-op after a run that used its workers; stops them if none did
+        if executor is not None:
+            executor.close()  # no-op after a run that used its workers; stops them if none did
         store.finish_run(run_id, status)
         store.close()
         if write_report and last:
