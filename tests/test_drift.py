@@ -130,6 +130,9 @@ def test_same_distribution_not_flagged_and_shift_flagged_on_the_right_feature():
     flagged = set(shifted.features.loc[shifted.features["flagged"], "feature"])
     assert "mean radius" in flagged
     assert "mean radius" in shifted.histograms
+    # the verdict quotes the p-value the flag was decided on (Bonferroni-corrected), not the raw one
+    assert shifted.domain["flagged"]
+    assert f"corrected p = {shifted.domain['p_corrected']:.3g}" in shifted.verdict
     t = shifted.table()
     assert list(t.columns) == drift.TABLE_COLUMNS
     assert set(t["check"]) == {"feature", "label", "domain"}

@@ -798,10 +798,10 @@ def _finish(result: DriftResult) -> None:
     if result.domain is not None and result.domain["flagged"]:
         parts.append(
             f"a classifier tells test rows from training rows (AUC {result.domain['auc']:.2f}, "
-            f"p = {result.domain['p']:.3g})"
+            f"corrected p = {result.domain['p_corrected']:.3g})"
         )
     if result.mmd is not None and result.mmd["flagged"]:
-        parts.append(f"the embeddings differ (MMD p = {result.mmd['p']:.3g})")
+        parts.append(f"the embeddings differ (MMD corrected p = {result.mmd['p_corrected']:.3g})")
     result.flagged = bool(parts)
     sizes = f"{result.n_train} training vs {result.n_test} test rows"
     if result.n_fit:
