@@ -100,6 +100,56 @@ def test_a_random_forest_is_checked_along_its_trees_and_more_trees_do_not_hurt(p
     }  # train 1.0 vs ~0.67; more trees never worse by 5%
 
 
+def test_xgboost_early_stopping_cuts_the_staged_curve_at_its_kept_rounds_and_clears_the_flag(
+    tmp_path: Path,
+) -> None:
+    # the planted overfitter of `planted` with early stopping: it trains 20 rounds past its best
+    # one, but predicts with rounds 1..best_iteration + 1 only, so those are the rounds to judge
+    es = {"n_estimators": 2000, "learning_rate": 1.0, "max_depth": 2, "early_stopping_rounds": 20}
+    suite = _suite(_noisy_csv(tmp_path), [{"xgboost": {**es, "label": "xgb_es"}}])
+    run = mlbench.run(suite, output=tmp_path / "run", quiet=True, report=False)
+    res = run.results()
+    assert set(res["status"]) == {"ok"}, res["error"].tolist()
+    for _, row in res.iterrows():
+        staged = json.loads(row["staged_json"])
+        # the curve's last point is the job's own test score (before: the last trained round's)
+        assert staged["test"]["log_loss"][-1] == pytest.approx(row["test_log_loss"], rel=1e-6)
+        assert staged["test"]["accuracy"][-1] == pytest.approx(row["test_accuracy"])
+        assert staged.get("kept") == staged["n_estimators"][-1] < staged.get("trained", 0) < 2000
+    curves = ovf.staged_curves(res)
+    assert curves and all(c["early_stopped"] and c["trained"] > c["n_estimators"][-1] for c in curves)
+    for metric in ("accuracy", "log_loss"):
+        checks = ovf.run_checks(run, metric=metric)
+        rows = checks[(checks["model"] == "xgb_es") & (checks["kind"] == "boosting")]
+        assert len(rows) == len(curves) and not rows["flagged"].any()
+        assert rows["message"].str.contains("already remedied").all()
+        assert rows["message"].str.contains(r"early stopping kept \d+ of \d+ rounds").all()
+    # the report's plot marks the stopping round
+    from mlbench.report.overfit import staged_plot
+
+    fig = staged_plot(curves)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any(t.startswith(f"stopped at {curves[0]['n_estimators'][-1]} of ") for t in texts)
+
+
+def test_xgboost_staged_curve_ends_where_early_stopping_predicts() -> None:
+    from sklearn.datasets import load_breast_cancer
+    from xgboost import XGBClassifier
+
+    from mlbench.models import MODELS
+
+    X, y = load_breast_cancer(return_X_y=True)
+    y = np.where(np.random.default_rng(0).random(len(y)) < 0.3, 1 - y, y)
+    model = XGBClassifier(
+        n_estimators=500, learning_rate=1.0, max_depth=2, early_stopping_rounds=10, n_jobs=1
+    )
+    model.fit(X[:400], y[:400], eval_set=[(X[400:], y[400:])], verbose=False)
+    sizes, outputs, meta = MODELS.get("xgboost").staged(model, X)
+    assert sizes[-1] == model.best_iteration + 1 == meta["kept"] < meta["trained"]
+    assert meta["trained"] == model.get_booster().num_boosted_rounds()
+    np.testing.assert_allclose(outputs[-1], model.predict_proba(X), rtol=1e-6)
+
+
 def test_staged_predictions_are_the_fitted_models_own_at_full_size() -> None:
     from sklearn.datasets import load_wine
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -118,8 +168,8 @@ def test_staged_predictions_are_the_fitted_models_own_at_full_size() -> None:
     assert sizes == [1, 2, 3, 4, 5, 6, 7]
     np.testing.assert_allclose(outputs[-1], reg.predict(X))
     booster = XGBClassifier(n_estimators=30, max_depth=2, n_jobs=1).fit(X, y)
-    sizes, outputs = MODELS.get("xgboost").staged(booster, X)
-    assert sizes[-1] == 30 and len(sizes) == 20
+    sizes, outputs, meta = MODELS.get("xgboost").staged(booster, X)
+    assert sizes[-1] == 30 and len(sizes) == 20 and meta == {"trained": 30, "kept": 30}
     np.testing.assert_allclose(outputs[-1], booster.predict_proba(X), rtol=1e-6)
     assert not np.allclose(outputs[0], outputs[-1])
     # binary (P(class 1) from the booster, both columns here) and regression, at an inner size too
@@ -128,11 +178,11 @@ def test_staged_predictions_are_the_fitted_models_own_at_full_size() -> None:
 
     Xb, yb = load_breast_cancer(return_X_y=True)
     binary = XGBClassifier(n_estimators=40, max_depth=2, n_jobs=1).fit(Xb, yb)
-    sizes, outputs = MODELS.get("xgboost").staged(binary, Xb)
+    sizes, outputs, _ = MODELS.get("xgboost").staged(binary, Xb)
     np.testing.assert_allclose(outputs[4], binary.predict_proba(Xb, iteration_range=(0, sizes[4])), rtol=1e-6)
     Xr, yr = load_diabetes(return_X_y=True)
     regressor = XGBRegressor(n_estimators=40, max_depth=2, n_jobs=1).fit(Xr, yr)
-    sizes, outputs = MODELS.get("xgboost").staged(regressor, Xr)
+    sizes, outputs, _ = MODELS.get("xgboost").staged(regressor, Xr)
     np.testing.assert_allclose(outputs[4], regressor.predict(Xr, iteration_range=(0, sizes[4])), rtol=1e-6)
 
 

@@ -13,7 +13,10 @@ defaults of deepchecks' TrainTestPerformance and BoostingOverfit checks):
     Test score of an ensemble's first ``k`` members at up to 20 geometrically spaced ``k`` along
     its ``n_estimators`` (stored by the job as ``staged_json``: ``iteration_range`` for XGBoost,
     the mean of the first ``k`` trees for a random forest; no refit), averaged over the group's
-    jobs. Flagged when the last is worse than the best by more than 5% of ``|best|``.
+    jobs. Flagged when the last is worse than the best by more than 5% of ``|best|``. With XGBoost
+    early stopping the curve ends at ``best_iteration + 1``, the rounds the model predicts with
+    (the job's own test score), and when that cut rounds off the check is recorded as passed
+    (already remedied) with the stopping point, as ``val_loss`` does.
 ``val_loss``
     Deep models: the held-out loss per epoch (``history_json``: the early-stopping rows, or the
     validation split when it is held out of training with ``fit_on_val: false``). The rise is
@@ -322,8 +325,10 @@ def staged_curves(results: pd.DataFrame, primary: Mapping[str, str] | None = Non
     list of dict
         ``dataset``, ``model``, ``train_size``, ``metric``, ``n_estimators``, ``train`` and
         ``test`` (means over the jobs sharing the same sizes; None where missing), ``n_jobs``,
-        ``best_index`` (of the best mean test score). Jobs whose ensembles differ in size (early
-        stopping) are grouped by their sizes, each group its own curve.
+        ``best_index`` (of the best mean test score), ``trained`` (most members any job trained,
+        None when not recorded), ``early_stopped`` (every job's model predicts with fewer members
+        than it trained: XGBoost early stopping; the curve then ends at the kept ones). Jobs whose
+        ensembles differ in size (early stopping) are grouped by their sizes, each group its own curve.
     """
     import numpy as np
 
@@ -367,6 +372,9 @@ def staged_curves(results: pd.DataFrame, primary: Mapping[str, str] | None = Non
                 continue
             greater = _greater(metric)
             best = int(np.nanargmax(values) if greater else np.nanargmin(values))
+            trained = [r.get("trained") for r in runs]
+            known = [int(t) for t in trained if isinstance(t, (int, float))]
+            stopped = len(known) == len(runs) and all(t > sizes[-1] for t in known)
             out.append(
                 {
                     "dataset": dataset,
@@ -380,6 +388,8 @@ def staged_curves(results: pd.DataFrame, primary: Mapping[str, str] | None = Non
                     "test": test,
                     "n_jobs": len(runs),
                     "best_index": best,
+                    "trained": max(known) if known else None,
+                    "early_stopped": stopped,
                 }
             )
     return out
@@ -394,13 +404,22 @@ def _boosting(curves: list[dict[str, Any]], families: Mapping[str, str] | None) 
             continue
         value = relative_worsening(best, last, c["greater_is_better"])
         k_best, k_last = c["n_estimators"][c["best_index"]], c["n_estimators"][-1]
-        message = (
-            f"test {c['metric']} {best:.4g} at {k_best} estimators, {last:.4g} at all {k_last}: "
-            f"{_fmt(100 * value)}% worse than the best (flagged above {100 * BOOSTING_THRESHOLD:g}%)"
-        )
+        if c.get("early_stopped"):
+            # the rounds after the stopping point are never used by predict: nothing left to cut
+            message = (
+                f"test {c['metric']} {best:.4g} at {k_best} estimators, {last:.4g} at {k_last}, "
+                f"{_fmt(100 * value)}% worse than the best; early stopping kept {k_last} of "
+                f"{c['trained']} rounds (already remedied)"
+            )
+        else:
+            message = (
+                f"test {c['metric']} {best:.4g} at {k_best} estimators, {last:.4g} at all {k_last}: "
+                f"{_fmt(100 * value)}% worse than the best (flagged above {100 * BOOSTING_THRESHOLD:g}%)"
+            )
+        flagged = False if c.get("early_stopped") else None
         out.append(
             _flag(c["dataset"], c["model"], c["train_size"], c["n_train"], "boosting", c["metric"], value, BOOSTING_THRESHOLD,
-                  c["n_jobs"], message, family_of(c["model"], families))
+                  c["n_jobs"], message, family_of(c["model"], families), flagged=flagged)
         )  # fmt: skip
     return out
 

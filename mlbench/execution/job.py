@@ -702,8 +702,11 @@ def _staged_scores(
             y_true = y_true[keep]
         if len(y_true) == 0:
             continue
-        sizes, outputs = info.staged(_final(estimator), pre.transform(X) if pre is not None else X)
+        # an optional third item (dict) describes the ensemble, e.g. xgboost's {"trained", "kept"} rounds
+        sizes, outputs, *meta = info.staged(_final(estimator), pre.transform(X) if pre is not None else X)
         out["n_estimators"] = sizes
+        if meta and isinstance(meta[0], dict):
+            out.update({k: v for k, v in meta[0].items() if k not in out})
         series: dict[str, list[float | None]] = {name: [] for name in names}
         for output in outputs:
             proba = None

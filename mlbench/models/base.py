@@ -79,7 +79,9 @@ class ModelInfo:
         without refitting (``iteration_range`` for XGBoost, the mean of the first ``k`` trees for a
         random forest). ``outputs[i]`` holds class probabilities (one column per class the model
         was fitted with) or regression values. The job scores them into ``staged_json`` for the
-        overfitting checks (:mod:`mlbench.analysis.overfitting`).
+        overfitting checks (:mod:`mlbench.analysis.overfitting`). It may return a third item, a
+        dict stored with them: ``{"trained": n, "kept": k}`` when the model predicts with only its
+        first ``k`` of ``n`` trained members (XGBoost early stopping); sizes then end at ``k``.
     """
 
     name: str
@@ -99,7 +101,7 @@ class ModelInfo:
     artifacts: Callable[[Any, Any, Any, Any, Any], Mapping[str, Any]] | None = None
     sanity_params: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
     uses_gpu: Callable[[Mapping[str, Any]], bool] | None = None
-    staged: Callable[[Any, Any], tuple[list[int], list[Any]]] | None = None
+    staged: Callable[[Any, Any], tuple[Any, ...]] | None = None
     monitor_fit: Callable[[Mapping[str, Any], Any, Any], dict[str, Any] | None] | None = None
 
     def valid_params(self) -> frozenset[str]:

@@ -67,23 +67,43 @@ def _describe(model: Any) -> dict[str, Any]:
     return {"device": model.get_params().get("device") or "cpu"}
 
 
-def _staged(model: Any, X: Any) -> tuple[list[int], list[Any]]:
+def _kept_rounds(model: Any) -> tuple[int, int]:
+    """(rounds the fitted model predicts with, rounds trained).
+
+    With early stopping xgboost trains ``early_stopping_rounds`` past the best round but its
+    ``predict`` uses only the first ``best_iteration + 1``; without it ``best_iteration`` is
+    undefined (xgboost raises AttributeError) and every trained round is used.
+    """
+    trained = int(model.get_booster().num_boosted_rounds())
+    try:
+        best = model.best_iteration
+    except AttributeError:
+        return trained, trained
+    return min(int(best) + 1, trained), trained
+
+
+def _staged(model: Any, X: Any) -> tuple[list[int], list[Any], dict[str, int]]:
     """Predictions of the first ``k`` boosting rounds (``iteration_range=(0, k)``), no refit.
 
-    Sizes run over every round trained (past ``best_iteration`` when early stopping stopped it),
-    so the curve shows what the rounds after the best one did.
+    Sizes run up to the rounds the model predicts with: with early stopping that is
+    ``best_iteration + 1``, not the rounds trained past it, so the curve's last point is the job's
+    own test score (the rounds after the best one are never used). The third item,
+    ``{"trained": rounds trained, "kept": rounds used}``, tells the overfitting check that early
+    stopping cut the ensemble (``kept < trained``).
     """
     import numpy as np
 
     from mlbench.models.base import staged_sizes
 
     booster = model.get_booster()
-    sizes = staged_sizes(int(booster.num_boosted_rounds()))
+    kept, trained = _kept_rounds(model)
+    sizes = staged_sizes(kept)
+    meta = {"trained": trained, "kept": kept}
     objective = model.get_params().get("objective") or ""
     classify = hasattr(model, "predict_proba")
     if classify and objective not in ("binary:logistic", "multi:softprob", ""):
         # other objectives (softmax labels, custom): the estimator's own predict_proba does it right
-        return sizes, [model.predict_proba(X, iteration_range=(0, k)) for k in sizes]
+        return sizes, [model.predict_proba(X, iteration_range=(0, k)) for k in sizes], meta
     # One DMatrix for all 20 predictions: the estimator's predict builds a new one per call, which
     # cost 8x a full prediction on digits.
     from xgboost import DMatrix
@@ -95,7 +115,7 @@ def _staged(model: Any, X: Any) -> tuple[list[int], list[Any]]:
         if classify and out.ndim == 1:  # binary:logistic gives P(class 1)
             out = np.column_stack([1.0 - out, out])
         outputs.append(out)
-    return sizes, outputs
+    return sizes, outputs, meta
 
 
 register_model(

@@ -155,7 +155,11 @@ def figures(view: dict[str, Any] | None, colors: dict[str, str] | None = None) -
 
 
 def staged_plot(curves: list[dict[str, Any]], colors: dict[str, str] | None = None) -> Any:
-    """Train (dashed) and test (solid) score against the number of estimators; the best test point starred."""
+    """Train (dashed) and test (solid) score against the number of estimators; the best test point starred.
+
+    An early-stopped curve (it ends at the rounds the model kept) ends in a bar marker at its
+    stopping round.
+    """
     from mlbench.report import plots
 
     colors = colors or plots.palette([c["model"] for c in curves])
@@ -173,10 +177,16 @@ def staged_plot(curves: list[dict[str, Any]], colors: dict[str, str] | None = No
                 ax.plot(xs, c["train"], color=color, linewidth=1.0, linestyle="--", label=f"{name} train")
             i = c["best_index"]
             ax.scatter([xs[i]], [c["test"][i]], marker="*", s=110, color=color, edgecolors="black", zorder=4)
+            if c.get("early_stopped") and c["test"][-1] is not None:
+                ax.scatter(
+                    [xs[-1]], [c["test"][-1]], marker="|", s=260, linewidths=2.2, color=color, zorder=4
+                )
+                ax.annotate(f"stopped at {xs[-1]} of {c['trained']}", (xs[-1], c["test"][-1]),
+                            textcoords="offset points", xytext=(4, -10), fontsize=7, color=color)  # fmt: skip
         ax.set_xscale("log")
         plots._plain_log_labels(ax.xaxis, lambda v: f"{v:g}")
         metric = curves[0]["metric"]
-        ax.set_xlabel("estimators used (first k of the fitted model; ★ best test score)")
+        ax.set_xlabel("estimators used (first k of the fitted model; ★ best test score; | early stop)")
         ax.set_ylabel(f"{metric} {plots._arrow(curves[0]['greater_is_better'])}")
         ax.grid(color="#e6e6e6", linewidth=0.6)
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
