@@ -206,6 +206,10 @@ def test_report_dict_has_default_vs_tuned_history_and_importances(twice) -> None
         assert pair["mean_trials"] == (8 if tuned.startswith("knn") else 6)
     best = tuning["best"]
     assert best in pairs
+    # chosen on validation values (the studies' best), not on the test folds it is reported on
+    assert tuning["best_by"] == "best validation accuracy"
+    by_val = results[results["model"].isin(list(pairs))].groupby("model")["tune_best_value"].mean()
+    assert best == by_val.idxmax()
     history = tuning["history"]
     assert len(history["folds"]) == 3
     for curve in history["folds"]:
