@@ -541,7 +541,11 @@ def test_compare_runs_shift_and_identity():
         "status_a",
         "status_b",
         "paired",
+        "comparison",
+        "n_train_a",
+        "n_train_b",
     ]
+    assert (same["comparison"] == "paired").all() and (same["n_train_a"] == 100).all()
     assert (same["delta"] == 0).all() and (same["p_value"] == 1.0).all() and not same["significant"].any()
     assert (same["n_pairs"] == 5).all()
 
@@ -573,18 +577,69 @@ def test_compare_runs_with_split_fingerprints_pairs_only_the_same_rows():
     out = compare_runs(a, b, splits=(same, other))
     assert not out["paired"].any() and (out["n_pairs"] == 0).all()
     assert out["mean_a"].to_numpy() == pytest.approx(out["mean_b"].to_numpy())
+    assert (out["comparison"] == "unpaired").all()
+
+
+def _other_split(b: pd.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
+    """Fingerprints that match no job of the other run (another seed: nothing can be paired)."""
+    return ({j: f"a{j}" for j in b["job_id"]}, {j: f"b{j}" for j in b["job_id"]})
+
+
+def test_compare_runs_does_not_test_runs_at_other_training_sizes():
+    """Run A at 800 training rows, B at 400 (each picked its own reference size): unlike things.
+    Unpaired they would read as B significantly worse; they get no p-value instead."""
+    rng = np.random.default_rng(0)
+    a = make_results({"d": {"M": list(0.90 + rng.normal(0, 0.005, 5))}}, n_train={"d": [800.0] * 5})
+    b = make_results({"d": {"M": list(0.85 + rng.normal(0, 0.005, 5))}}, n_train={"d": [400.0] * 5})
+    b["train_size"] = 0.5
+    out = compare_runs(a, b, splits=_other_split(a)).iloc[0]
+    assert math.isnan(out["p_value"]) and not out["significant"]
+    assert out["comparison"] == "not comparable" and not out["paired"]
+    assert (out["n_train_a"], out["n_train_b"]) == (800.0, 400.0)
+    assert out["delta"] == pytest.approx(-0.05, abs=0.01)  # the means are still shown
+    # the same training rows (another seed only): compared unpaired, and the drop is found
+    same = make_results({"d": {"M": list(0.85 + rng.normal(0, 0.005, 5))}}, n_train={"d": [800.0] * 5})
+    out = compare_runs(a, same, splits=_other_split(a)).iloc[0]
+    assert out["comparison"] == "unpaired" and out["significant"]
+
+
+def test_unpaired_comparison_averages_the_repeats_of_each_fold():
+    """Repeats of a fold share its test rows, so Welch runs on the 5 fold means, not on 15 jobs."""
+    rng = np.random.default_rng(1)
+
+    def run(shift: float) -> pd.DataFrame:
+        folds = 0.8 + shift + rng.normal(0, 0.02, 5)
+        scores = np.repeat(folds, 3) + rng.normal(0, 0.002, 15)  # 3 sweep repeats of each fold
+        r = make_results({"d": {"M": list(scores)}})
+        r["fold"], r["repeat"] = np.repeat(np.arange(5), 3), np.tile(np.arange(3), 5)
+        return r
+
+    a, b = run(0.0), run(0.02)
+    out = compare_runs(a, b, splits=_other_split(a)).iloc[0]
+    fa, fb = (x.groupby("fold")["test_accuracy"].mean().to_numpy() for x in (a, b))
+    assert out["p_value"] == pytest.approx(stats.ttest_ind(fb, fa, equal_var=False).pvalue)
+    jobs = stats.ttest_ind(b["test_accuracy"], a["test_accuracy"], equal_var=False).pvalue
+    assert jobs < out["p_value"] / 2  # counting repeats as samples would overstate the evidence
+    assert out["mean_b"] - out["mean_a"] == pytest.approx(fb.mean() - fa.mean())
 
 
 @pytest.mark.slow
 def test_unpaired_comparison_keeps_its_false_positive_rate():
-    """Assumption of the unpaired (Welch) test: each run's job scores are independent draws with a
-    common mean under the null. Simulated: two runs of one model on different splits, scores iid
-    normal with unequal spreads; the test rejects about alpha of the time."""
+    """Assumption of the unpaired (Welch) test: each run's fold means are independent draws with a
+    common mean under the null. Simulated: two runs of one model on different splits, 5 folds x 2
+    repeats each, fold means iid normal with unequal spreads and repeats that share their fold's
+    test rows (so they are close); the test rejects about alpha of the time."""
     rng = np.random.default_rng(3)
     rejected, reps = 0, 200
     for _ in range(reps):
-        a = make_results({"d": {"M": list(0.8 + rng.normal(0, 0.01, 5))}}, {})
-        b = make_results({"d": {"M": list(0.8 + rng.normal(0, 0.03, 5))}}, {})
+        a, b = (
+            make_results(
+                {"d": {"M": list(np.repeat(0.8 + rng.normal(0, sd, 5), 2) + rng.normal(0, sd / 4, 10))}}
+            )
+            for sd in (0.01, 0.03)
+        )
+        for r in (a, b):
+            r["fold"], r["repeat"] = np.repeat(np.arange(5), 2), np.tile(np.arange(2), 5)
         b["job_id"] = "b-" + b["job_id"].astype(str)
         splits = ({j: "a" + str(j) for j in a["job_id"]}, {j: "b" + str(j) for j in b["job_id"]})
         rejected += bool(compare_runs(a, b, splits=splits)["significant"].iloc[0])

@@ -245,12 +245,13 @@ def test_markup_in_an_error_message_on_a_terminal_is_printed_and_the_run_complet
 # --------------------------------------------- defect 10: comparing runs whose splits differ
 
 
-def _small_run(tmp_path: Path, name: str, seed: int) -> Path:
+def _small_run(tmp_path: Path, name: str, seed: int, size: float = 1.0) -> Path:
     suite = write_suite(
         tmp_path,
         f"""
         name: cmp
         seed: {seed}
+        sweep: {{train_sizes: [{size}]}}
         resampling: {{kind: kfold, folds: 3}}
         datasets: [iris]
         models: [decision_tree]
@@ -282,6 +283,27 @@ def test_report_of_two_runs_with_different_splits_is_unpaired_and_says_so(tmp_pa
     assert "warning: the runs used different splits" in res.stderr and "iris" in res.stderr
     html = (b / "compare.html").read_text()
     assert "compared unpaired" in html and ">unpaired</td>" in html
+    assert "Welch" in html and "independent fold means" in html
+
+
+def test_report_of_two_runs_at_other_training_sizes_tests_nothing_and_names_the_sizes(tmp_path):
+    """A at the full 100 training rows of a fold, B at half: other rows and other sizes, so no
+    p-value (an unpaired test would judge the size, not the change) and a warning naming both."""
+    from mlbench import open_run
+    from mlbench.report.build import compare
+
+    a, b = _small_run(tmp_path, "a", 0), _small_run(tmp_path, "b", 1, size=0.5)
+    c = compare(open_run(a), open_run(b))
+    assert all(r["p_value"] is None and not r["significant"] for r in c["rows"])
+    assert all(r["comparison"] == "not comparable" for r in c["rows"])
+    assert c["unpaired_datasets"] == [] and c["not_comparable"] == {"iris": (100.0, 50.0)}
+    assert c["n_improved"] == c["n_worse"] == 0
+    res = mlbench_cli("report", str(a), str(b))
+    assert res.returncode == 0, res.stderr
+    assert "iris is not compared: A trained on 100 rows and B on 50 rows" in res.stderr
+    assert "different splits" not in res.stderr  # the sizes, not the seeds, are why
+    html = (b / "compare.html").read_text()
+    assert "not compared at all" in html and "not comparable: A trained on 100 rows, B on 50" in html
 
 
 # ------------------------------- defect 9 and provenance: the report says what it could not use

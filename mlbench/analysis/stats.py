@@ -793,11 +793,15 @@ def compare_runs(
         ``job_id -> split fingerprint`` of each run (:func:`mlbench.suite.jobs.split_fingerprint`:
         the dataset, resampling, fold, seeds and train size that fix a job's rows). When given,
         jobs are paired only when their fingerprints match, whatever their ids (a job missing
-        from its map pairs by job id); a dataset x model
-        with no matching jobs (the runs used different splits) is compared unpaired instead:
-        Welch's t-test over each run's jobs, which assumes the jobs' scores are independent
-        draws (folds of one split are not quite, so its p-value is approximate), and ``paired``
-        False.
+        from its map pairs by job id). A dataset x model with no matching jobs is compared
+        unpaired (``comparison="unpaired"``, ``paired`` False) only when both runs trained on
+        the same number of rows at their reference sizes (equal median ``n_train``, and equal
+        median ``n_test`` where both are known: a proxy for the same dataset, as the results do
+        not hold the dataset spec): Welch's t-test on each run's fold means (repeats of a fold
+        share its test rows, so they are averaged first, see :func:`per_fold`). It assumes the
+        fold means are independent draws; they are not quite (the folds' training sets
+        overlap), so its p-value is approximate. Otherwise the runs compared unlike things
+        (e.g. A at 800 training rows, B at 400): ``comparison="not comparable"``, no p-value.
 
     Returns
     -------
@@ -805,7 +809,9 @@ def compare_runs(
         Columns dataset, model, metric, mean_a, mean_b, delta (``mean_b - mean_a``), p_value
         (``scipy.stats.ttest_rel`` over the paired jobs; NaN with fewer than 2 pairs or when the
         differences are a nonzero constant, 1.0 when identical), significant, n_pairs, status_a,
-        status_b (:func:`reference_status` in each run), paired. Both runs are compared at each dataset's
+        status_b (:func:`reference_status` in each run), paired, comparison ("paired",
+        "unpaired", "not comparable", or "no jobs" when a run has no ok job to compare), n_train_a, n_train_b (median training rows at each run's
+        reference size; NaN if unknown). Both runs are compared at each dataset's
         reference size; a model that failed there in one run has NaN means and no pairs (it is
         not compared on a smaller size). Jobs are paired by ``job_id`` (same fold, repeat and
         size); when no ids match (e.g. the model's params changed, which changes its ids) by
@@ -814,7 +820,7 @@ def compare_runs(
     from scipy import stats
 
     cols = ["dataset", "model", "metric", "mean_a", "mean_b", "delta", "p_value", "significant", "n_pairs"]
-    cols += ["status_a", "status_b", "paired"]
+    cols += ["status_a", "status_b", "paired", "comparison", "n_train_a", "n_train_b"]
     ta, tb = _table(a), _table(b)
     chosen = primary_metrics(ta, metric, primary)
     refs_a, refs_b = _references(ta), _references(tb)
@@ -852,10 +858,20 @@ def compare_runs(
         d = xb - xa
         p = math.nan
         paired = len(d) > 0 or splits is None
-        if not paired:
-            sa, sb_ = ga["score"].to_numpy(dtype=float), gb["score"].to_numpy(dtype=float)
-            if len(sa) >= 2 and len(sb_) >= 2 and (np.ptp(sa) > 0 or np.ptp(sb_) > 0):
-                p = float(stats.ttest_ind(sb_, sa, equal_var=False).pvalue)
+        n_a, n_b = refs_a.get(ds, (math.nan, math.nan))[1], refs_b.get(ds, (math.nan, math.nan))[1]
+        if paired:
+            comparison = "paired"
+        elif ga.empty or gb.empty:
+            comparison = "no jobs"  # failed or missing in a run: its status says so, not its splits
+        else:
+            comparison = "unpaired" if _same_rows(ga, gb, n_a, n_b) else "not comparable"
+        fa = fb = None
+        if comparison == "unpaired":
+            # Repeats of one fold share its test rows: not independent samples, so one mean per fold.
+            fa = per_fold(ga, ["dataset", "model"])["score"].to_numpy(dtype=float)
+            fb = per_fold(gb, ["dataset", "model"])["score"].to_numpy(dtype=float)
+            if len(fa) >= 2 and len(fb) >= 2 and (np.ptp(fa) > 0 or np.ptp(fb) > 0):
+                p = float(stats.ttest_ind(fb, fa, equal_var=False).pvalue)
         elif len(d) >= 2:
             if np.all(d == 0):
                 p = 1.0
@@ -867,6 +883,8 @@ def compare_runs(
         # in one run; without pairs, each run's own mean at the reference size.
         mean_a = float(xa.mean()) if len(d) else (float(ga["score"].mean()) if len(ga) else math.nan)
         mean_b = float(xb.mean()) if len(d) else (float(gb["score"].mean()) if len(gb) else math.nan)
+        if fa is not None and len(fa) and len(fb):
+            mean_a, mean_b = float(fa.mean()), float(fb.mean())  # the means the test compared
         rows.append(
             (
                 ds,
@@ -881,6 +899,25 @@ def compare_runs(
                 st,
                 sb,
                 paired,
+                comparison,
+                n_a,
+                n_b,
             )
         )
     return pd.DataFrame(rows, columns=cols)
+
+
+def _same_rows(ga: pd.DataFrame, gb: pd.DataFrame, n_a: float, n_b: float) -> bool:
+    """Whether two runs' unpaired jobs of one dataset x model are like things to compare.
+
+    Equal training rows at the compared sizes (``n_a``, ``n_b``: each run's reference ``n_train``;
+    when either is unknown, the requested sizes must be equal) and, where both runs record it,
+    equal median test rows (another dataset spec, e.g. a subsample, changes it).
+    """
+    if np.isfinite(n_a) and np.isfinite(n_b):
+        if n_a != n_b:
+            return False
+    elif set(ga["size_key"].astype(float)) != set(gb["size_key"].astype(float)):
+        return False
+    ta, tb = ga["n_test"].median(), gb["n_test"].median()
+    return not (np.isfinite(ta) and np.isfinite(tb) and ta != tb)

@@ -181,10 +181,14 @@ def compare(run_a: Run, run_b: Run) -> dict[str, Any]:
     -------
     dict
         ``a``/``b`` (suite, started_at, n_jobs, n_ok, path), ``rows`` (dataset, model, metric,
-        mean_a, mean_b, delta, improved, p_value, significant, n_pairs, paired), ``n_significant``,
-        ``n_improved``, ``n_worse``, ``unpaired_datasets`` (datasets whose jobs used other rows
-        in the two runs, e.g. other seeds or folds: compared unpaired, see
-        :func:`mlbench.analysis.compare_runs`), ``splits_known`` (False when a run lacks its
+        mean_a, mean_b, delta, improved, p_value, significant, n_pairs, paired, comparison,
+        n_train_a, n_train_b), ``n_significant``, ``n_improved``, ``n_worse`` (paired and
+        unpaired rows; ``n_significant_unpaired`` of them unpaired), ``n_paired_rows``,
+        ``n_unpaired_rows``, ``n_not_comparable_rows``, ``unpaired_datasets`` (datasets whose jobs
+        used other rows in the two runs, e.g. other seeds or folds, at equal training rows:
+        compared unpaired, see :func:`mlbench.analysis.compare_runs`), ``not_comparable``
+        (``{dataset: (n_train_a, n_train_b)}``: trained on other numbers of rows and other splits,
+        so not tested), ``splits_known`` (False when a run lacks its
         stored suite: jobs are then paired by fold, repeat and size, unchecked) and ``warnings``.
     """
     from mlbench.analysis import compare_runs
@@ -214,9 +218,19 @@ def compare(run_a: Run, run_b: Run) -> dict[str, Any]:
         }
 
     sig = [r for r in rows if r.get("significant")]
-    unpaired = sorted({str(r["dataset"]) for r in rows if r.get("paired") is False})
+    unpaired = sorted({str(r["dataset"]) for r in rows if r.get("comparison") == "unpaired"})
+    apart: dict[str, tuple[Any, Any]] = {}
+    for r in rows:
+        if r.get("comparison") == "not comparable":
+            apart.setdefault(str(r["dataset"]), (r.get("n_train_a"), r.get("n_train_b")))
     out = {
         "unpaired_datasets": unpaired,
+        # dataset -> (rows A trained on, rows B trained on) at each run's reference size
+        "not_comparable": dict(sorted(apart.items())),
+        "n_paired_rows": sum(1 for r in rows if r.get("comparison") == "paired"),
+        "n_unpaired_rows": sum(1 for r in rows if r.get("comparison") == "unpaired"),
+        "n_not_comparable_rows": sum(1 for r in rows if r.get("comparison") == "not comparable"),
+        "n_significant_unpaired": sum(1 for r in sig if r.get("comparison") == "unpaired"),
         "splits_known": known,
         "a": side(run_a, results_a, "run A"),
         "b": side(run_b, results_b, "run B"),
@@ -241,13 +255,21 @@ def _split_fingerprints(run: Run) -> dict[str, str]:
 
 
 def comparison_warnings(c: dict[str, Any]) -> list[str]:
-    """What a reader of a comparison must know: datasets compared unpaired, splits unchecked."""
+    """What a reader of a comparison must know: datasets compared unpaired or not at all, splits unchecked."""
     out = []
     if c.get("unpaired_datasets"):
         out.append(
             f"the runs used different splits (other seeds, folds or resampling) for "
             f"{', '.join(c['unpaired_datasets'])}: no job of B saw the same rows as a job of A, so these "
-            "datasets are compared unpaired (Welch's t-test over each run's jobs), not fold by fold"
+            "datasets are compared unpaired (Welch's t-test on each run's fold means, repeats of a fold "
+            "averaged), not fold by fold; Welch assumes the fold means are independent, which ignores the "
+            "correlation between folds from overlapping training sets, so its p-values are approximate"
+        )
+    for ds, (na, nb) in (c.get("not_comparable") or {}).items():
+        out.append(
+            f"{ds} is not compared: A trained on {_rows(na)} and B on {_rows(nb)} at their reference sizes "
+            "(with other splits), so their scores measure different things; no p-value is given. Run both "
+            "at the same training size to compare them"
         )
     if not c.get("splits_known", True):
         out.append(
@@ -255,6 +277,14 @@ def comparison_warnings(c: dict[str, Any]) -> list[str]:
             "jobs are paired by fold, repeat and train size"
         )
     return out
+
+
+def _rows(n: Any) -> str:
+    """``800 rows``; ``an unknown number of rows`` when not recorded."""
+    try:
+        return f"{round(float(n)):,} rows"
+    except (TypeError, ValueError, OverflowError):
+        return "an unknown number of rows"
 
 
 def write_comparison(
