@@ -197,7 +197,8 @@ def _connect(db: Path, *, read_only: bool) -> sqlite3.Connection:
         last: sqlite3.OperationalError | None = None
         for params in ("mode=rw", "mode=ro", "immutable=1"):
             try:
-                conn = sqlite3.connect(f"{uri}?{params}", uri=True, isolation_level=None)
+                # timeout: a busy writer is waited for, as by the busy_timeout set below
+                conn = sqlite3.connect(f"{uri}?{params}", uri=True, isolation_level=None, timeout=10)
             except sqlite3.OperationalError as exc:
                 last = exc
                 continue
@@ -206,6 +207,10 @@ def _connect(db: Path, *, read_only: bool) -> sqlite3.Connection:
                 conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
             except sqlite3.OperationalError as exc:
                 conn.close()
+                if "locked" in str(exc) or "busy" in str(exc):
+                    # a live writer, not a permission problem: immutable=1 would read the file
+                    # without its WAL (a stale snapshot), so the caller sees the real error
+                    raise
                 last = exc
                 continue
             if params == "immutable=1":
