@@ -34,7 +34,9 @@ def _metric_name(metric: str, p: float) -> str:
             return "euclidean"
         if p == 1:
             return "manhattan"
-        raise ModelError(f"minkowski with p={p} is not supported by the torch KNN; use p=1 or p=2")
+        if not p >= 1:
+            raise ModelError(f"minkowski needs p >= 1 (a metric), got p={p}")
+        return "minkowski"  # any other p (TabArena's KNN space has 1.5): torch.cdist with that p
     metric = aliases.get(metric, metric)
     if metric not in _METRICS:
         raise ModelError(
@@ -139,7 +141,8 @@ class _TorchKNN(BaseEstimator):
 
         Euclidean: ``|t|^2 - 2 q.t`` (the squared distance less ``|q|^2``, constant per query,
         added back to the k chosen only); cosine: ``-q.t`` of unit vectors (distance minus 1);
-        manhattan: the distance itself. One fused matrix product, no extra passes over the block.
+        manhattan and minkowski with another p: the distance itself. One fused matrix product, no
+        extra passes over the block.
         """
         import torch
 
@@ -147,7 +150,7 @@ class _TorchKNN(BaseEstimator):
             return torch.addmm(T_sq[None, :], Q, T.T, beta=1.0, alpha=-2.0)
         if self.metric_ == "cosine":
             return torch.mm(Q, T.T).neg_()
-        return torch.cdist(Q, T, p=1.0)
+        return torch.cdist(Q, T, p=1.0 if self.metric_ == "manhattan" else float(self.p))
 
     def _to_distances(self, Q: Any, scores: Any) -> Any:
         """The k chosen scores of :meth:`_block_scores` -> distances."""
@@ -268,7 +271,8 @@ class TorchKNeighborsClassifier(ClassifierMixin, _TorchKNN):
     weights : {"uniform", "distance"}
         Vote weights: equal, or 1/distance (exact matches take the whole vote), as scikit-learn.
     metric : {"minkowski", "euclidean", "cosine", "manhattan"}
-        ``minkowski`` means euclidean for p=2 and manhattan for p=1 (scikit-learn's default).
+        ``minkowski`` means euclidean for p=2 and manhattan for p=1 (scikit-learn's default), and
+        ``torch.cdist`` with that p for any other p >= 1.
     p : float
         Minkowski power (1 or 2).
     device : {"auto", "cpu", "cuda"}

@@ -8,6 +8,7 @@ from sklearn.datasets import load_digits, make_regression
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from mlbench.errors import ModelError
 from mlbench.estimators import TorchKNeighborsClassifier, TorchKNeighborsRegressor
 
 CPU = {"device": "cpu"}
@@ -39,6 +40,20 @@ def test_same_neighbours_and_predictions_as_sklearn_brute_on_digits(digits, metr
     np.testing.assert_allclose(d, rd, rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(ours.predict(Xq), ref.predict(Xq))
     np.testing.assert_allclose(ours.predict_proba(Xq), ref.predict_proba(Xq), atol=1e-12)
+
+
+def test_minkowski_with_another_p_as_sklearn(digits):
+    # p=1.5 is in the default KNN search space, so the torch KNN must take it too
+    X, y, Xq, _ = digits
+    ours = TorchKNeighborsClassifier(n_neighbors=7, p=1.5, weights="distance", **CPU).fit(X, y)
+    ref = KNeighborsClassifier(n_neighbors=7, p=1.5, weights="distance", algorithm="brute").fit(X, y)
+    d, i = ours.kneighbors(Xq)
+    rd, ri = ref.kneighbors(Xq)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_allclose(d, rd, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(ours.predict(Xq), ref.predict(Xq))
+    with pytest.raises(ModelError, match="p >= 1"):
+        TorchKNeighborsClassifier(p=0.5, **CPU).fit(X, y)
 
 
 def test_blocks_smaller_than_the_training_set_give_the_same_neighbours(digits):
