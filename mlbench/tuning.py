@@ -595,12 +595,25 @@ def tune_job(
             raise
 
     t0 = time.perf_counter()
+    hard = tune.get("job_seconds")
+
+    def within_job_budget(study: Any, trial: Any) -> None:
+        # Optuna checks `timeout` only between trials: a long trial started near the limit, then
+        # the refit (about one trial's fits), could pass budget.job_seconds and the coordinator
+        # would kill the job with all its trials. Stop while one more trial and the refit fit.
+        longest = max(
+            (t.duration.total_seconds() for t in study.trials if t.duration is not None), default=0.0
+        )
+        if hard is not None and time.perf_counter() - t0 + 2.0 * longest > BUDGET_SHARE * float(hard):
+            study.stop()
+
     study.optimize(
         objective,
         n_trials=tune.get("trials"),
         timeout=tune.get("timeout"),
         n_jobs=1,
         catch=(Exception,),
+        callbacks=[within_job_budget],
         gc_after_trial=False,
     )
     seconds = time.perf_counter() - t0

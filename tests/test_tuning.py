@@ -503,3 +503,23 @@ def test_default_vs_tuned_is_compared_at_the_size_with_the_most_rows() -> None:
                 )
     (pair,) = tuning_sections(pd.DataFrame(rows), None, {"d": "accuracy"})["d"]["pairs"]
     assert pair["train_size"] == 1.0 and pair["diff_mean"] == pytest.approx(0.01)
+
+
+def test_a_study_stops_in_time_for_its_refit_within_the_job_budget(tmp_path: Path) -> None:
+    # trials of 0.6-0.7 s under budget.job_seconds 6: Optuna's own timeout (80% of it) would start
+    # a last trial near 4.8 s and the refit would pass 6 s (the job killed, its trials lost); the
+    # study stops while one more trial and the refit still fit
+    _, outcome, run = _run(
+        tmp_path,
+        f"plugins: [{PLUGINS / 'faulty.py'}]\n"
+        "resampling: {kind: holdout}\n"
+        "budget: {job_seconds: 6}\n"
+        "datasets: [{builtin: wine}]\n"
+        "models:\n"
+        "  - sleeps: {tune: {trials: 1000, space: {seconds: {float: [0.6, 0.7]}}}}\n",
+    )
+    results = run.results()
+    assert outcome.all_ok, results["error"].tolist()
+    trials = run.trials()
+    assert 2 <= len(trials) < 1000
+    assert trials["seconds"].sum() <= 0.8 * 6  # the refit had the rest of the budget

@@ -140,8 +140,9 @@ class Job:
     plugins: tuple[str, ...] = ()
     #: a diagnostic, not part of the job id: first check the model can overfit 32 rows
     sanity: bool = False
-    #: the model's ``tune:`` block plus ``timeout`` (its seconds within the job budget); None
-    #: when untuned. The block (not the timeout) is part of the job id.
+    #: the model's ``tune:`` block plus ``timeout`` (its seconds within the job budget) and
+    #: ``job_seconds`` (the budget itself); None when untuned. The block (not the two times) is
+    #: part of the job id.
     tune: dict[str, Any] | None = None
 
 
@@ -182,7 +183,11 @@ class Suite:
             return None
         from mlbench.tuning import job_budget
 
-        return {**model.tune, "timeout": job_budget(model.tune, self.budget.job_seconds)}
+        return {
+            **model.tune,
+            "timeout": job_budget(model.tune, self.budget.job_seconds),
+            "job_seconds": float(self.budget.job_seconds),
+        }
 
     def expand(self) -> list[Job]:
         """Return every job of the suite, in a stable order (dataset, model, fold, size, repeat)."""
