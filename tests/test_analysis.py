@@ -623,6 +623,22 @@ def test_unpaired_comparison_averages_the_repeats_of_each_fold():
     assert out["mean_b"] - out["mean_a"] == pytest.approx(fb.mean() - fa.mean())
 
 
+def test_paired_comparison_averages_the_repeats_of_each_fold():
+    """The paired test too: repeats of a fold share its test rows, so one mean difference per fold."""
+    rng = np.random.default_rng(2)
+    folds = 0.8 + rng.normal(0, 0.02, 5)
+    a = make_results({"d": {"M": list(np.repeat(folds, 3) + rng.normal(0, 0.002, 15))}})
+    a["fold"], a["repeat"] = np.repeat(np.arange(5), 3), np.tile(np.arange(3), 5)
+    b = a.copy()
+    b["test_accuracy"] = a["test_accuracy"] + 0.004 + np.repeat(rng.normal(0, 0.006, 5), 3)
+    out = compare_runs(a, b).iloc[0]
+    fa, fb = (x.groupby("fold")["test_accuracy"].mean().to_numpy() for x in (a, b))
+    assert out["comparison"] == "paired" and out["n_pairs"] == 5
+    assert out["p_value"] == pytest.approx(stats.ttest_rel(fb, fa).pvalue)
+    jobs = stats.ttest_rel(b["test_accuracy"], a["test_accuracy"]).pvalue
+    assert jobs < out["p_value"]  # 15 "pairs" would overstate the evidence
+
+
 @pytest.mark.slow
 def test_unpaired_comparison_keeps_its_false_positive_rate():
     """Assumption of the unpaired (Welch) test: each run's fold means are independent draws with a

@@ -807,7 +807,8 @@ def compare_runs(
     -------
     pandas.DataFrame
         Columns dataset, model, metric, mean_a, mean_b, delta (``mean_b - mean_a``), p_value
-        (``scipy.stats.ttest_rel`` over the paired jobs; NaN with fewer than 2 pairs or when the
+        (``scipy.stats.ttest_rel`` over the paired jobs, one mean difference per fold when a fold has
+        several repeats (they share its test rows); NaN with fewer than 2 pairs or when the
         differences are a nonzero constant, 1.0 when identical), significant, n_pairs, status_a,
         status_b (:func:`reference_status` in each run), paired, comparison ("paired",
         "unpaired", "not comparable", or "no jobs" when a run has no ok job to compare), n_train_a, n_train_b (median training rows at each run's
@@ -850,10 +851,14 @@ def compare_runs(
         elif not set(ga["job_id"].dropna()) & set(gb["job_id"].dropna()):
             keys = ["fold", "repeat", "train_size"]
         pairs = (
-            ga[[*keys, "score"]]
+            ga[list(dict.fromkeys([*keys, "fold", "score"]))]
             .dropna(subset=keys)
             .merge(gb[[*keys, "score"]].dropna(subset=keys), on=keys, suffixes=("_a", "_b"))
         )
+        if len(pairs) and pairs["fold"].notna().all() and pairs["fold"].duplicated().any():
+            # Repeats of one fold share its test rows: their differences are not independent
+            # pairs, so the test sees one mean difference per fold (as the unpaired test does).
+            pairs = pairs.groupby("fold", sort=True)[["score_a", "score_b"]].mean().reset_index()
         xa, xb = pairs["score_a"].to_numpy(dtype=float), pairs["score_b"].to_numpy(dtype=float)
         d = xb - xa
         p = math.nan
