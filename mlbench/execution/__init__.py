@@ -178,14 +178,14 @@ def _start_diagnostics(suite: Suite, plan: Plan) -> Callable[[], list[Any]]:
     """
     import threading
 
-    from mlbench.analysis.run_drift import error_rows, suite_diagnostics
+    from mlbench.analysis.run_drift import comparisons, error_rows, suite_diagnostics
 
     pending = set(plan.diagnostics_pending)
     wanted_datasets = {d for d, _ in pending}
     done_pairs = {
         (entry.name, c)
         for entry in suite.datasets
-        for c in ("test_file", "cv_fold_0")
+        for c in comparisons(entry.spec)
         if (entry.name, c) not in pending
     }
     box: dict[str, Any] = {"out": []}
