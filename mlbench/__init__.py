@@ -34,21 +34,21 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from mlbench.reader import Run
+    from mlbench.api import Run
     from mlbench.suite import Suite
 
 
 def open_run(path: str | Path) -> Run:
-    """Open a run folder read-only (see :class:`mlbench.reader.Run`).
+    """Open a run folder read-only (see :class:`mlbench.reader.Run`); ``.report()`` writes its report.
 
     Parameters
     ----------
     path : str or Path
         The run's output folder (``reports/<suite>``) or its ``results.sqlite``.
     """
-    from mlbench.reader import open_run as _open
+    from mlbench import api
 
-    return _open(path)
+    return api.open_run(path)
 
 
 def run(
@@ -67,9 +67,9 @@ def run(
     Run
         The run, read-only: ``.results()``, ``.leaderboard()``, ``.learning_curves()``, ``.report()``.
     """
-    from mlbench.api import run as _run
+    from mlbench import api
 
-    return _run(suite, output, workers, **kwargs)
+    return api.run(suite, output, workers, **kwargs)
 
 
 def load_results(path: str | Path, all_attempts: bool = False) -> pd.DataFrame:
@@ -87,6 +87,6 @@ def load_results(path: str | Path, all_attempts: bool = False) -> pd.DataFrame:
 
 def load_suite(path: str | Path) -> Suite:
     """Load and validate a suite YAML file; raises :class:`ConfigError` listing every problem."""
-    from mlbench.suite import load_suite as _load
+    from mlbench import suite
 
-    return _load(path)
+    return suite.load_suite(path)

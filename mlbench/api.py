@@ -1,4 +1,7 @@
-"""``mlbench.run``: run a suite from Python or a notebook, with the CLI's resume and results."""
+"""``mlbench.run`` and ``mlbench.open_run``: a suite run from Python or a notebook, with the CLI's
+resume and results, and the run as a user holds it (the reader's read-only :class:`Run` plus
+:meth:`Run.report`, which writes a file and so is not the reader's to do).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,43 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlbench import reader
+
 if TYPE_CHECKING:  # pragma: no cover
-    from mlbench.reader import Run
     from mlbench.suite import Suite
 
-__all__ = ["run", "suite_from"]
+__all__ = ["Run", "open_run", "run", "suite_from"]
+
+
+class Run(reader.Run):
+    """A run folder as :func:`mlbench.open_run` and :func:`mlbench.run` return it.
+
+    Everything of :class:`mlbench.reader.Run` (results, predictions, the suite, the analyses;
+    read-only), and :meth:`report`.
+    """
+
+    def report(self, path: str | Path | None = None) -> Path:
+        """Write the HTML report of this run (default ``<run>/index.html``) and return its path.
+
+        Raises
+        ------
+        MlbenchError
+            The file cannot be written (the message names it and the reason).
+        """
+        from mlbench.report.build import report_run
+
+        return report_run(self, path)
+
+
+def open_run(path: str | Path) -> Run:
+    """Open a run folder read-only (see :class:`mlbench.reader.Run`); ``.report()`` writes its report.
+
+    Parameters
+    ----------
+    path : str or Path
+        The run's output folder (``reports/<suite>``) or its ``results.sqlite``.
+    """
+    return Run(path)
 
 
 def suite_from(
@@ -126,9 +161,8 @@ def run(
     ...                   output="reports/iris")  # doctest: +SKIP
     >>> run.leaderboard()  # doctest: +SKIP
     """
-    from mlbench.execution import run_suite
+    from mlbench.pipeline import run_suite
     from mlbench.progress import Progress
-    from mlbench.reader import open_run
 
     s = suite_from(suite, output=output, **overrides)
     s.sanity = s.sanity or sanity

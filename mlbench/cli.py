@@ -73,7 +73,7 @@ def run(
     if dry_run:
         _dry_run(s, retry_failed)
         raise typer.Exit(EXIT_OK)
-    from mlbench.execution import run_suite
+    from mlbench.pipeline import run_suite
     from mlbench.progress import Progress
 
     progress = Progress(quiet=quiet)
@@ -128,8 +128,10 @@ def _dry_run(s: Any, retry_failed: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from mlbench.execution import plan_run
+    from mlbench.pipeline import plan_run
+    from mlbench.suite import check_machine
 
+    check_machine(s)  # what a run would check first: the plugins, files and GPUs it names
     plan = plan_run(s, retry_failed=retry_failed)
     todo = {job.job_id for job in plan.to_run}
     table = Table(title=f"suite {escape(s.name)}: {plan.n_total} jobs")
@@ -192,7 +194,8 @@ def validate(suites: Annotated[list[Path], typer.Argument(help="Suite YAML files
     bad = False
     for path in suites:
         try:
-            s = load_suite(path)
+            # the checks of the suite and those of this machine (plugins, files, GPUs, extras)
+            s = load_suite(path, machine=True)
         except ConfigError as exc:
             bad = True
             _err(str(exc))
@@ -270,7 +273,7 @@ def ensemble(
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not rewrite index.html.")] = False,
 ) -> None:
     """Add or rebuild a run's ensembles from its stored predictions; no model is refitted."""
-    from mlbench.execution import build_run_ensembles
+    from mlbench.pipeline import build_run_ensembles
 
     s = None
     if suite is not None:

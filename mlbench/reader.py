@@ -134,10 +134,12 @@ class Run:
 
     @property
     def suite(self) -> Suite | None:
-        """The suite as stored with the latest run (None when none was stored or it no longer loads).
+        """The suite as stored with the latest run (None when none was stored or it no longer parses).
 
         Relative paths in it resolve against the suite file's folder recorded with the run, not
-        against the working directory.
+        against the working directory. Reading it is pure (:func:`mlbench.suite.parse_suite`): it
+        is the same on every machine (no GPU probe, no file looked at), and nothing it names is
+        imported or run — its plugins stay unloaded, their models are taken as written.
         """
         if not self._suite_parsed:
             self._suite_parsed = True
@@ -188,7 +190,7 @@ class Run:
         # the data, which is all a dataset needs.
         import yaml
 
-        from mlbench.datasets import dataset_name
+        from mlbench.datasets import dataset_entry, dataset_name
 
         try:
             data = yaml.safe_load(self._suite_text() or "") or {}
@@ -196,7 +198,7 @@ class Run:
             return {}
         out: dict[str, dict[str, Any]] = {}
         for entry in data.get("datasets") or [] if isinstance(data, dict) else []:
-            spec = {"builtin": entry} if isinstance(entry, str) else entry
+            spec = dataset_entry(entry)
             if isinstance(spec, dict):
                 out.setdefault(dataset_name(spec), spec)
         return out
@@ -356,7 +358,7 @@ class Run:
                 problems.append(f"{what} is unreadable ({type(exc).__name__}: {exc})")
         return problems
 
-    # -- analyses and the report -------------------------------------------------------------
+    # -- analyses -----------------------------------------------------------------------------
 
     def _primary(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if kwargs.get("metric") is None and kwargs.get("primary") is None and self.meta.get("primary_metric"):
@@ -378,27 +380,6 @@ class Run:
 
         kwargs.setdefault("predictions", self.predictions)
         return analysis.learning_curves(self.results(), **self._primary(kwargs))
-
-    def report(self, path: str | Path | None = None) -> Path:
-        """Write the HTML report of this run (default ``<run>/index.html``) and return its path."""
-        from mlbench.outputs import prepare_parent, write_error
-        from mlbench.report.build import write_report
-
-        target = Path(path) if path is not None else self.path / "index.html"
-        if path is not None:
-            prepare_parent(target)
-        try:
-            return write_report(self, path)
-        except PermissionError as exc:
-            # a read-only run folder: the report can still be written elsewhere
-            raise MlbenchError(
-                f"cannot write the report to {target}: {exc.strerror}; "
-                "write it elsewhere (`mlbench report RUN --out FILE`, or run.report(path))"
-            ) from None
-        except OSError as exc:
-            if exc.filename is None:
-                raise
-            raise write_error(target, exc) from None
 
     def fingerprint(self) -> str:
         """A short hash of everything the report shows (results, runs, mlbench's version).

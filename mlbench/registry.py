@@ -1,11 +1,16 @@
-"""A small name -> object registry, in the spirit of timm's model registry."""
+"""A small name -> object registry, in the spirit of timm's model registry; and the executor kinds.
+
+The registry of executor kinds lives here, not with the executors, so that validating a suite's
+``executor.kind`` imports nothing of :mod:`mlbench.execution`: the built-in kinds are registered
+by name (``"module:Class"``) and imported only when a run builds its executor.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from mlbench.errors import MlbenchError, did_you_mean
+from mlbench.errors import ConfigError, MlbenchError, did_you_mean
 
 T = TypeVar("T")
 
@@ -61,3 +66,11 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+#: executor kind -> an :class:`mlbench.execution.base.Executor` subclass, or ``"module:Class"``
+#: imported when a run first builds one (so that naming ``dask`` here does not import dask).
+#: Register with :func:`mlbench.execution.base.register_executor`.
+EXECUTORS: Registry[Any] = Registry("executor kind", ConfigError)
+EXECUTORS.register("local", "mlbench.execution.local:LocalExecutor")
+EXECUTORS.register("dask", "mlbench.execution.dask:DaskExecutor")

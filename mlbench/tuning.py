@@ -201,8 +201,9 @@ def check_tune(
 
     Parameters
     ----------
-    info : ModelInfo
-        The model family (its parameter names and name).
+    info : ModelInfo or None
+        The model family (its parameter names and name); None for a plugin's model read while
+        its plugin is not imported (a stored suite): the space's names are then not checked.
     value : Any
         The block as written.
     fixed : dict
@@ -274,10 +275,10 @@ def check_tune(
             add((*loc, "space"), "space must be a non-empty mapping of parameter -> range or list of choices")
             ok = False
         else:
-            valid = info.valid_params()
+            valid = info.valid_params() if info is not None else None
             for name, dim in space.items():
                 where = (*loc, "space", name)
-                if name not in valid:
+                if valid is not None and name not in valid:
                     add(
                         where,
                         f"unknown parameter {name!r} for model {info.name!r} in space."
@@ -295,6 +296,8 @@ def check_tune(
                     ok = False
                     continue
                 ok = _check_dimension(name, dim, where, add) and ok
+    elif info is None:
+        pass  # a plugin's model, its plugin not imported: its default space is its own to check
     elif not DEFAULT_SPACES.get(info.name):
         add(
             loc,

@@ -11,8 +11,8 @@ pytest.importorskip("dask.distributed")
 
 from dask.distributed import Client, LocalCluster
 
-from mlbench.execution import run_suite
 from mlbench.execution.dask import DaskExecutor, check_worker_memory
+from mlbench.pipeline import run_suite
 from mlbench.suite import load_suite
 
 PLUGIN = Path(__file__).parent / "plugins" / "gpu_models.py"

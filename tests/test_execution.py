@@ -325,8 +325,8 @@ def test_a_dataset_broken_at_load_fails_its_jobs_clearly_and_the_rest_run(tmp_pa
 
 
 def test_an_executor_from_a_plugin_runs_the_jobs(tmp_path):
-    from mlbench.execution import run_suite
     from mlbench.execution.base import EXECUTORS, Executor, executor_class
+    from mlbench.pipeline import run_suite
 
     # the built-in kinds name real Executor classes (imported only when used)
     assert {"local", "dask"} <= set(EXECUTORS.names())

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from mlbench.errors import ConfigError
-from mlbench.execution.gpus import GpuPlan, _visible, detect_gpus, plan_gpus, uses_gpu
+from mlbench.execution.gpus import GpuPlan, detect_gpus, plan_gpus, uses_gpu
+from mlbench.hardware import visible_cards
 from mlbench.suite import load_suite, parse_suite
 
 PLUGIN = Path(__file__).parent / "plugins" / "gpu_models.py"
@@ -52,7 +53,7 @@ def test_no_nvidia_smi_means_no_gpu_and_the_fake_hook_declares_some(tmp_path, mo
     monkeypatch.delenv("MLBENCH_FAKE_GPUS", raising=False)
     assert detect_gpus() == []
     assert detect_gpus({"MLBENCH_FAKE_GPUS": "2"}) == [0, 1]
-    assert _visible(CARDS, None) == [0, 1, 2]
+    assert visible_cards(CARDS, None) == [0, 1, 2]
 
 
 def test_plan_counts_lists_and_off(three_cards, monkeypatch):
@@ -86,7 +87,7 @@ def test_executor_gpus_errors_are_located(tmp_path, three_cards, executor, where
     path = tmp_path / "suite.yaml"
     path.write_text(f"datasets: [iris]\nmodels: [knn]\nexecutor: {executor}\n")
     with pytest.raises(ConfigError) as info:
-        load_suite(path)
+        load_suite(path, machine=True)
     (message,) = info.value.messages
     assert message.startswith(f"{path}:3:") and f": {where}: " in message and needle in message, message
 
@@ -178,7 +179,7 @@ def test_xgboost_on_cuda_scores_as_cpu_hist():
 @pytest.mark.gpu
 def test_warm_gpu_worker_overhead_after_the_first_job(tmp_path):
     from mlbench import load_results
-    from mlbench.execution import run_suite
+    from mlbench.pipeline import run_suite
 
     path = tmp_path / "suite.yaml"
     path.write_text(

@@ -336,7 +336,7 @@ def test_python_api_refuses_a_busy_output_and_shares_it_when_asked(tmp_path: Pat
 
 def test_a_running_coordinator_keeps_its_heartbeat_fresh(tmp_path: Path, monkeypatch) -> None:
     import mlbench.store
-    from mlbench.execution import _start_heartbeat
+    from mlbench.pipeline import _start_heartbeat
     from mlbench.store import Store
 
     monkeypatch.setattr(mlbench.store, "HEARTBEAT_SECONDS", 0.02)

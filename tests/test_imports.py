@@ -4,9 +4,10 @@ Two guards against import circles coming back:
 
 * dynamic: each module of ``mlbench`` is imported in a fresh interpreter, alone and in a few seeded
   random orders (a circle often shows only when one of its modules is imported first);
-* static: the import statements of every module (module level and inside functions; not those under
+* static: the import statements of every module (module level, inside functions, and those under
   ``if TYPE_CHECKING:``) form a graph of ``mlbench`` modules that must have no cycle. A lazy import
-  inside a function does not fail at import time, but it still ties the two modules into one room.
+  inside a function does not fail at import time, and a type-only import never runs, but each
+  still ties the two modules into one room.
 """
 
 from __future__ import annotations
@@ -40,12 +41,6 @@ def module_files(package_dir: Path) -> dict[str, tuple[Path, bool]]:
     return out
 
 
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
 def import_edges(package_dir: Path) -> dict[str, dict[str, int]]:
     """Module -> {imported module of the same package: line of the first such import}.
 
@@ -69,11 +64,9 @@ def _imports_of(name: str, path: Path, is_package: bool, modules: dict, top: str
             found.setdefault(target, line)
 
     def visit(node: ast.AST) -> None:
+        # `if TYPE_CHECKING:` blocks are visited like any other: a type-only import that closes a
+        # loop is a loop between the two rooms all the same
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _is_type_checking(child.test):
-                for branch in child.orelse:  # the `else:` of TYPE_CHECKING runs at import
-                    visit_node(branch)
-                continue
             visit_node(child)
 
     def visit_node(node: ast.AST) -> None:
@@ -190,7 +183,7 @@ def test_cycle_check_sees_lazy_and_package_init_imports(tmp_path: Path) -> None:
             # a lazy import inside a function is still an edge
             "pkg/a.py": "def f():\n    from pkg import b\n",
             "pkg/b.py": "from . import a\n",
-            # TYPE_CHECKING imports are for annotations only; the `else:` branch runs
+            # a TYPE_CHECKING import (annotations only) is an edge too, and so is its `else:`
             "pkg/c.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import d\n"
             "else:\n    from pkg import e\n",
             "pkg/d.py": "import pkg.c\n",
@@ -198,10 +191,14 @@ def test_cycle_check_sees_lazy_and_package_init_imports(tmp_path: Path) -> None:
         },
     )
     edges = import_edges(package)
-    assert edges["pkg.c"] == {"pkg.e": 5}
+    assert edges["pkg.c"] == {"pkg.d": 3, "pkg.e": 5}
     assert edges["pkg"] == {"pkg.sub": 1}  # `from pkg.sub import thing`: thing is not a module
     assert "pkg" not in edges["pkg.sub.leaf"]  # no edge for the implicit parent import
-    assert import_cycles(edges) == [["pkg.a", "pkg.b", "pkg.a"], ["pkg.sub", "pkg.sub.leaf", "pkg.sub"]]
+    assert import_cycles(edges) == [
+        ["pkg.a", "pkg.b", "pkg.a"],
+        ["pkg.c", "pkg.d", "pkg.c"],  # closed by a type-only import
+        ["pkg.sub", "pkg.sub.leaf", "pkg.sub"],
+    ]
 
 
 # -- dynamic --------------------------------------------------------------------------------------
@@ -251,3 +248,23 @@ def test_preloaded_module_names_exist() -> None:
     ours = [name for name in PRELOAD if name.startswith("mlbench.")]
     assert ours
     assert not [name for name in ours if name not in MODULES]
+
+
+def test_importing_and_parsing_a_suite_touches_no_executor() -> None:
+    # parsing is pure: no executor module (nor the GPU probe that lives with them) is imported,
+    # whatever the suite asks of the machine
+    code = (
+        "import sys, mlbench.suite\n"
+        "before = sorted(m for m in sys.modules if m.startswith('mlbench.execution'))\n"
+        "s = mlbench.suite.parse_suite('datasets: [iris]\\nmodels: [knn, xgboost]\\n"
+        "executor: {gpus: 2, kind: dask}\\nplugins: [absent_plugin.py]\\n')\n"
+        "s.expand()\n"
+        "after = sorted(m for m in sys.modules if m.startswith('mlbench.execution'))\n"
+        "print(before, after)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SOURCE_ROOT), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "[]"]

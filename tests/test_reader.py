@@ -238,7 +238,9 @@ def test_a_metric_added_later_is_computed_from_stored_predictions_without_refitt
     for col in cols:
         np.testing.assert_allclose(merged[col], merged[f"{col}_fresh"], rtol=1e-6)
     # and a third run has nothing left to do
-    plan = mlbench.execution.plan_run(mlbench.api.suite_from(more, output=tmp_path / "r"))
+    from mlbench.pipeline import plan_run
+
+    plan = plan_run(mlbench.api.suite_from(more, output=tmp_path / "r"))
     assert not plan.to_run and not plan.to_rescore
 
 
@@ -310,7 +312,7 @@ def test_rerun_with_nothing_to_do_keeps_the_report_and_imports_no_torch(tmp_path
     code = textwrap.dedent(
         f"""
         import sys
-        from mlbench.execution import run_suite
+        from mlbench.pipeline import run_suite
         from mlbench.suite import load_suite
         outcome = run_suite(load_suite({str(suite)!r}, output={str(tmp_path / "out")!r}))
         print(sorted(outcome.counts.items()), "torch" in sys.modules, "matplotlib" in sys.modules)

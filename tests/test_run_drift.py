@@ -14,7 +14,7 @@ import pytest
 import mlbench
 from mlbench.analysis.run_drift import DiagnosticsOptions, check_dataset, result_rows
 from mlbench.errors import ConfigError
-from mlbench.execution import plan_run, run_suite
+from mlbench.pipeline import plan_run, run_suite
 from mlbench.store import Store
 from mlbench.suite import load_suite, parse_suite
 

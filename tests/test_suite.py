@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mlbench.errors import ConfigError
 from mlbench.metrics import DEFAULT_METRICS
-from mlbench.suite import Suite, load_suite, parse_suite
+from mlbench.suite import Suite, check_machine, load_suite, parse_suite
 
 VALID = """\
 name: demo
@@ -59,10 +59,11 @@ def write_suite(folder: Path, text: str, name: str = "suite.yaml") -> Path:
 
 
 def load_errors(folder: Path, text: str) -> tuple[Path, list[str]]:
-    """Write ``text`` as a suite file, load it expecting a ConfigError; return (path, messages)."""
+    """Write ``text`` as a suite file, validate it as ``mlbench validate`` does (the suite and this
+    machine), expecting a ConfigError; return (path, messages)."""
     path = write_suite(folder, text)
     with pytest.raises(ConfigError) as info:
-        load_suite(path)
+        load_suite(path, machine=True)
     return path, info.value.messages
 
 
@@ -557,7 +558,7 @@ def test_executor_kind_registered_by_a_plugin_is_valid(
         "from mlbench.execution.base import register_executor\n"
         "register_executor('ray_test', 'ray_backend:RayExecutor')\n"
     )
-    suite = load_suite(write_suite(tmp_path, "plugins: [ray_plugin.py]\n" + text))
+    suite = load_suite(write_suite(tmp_path, "plugins: [ray_plugin.py]\n" + text), machine=True)
     assert suite.executor.kind == "ray_test"
 
 
@@ -603,7 +604,7 @@ def test_all_problems_reported_together_sorted_by_line(tmp_path: Path) -> None:
     ]
     # str() of the error is one line per problem, what the CLI prints
     with pytest.raises(ConfigError) as info:
-        load_suite(path)
+        load_suite(path, machine=True)
     assert str(info.value).splitlines() == messages
 
 
@@ -1160,3 +1161,65 @@ def test_every_ensemble_problem_is_reported_at_once(tmp_path: Path) -> None:
     text = ENS_MODELS + "ensembles:\n  - caruana: {size: 0}\n  - stacking: {final: nope}\n"
     path, messages = load_errors(tmp_path, text)
     assert [m.split(": ")[0] for m in messages] == [f"{path}:5:1", f"{path}:6:21", f"{path}:7:23"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. parsing is pure; what depends on the machine is checked when a run starts
+
+
+PLUGIN_WITH_MODEL = """
+import pathlib
+from sklearn.dummy import DummyClassifier
+from mlbench.models.base import MODELS, ModelInfo, register_model
+
+pathlib.Path(__file__).with_name("imported.marker").write_text("plugin code ran")
+if "plugged" not in MODELS:
+    register_model(ModelInfo(
+        name="plugged",
+        factory=lambda params, task, seed, n_jobs: DummyClassifier(**params),
+        task_types=("classification",),
+        param_names={"classification": frozenset({"strategy", "constant"})},
+    ))
+"""
+
+
+def test_parsing_is_the_same_on_any_machine_and_runs_nothing(tmp_path: Path) -> None:
+    # a suite written on a GPU machine, with a plugin model and a data file that is not here
+    (tmp_path / "plug.py").write_text(PLUGIN_WITH_MODEL)
+    text = (
+        "plugins: [plug.py]\n"
+        "datasets:\n  - iris\n  - csv: elsewhere/data.csv\n    target: y\n"
+        "models:\n  - knn\n  - plugged: {constant: null, tune: {trials: 3, space: {strategy: [prior, uniform]}}}\n"
+        "executor: {gpus: 2}\n"
+    )
+    path = write_suite(tmp_path, text)
+    suite = load_suite(path)  # pure: no GPU probe, no file looked at, no plugin imported
+    assert not (tmp_path / "imported.marker").exists()
+    assert suite.executor.gpus == 2
+    assert [m.label for m in suite.models] == ["knn", "plugged(tuned)"]
+    jobs = suite.expand()
+    assert len(jobs) == 2 * 2 * 5
+    # the machine checks: the same located messages `mlbench validate` prints
+    with pytest.raises(ConfigError) as info:
+        check_machine(suite)
+    messages = info.value.messages
+    assert any(m.startswith(f"{path}:4:10: datasets[1].csv:") and "data.csv" in m for m in messages), messages
+    assert any(
+        m.startswith(f"{path}:9:") and "executor.gpus" in m and "2 GPUs asked for" in m for m in messages
+    )
+    assert (tmp_path / "imported.marker").exists()  # checking the machine imports the plugins
+    # with the plugin imported the model's parameters are checked, and the job ids are the same
+    (tmp_path / "elsewhere").mkdir()
+    write_csv(tmp_path / "elsewhere")
+    path.write_text(text.replace("executor: {gpus: 2}\n", ""))
+    checked = load_suite(path, machine=True)
+    assert [j.job_id for j in checked.expand()] == [j.job_id for j in jobs]
+    bad = text.replace("constant: null,", "constant: null, nope: 1,").replace("executor: {gpus: 2}\n", "")
+    _, messages = load_errors(tmp_path, bad)
+    assert "unknown parameter 'nope' for model 'plugged'" in messages[0]
+
+
+def test_a_model_name_no_plugin_could_register_is_still_an_error_when_reading(tmp_path: Path) -> None:
+    # without plugins in the suite, an unknown model is a typo on any machine
+    with pytest.raises(ConfigError, match="unknown model 'knnn'"):
+        parse_suite("datasets: [iris]\nmodels: [knnn]\n")

@@ -18,7 +18,7 @@ import pytest
 
 from mlbench import open_run
 from mlbench.errors import ConfigError
-from mlbench.execution import run_suite
+from mlbench.pipeline import run_suite
 from mlbench.suite import load_suite
 
 PLUGINS = Path(__file__).parent / "plugins"

@@ -46,6 +46,7 @@ __all__ = [
     "TaskType",
     "check_spec",
     "clear_cache",
+    "dataset_entry",
     "dataset_name",
     "load_dataset",
 ]
@@ -68,6 +69,14 @@ _CACHE_LOCK = threading.Lock()
 
 def _source_keys(spec: dict[str, Any]) -> list[str]:
     return [k for k in SOURCE_KEYS if k in spec]
+
+
+def dataset_entry(entry: Any) -> Any:
+    """A ``datasets:`` entry as a spec: the shorthand ``- digits`` means ``- builtin: digits``.
+
+    Anything else is returned as written (the suite checks report entries that are not specs).
+    """
+    return {"builtin": entry} if isinstance(entry, str) else entry
 
 
 def dataset_name(spec: dict[str, Any]) -> str:
@@ -120,7 +129,7 @@ def _structure_problems(spec: Any, name: str) -> list[str]:
     return []
 
 
-def check_spec(spec: dict[str, Any], base_dir: str | Path = ".") -> list[str]:
+def check_spec(spec: dict[str, Any], base_dir: str | Path = ".", *, files: bool = True) -> list[str]:
     """Cheap static problems of a dataset spec, found without loading data.
 
     Parameters
@@ -129,6 +138,10 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".") -> list[str]:
         A dataset spec.
     base_dir : str or Path
         Folder relative paths resolve against (the suite file's folder).
+    files : bool
+        Also look at the files and folders the spec names (they exist, are not empty, a csv
+        header has the target). False checks the spec alone, the same on every machine (how a
+        stored suite is read back).
 
     Returns
     -------
@@ -161,7 +174,7 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".") -> list[str]:
     elif not isinstance(value, (str, Path)) or not str(value):
         problems.append(f"dataset '{name}': `{key}:` must be a path, got {value!r}.")
         return problems
-    else:
+    elif files:
         kind = "folder" if key == "image_folder" else "file"
         path = resolve_path(value, base_dir)
         try:
@@ -182,7 +195,7 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".") -> list[str]:
             check_image_options(name, spec)
         except DatasetError as exc:
             problems.append(str(exc))
-    if spec.get("test") is not None:
+    if spec.get("test") is not None and files:
         kind = "folder" if key == "image_folder" else "file"
         test_path = resolve_path(spec["test"], base_dir)
         try:

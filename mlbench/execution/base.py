@@ -14,8 +14,8 @@ from mlbench itself or from a plugin::
 
     register_executor("ray", RayExecutor)
 
-Importing this module is cheap (no multiprocessing, dask or suite import), so the suite validator
-can check ``executor.kind`` against :data:`EXECUTORS`.
+The registry itself, :data:`mlbench.registry.EXECUTORS`, lives beside the other registries, so the
+suite validator checks ``executor.kind`` without importing this package.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from mlbench.errors import ConfigError
-from mlbench.registry import Registry
+from mlbench.registry import EXECUTORS
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -77,11 +77,6 @@ class Executor(abc.ABC):
         """Release what :meth:`prestart` started when :meth:`run` will not be called."""
 
 
-#: kind -> the executor class, or ``"module:Class"`` imported when first used (so that naming
-#: ``dask`` in the registry does not import dask).
-EXECUTORS: Registry[type[Executor] | str] = Registry("executor kind", ConfigError)
-
-
 def register_executor(kind: str, executor: type[Executor] | str) -> None:
     """Make ``executor: {kind: KIND}`` run jobs with ``executor``.
 
@@ -119,7 +114,3 @@ def executor_class(kind: str) -> type[Executor]:
             ) from None
     assert isinstance(found, type)
     return found
-
-
-register_executor("local", "mlbench.execution.local:LocalExecutor")
-register_executor("dask", "mlbench.execution.dask:DaskExecutor")

@@ -15,90 +15,16 @@ scheduling is tested on machines without a GPU; never set it for real runs.
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from mlbench.hardware import FAKE_ENV, detect_gpus, resolve_gpus
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlbench.suite import Job
 
 __all__ = ["FAKE_ENV", "GpuPlan", "detect_gpus", "job_uses_gpu", "plan_gpus", "uses_gpu"]
-
-#: The testing hook's environment variable (see the module docstring).
-FAKE_ENV = "MLBENCH_FAKE_GPUS"
-
-_LINE = re.compile(r"^GPU (\d+):.*?(?:\(UUID: ([^)]+)\))?\s*$")
-
-
-def _nvidia_smi() -> list[tuple[int, str]]:
-    """``(index, uuid)`` of every card the driver lists; empty without nvidia-smi or a driver."""
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return []
-    # nvidia-smi ignores CUDA_VISIBLE_DEVICES and lists every card by its physical index
-    try:
-        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    if out.returncode != 0:
-        return []
-    cards = []
-    for line in out.stdout.splitlines():
-        m = _LINE.match(line.strip())
-        if m:
-            cards.append((int(m.group(1)), m.group(2) or ""))
-    return cards
-
-
-def _visible(cards: list[tuple[int, str]], visible: str | None) -> list[int]:
-    """The physical indices of ``cards`` that ``CUDA_VISIBLE_DEVICES`` leaves visible, in its order."""
-    if visible is None:
-        return [index for index, _ in cards]
-    out: list[int] = []
-    for item in visible.split(","):
-        item = item.strip()
-        if not item:
-            break
-        if item.lstrip("-").isdigit():
-            index = int(item)
-            if index < 0:
-                break  # CUDA stops at the first invalid entry; "-1" hides everything
-            if any(index == i for i, _ in cards) and index not in out:
-                out.append(index)
-            else:
-                break
-        else:
-            # a UUID or a unique prefix of one (GPU-8f3c...), as CUDA accepts
-            match = [i for i, uuid in cards if uuid and uuid.startswith(item)]
-            if len(match) != 1:
-                break
-            if match[0] not in out:
-                out.append(match[0])
-    return out
-
-
-def detect_gpus(env: Mapping[str, str] | None = None) -> list[int]:
-    """Physical indices of the GPUs this process may use.
-
-    Parameters
-    ----------
-    env : mapping, optional
-        The environment to read (default ``os.environ``): ``CUDA_VISIBLE_DEVICES`` narrows and
-        orders the cards ``nvidia-smi -L`` lists; ``MLBENCH_FAKE_GPUS=N`` declares N fake cards.
-
-    Returns
-    -------
-    list of int
-        Indices to put in a worker's ``CUDA_VISIBLE_DEVICES``; empty when there is no GPU.
-    """
-    env = os.environ if env is None else env
-    fake = env.get(FAKE_ENV)
-    if fake:
-        return list(range(int(fake)))
-    return _visible(_nvidia_smi(), env.get("CUDA_VISIBLE_DEVICES"))
 
 
 @dataclass(frozen=True)
@@ -155,39 +81,12 @@ def plan_gpus(
     ConfigError
         More cards asked for than found, or a listed index that is not visible.
     """
-    from mlbench.errors import ConfigError
-
     env = os.environ if env is None else env
-    found = detect_gpus(env)
     fake = bool(env.get(FAKE_ENV))
-    where = "executor.gpus"
-    if gpus == "auto":
-        chosen = found
-    elif isinstance(gpus, int):
-        if gpus > len(found):
-            raise ConfigError(
-                f"{where}: {gpus} GPUs asked for but {len(found)} found ({_found_text(found, env)}); "
-                f"use `gpus: auto` or at most {len(found)}"
-            )
-        chosen = found[:gpus]
-        if gpus == 0:
-            return GpuPlan((), jobs_per_gpu, fake, hide=True)
-    else:
-        missing = [g for g in gpus if g not in found]
-        if missing:
-            raise ConfigError(
-                f"{where}: GPU {', '.join(map(str, missing))} not visible ({_found_text(found, env)}); "
-                "list visible indices or use `gpus: auto`"
-            )
-        chosen = list(gpus)
+    if gpus == 0:
+        return GpuPlan((), jobs_per_gpu, fake, hide=True)
+    chosen = resolve_gpus(gpus, env)
     return GpuPlan(tuple(chosen), jobs_per_gpu, fake, hide=bool(chosen))
-
-
-def _found_text(found: list[int], env: Mapping[str, str]) -> str:
-    text = f"visible: {found}" if found else "nvidia-smi -L lists none"
-    if env.get("CUDA_VISIBLE_DEVICES") is not None:
-        text += f", CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']!r}"
-    return text
 
 
 def uses_gpu(model_name: str, params: Mapping[str, Any], gpus_available: bool) -> bool:

@@ -83,6 +83,34 @@ def prediction_warnings(
     ]
 
 
+def report_run(run: Run, path: str | Path | None = None) -> Path:
+    """Write the HTML report of a run (default ``<run>/index.html``); a write problem is a clear error.
+
+    Raises
+    ------
+    MlbenchError
+        The file cannot be written: the message names it, says why and where else to write.
+    """
+    from mlbench.errors import MlbenchError
+    from mlbench.outputs import prepare_parent, write_error
+
+    target = Path(path) if path is not None else run.path / "index.html"
+    if path is not None:
+        prepare_parent(target)
+    try:
+        return write_report(run, path)
+    except PermissionError as exc:
+        # a read-only run folder: the report can still be written elsewhere
+        raise MlbenchError(
+            f"cannot write the report to {target}: {exc.strerror}; "
+            "write it elsewhere (`mlbench report RUN --out FILE`, or run.report(path))"
+        ) from None
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        raise write_error(target, exc) from None
+
+
 def write_report(run: Run, out: str | Path | None = None, warn: Callable[[str], None] | None = None) -> Path:
     """Build the HTML report of a run and write it atomically.
 

@@ -3,7 +3,13 @@
 A suite is YAML read with ``yaml.safe_load``; its structure is checked by pydantic models and its
 free-form parts (dataset and model entries) by hand against the dataset and model registries.
 Locations come from ``yaml.compose`` nodes, so each message points at the offending line.
-Expanding a suite is pure: the same file always gives the same jobs with the same ids.
+
+Parsing and expanding a suite is pure: the same text gives the same suite and the same jobs with
+the same ids on any machine. It probes no GPU, imports no executor and no plugin, and looks at no
+data file, so a run folder opened on another machine reads its suite exactly as it was run.
+What depends on the machine (plugins import, the files exist, the GPUs it names are there, the
+optional libraries it needs are installed) is :func:`check_machine`'s, called once when a run
+starts (and by ``mlbench validate``), with the same located messages.
 
 The rooms: :mod:`~mlbench.suite.schema` (the pydantic models of the fixed sections),
 :mod:`~mlbench.suite.locations` (YAML positions and one-line messages),
@@ -27,10 +33,12 @@ from mlbench.suite.checks import (
     check_duplicate_keys,
     check_ensembles,
     check_executor,
+    check_extras,
+    check_local_gpus,
     check_metrics,
     check_models,
+    check_plugins,
     info_param_problems,
-    load_plugins,
 )
 from mlbench.suite.jobs import ENSEMBLE_KINDS, DatasetEntry, EnsembleSpec, Job, ModelSpec, Suite
 from mlbench.suite.locations import Locator, Problems, bad_scalar_location, one_line, pydantic_message
@@ -57,6 +65,7 @@ __all__ = [
     "Resampling",
     "Suite",
     "Sweep",
+    "check_machine",
     "info_param_problems",
     "load_suite",
     "parse_suite",
@@ -77,7 +86,7 @@ def _too_large(filename: str, n_bytes: int) -> ConfigError:
     )
 
 
-def load_suite(path: str | Path, output: str | Path | None = None) -> Suite:
+def load_suite(path: str | Path, output: str | Path | None = None, *, machine: bool = False) -> Suite:
     """Read and validate a suite file.
 
     Parameters
@@ -86,6 +95,8 @@ def load_suite(path: str | Path, output: str | Path | None = None) -> Suite:
         The YAML file.
     output : str or Path, optional
         Overrides the suite's ``output:`` folder.
+    machine : bool
+        Also run the checks that depend on this machine (see :func:`check_machine`).
 
     Raises
     ------
@@ -102,7 +113,34 @@ def load_suite(path: str | Path, output: str | Path | None = None) -> Suite:
         raise ConfigError(f"{path}: no such suite file; check the path (try `ls {path.parent}`)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the suite file ({exc}); save it as UTF-8 text") from None
-    return parse_suite(text, filename=str(path), base_dir=path.parent, output=output, path=path)
+    return parse_suite(
+        text, filename=str(path), base_dir=path.parent, output=output, path=path, machine=machine
+    )
+
+
+def check_machine(suite: Suite) -> None:
+    """The checks of ``suite`` that depend on this machine, located like every suite problem.
+
+    Imports the suite's plugins (then checks the models, metrics and executor kinds they
+    register), checks that the data files and folders it names exist and that a csv has its
+    target column, that an explicit ``executor.gpus`` names cards this machine has, and that
+    the optional libraries it needs (Optuna to tune) are installed. A run calls it once before
+    anything else; ``mlbench validate`` too.
+
+    Raises
+    ------
+    ConfigError
+        Every problem found, each as ``FILE:LINE:COL: path: what, and the fix``.
+    """
+    filename = str(suite.path) if suite.path is not None else "<suite>"
+    parse_suite(
+        suite.text,
+        filename=filename,
+        base_dir=suite.base_dir,
+        output=suite.output,
+        path=suite.path,
+        machine=True,
+    )
 
 
 def parse_suite(
@@ -111,6 +149,8 @@ def parse_suite(
     base_dir: str | Path = ".",
     output: str | Path | None = None,
     path: Path | None = None,
+    *,
+    machine: bool = False,
 ) -> Suite:
     """Validate suite YAML text.
 
@@ -127,6 +167,11 @@ def parse_suite(
     path : Path, optional
         The file the text came from: names the suite when it has no ``name:`` and anchors a
         relative ``output:``.
+    machine : bool
+        Also run the checks that depend on this machine (:func:`check_machine`): import the
+        plugins, look at the data files, the GPUs and the optional libraries. False (the default)
+        is pure: a model, meta-model or executor kind the registries lack is then taken as a
+        plugin's when the suite lists plugins.
 
     Returns
     -------
@@ -186,10 +231,12 @@ def parse_suite(
         # keep checking the free-form parts so the user sees every problem at once
         raw = None
 
-    plugins = load_plugins(data.get("plugins"), Path(base_dir), problems)
-    datasets = check_datasets(data.get("datasets"), Path(base_dir), problems)
+    plugins = check_plugins(data.get("plugins"), Path(base_dir), problems, load=machine)
+    # plugins named but not imported: names the registries lack may be theirs
+    pending = bool(plugins) and not machine
+    datasets = check_datasets(data.get("datasets"), Path(base_dir), problems, files=machine)
     before = len(problems.items)
-    models = check_models(data.get("models"), problems)
+    models = check_models(data.get("models"), problems, pending=pending)
     ensembles = check_ensembles(
         data.get("ensembles"),
         models,
@@ -197,9 +244,13 @@ def parse_suite(
         data.get("seed", 0),
         problems,
         models_complete=len(problems.items) == before and isinstance(data.get("models"), list),
+        pending=pending,
     )
-    check_executor(data.get("executor"), problems)
+    check_executor(data.get("executor"), problems, pending=pending)
     metrics = check_metrics(data.get("metrics"), problems)
+    if machine:
+        check_local_gpus(data.get("executor"), problems)
+        check_extras(data, problems)
     problems.raise_if_any()
     assert raw is not None  # all pydantic errors were raised above
 

@@ -22,25 +22,36 @@ from mlbench.suite.locations import Problems, dotted
 from mlbench.suite.schema import TASK_TYPES, Resampling
 
 
-def load_plugins(value: Any, base_dir: Path, problems: Problems) -> tuple[str, ...]:
-    """Import the ``plugins:`` entries; return them as workers will import them (files absolute).
+def check_plugins(value: Any, base_dir: Path, problems: Problems, *, load: bool) -> tuple[str, ...]:
+    """The ``plugins:`` entries as workers will import them (files made absolute).
 
-    Plugins register models, metrics and executor kinds, so they load before anything that is
-    checked against a registry.
+    Parameters
+    ----------
+    value : Any
+        The ``plugins:`` value as loaded (pydantic reports a value that is not a list of strings).
+    base_dir : Path
+        The suite file's folder.
+    problems : Problems
+        Where a plugin that fails to import is reported.
+    load : bool
+        Import them now (:func:`check_machine`, when a run starts or ``mlbench validate``: plugins
+        register models, metrics and executor kinds, so they load before anything is checked
+        against a registry). False only resolves the names: reading a suite never runs its code.
     """
-    from mlbench.plugins import load_plugin
-
     if not isinstance(value, list):
         return ()
     out = []
     for i, ref in enumerate(value):
         if not isinstance(ref, str):
             continue  # pydantic reported it
-        try:
-            load_plugin(ref, base_dir)
-        except ConfigError as exc:
-            problems.add(("plugins", i), str(exc))
-            continue
+        if load:
+            from mlbench.plugins import load_plugin
+
+            try:
+                load_plugin(ref, base_dir)
+            except ConfigError as exc:
+                problems.add(("plugins", i), str(exc))
+                continue
         # absolute, so workers started from another folder find the same file
         out.append(str((base_dir / ref).resolve()) if ref.endswith(".py") or "/" in ref else ref)
     return tuple(out)
@@ -125,9 +136,18 @@ def check_duplicate_keys(node: Any, path: tuple, problems: Problems, depth: int 
             check_duplicate_keys(v, (*path, i), problems, depth + 1)
 
 
-def check_datasets(entries: Any, base_dir: Path, problems: Problems) -> list[DatasetEntry]:
-    """Check the ``datasets:`` entries (sources, keys, files, unique names) without loading data."""
-    from mlbench.datasets import ALLOWED_KEYS, BUILTIN_NAMES, SOURCE_KEYS, check_spec, dataset_name
+def check_datasets(
+    entries: Any, base_dir: Path, problems: Problems, *, files: bool = True
+) -> list[DatasetEntry]:
+    """Check the ``datasets:`` entries (sources, keys, unique names; with ``files``, the files) without loading data."""
+    from mlbench.datasets import (
+        ALLOWED_KEYS,
+        BUILTIN_NAMES,
+        SOURCE_KEYS,
+        check_spec,
+        dataset_entry,
+        dataset_name,
+    )
 
     if not isinstance(entries, list):
         return []  # pydantic reported it
@@ -135,9 +155,7 @@ def check_datasets(entries: Any, base_dir: Path, problems: Problems) -> list[Dat
     names: dict[str, int] = {}
     for i, entry in enumerate(entries):
         loc = ("datasets", i)
-        if isinstance(entry, str):
-            # shorthand: `- digits` means `- builtin: digits`
-            entry = {"builtin": entry}
+        entry = dataset_entry(entry)
         if not isinstance(entry, dict) or not all(isinstance(k, str) for k in entry):
             problems.add(
                 loc, "a dataset entry is a mapping like `{builtin: digits}` or `{csv: file.csv, target: y}`"
@@ -175,7 +193,7 @@ def check_datasets(entries: Any, base_dir: Path, problems: Problems) -> list[Dat
             problems.add((*loc, bad_key), _UNKEYABLE)
             continue
         try:
-            found = check_spec(entry, base_dir)
+            found = check_spec(entry, base_dir, files=files)
         except Exception as exc:  # a malformed value: report it, never a traceback
             found = [f"invalid dataset entry ({type(exc).__name__}: {exc}); check its values"]
         for message in found:
@@ -243,8 +261,13 @@ def _one_key_entry(
     return name, options
 
 
-def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
-    """Check the ``models:`` entries against the model registry; expand grids into one spec each."""
+def check_models(entries: Any, problems: Problems, *, pending: bool = False) -> list[ModelSpec]:
+    """Check the ``models:`` entries against the model registry; expand grids into one spec each.
+
+    With ``pending`` (the suite lists plugins that were not imported: a suite read back from a
+    run) a name the registry lacks is taken as a plugin's model: its parameters are not checked,
+    and it expands into the same specs (and job ids) as when the plugin is loaded.
+    """
     from mlbench.models import MODELS
 
     if not isinstance(entries, list):
@@ -264,7 +287,7 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
         if parsed is None:
             continue
         name, params = parsed
-        if name not in MODELS:
+        if name not in MODELS and not pending:
             hint = did_you_mean(name, MODELS.names())
             problems.add(
                 loc if isinstance(entry, str) else (*loc, name),
@@ -272,7 +295,7 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
                 key=not isinstance(entry, str),
             )
             continue
-        info = MODELS.get(name)
+        info = MODELS.get(name) if name in MODELS else None
         options = {k: params[k] for k in RESERVED_MODEL_KEYS if k in params}
         params = {k: v for k, v in params.items() if k not in RESERVED_MODEL_KEYS}
         ploc = (*loc, name)
@@ -298,7 +321,7 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
                     (*ploc, "grid", key), f"{key!r} is set both directly and in grid; keep one", key=True
                 )
                 bad = True
-        for key, message in info_param_problems(info, {**params, **dict.fromkeys(grid)}):
+        for key, message in info_param_problems(info, {**params, **dict.fromkeys(grid)}) if info else []:
             where = (*ploc, "grid", key) if key in grid else (*ploc, key)
             problems.add(where, message, key=True)
             bad = True
@@ -310,7 +333,7 @@ def check_models(entries: Any, problems: Problems) -> list[ModelSpec]:
             continue
         for combo in itertools.product(*grid.values()) if grid else [()]:
             variant = {**params, **dict(zip(grid, combo, strict=True))}
-            for message in info.check(variant) if info.check else []:
+            for message in info.check(variant) if info is not None and info.check else []:
                 problems.add(ploc, message)
                 bad = True
                 break
@@ -370,15 +393,11 @@ def _check_tune(
 ) -> dict[str, Any] | None:
     """A model entry's ``tune:`` block, checked (see :func:`mlbench.tuning.check_tune`).
 
-    Optuna is imported here, only for suites that tune: without it the suite fails before any
-    job with the install hint.
+    ``info`` is None for a plugin's model whose plugin is not loaded (its space is not checked).
+    Whether Optuna is installed is a machine check (:func:`check_machine`), not one of the suite.
     """
-    from mlbench.tuning import check_tune, optuna_missing
+    from mlbench.tuning import check_tune
 
-    missing = optuna_missing()
-    if missing is not None:
-        problems.add((*ploc, "tune"), missing, key=True)
-        return None
     return check_tune(info, value, fixed, (*ploc, "tune"), problems.add)
 
 
@@ -441,18 +460,18 @@ def check_metrics(value: Any, problems: Problems) -> dict[str, list[str]]:
     return out
 
 
-def check_executor(value: Any, problems: Problems) -> None:
-    """Check ``executor.kind`` against the executor registry.
+def check_executor(value: Any, problems: Problems, *, pending: bool = False) -> None:
+    """Check ``executor.kind`` against the executor registry (:data:`mlbench.registry.EXECUTORS`).
 
-    Called after the plugins are loaded, since a plugin may register a kind (``ray``, ...). Other
-    problems of the section (unknown keys, a kind that is not a string) are pydantic's to report.
+    Run after the plugins are loaded, since a plugin may register a kind (``ray``, ...); with
+    ``pending`` (plugins listed, not imported) an unknown kind is taken as a plugin's. Other
+    problems of the section (unknown keys, a kind that is not a string) are pydantic's to report;
+    whether this machine has the GPUs it names is :func:`check_machine`'s.
     """
-    from mlbench.execution.base import EXECUTORS
+    from mlbench.registry import EXECUTORS
 
     kind = value.get("kind") if isinstance(value, dict) else None
-    if kind in (None, "local"):
-        _check_local_gpus(value, problems)
-    if not isinstance(kind, str) or kind in EXECUTORS:
+    if not isinstance(kind, str) or kind in EXECUTORS or pending:
         return
     hint = did_you_mean(kind, EXECUTORS.names())
     problems.add(
@@ -462,24 +481,45 @@ def check_executor(value: Any, problems: Problems) -> None:
     )
 
 
-def _check_local_gpus(value: Any, problems: Problems) -> None:
-    """An explicit ``executor.gpus`` count or list must name cards this machine has.
+def check_local_gpus(value: Any, problems: Problems) -> None:
+    """An explicit ``executor.gpus`` count or list must name cards this machine has (a machine check).
 
     Only explicit values are checked (``auto`` fits any machine), and only for the local
     executor: a Dask cluster's GPUs live on its workers.
     """
+    kind = value.get("kind") if isinstance(value, dict) else None
+    if kind not in (None, "local"):
+        return
     gpus = value.get("gpus") if isinstance(value, dict) else None
     if gpus is None or gpus == "auto" or isinstance(gpus, bool) or gpus == 0:
         return
     if not (isinstance(gpus, int) or (isinstance(gpus, list) and all(isinstance(g, int) for g in gpus))):
         return  # the wrong shape is the schema's to report
-    from mlbench.errors import ConfigError
-    from mlbench.execution.gpus import plan_gpus
+    from mlbench.hardware import resolve_gpus
 
     try:
-        plan_gpus(gpus)
+        resolve_gpus(gpus)
     except ConfigError as exc:
         problems.add(("executor", "gpus"), str(exc).removeprefix("executor.gpus: "))
+
+
+def check_extras(data: dict[str, Any], problems: Problems) -> None:
+    """Optional libraries the suite needs on this machine (a machine check): Optuna to tune."""
+    models = data.get("models")
+    if not isinstance(models, list):
+        return
+    missing: str | None = None
+    for i, entry in enumerate(models):
+        if not (isinstance(entry, dict) and len(entry) == 1):
+            continue
+        ((name, params),) = entry.items()
+        if isinstance(params, dict) and "tune" in params:
+            if missing is None:
+                from mlbench.tuning import optuna_missing
+
+                missing = optuna_missing() or ""
+            if missing:
+                problems.add(("models", i, name, "tune"), missing, key=True)
 
 
 #: Keys of an ``ensembles:`` entry per kind, besides the common ``members`` and ``label``.
@@ -502,6 +542,7 @@ def check_ensembles(
     seed: Any,
     problems: Problems,
     models_complete: bool = True,
+    pending: bool = False,
 ) -> list[EnsembleSpec]:
     """Check the ``ensembles:`` entries; return one :class:`~mlbench.suite.jobs.EnsembleSpec` each.
 
@@ -520,6 +561,8 @@ def check_ensembles(
     models_complete : bool
         False when some model entries had problems: members are then not checked against the
         labels (a label of a broken entry would be reported twice).
+    pending : bool
+        Plugins are listed but not imported: a meta-model name the registry lacks is a plugin's.
     """
     if not isinstance(entries, list) or not entries:
         return []
@@ -570,7 +613,19 @@ def check_ensembles(
             problems.add((*oloc, "label"), f"label must be a non-empty string, got {label!r}")
         # who may be named (voting weights): None when the labels are unknown (broken model entries)
         pool = list(members) if members is not None else labels if models_complete else None
-        params = _ENSEMBLE_PARAMS[kind](options, oloc, pool, members is None, default_seed, MODELS, problems)
+        final = options.get("final", _DEFAULT_FINAL)
+        if kind == "stacking" and pending and isinstance(final, str) and final not in MODELS:
+            # a plugin's meta-model while the plugin is not imported: taken as written
+            given = options.get("final_params") or {}
+            params = {
+                "final": final,
+                "final_given": "final" in options,
+                "final_params": dict(given) if isinstance(given, dict) else {},
+            }
+        else:
+            params = _ENSEMBLE_PARAMS[kind](
+                options, oloc, pool, members is None, default_seed, MODELS, problems
+            )
         if len(problems.items) > before:
             continue
         shown = {k: v for k, v in options.items() if k != "label"}

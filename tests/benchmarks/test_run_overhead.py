@@ -100,7 +100,7 @@ def mlbench_quick(out: Path, workers: int = 1) -> int:
     import shutil
 
     from mlbench.api import suite_from
-    from mlbench.execution import run_suite
+    from mlbench.pipeline import run_suite
 
     shutil.rmtree(out, ignore_errors=True)
     # quick.yaml's classical models only: the plain script has no CNN
