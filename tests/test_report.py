@@ -377,7 +377,7 @@ def test_import_is_cheap() -> None:
 
 
 def test_write_report_from_a_store(tmp_path: Path, results: pd.DataFrame) -> None:
-    store_mod = pytest.importorskip("mlbench.store")
+    from mlbench import store as store_mod
     from mlbench.report import write_report
 
     run_dir = tmp_path / "quick"
@@ -688,7 +688,7 @@ def test_deep_histories_sanity_confusion_and_visuals() -> None:
 
 
 def test_export_figures_and_comparison(tmp_path: Path) -> None:
-    store_mod = pytest.importorskip("mlbench.store")
+    from mlbench import store as store_mod
     from mlbench.report import export_figures, write_comparison
 
     runs = []
