@@ -325,6 +325,7 @@ def check(
 
     from mlbench.analysis import drift, run_drift
     from mlbench.errors import ConfigError
+    from mlbench.values import jsonable
 
     console = Console(stderr=False, highlight=False)
     if suite is not None:
@@ -354,7 +355,7 @@ def check(
         if json_out is not None:
             Path(json_out).write_text(
                 # NaN p-values / effects (a column empty on one side) become null, as in to_dict()
-                json.dumps(drift._jsonable(report), indent=2, default=str, allow_nan=False),
+                json.dumps(jsonable(report), indent=2, default=str, allow_nan=False),
                 encoding="utf-8",
             )
         raise typer.Exit(EXIT_JOBS_FAILED if flagged else EXIT_OK)

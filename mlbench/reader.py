@@ -453,12 +453,14 @@ def meta_from_runs(runs: Any) -> dict[str, Any]:
         ``primary_metric`` (task -> metric), ``metrics`` (task -> names), ``versions``,
         ``hardware``; ``{}`` when there is no run row.
     """
+    from mlbench.values import is_missing
+
     if runs is None or len(runs) == 0:
         return {}
     if "started_at" in runs.columns:
         runs = runs.sort_values("started_at", na_position="first", kind="stable")
     # pandas gives NaN for missing cells; the summary expects None.
-    row = {k: (None if _isnull(v) else v) for k, v in runs.iloc[-1].to_dict().items()}
+    row = {k: (None if is_missing(v) else v) for k, v in runs.iloc[-1].to_dict().items()}
     metrics = _by_task(_maybe_json(row.get("metrics")))
     primary = _maybe_json(row.get("primary_metric"))
     if isinstance(primary, str):
@@ -510,10 +512,3 @@ def _by_task(metrics: Any) -> dict[str, list[str]]:
             if task:
                 out.setdefault(task, []).append(str(name))
     return out
-
-
-def _isnull(value: Any) -> bool:
-    try:
-        return value is None or bool(value != value)  # NaN is the only value unequal to itself
-    except (TypeError, ValueError):  # arrays and other containers are values, not missing
-        return False

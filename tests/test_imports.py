@@ -268,3 +268,28 @@ def test_importing_and_parsing_a_suite_touches_no_executor() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["[]", "[]"]
+
+
+def private_imports(package_dir: Path) -> list[str]:
+    """``from mlbench.x import _name`` in another module of the package: one line each."""
+    modules = module_files(package_dir)
+    top = package_dir.name
+    found = []
+    for name, (path, _) in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            if not (node.module == top or node.module.startswith(top + ".")) or node.module == name:
+                continue
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    rel = path.relative_to(package_dir.parent)
+                    found.append(f"{rel}:{node.lineno}: from {node.module} import {alias.name}")
+    return found
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    # what two modules share is public in its home; a private name is free to change
+    found = private_imports(PACKAGE_DIR)
+    assert not found, "make these public where they live:\n" + "\n".join(found)

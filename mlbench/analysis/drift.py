@@ -78,7 +78,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlbench.analysis.stats import holm
 from mlbench.errors import MlbenchError
+from mlbench.values import jsonable
 
 __all__ = [
     "DriftInputError",
@@ -202,7 +204,7 @@ class DriftResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of everything (the ``--json`` output of ``mlbench check``)."""
-        return _jsonable(
+        return jsonable(
             {
                 "kind": self.kind,
                 "flagged": self.flagged,
@@ -225,31 +227,6 @@ class DriftResult:
 
 # ------------------------------------------------------------------------------------------
 # small statistics
-
-
-def holm(p: np.ndarray | list[float]) -> np.ndarray:
-    """Holm step-down adjusted p-values (family-wise error control, any dependence).
-
-    Parameters
-    ----------
-    p : array-like of float
-        Raw p-values; NaN stays NaN and does not count towards the family.
-
-    Returns
-    -------
-    numpy.ndarray
-        Adjusted p-values, capped at 1, in the input order.
-    """
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    m = len(ok)
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    adjusted = np.maximum.accumulate(p[order] * (m - np.arange(m)))
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
 
 
 def permutation_auc(
@@ -1022,20 +999,3 @@ def split_halves(n: int, max_rows: int, seed: int) -> tuple[np.ndarray, np.ndarr
     if max_rows:
         fit, ref = fit[:max_rows], ref[:max_rows]
     return np.sort(fit), np.sort(ref)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return None if math.isnan(v) or math.isinf(v) else v
-    return value

@@ -90,7 +90,7 @@ def corrected_t_interval(
     """
     x = np.asarray(fold_scores, dtype=float)
     x = x[np.isfinite(x)]
-    low, high = _corrected_t(
+    low, high = corrected_t_bounds(
         np.array([x.mean()]) if len(x) else np.array([math.nan]),
         np.array([x.var(ddof=1)]) if len(x) >= 2 else np.array([math.nan]),
         np.array([float(len(x))]),
@@ -100,7 +100,7 @@ def corrected_t_interval(
     return float(low[0]), float(high[0])
 
 
-def _corrected_t(
+def corrected_t_bounds(
     mean: np.ndarray, var: np.ndarray, n_folds: np.ndarray, ratio: np.ndarray, level: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised :func:`corrected_t_interval` from per-group mean, variance, fold count, n_test/n_train."""

@@ -333,6 +333,6 @@ def load_sample(path: str | Path) -> tuple[str, Any, np.ndarray | None]:
 
 def _clean(value: Any) -> Any:
     """JSON-safe copy: NaN and infinities become None."""
-    from mlbench.analysis.drift import _jsonable
+    from mlbench.values import jsonable
 
-    return _jsonable(value)
+    return jsonable(value)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mlbench.analysis.intervals import N_BOOT
-from mlbench.analysis.tables import PredictionLoader, _long_scores, score_summary
+from mlbench.analysis.tables import PredictionLoader, long_scores, score_summary
 
 __all__ = ["crossovers", "fit_power_law", "fit_power_laws", "learning_curves"]
 
@@ -76,7 +76,7 @@ def learning_curves(
     """
     cols = ["dataset", "model", "metric", "n_train", "mean", "std", "n", "ci_low", "ci_high", "error_mean"]
     cols += ["ci_method"]
-    long = _long_scores(results, metric, primary)
+    long = long_scores(results, metric, primary)
     if long.empty:
         return pd.DataFrame(columns=cols)
     keys = ["dataset", "model", "metric", "n_train"]

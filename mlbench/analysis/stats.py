@@ -36,19 +36,19 @@ from mlbench.analysis.tables import (
     RESOURCE_COLUMNS,
     SCORED,
     PredictionLoader,
-    _at_reference,
-    _groups_of,
-    _long_for,
-    _metrics_by_dataset,
-    _references,
-    _status_table,
-    _table,
+    at_reference,
     dataset_groups,
+    groups_of,
+    long_for,
+    metrics_by_dataset,
     per_fold,
     primary_metrics,
+    reference_points,
     reference_sizes,
     reference_status,
+    results_table,
     score_summary,
+    status_table,
 )
 from mlbench.metrics import METRICS
 
@@ -59,6 +59,7 @@ __all__ = [
     "dataset_groups",
     "error_of",
     "friedman_test",
+    "holm",
     "leaderboard",
     "per_fold",
     "primary_metrics",
@@ -201,12 +202,12 @@ def score_table(
         has rows, failed and skipped ones with NaN scores; a dataset without any score has one row
         per model with metric None. Sorted by dataset, model, primary metric first.
     """
-    t = _table(results)
-    refs = _references(t)
-    status = _status_table(t, refs)
+    t = results_table(results)
+    refs = reference_points(t)
+    status = status_table(t, refs)
     chosen = primary_metrics(t, None, primary)
     wanted: dict[str, list[str]] = {}
-    available = _metrics_by_dataset(t)
+    available = metrics_by_dataset(t)
     for ds in status["dataset"].unique():
         names = available.get(ds, [])
         if metrics is not None:
@@ -216,8 +217,8 @@ def score_table(
         wanted[ds] = names
     parts = []
     for m in sorted({m for names in wanted.values() for m in names}):
-        part = _long_for(t, {ds: m for ds, names in wanted.items() if m in names})
-        parts.append(_at_reference(part, refs))
+        part = long_for(t, {ds: m for ds, names in wanted.items() if m in names})
+        parts.append(at_reference(part, refs))
     long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     keys = ["dataset", "model", "metric"]
     summary = score_summary(long, keys, predictions=predictions, level=level, n_boot=n_boot, seed=seed)
@@ -295,7 +296,7 @@ def summarize_scores(
     cols = ["dataset", "model", "metric", "n_train", "mean", "std", "n", "ci_low", "ci_high"]
     cols += ["train_mean", "gap", *RESOURCE_COLUMNS, "status", "train_size", "n_ok", "n_jobs"]
     cols += ["ci_method", "ci_note"]
-    t = _table(results)
+    t = results_table(results)
     chosen = primary_metrics(t, metric, primary)
     if not chosen:
         return pd.DataFrame(columns=cols)
@@ -323,16 +324,16 @@ def _scored(
     """Each applicable model's primary score per dataset at the reference size, with its rank.
 
     Returns (scores, table): scores has dataset, model, metric, greater_is_better, score, good
-    (oriented: higher is better), status, scored, group, rank; table is :func:`_table` of results.
+    (oriented: higher is better), status, scored, group, rank; table is :func:`results_table` of results.
     """
-    t = _table(results)
+    t = results_table(results)
     chosen = primary_metrics(t, metric, primary)
-    refs = _references(t)
-    status = _status_table(t, refs)
-    long = _at_reference(_long_for(t, chosen), refs)
+    refs = reference_points(t)
+    status = status_table(t, refs)
+    long = at_reference(long_for(t, chosen), refs)
     # Datasets where no model has a score at the reference size order nothing: left out.
     ranked = sorted(set(long["dataset"]))
-    groups = _groups_of(status, ranked)
+    groups = groups_of(status, ranked)
     status = status[status["applies"] & status["dataset"].isin(ranked)]
     means = per_fold(long, ["dataset", "model"]).groupby(["dataset", "model"])["score"].mean()
     out = status.merge(means.rename("score").reset_index(), on=["dataset", "model"], how="left")
@@ -652,9 +653,24 @@ def critical_difference(
     }
 
 
-def _holm(p: np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values (NaNs stay NaN and do not count as tests)."""
-    out = np.full(len(p), np.nan)
+def holm(p: np.ndarray | list[float]) -> np.ndarray:
+    """Holm step-down adjusted p-values (family-wise error control under any dependence).
+
+    The one implementation of the package (the Wilcoxon pairs and the mismatch checks' features).
+
+    Parameters
+    ----------
+    p : array-like of float
+        Raw p-values; a non-finite one (NaN: no test could be run) stays NaN and does not count
+        towards the family.
+
+    Returns
+    -------
+    numpy.ndarray
+        Adjusted p-values, capped at 1, in the input order.
+    """
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
     idx = np.flatnonzero(np.isfinite(p))
     m = len(idx)
     if m == 0:
@@ -755,7 +771,7 @@ def wilcoxon_holm(
                 better = a if med > 0 else b if med < 0 else None
                 rows.append((a, b, p, len(d), better))
         part = pd.DataFrame(rows, columns=["model_a", "model_b", "p_value", "n_datasets", "better"])
-        part["p_holm"] = _holm(part["p_value"].to_numpy(dtype=float))
+        part["p_holm"] = holm(part["p_value"].to_numpy(dtype=float))
         part["significant"] = part["p_holm"] < alpha
         part["group"], part["scale"] = g, scale
         frames.append(part[cols])
@@ -822,15 +838,15 @@ def compare_runs(
 
     cols = ["dataset", "model", "metric", "mean_a", "mean_b", "delta", "p_value", "significant", "n_pairs"]
     cols += ["status_a", "status_b", "paired", "comparison", "n_train_a", "n_train_b"]
-    ta, tb = _table(a), _table(b)
+    ta, tb = results_table(a), results_table(b)
     chosen = primary_metrics(ta, metric, primary)
-    refs_a, refs_b = _references(ta), _references(tb)
-    status_a = _status_table(ta, refs_a).set_index(["dataset", "model"])["status"]
-    status_b = _status_table(tb, refs_b).set_index(["dataset", "model"])["status"]
+    refs_a, refs_b = reference_points(ta), reference_points(tb)
+    status_a = status_table(ta, refs_a).set_index(["dataset", "model"])["status"]
+    status_b = status_table(tb, refs_b).set_index(["dataset", "model"])["status"]
     # Judge b on the metric chosen for a, dataset by dataset, so both sides use the same column.
-    la = _at_reference(_long_for(ta, chosen), refs_a)
-    lb = _at_reference(
-        _long_for(tb, {ds: m for ds, m in chosen.items() if (tb["dataset"] == ds).any()}), refs_b
+    la = at_reference(long_for(ta, chosen), refs_a)
+    lb = at_reference(
+        long_for(tb, {ds: m for ds, m in chosen.items() if (tb["dataset"] == ds).any()}), refs_b
     )
     rows = []
     for (ds, model), st in status_a.items():

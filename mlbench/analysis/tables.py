@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlbench.analysis.intervals import N_BOOT, _corrected_t, bootstrap_interval, clip_to_range
+from mlbench.analysis.intervals import N_BOOT, bootstrap_interval, clip_to_range, corrected_t_bounds
 from mlbench.metrics import DEFAULT_METRICS, METRICS
 
 __all__ = [
@@ -57,7 +57,7 @@ _NO_SIZE = -1.0
 # --------------------------------------------------------------------------------------------
 
 
-def _table(results: pd.DataFrame) -> pd.DataFrame:
+def results_table(results: pd.DataFrame) -> pd.DataFrame:
     """A copy with the columns the analyses read: missing status means ok, missing fold/repeat 0."""
     t = results.copy()
     defaults: dict[str, Any] = {
@@ -144,7 +144,7 @@ def primary_metrics(
     return out
 
 
-def _metrics_by_dataset(t: pd.DataFrame) -> dict[str, list[str]]:
+def metrics_by_dataset(t: pd.DataFrame) -> dict[str, list[str]]:
     """Registered metrics of each dataset's task type with test values, in the default order."""
     ok = t[t["status"] == "ok"]
     if ok.empty:
@@ -189,7 +189,7 @@ def _levels(t: pd.DataFrame) -> pd.DataFrame:
     return lv
 
 
-def _references(t: pd.DataFrame) -> dict[str, tuple[float, float]]:
+def reference_points(t: pd.DataFrame) -> dict[str, tuple[float, float]]:
     """``{dataset: (size_key, n_train)}`` of each dataset's reference size."""
     if t.empty:
         return {}
@@ -221,12 +221,12 @@ def reference_sizes(results: pd.DataFrame) -> pd.DataFrame:
         The reference is the largest requested size that was not skipped for every model, the same
         for every model of the dataset (see the module docstring).
     """
-    refs = _references(_table(results))
+    refs = reference_points(results_table(results))
     rows = [(ds, math.nan if key == _NO_SIZE else key, n) for ds, (key, n) in refs.items()]
     return pd.DataFrame(rows, columns=["dataset", "train_size", "n_train"])
 
 
-def _status_table(t: pd.DataFrame, refs: dict[str, tuple[float, float]]) -> pd.DataFrame:
+def status_table(t: pd.DataFrame, refs: dict[str, tuple[float, float]]) -> pd.DataFrame:
     cols = ["dataset", "model", "status", "applies", "n_ok", "n_jobs", "train_size", "n_train"]
     t = t[t["dataset"].isin(list(refs))]
     if t.empty:
@@ -315,8 +315,8 @@ def reference_status(results: pd.DataFrame) -> pd.DataFrame:
         ``skipped`` (the model does not apply to the dataset: ``applies`` is False). ``n_jobs``
         counts the jobs at the reference size that were not skipped.
     """
-    t = _table(results)
-    return _status_table(t, _references(t))
+    t = results_table(results)
+    return status_table(t, reference_points(t))
 
 
 def _group_label(models: tuple[str, ...], every: tuple[str, ...]) -> str:
@@ -328,7 +328,7 @@ def _group_label(models: tuple[str, ...], every: tuple[str, ...]) -> str:
     return "only " + ", ".join(models)
 
 
-def _groups_of(status: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
+def groups_of(status: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
     applies = status[status["applies"] & status["dataset"].isin(list(datasets))]
     sets = applies.groupby("dataset")["model"].agg(lambda s: tuple(sorted(s)))
     every = tuple(sorted(applies["model"].unique()))
@@ -363,10 +363,10 @@ def dataset_groups(
         models (tuple of the models that ran there, whether or not they succeeded), n_datasets
         (of the group). Largest group first. Models are ranked and tested only within a group.
     """
-    t = _table(results)
+    t = results_table(results)
     chosen = primary_metrics(t, metric, primary)
-    refs = _references(t)
-    return _groups_of(_status_table(t, refs), _ranked_datasets(t, chosen, refs))
+    refs = reference_points(t)
+    return groups_of(status_table(t, refs), _ranked_datasets(t, chosen, refs))
 
 
 def _ranked_datasets(
@@ -378,7 +378,7 @@ def _ranked_datasets(
     make every model "failed" somewhere and empty the tests, so it is left out of the ranking
     (its per-dataset table still shows the failures).
     """
-    long = _at_reference(_long_for(t, chosen), refs)
+    long = at_reference(long_for(t, chosen), refs)
     return sorted(set(long["dataset"]))
 
 
@@ -428,8 +428,8 @@ _LONG_COLUMNS = [
 ]
 
 
-def _long_for(t: pd.DataFrame, chosen: dict[str, str]) -> pd.DataFrame:
-    """One row per ok job with a finite score on ``chosen[dataset]`` (``t`` from :func:`_table`).
+def long_for(t: pd.DataFrame, chosen: dict[str, str]) -> pd.DataFrame:
+    """One row per ok job with a finite score on ``chosen[dataset]`` (``t`` from :func:`results_table`).
 
     ``n_train`` is grouped (jobs within 1% share their median, per dataset, so every model's curve
     has the same x values); ``n_train_raw`` is the job's own count.
@@ -469,15 +469,15 @@ def _long_for(t: pd.DataFrame, chosen: dict[str, str]) -> pd.DataFrame:
     return part[_LONG_COLUMNS].reset_index(drop=True)
 
 
-def _long_scores(
+def long_scores(
     results: pd.DataFrame, metric: str | None = None, primary: dict[str, str] | None = None
 ) -> pd.DataFrame:
-    """One row per ok job with a score on its dataset's metric (see :func:`_long_for`)."""
-    t = _table(results)
-    return _long_for(t, primary_metrics(t, metric, primary))
+    """One row per ok job with a score on its dataset's metric (see :func:`long_for`)."""
+    t = results_table(results)
+    return long_for(t, primary_metrics(t, metric, primary))
 
 
-def _at_reference(long: pd.DataFrame, refs: dict[str, tuple[float, float]]) -> pd.DataFrame:
+def at_reference(long: pd.DataFrame, refs: dict[str, tuple[float, float]]) -> pd.DataFrame:
     """Keep the jobs at their dataset's reference size."""
     if long.empty:
         return long
@@ -551,7 +551,7 @@ def score_summary(
     Parameters
     ----------
     long : pandas.DataFrame
-        Rows of :func:`_long_for` (one per ok job), holding ``metric`` and ``keys``.
+        Rows of :func:`long_for` (one per ok job), holding ``metric`` and ``keys``.
     keys : list of str
         Grouping columns, including ``dataset`` and ``metric``.
     predictions : callable, optional
@@ -597,7 +597,7 @@ def score_summary(
         .reset_index()
     )
     ratio = out["n_test"].to_numpy(dtype=float) / out["pool"].to_numpy(dtype=float)
-    lo, hi = _corrected_t(
+    lo, hi = corrected_t_bounds(
         out["mean"].to_numpy(dtype=float),
         out["var"].to_numpy(dtype=float),
         out["n_folds"].to_numpy(dtype=float),

@@ -220,7 +220,8 @@ def compare(run_a: Run, run_b: Run) -> dict[str, Any]:
         stored suite: jobs are then paired by fold, repeat and size, unchecked) and ``warnings``.
     """
     from mlbench.analysis import compare_runs
-    from mlbench.report.values import _jsonable, greater_is_better
+    from mlbench.report.values import greater_is_better
+    from mlbench.values import jsonable
 
     results_a, results_b = run_a.results(), run_b.results()
     primary = run_a.meta.get("primary_metric") or None
@@ -229,7 +230,7 @@ def compare(run_a: Run, run_b: Run) -> dict[str, Any]:
     table = compare_runs(results_a, results_b, primary=primary, splits=splits if known else None)
     rows = []
     for r in table.to_dict("records"):
-        r = _jsonable(r)
+        r = jsonable(r)
         good = greater_is_better(r["metric"])
         d = r.get("delta")
         r["improved"] = None if d is None or d == 0 else (d > 0) == good
@@ -335,12 +336,12 @@ def write_comparison(
     Path
         The written file.
     """
-    from mlbench.report.html import _environment
+    from mlbench.report.html import jinja_environment
 
     c = compare(run_a, run_b)
     for message in c["warnings"] if warn is not None else ():
         warn(message)
-    html = _environment().get_template("compare.html.j2").render(c=c)
+    html = jinja_environment().get_template("compare.html.j2").render(c=c)
     target = Path(out) if out is not None else run_b.path / "compare.html"
     return _atomic_write(target, html.encode("utf-8"))
 

@@ -14,7 +14,7 @@ from typing import Any
 
 
 @functools.lru_cache(maxsize=1)
-def _environment() -> Any:
+def jinja_environment() -> Any:
     # cached: the environment caches compiled templates, and compiling index.html.j2 is a tenth
     # of a second per report
     from jinja2 import Environment, PackageLoader
@@ -156,7 +156,7 @@ def render_html(summary: dict[str, Any], plots: bool = True, *, fingerprint: str
 
     from mlbench.report.plots import to_data_uri, to_svg
 
-    env = _environment()
+    env = jinja_environment()
     n_groups = len((summary.get("overall") or {}).get("groups", []))
     drawn = (
         figures(summary)
@@ -326,4 +326,4 @@ def prewarm() -> None:
     from mlbench.report import plots
 
     plots.warm_up()
-    _environment().get_template("index.html.j2")
+    jinja_environment().get_template("index.html.j2")

@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from mlbench.values import number_or_none
+
 __all__ = ["figures", "summarize_mismatch"]
 
 _COMPARISON_TITLES = {
@@ -61,8 +63,8 @@ def summarize_mismatch(
                     "check": str(r["check"]),
                     "feature": str(r["feature"] or ""),
                     "test": str(r["test"] or ""),
-                    "p_corrected": _num(r["p_corrected"]),
-                    "effect": _num(r["effect"]),
+                    "p_corrected": number_or_none(r["p_corrected"]),
+                    "effect": number_or_none(r["effect"]),
                     "effect_name": str(r["effect_name"] or ""),
                 }
                 for r in checks.sort_values("p_corrected").to_dict("records")
@@ -73,10 +75,10 @@ def summarize_mismatch(
                 "verdict": str(v["verdict"] or ""),
                 "flagged": bool(v["flagged"]),
                 "error": None if _missing(v.get("error")) else str(v["error"]),
-                "auc": _num(detail.get("auc")),
-                "domain_p": _num(detail.get("domain_p")),
-                "n_train": _num(v.get("n_train")),
-                "n_test": _num(v.get("n_test")),
+                "auc": number_or_none(detail.get("auc")),
+                "domain_p": number_or_none(detail.get("domain_p")),
+                "n_train": number_or_none(v.get("n_train")),
+                "n_test": number_or_none(v.get("n_test")),
                 "kind": detail.get("kind", "table"),
                 "correction": detail.get("correction", ""),
                 "flagged_rows": flagged_rows[:20],
@@ -130,16 +132,16 @@ _TRAIN, _TEST = "#4c72b0", "#dd8452"
 
 def _histograms(hists: dict[str, dict[str, Any]]) -> Any:
     """Overlaid train/test shares of up to three features, one panel each."""
-    from mlbench.report.plots import _RC, _pyplot, _short
+    from mlbench.report.plots import RC_PARAMS, load_pyplot, short_label
 
     names = list(hists)[:3]
-    plt = _pyplot()
-    with plt.rc_context(_RC):
+    plt = load_pyplot()
+    with plt.rc_context(RC_PARAMS):
         fig, axes = plt.subplots(1, len(names), figsize=(3.1 * len(names), 2.3), squeeze=False)
         for ax, name in zip(axes[0], names, strict=True):
             h = hists[name]
             if h.get("kind") == "categorical":
-                levels = [_short(str(x), 12) for x in h["levels"]]
+                levels = [short_label(str(x), 12) for x in h["levels"]]
                 x = list(range(len(levels)))
                 ax.bar([i - 0.2 for i in x], h["train"], width=0.4, color=_TRAIN, label="train")
                 ax.bar([i + 0.2 for i in x], h["test"], width=0.4, color=_TEST, label="test")
@@ -153,7 +155,7 @@ def _histograms(hists: dict[str, dict[str, Any]]) -> Any:
                 edges = h["edges"]
                 ax.stairs(h["train"], edges, color=_TRAIN, fill=True, alpha=0.45, label="train")
                 ax.stairs(h["test"], edges, color=_TEST, fill=True, alpha=0.45, label="test")
-            ax.set_title(_short(name, 30), fontsize=8.5)
+            ax.set_title(short_label(name, 30), fontsize=8.5)
             ax.set_ylabel("share of rows", fontsize=8)
         # beside the last panel: inside, it covered the tallest bars (class shares fill the panel)
         axes[0][-1].legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -167,19 +169,11 @@ def _label_bars(label: dict[str, Any]) -> Any:
 
 
 def _unlike_grid(unlike: dict[str, Any]) -> Any:
-    from mlbench.report.plots import _thumbnails
+    from mlbench.report.plots import thumbnail_grid
 
     captions = (f"{score:.2f}" for score in unlike["scores"])
-    return _thumbnails(unlike["images"], captions, cell=(1.05, 1.25), top=0.85, hspace=0.4)
+    return thumbnail_grid(unlike["images"], captions, cell=(1.05, 1.25), top=0.85, hspace=0.4)
 
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _num(value: Any) -> float | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(x) or math.isinf(x) else x

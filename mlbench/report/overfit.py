@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlbench.report.values import _jsonable
+from mlbench.values import jsonable
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -66,7 +66,7 @@ def overfitting(named: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[
         for name, option in ovf.REMEDIES.items():
             models = sorted({r["model"] for r in flagged if r["remedy"] == name})
             remedies.append({"remedy": name, "option": option, "models": models})
-        out[str(dataset)] = _jsonable(
+        out[str(dataset)] = jsonable(
             {
                 "metric": primary.get(str(dataset)),
                 "checks": rows,

@@ -22,7 +22,7 @@ MAX_LABEL = 40
 
 _BAR = "#4c72b0"
 _BEST = "#dd8452"
-_RC = {
+RC_PARAMS = {
     "svg.fonttype": "path",
     # A fixed salt makes ids (and so the report) reproducible; uniqueness across figures comes
     # from the per-figure prefix added in _svg_text.
@@ -111,7 +111,7 @@ def bar_chart(
     rows = [r for r in rows if r.get("test_mean") is not None]
     if not rows:
         return None
-    plt = _pyplot()
+    plt = load_pyplot()
     values = [r["test_mean"] for r in rows]
     # The interval is over fold means while the bar is the mean over all jobs; with unequal
     # repeats per fold the bar can sit just outside it, so the whiskers are clipped at the bar.
@@ -124,7 +124,7 @@ def bar_chart(
         for v, r in zip(values, rows, strict=True)
     ]
     best = max(values) if greater_is_better else min(values)
-    with plt.rc_context(_RC):
+    with plt.rc_context(RC_PARAMS):
         fig, ax = plt.subplots(figsize=(5.0, 0.9 + 0.3 * len(rows)))
         y = list(range(len(rows)))
         ax.barh(
@@ -135,7 +135,7 @@ def bar_chart(
             error_kw={"ecolor": "#333333", "capsize": 3, "elinewidth": 1},
             height=0.65,
         )
-        ax.set_yticks(y, [_short(r["model"]) for r in rows])
+        ax.set_yticks(y, [short_label(r["model"]) for r in rows])
         ax.invert_yaxis()
         ax.set_xlabel(f"test {metric} (mean, 95% CI; {_arrow(greater_is_better)})")
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
@@ -177,8 +177,8 @@ def pareto(
     if not rows:
         return None
     colors = colors or palette([r["model"] for r in rows])
-    plt = _pyplot()
-    with plt.rc_context(_RC):
+    plt = load_pyplot()
+    with plt.rc_context(RC_PARAMS):
         fig, ax = plt.subplots(figsize=(6.2, 3.3))
         for r in rows:
             x, y = r["fit_seconds"], r["test_mean"]
@@ -192,7 +192,7 @@ def pareto(
                 marker="D" if on else "o",
             )  # fmt: skip
             ax.scatter([], [], s=40, color=colors.get(r["model"], _BAR), marker="D" if on else "o",
-                       edgecolors="black" if on else "none", label=_short(r["model"], 24) + (" ◆" if on else ""))  # fmt: skip
+                       edgecolors="black" if on else "none", label=short_label(r["model"], 24) + (" ◆" if on else ""))  # fmt: skip
         front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r["fit_seconds"])
         if len(front) > 1:
             ax.plot(
@@ -234,9 +234,9 @@ def confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str
         return None
     k = len(m)
     rates = m / np.clip(m.sum(axis=1, keepdims=True), 1, None)
-    plt = _pyplot()
+    plt = load_pyplot()
     side = min(7.0, max(3.2, 0.42 * k + 1.6))
-    with plt.rc_context(_RC):
+    with plt.rc_context(RC_PARAMS):
         fig, ax = plt.subplots(figsize=(side + 0.6, side))
         im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
         if k <= 20:
@@ -247,7 +247,7 @@ def confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str
                             j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7 if k > 10 else 8,
                             color="white" if rates[i, j] > 0.6 else "#222222",
                         )  # fmt: skip
-        names = [_short(str(s), 14) for s in labels]
+        names = [short_label(str(s), 14) for s in labels]
         ticks = list(range(k)) if k <= 40 else list(range(0, k, max(1, k // 20)))
         ax.set_xticks(
             ticks, [names[t] for t in ticks], rotation=45 if k > 6 else 0, ha="right" if k > 6 else "center"
@@ -289,12 +289,12 @@ def cd_diagram(mean_ranks: dict[str, float], cd: float | None, groups: Sequence[
         return None
     k = len(items)
     lo, hi = 1.0, max(float(k), max(r for r, _ in items))
-    plt = _pyplot()
+    plt = load_pyplot()
     half = (k + 1) // 2
     left, right = items[:half], items[half:]
     bars = [sorted(g, key=lambda m: mean_ranks[m]) for g in groups if len(g) > 1]
     height = 1.2 + 0.28 * max(len(left), len(right)) + 0.18 * len(bars)
-    with plt.rc_context(_RC):
+    with plt.rc_context(RC_PARAMS):
         fig, ax = plt.subplots(figsize=(7.0, height))
         ax.set_xlim(lo - 0.9 * (hi - lo) / max(k - 1, 1) - 0.6, hi + 0.9 * (hi - lo) / max(k - 1, 1) + 0.6)
         ax.set_ylim(0, 1)
@@ -315,11 +315,11 @@ def cd_diagram(mean_ranks: dict[str, float], cd: float | None, groups: Sequence[
         for i, (r, m) in enumerate(left):
             y = axis_y + bar_space + 0.08 + step * (i + 0.5)
             ax.plot([r, r, lo - 0.3], [axis_y, y, y], color="#333333", linewidth=0.8)
-            ax.text(lo - 0.35, y, f"{_short(m, 28)} ({r:.2f})", ha="right", va="center", fontsize=8)
+            ax.text(lo - 0.35, y, f"{short_label(m, 28)} ({r:.2f})", ha="right", va="center", fontsize=8)
         for i, (r, m) in enumerate(right):
             y = axis_y + bar_space + 0.08 + step * (len(right) - 1 - i + 0.5)
             ax.plot([r, r, hi + 0.3], [axis_y, y, y], color="#333333", linewidth=0.8)
-            ax.text(hi + 0.35, y, f"({r:.2f}) {_short(m, 28)}", ha="left", va="center", fontsize=8)
+            ax.text(hi + 0.35, y, f"({r:.2f}) {short_label(m, 28)}", ha="left", va="center", fontsize=8)
         for j, g in enumerate(bars):
             y = axis_y + 0.04 + 0.05 * j
             ax.plot(
@@ -358,15 +358,15 @@ def learning_curves(
         return None
     colors = colors or palette([c["model"] for c in curves])
     fits = {f["model"]: f for f in scaling.get("fits", []) if f.get("ok") and f.get("points")}
-    plt = _pyplot()
-    with plt.rc_context(_RC):
+    plt = load_pyplot()
+    with plt.rc_context(RC_PARAMS):
         fig, ax = plt.subplots(figsize=(9.0, 4.4))
         for curve in curves:
             model, pts = curve["model"], curve["points"]
             color = colors.get(model, _BAR)
             xs = [p["n_train"] for p in pts]
             fit = fits.get(model)
-            label = _short(model, 28)
+            label = short_label(model, 28)
             if fit is not None and fit.get("b") is not None:
                 label += f"  (b = {fit['b']:.2f})"
             ax.plot(
@@ -445,8 +445,8 @@ def ensemble_weights(weights: dict[str, list[dict[str, Any]]], colors: dict[str,
         return None
     members = sorted({m for sizes in weights.values() for e in sizes for m in e["weights"]})
     colors = colors or palette(members)
-    plt = _pyplot()
-    with plt.rc_context(_RC):
+    plt = load_pyplot()
+    with plt.rc_context(RC_PARAMS):
         fig, axes = plt.subplots(
             1, len(weights), figsize=(min(3.2 * len(weights) + 1.8, 11), 2.9), squeeze=False, sharey=True
         )
@@ -461,10 +461,10 @@ def ensemble_weights(weights: dict[str, list[dict[str, Any]]], colors: dict[str,
                 if not any(values):
                     continue
                 ax.bar(range(len(sizes)), values, bottom=bottom, color=colors.get(member, _BAR), width=0.7,
-                       label=_short(member, 24))  # fmt: skip
+                       label=short_label(member, 24))  # fmt: skip
                 bottom = [b + v for b, v in zip(bottom, values, strict=True)]
             ax.set_xticks(range(len(sizes)), ticks, rotation=30 if len(sizes) > 5 else 0)
-            ax.set_title(_short(label, 36), fontsize=8.5, loc="left")
+            ax.set_title(short_label(label, 36), fontsize=8.5, loc="left")
             ax.set_xlabel("training rows")
             ax.set_ylim(0, 1.0)
         axes[0][0].set_ylabel("weight (mean over folds)")
@@ -501,8 +501,8 @@ def tuning_history(history: dict[str, Any], importances: dict[str, float] | None
     folds = [c for c in history.get("folds") or [] if c]
     if not folds:
         return None
-    plt = _pyplot()
-    with plt.rc_context(_RC):
+    plt = load_pyplot()
+    with plt.rc_context(RC_PARAMS):
         panels = 2 if importances else 1
         fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels + 0.6, 2.9), squeeze=False)
         ax = axes[0][0]
@@ -516,7 +516,7 @@ def tuning_history(history: dict[str, Any], importances: dict[str, float] | None
         ax.xaxis.set_major_locator(_ticker().MaxNLocator(integer=True))
         metric = history.get("metric") or "score"
         ax.set_ylabel(f"best validation {metric} {_arrow(bool(history.get('greater_is_better', True)))}")
-        ax.set_title(_short(f"{title}: optimisation history", 48), fontsize=8.5, loc="left")
+        ax.set_title(short_label(f"{title}: optimisation history", 48), fontsize=8.5, loc="left")
         ax.legend(
             frameon=False,
             fontsize=7.5,
@@ -526,7 +526,7 @@ def tuning_history(history: dict[str, Any], importances: dict[str, float] | None
             bx = axes[0][1]
             names = list(importances)[:12][::-1]
             bx.barh(range(len(names)), [importances[n] for n in names], color=_BAR)
-            bx.set_yticks(range(len(names)), [_short(n, 22) for n in names])
+            bx.set_yticks(range(len(names)), [short_label(n, 22) for n in names])
             bx.set_xlabel("importance (fANOVA, mean over folds)")
             bx.set_title("parameter importances", fontsize=8.5, loc="left")
         fig.tight_layout()
@@ -561,13 +561,13 @@ def loss_curves(histories: Sequence[dict[str, Any]], colors: dict[str, str] | No
     if not histories:
         return None
     colors = colors or palette([h["model"] for h in histories])
-    plt = _pyplot()
-    with plt.rc_context(_RC):
+    plt = load_pyplot()
+    with plt.rc_context(RC_PARAMS):
         fig, ax = plt.subplots(figsize=(6.4, 3.4))
         for h in histories:
             color = colors.get(h["model"], _BAR)
             ep = h["epochs"]
-            name = _short(h["model"], 28)
+            name = short_label(h["model"], 28)
             ax.plot(ep, h["train_loss"], color=color, linewidth=1.5, label=f"{name} train")
             if h.get("val_loss") and any(v is not None for v in h["val_loss"]):
                 ax.plot(ep, h["val_loss"], color=color, linewidth=1.5, linestyle="--", label=f"{name} val")
@@ -627,8 +627,8 @@ def filters_grid(filters: Any, max_filters: int = 32) -> Any:
     f = f[:max_filters]
     cols = min(len(f), 16)
     rows = math.ceil(len(f) / cols)
-    plt = _pyplot()
-    with plt.rc_context(_RC):
+    plt = load_pyplot()
+    with plt.rc_context(RC_PARAMS):
         fig, axes = plt.subplots(rows, cols, figsize=(0.45 * cols, 0.45 * rows + 0.1), squeeze=False)
         for ax in axes.flat:
             ax.axis("off")
@@ -661,8 +661,8 @@ def activations_grid(images: Any, activations: Any) -> Any:
     if imgs.ndim != 4 or acts.ndim != 4 or len(imgs) == 0:
         return None
     m, a = min(len(imgs), len(acts)), acts.shape[1]
-    plt = _pyplot()
-    with plt.rc_context(_RC):
+    plt = load_pyplot()
+    with plt.rc_context(RC_PARAMS):
         fig, axes = plt.subplots(m, a + 1, figsize=(0.8 * (a + 1), 0.8 * m + 0.25), squeeze=False)
         for i in range(m):
             img, cmap = _image(imgs[i])
@@ -699,13 +699,13 @@ def mistakes_grid(images: Any, true: Sequence[str], pred: Sequence[str], conf: S
     """
     # a generator: captions are made only for the images shown, as the zip over them asks
     captions = (
-        f"true {_short(t, 10)}\npred {_short(p, 10)} ({c:.0%})"
+        f"true {short_label(t, 10)}\npred {short_label(p, 10)} ({c:.0%})"
         for t, p, c in zip(true, pred, conf, strict=False)
     )
-    return _thumbnails(images, captions, cell=(1.15, 1.4), top=0.8, hspace=0.5, color="#aa2222")
+    return thumbnail_grid(images, captions, cell=(1.15, 1.4), top=0.8, hspace=0.5, color="#aa2222")
 
 
-def _thumbnails(
+def thumbnail_grid(
     images: Any,
     captions: Iterable[str],
     *,
@@ -728,8 +728,8 @@ def _thumbnails(
     cols = min(n, 8)
     rows = math.ceil(n / cols)
     title_kw = {"fontsize": 7} if color is None else {"fontsize": 7, "color": color}
-    plt = _pyplot()
-    with plt.rc_context(_RC):
+    plt = load_pyplot()
+    with plt.rc_context(RC_PARAMS):
         fig, axes = plt.subplots(rows, cols, figsize=(cell[0] * cols, cell[1] * rows), squeeze=False)
         for ax in axes.flat:
             ax.axis("off")
@@ -745,7 +745,7 @@ def _arrow(greater: bool) -> str:
     return "higher is better" if greater else "lower is better"
 
 
-def _pyplot() -> Any:
+def load_pyplot() -> Any:
     import matplotlib
 
     # Agg: no display, no GUI toolkit; switching is a no-op once set.
@@ -766,8 +766,8 @@ def warm_up() -> None:
     import scipy.optimize
     import scipy.stats  # noqa: F401  (intervals and tests)
 
-    plt = _pyplot()
-    with plt.rc_context(_RC):
+    plt = load_pyplot()
+    with plt.rc_context(RC_PARAMS):
         fig, ax = plt.subplots(figsize=(1, 1))
         ax.set_xscale("log")
         ax.plot([1, 10], [0, 1], label="x")
@@ -809,7 +809,7 @@ def _seconds_tick(x: float) -> str:
     return f"{x * 1e6:g} µs"
 
 
-def _short(label: str, limit: int = MAX_LABEL) -> str:
+def short_label(label: str, limit: int = MAX_LABEL) -> str:
     label = str(label)
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
@@ -823,7 +823,7 @@ def _svg_text(fig: Any, prefix: str | None = None) -> str:
 
     buf = io.StringIO()
     try:
-        with plt.rc_context(_RC):  # saved outside the drawing context: the id salt must hold here too
+        with plt.rc_context(RC_PARAMS):  # saved outside the drawing context: the id salt must hold here too
             fig.savefig(
                 buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None}
             )

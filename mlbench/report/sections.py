@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mlbench.report.values import _int, _jsonable, _num, _records
+from mlbench.values import int_or_none, jsonable, number_or_none, records
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -103,7 +103,7 @@ def overall(ok: pd.DataFrame, primary: dict[str, str], alpha: float = 0.05) -> d
             "datasets": datasets,
             "models": [str(m) for m in members["models"].iloc[0]],
             "n_datasets": len(datasets),
-            "leaderboard": _records(board.drop(columns="group")),
+            "leaderboard": records(board.drop(columns="group")),
             "tests": False,
             "friedman": None,
             "cd": None,
@@ -128,9 +128,9 @@ def overall(ok: pd.DataFrame, primary: dict[str, str], alpha: float = 0.05) -> d
             out["groups"].append(entry)
             continue
         entry["tests"] = True
-        entry["friedman"] = _jsonable(friedman)
-        entry["cd"] = _jsonable(_quiet(analysis.critical_difference, ok, alpha, primary=prim, group=label))
-        entry["wilcoxon"] = _records(_quiet(analysis.wilcoxon_holm, ok, alpha, primary=prim, group=label))
+        entry["friedman"] = jsonable(friedman)
+        entry["cd"] = jsonable(_quiet(analysis.critical_difference, ok, alpha, primary=prim, group=label))
+        entry["wilcoxon"] = records(_quiet(analysis.wilcoxon_holm, ok, alpha, primary=prim, group=label))
         if len(datasets) < need:
             smallest = 2.0 ** (1 - len(datasets))
             entry["wilcoxon_note"] = (
@@ -211,22 +211,20 @@ def scaling(
             entry_curves.append(
                 {
                     "model": str(model),
-                    "points": _records(
-                        pts[["n_train", "mean", "std", "n", "ci_low", "ci_high", "ci_method"]]
-                    ),
+                    "points": records(pts[["n_train", "mean", "std", "n", "ci_low", "ci_high", "ci_method"]]),
                 }
             )
         sizes = sorted(float(n) for n in part["n_train"].unique())
         cross_rows: list[dict[str, Any]] = []
         if crosses is not None and len(crosses):
-            cross_rows = _records(crosses[crosses["dataset"].astype(str) == dataset])
+            cross_rows = records(crosses[crosses["dataset"].astype(str) == dataset])
             cross_rows = [r for r in cross_rows if r.get("n_cross") is not None]
             cross_rows.sort(key=lambda r: (r.get("kind") != "observed", r["n_cross"]))
         # Fits are drawn over the sizes run and on to the farthest extrapolated crossing.
         x_hi = max([sizes[-1], *[1.15 * r["n_cross"] for r in cross_rows if r.get("kind") == "extrapolated"]])
         entry_fits = []
         if fits is not None and len(fits):
-            for f in _records(fits[fits["dataset"].astype(str) == dataset]):
+            for f in records(fits[fits["dataset"].astype(str) == dataset]):
                 if f.get("ok"):
                     grid = _log_grid(sizes[0], x_hi, FIT_POINTS)
                     f["points"] = [
@@ -372,16 +370,16 @@ def histories(at_top: pd.DataFrame) -> list[dict[str, Any]]:
         epochs = [int(e.get("epoch", i + 1)) for i, e in enumerate(hist)]
 
         def series(key: str, hist: list[dict[str, Any]] = hist) -> list[float | None] | None:
-            vals = [_num(e.get(key)) for e in hist]
+            vals = [number_or_none(e.get(key)) for e in hist]
             return vals if any(v is not None for v in vals) else None
 
-        best = _num(job.get("best_epoch"))
+        best = number_or_none(job.get("best_epoch"))
         out.append(
             {
                 "model": str(model),
                 "job_id": str(job.get("job_id")),
-                "fold": _int(job.get("fold")),
-                "repeat": _int(job.get("repeat")),
+                "fold": int_or_none(job.get("fold")),
+                "repeat": int_or_none(job.get("repeat")),
                 "epochs": epochs,
                 "train_loss": series("train_loss") or [None] * len(epochs),
                 "val_loss": series("val_loss"),
@@ -423,7 +421,7 @@ def sanity(df: pd.DataFrame) -> list[dict[str, Any]]:
                 "n_checked": len(part),
                 "n_passed": int(passed.sum()),
                 "passed": bool(passed.all()),
-                "mean_score": None if score is None else _num(score.mean()),
+                "mean_score": None if score is None else number_or_none(score.mean()),
                 "error": errors[0] if errors else None,
             }
         )
@@ -621,18 +619,20 @@ def ensembles(df: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[str, 
                     start = size
                 elif not pays:
                     start = None
-            pays_from[str(label)] = _num(start)
+            pays_from[str(label)] = number_or_none(start)
         w = weights[weights["dataset"] == dataset]
         by_ensemble: dict[str, list[dict[str, Any]]] = {}
         for (label, size), part in w.groupby(["ensemble", "train_size"], sort=True):
             by_ensemble.setdefault(str(label), []).append(
                 {
-                    "train_size": _num(size),
-                    "n_train": _num(sizes.get((dataset, size))),
-                    "weights": {str(m): _num(v) for m, v in zip(part["member"], part["weight"], strict=True)},
+                    "train_size": number_or_none(size),
+                    "n_train": number_or_none(sizes.get((dataset, size))),
+                    "weights": {
+                        str(m): number_or_none(v) for m, v in zip(part["member"], part["weight"], strict=True)
+                    },
                 }
             )
         for entries in by_ensemble.values():
             entries.sort(key=lambda e: (e["n_train"] is None, e["n_train"] or 0.0))
-        out[str(dataset)] = {"gains": _records(g), "weights": by_ensemble, "pays_from": pays_from}
+        out[str(dataset)] = {"gains": records(g), "weights": by_ensemble, "pays_from": pays_from}
     return out

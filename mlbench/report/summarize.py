@@ -11,16 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-# Re-exported: other report modules import these names from here.
-from mlbench.report.values import (
-    _int,
-    _isnull,
-    _jsonable,
-    _num,
-    _str_or_none,
-    direction_label,
-    greater_is_better,
-)
+from mlbench.report.values import direction_label, greater_is_better
+from mlbench.values import int_or_none, is_missing, jsonable, number_or_none, text_or_none
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -116,7 +108,7 @@ def summarize(
             df[col] = None
     # Group keys must be plain strings: names come from users and may be anything (even None).
     for col in ("dataset", "task_type", "model", "status"):
-        df[col] = df[col].map(lambda v: "" if _isnull(v) else str(v))
+        df[col] = df[col].map(lambda v: "" if is_missing(v) else str(v))
     for col in (
         "train_size",
         "n_train",
@@ -165,7 +157,7 @@ def summarize(
     from mlbench.report.mismatch import summarize_mismatch
 
     summary["mismatch"] = summarize_mismatch(diagnostics, loader)
-    return _jsonable(summary)
+    return jsonable(summary)
 
 
 def _analysis_tables(
@@ -211,7 +203,7 @@ def _cached(loader: DatasetLoader | None) -> DatasetLoader | None:
 
 
 def _header(df: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
-    suites = sorted({str(s) for s in df.get("suite", []) if not _isnull(s)}) if "suite" in df else []
+    suites = sorted({str(s) for s in df.get("suite", []) if not is_missing(s)}) if "suite" in df else []
     started = meta.get("started_at") or _first(df["started_at"], min)
     finished = meta.get("finished_at")
     if finished is None and meta.get("status") not in ("running",):
@@ -225,8 +217,8 @@ def _header(df: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
     return {
         "suite": meta.get("suite") or (suites[0] if suites else "mlbench run"),
         "status": meta.get("status") or ("finished" if len(df) else "empty"),
-        "started_at": _str_or_none(started),
-        "finished_at": _str_or_none(finished),
+        "started_at": text_or_none(started),
+        "finished_at": text_or_none(finished),
         "duration_seconds": _duration(started, finished),
         "compute_seconds": float(compute),
         "n_jobs": len(df),
@@ -250,7 +242,7 @@ def _duration(started: Any, finished: Any) -> float | None:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    if _isnull(value):
+    if is_missing(value):
         return None
     if isinstance(value, datetime):
         return value
@@ -273,7 +265,7 @@ def _flat_mapping(value: Any) -> dict[str, str]:
                 walk(f"{prefix}.{k}" if prefix else str(k), sub)
         elif isinstance(v, (list, tuple)):
             out[prefix] = ", ".join(str(x) for x in v)
-        elif not _isnull(v):
+        elif not is_missing(v):
             out[prefix] = str(v)
 
     walk("", value)
@@ -331,7 +323,7 @@ def _summarize_dataset(
 
     # The jobs each model is judged on: its ok jobs at the dataset's reference size.
     ref = scores["refs"].get(name)
-    at_ref = ok[ok["train_size"].isna()] if _isnull(ref) else ok[ok["train_size"] == ref]
+    at_ref = ok[ok["train_size"].isna()] if is_missing(ref) else ok[ok["train_size"] == ref]
     tops = {str(m): part for m, part in at_ref.groupby("model", sort=True)}
     at_top = at_ref
     deep = sections.histories(at_top)
@@ -363,7 +355,7 @@ def _summarize_dataset(
         "n_jobs": len(df),
         "n_ok": len(ok),
         "n_train_sizes": sizes,
-        "reference_train_size": _num(ref),
+        "reference_train_size": number_or_none(ref),
         "leaderboard": rows,
         "ci_methods": methods,
         "has_params": any(r["n_params"] is not None for r in rows),
@@ -415,10 +407,10 @@ def _leaderboard_rows(
             "status": str(first["status"]),
             "rank": rank,
             "best": False,
-            "train_size": _num(first["train_size"]),
-            "n_train": _num(first["n_train"]),
-            "n_ok": _int(first["n_ok"]) or 0,
-            "n_jobs": _int(first["n_jobs"]) or 0,
+            "train_size": number_or_none(first["train_size"]),
+            "n_train": number_or_none(first["n_train"]),
+            "n_ok": int_or_none(first["n_ok"]) or 0,
+            "n_jobs": int_or_none(first["n_jobs"]) or 0,
             "test_mean": None,
             "test_std": None,
             "test_ci_low": None,
@@ -430,31 +422,31 @@ def _leaderboard_rows(
             "gap": None,
             "other_test_means": {},
             "other_test": {},
-            "fit_seconds": _num(first["fit_seconds"]),
-            "predict_seconds": _num(first["predict_seconds"]),
-            "peak_memory_mb": _num(first["peak_memory_mb"]),
-            "n_params": _num(first["n_params"]),
+            "fit_seconds": number_or_none(first["fit_seconds"]),
+            "predict_seconds": number_or_none(first["predict_seconds"]),
+            "peak_memory_mb": number_or_none(first["peak_memory_mb"]),
+            "n_params": number_or_none(first["n_params"]),
         }
         if main is not None:
             row.update(
-                test_mean=_num(main["mean"]),
-                test_std=_num(main["std"]),
-                test_ci_low=_num(main["ci_low"]),
-                test_ci_high=_num(main["ci_high"]),
+                test_mean=number_or_none(main["mean"]),
+                test_std=number_or_none(main["std"]),
+                test_ci_low=number_or_none(main["ci_low"]),
+                test_ci_high=number_or_none(main["ci_high"]),
                 ci_method=main["ci_method"],
                 ci_note=main["ci_note"],
-                train_mean=_num(main["train_mean"]),
-                train_std=_num(main["train_std"]),
-                gap=_num(main["gap"]),
+                train_mean=number_or_none(main["train_mean"]),
+                train_std=number_or_none(main["train_std"]),
+                gap=number_or_none(main["gap"]),
             )
         for m in others:
             r = by_metric.get(m)
-            mean = _num(r["mean"]) if r is not None else None
+            mean = number_or_none(r["mean"]) if r is not None else None
             row["other_test_means"][m] = mean
             row["other_test"][m] = {
                 "mean": mean,
-                "ci_low": _num(r["ci_low"]) if r is not None else None,
-                "ci_high": _num(r["ci_high"]) if r is not None else None,
+                "ci_low": number_or_none(r["ci_low"]) if r is not None else None,
+                "ci_high": number_or_none(r["ci_high"]) if r is not None else None,
                 "ci_method": r["ci_method"] if r is not None else None,
                 "ci_note": r["ci_note"] if r is not None else None,
             }
@@ -475,16 +467,16 @@ def _failures(df: pd.DataFrame, limit: int = 500) -> dict[str, Any]:
     )
     items = []
     for rec in bad.head(limit).to_dict("records"):
-        error = "" if _isnull(rec["error"]) else str(rec["error"])
+        error = "" if is_missing(rec["error"]) else str(rec["error"])
         head, folded = _error_head(error)
         items.append(
             {
                 "dataset": rec["dataset"],
                 "model": rec["model"],
-                "fold": _int(rec["fold"]),
-                "repeat": _int(rec["repeat"]),
-                "train_size": _num(rec["train_size"]),
-                "n_train": _int(rec["n_train"]),
+                "fold": int_or_none(rec["fold"]),
+                "repeat": int_or_none(rec["repeat"]),
+                "train_size": number_or_none(rec["train_size"]),
+                "n_train": int_or_none(rec["n_train"]),
                 "status": rec["status"],
                 "error_head": head,
                 "error": error,
@@ -518,10 +510,10 @@ def _groups(df: pd.DataFrame, key: str) -> list[tuple[Any, pd.DataFrame]]:
     if df.empty:
         return []
     out = [(k[0] if isinstance(k, tuple) else k, g) for k, g in df.groupby(key, sort=False, dropna=False)]
-    out.sort(key=lambda kg: (_isnull(kg[0]), kg[0] if not _isnull(kg[0]) else 0))
+    out.sort(key=lambda kg: (is_missing(kg[0]), kg[0] if not is_missing(kg[0]) else 0))
     return out
 
 
 def _first(series: pd.Series, pick: Any) -> Any:
-    values = [str(v) for v in series if not _isnull(v)]
+    values = [str(v) for v in series if not is_missing(v)]
     return pick(values) if values else None  # ISO timestamps sort as strings
