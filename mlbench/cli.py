@@ -64,6 +64,9 @@ def run(
             help="Share the output with other --shared runs: they split the remaining jobs, none runs twice.",
         ),
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also print how long each stage of the run took.")
+    ] = False,
 ) -> None:
     """Run a suite: every dataset x model x fold x train size x repeat; resumes where it stopped."""
     from mlbench.suite import load_suite
@@ -97,6 +100,8 @@ def run(
     if outcome.ensembles:
         counts += "; ensembles: " + ", ".join(f"{n} {st}" for st, n in sorted(outcome.ensembles.items()))
     _err(f"{counts}; results in {outcome.output / 'results.sqlite'}")
+    if verbose and outcome.stage_seconds:
+        _err("stages: " + ", ".join(f"{name} {sec:.2f} s" for name, sec in outcome.stage_seconds.items()))
     if outcome.crashed_runs:
         _err(
             f"marked {len(outcome.crashed_runs)} earlier run(s) crashed (killed while running; their results are kept)"

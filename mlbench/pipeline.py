@@ -181,12 +181,27 @@ def _diagnostics_pending(suite: Suite, run: Run | None) -> list[tuple[str, str]]
     return [w for w in wanted if w not in done]
 
 
-def _start_diagnostics(suite: Suite, plan: Plan) -> Callable[[], list[Any]]:
+@dataclass
+class _Background:
+    """A background thread's result: ``ready()`` without waiting, ``wait()`` for it."""
+
+    thread: Any
+    box: dict[str, Any]
+
+    def ready(self) -> bool:
+        return not self.thread.is_alive()
+
+    def wait(self) -> Any:
+        self.thread.join()
+        return self.box["out"]
+
+
+def _start_diagnostics(suite: Suite, plan: Plan) -> _Background:
     """Compute the pending mismatch checks in a background thread, alongside the jobs.
 
     The coordinator mostly waits on its workers, so the checks use its idle time; they write
-    nothing themselves (the store is written from the coordinator's thread). Returns a function
-    that waits for them and returns ``(dataset, comparison, rows)`` triples.
+    nothing themselves (the store is written from the coordinator's thread, which records them
+    as soon as they are ready). The result holds ``(dataset, comparison, rows)`` triples.
     """
     import threading
 
@@ -226,12 +241,68 @@ def _start_diagnostics(suite: Suite, plan: Plan) -> Callable[[], list[Any]]:
 
     thread = threading.Thread(target=work, name="mlbench-diagnostics", daemon=True)
     thread.start()
+    return _Background(thread, box)
 
-    def wait() -> list[Any]:
-        thread.join()
-        return box["out"]
 
-    return wait
+class _Prerender:
+    """Draws the report's figures of each finished dataset in a background thread while jobs run.
+
+    A dataset is finished when the last of its jobs in this run is recorded (and again when its
+    mismatch checks are); its section's figures are then drawn into the run's figure cache
+    (:func:`mlbench.report.build.prerender_dataset`) at the lowest CPU priority, on cores the
+    jobs leave idle, so the report at the end mostly assembles what is drawn. Anything it did
+    not get to, the report draws itself.
+    """
+
+    def __init__(self, suite: Suite, plan: Plan) -> None:
+        import queue
+        import threading
+
+        self.suite = suite
+        self.remaining = Counter(job.dataset for job in plan.to_run)
+        self.queue: queue.Queue[str | None] = queue.Queue()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._work, name="mlbench-prerender", daemon=True)
+        self.thread.start()
+
+    def job_recorded(self, job: Job) -> None:
+        self.remaining[job.dataset] -= 1
+        if self.remaining[job.dataset] == 0:
+            self.queue.put(job.dataset)
+
+    def dataset_changed(self, dataset: str) -> None:
+        if self.remaining[dataset] <= 0:
+            self.queue.put(dataset)
+
+    def stop(self) -> None:
+        """Stop after the figure being drawn (the report is next: it draws what is left)."""
+        self.stopping.set()
+        self.queue.put(None)
+        self.thread.join()
+
+    def _work(self) -> None:
+        import contextlib
+        import os
+        import threading
+
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        while not self.stopping.is_set():
+            dataset = self.queue.get()
+            if dataset is None:
+                return
+            # best effort: the report draws whatever this could not
+            with contextlib.suppress(Exception):
+                self._draw(dataset)
+
+    def _draw(self, dataset: str) -> None:
+        from mlbench.reader import open_run
+        from mlbench.report.build import prerender_dataset
+
+        run = open_run(self.suite.output)
+        labels = {m.label for m in self.suite.models} | {e.label for e in self.suite.ensembles}
+        models = sorted(labels | {str(m) for m in run.results()["model"].dropna()})
+        prerender_dataset(run, dataset, models, stop=self.stopping.is_set)
 
 
 def _rescore_plan(suite: Suite, results: Any, job_ids: set[str]) -> list[Rescore]:
@@ -633,7 +704,19 @@ class _RunState:
     run_id: int = 0
     #: builds the ensembles and writes the report (a shared run: only the last to finish)
     last: bool = True
-    wait_diagnostics: Callable[[], list[Any]] | None = None
+    diagnostics: _Background | None = None
+    prerender: _Prerender | None = None
+
+    def record_diagnostics(self, wait: bool) -> None:
+        """Record the mismatch checks once they are computed (``wait``: wait for them)."""
+        if self.diagnostics is None or not (wait or self.diagnostics.ready()):
+            return
+        settings = _diagnostics_options(self.suite).key
+        for dataset, comparison, rows in self.diagnostics.wait():
+            self.store.record_diagnostics(dataset, comparison, settings, rows)
+            if self.prerender is not None:
+                self.prerender.dataset_changed(dataset)
+        self.diagnostics = None
 
 
 @dataclass(frozen=True)
@@ -667,32 +750,34 @@ def _stage_rescore(state: _RunState) -> None:
 def _stage_jobs(state: _RunState) -> None:
     if state.plan.diagnostics_pending:
         # the checks use the coordinator's idle time while the workers run the jobs
-        state.wait_diagnostics = _start_diagnostics(state.suite, state.plan)
+        state.diagnostics = _start_diagnostics(state.suite, state.plan)
     if not state.plan.to_run:
         return
     if state.write_report:
         _prewarm_report(state.suite)
-    if state.lock.shared:
-        _run_shared(
-            state.suite,
-            state.store,
-            state.run_id,
-            state.plan.to_run,
-            state.seen,
-            state.executor,
-            state.record,
-        )
-    else:
-        state.executor.run(state.plan.to_run, state.record)
+        state.prerender = _Prerender(state.suite, state.plan)
+    try:
+        if state.lock.shared:
+            _run_shared(
+                state.suite,
+                state.store,
+                state.run_id,
+                state.plan.to_run,
+                state.seen,
+                state.executor,
+                state.record,
+            )
+        else:
+            state.executor.run(state.plan.to_run, state.record)
+    finally:
+        if state.prerender is not None:
+            state.prerender.stop()
 
 
 def _stage_diagnostics(state: _RunState) -> None:
     # recorded before a shared run gives up its lock: a run that is not the last must not
     # write after it holds no lock (another run may then take the output for itself)
-    assert state.wait_diagnostics is not None
-    settings = _diagnostics_options(state.suite).key
-    for dataset, comparison, rows in state.wait_diagnostics():
-        state.store.record_diagnostics(dataset, comparison, settings, rows)
+    state.record_diagnostics(wait=True)
 
 
 def _stage_handover(state: _RunState) -> None:
@@ -711,7 +796,7 @@ def _stage_ensembles(state: _RunState) -> None:
 STAGES: tuple[Stage, ...] = (
     Stage("rescore", lambda s: bool(s.plan.to_rescore), _stage_rescore),
     Stage("jobs", lambda s: bool(s.plan.to_run or s.plan.diagnostics_pending), _stage_jobs),
-    Stage("diagnostics", lambda s: s.wait_diagnostics is not None, _stage_diagnostics),
+    Stage("diagnostics", lambda s: s.diagnostics is not None, _stage_diagnostics),
     Stage("handover", lambda s: bool(s.lock.shared), _stage_handover),
     Stage("ensembles", lambda s: bool(s.suite.ensembles) and s.last, _stage_ensembles),
 )
@@ -753,6 +838,10 @@ def _run_locked(
         outcome.counts[row["status"]] += 1
         if on_result is not None:
             on_result(job, row)
+        # the coordinator's thread writes the store: checks computed meanwhile are recorded here
+        state.record_diagnostics(wait=False)
+        if state.prerender is not None:
+            state.prerender.job_recorded(job)
 
     state = _RunState(suite, plan, store, lock, outcome, seen, executor, record, write_report, run_id)
     status = "finished"

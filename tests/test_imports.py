@@ -270,22 +270,45 @@ def test_importing_and_parsing_a_suite_touches_no_executor() -> None:
     assert result.stdout.split() == ["[]", "[]"]
 
 
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
 def private_imports(package_dir: Path) -> list[str]:
-    """``from mlbench.x import _name`` in another module of the package: one line each."""
+    """Uses of another package module's private names, one line each.
+
+    ``from mlbench.x import _name``, and ``m._name`` where ``m`` is a module of the package bound
+    by ``import mlbench.x as m`` or ``from mlbench import x``.
+    """
     modules = module_files(package_dir)
     top = package_dir.name
     found = []
     for name, (path, _) in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        rel = path.relative_to(package_dir.parent)
+        bound: dict[str, str] = {}  # local name -> another module of the package
         for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname and alias.name in modules and alias.name != name:
+                        bound[alias.asname] = alias.name
             if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
                 continue
             if not (node.module == top or node.module.startswith(top + ".")) or node.module == name:
                 continue
             for alias in node.names:
-                if alias.name.startswith("_") and not alias.name.startswith("__"):
-                    rel = path.relative_to(package_dir.parent)
+                if _private(alias.name):
                     found.append(f"{rel}:{node.lineno}: from {node.module} import {alias.name}")
+                elif f"{node.module}.{alias.name}" in modules and f"{node.module}.{alias.name}" != name:
+                    bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in bound
+                and _private(node.attr)
+            ):
+                found.append(f"{rel}:{node.lineno}: {bound[node.value.id]}.{node.attr}")
     return found
 
 

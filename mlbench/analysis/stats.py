@@ -834,8 +834,6 @@ def compare_runs(
         size); when no ids match (e.g. the model's params changed, which changes its ids) by
         (fold, repeat, train_size). mean_a/mean_b are over the paired jobs.
     """
-    from scipy import stats
-
     cols = ["dataset", "model", "metric", "mean_a", "mean_b", "delta", "p_value", "significant", "n_pairs"]
     cols += ["status_a", "status_b", "paired", "comparison", "n_train_a", "n_train_b"]
     ta, tb = results_table(a), results_table(b)
@@ -850,62 +848,18 @@ def compare_runs(
     )
     rows = []
     for (ds, model), st in status_a.items():
-        if ds not in chosen or st == "skipped":
+        sb = status_b.get((ds, model), "missing")
+        if ds not in chosen or "skipped" in (st, sb):
             continue
         ga = la[(la["dataset"] == ds) & (la["model"] == model)]
         gb = lb[(lb["dataset"] == ds) & (lb["model"] == model)]
-        sb = status_b.get((ds, model), "missing")
-        if sb == "skipped":
-            continue
-        keys: list[str] = ["job_id"]
-        if splits is not None:
-            # pair only jobs that saw the same rows: equal fold numbers of different splits are not pairs
-            # a job without a fingerprint (an ensemble's row) pairs by its id: an id hashes the split
-            ga = ga.assign(split=ga["job_id"].map(splits[0]).fillna("id:" + ga["job_id"].astype(str)))
-            gb = gb.assign(split=gb["job_id"].map(splits[1]).fillna("id:" + gb["job_id"].astype(str)))
-            keys = ["split"]
-        elif not set(ga["job_id"].dropna()) & set(gb["job_id"].dropna()):
-            keys = ["fold", "repeat", "train_size"]
-        pairs = (
-            ga[list(dict.fromkeys([*keys, "fold", "score"]))]
-            .dropna(subset=keys)
-            .merge(gb[[*keys, "score"]].dropna(subset=keys), on=keys, suffixes=("_a", "_b"))
-        )
-        if len(pairs) and pairs["fold"].notna().all() and pairs["fold"].duplicated().any():
-            # Repeats of one fold share its test rows: their differences are not independent
-            # pairs, so the test sees one mean difference per fold (as the unpaired test does).
-            pairs = pairs.groupby("fold", sort=True)[["score_a", "score_b"]].mean().reset_index()
-        xa, xb = pairs["score_a"].to_numpy(dtype=float), pairs["score_b"].to_numpy(dtype=float)
-        d = xb - xa
-        p = math.nan
-        paired = len(d) > 0 or splits is None
         n_a, n_b = refs_a.get(ds, (math.nan, math.nan))[1], refs_b.get(ds, (math.nan, math.nan))[1]
-        if paired:
-            comparison = "paired"
-        elif ga.empty or gb.empty:
-            comparison = "no jobs"  # failed or missing in a run: its status says so, not its splits
-        else:
-            comparison = "unpaired" if _same_rows(ga, gb, n_a, n_b) else "not comparable"
-        fa = fb = None
-        if comparison == "unpaired":
-            # Repeats of one fold share its test rows: not independent samples, so one mean per fold.
-            fa = per_fold(ga, ["dataset", "model"])["score"].to_numpy(dtype=float)
-            fb = per_fold(gb, ["dataset", "model"])["score"].to_numpy(dtype=float)
-            if len(fa) >= 2 and len(fb) >= 2 and (np.ptp(fa) > 0 or np.ptp(fb) > 0):
-                p = float(stats.ttest_ind(fb, fa, equal_var=False).pvalue)
-        elif len(d) >= 2:
-            if np.all(d == 0):
-                p = 1.0
-            elif np.ptp(d) > 1e-12 * max(1.0, float(np.abs(d).max())):
-                # A constant nonzero shift has zero variance: the t statistic is undefined (NaN),
-                # and float noise of a shift must not read as infinite evidence.
-                p = float(stats.ttest_rel(xb, xa).pvalue)
-        # Means over the paired jobs, so delta is the mean paired difference even if a job failed
-        # in one run; without pairs, each run's own mean at the reference size.
-        mean_a = float(xa.mean()) if len(d) else (float(ga["score"].mean()) if len(ga) else math.nan)
-        mean_b = float(xb.mean()) if len(d) else (float(gb["score"].mean()) if len(gb) else math.nan)
-        if fa is not None and len(fa) and len(fb):
-            mean_a, mean_b = float(fa.mean()), float(fb.mean())  # the means the test compared
+        pairs = _paired_scores(ga, gb, splits)
+        comparison = _comparison_kind(ga, gb, pairs, splits is not None, n_a, n_b)
+        mean_a, mean_b, p, n_pairs = _compare_scores(ga, gb, pairs, comparison)
+        significant = bool(p < alpha) if np.isfinite(p) else False
+        paired = comparison == "paired"
+        delta = mean_b - mean_a
         rows.append(
             (
                 ds,
@@ -913,10 +867,10 @@ def compare_runs(
                 chosen[ds],
                 mean_a,
                 mean_b,
-                mean_b - mean_a,
+                delta,
                 p,
-                bool(p < alpha) if np.isfinite(p) else False,
-                len(d),
+                significant,
+                n_pairs,
                 st,
                 sb,
                 paired,
@@ -926,6 +880,79 @@ def compare_runs(
             )
         )
     return pd.DataFrame(rows, columns=cols)
+
+
+def _paired_scores(
+    ga: pd.DataFrame, gb: pd.DataFrame, splits: tuple[dict[str, str], dict[str, str]] | None
+) -> pd.DataFrame:
+    """The scores of the jobs of ``ga`` and ``gb`` that saw the same rows: ``score_a``, ``score_b``.
+
+    Paired by split fingerprint when ``splits`` is given (a job without one, an ensemble's row,
+    pairs by its id: an id hashes the split), else by job id, else by (fold, repeat, size). Repeats
+    of one fold share its test rows, so their differences are not independent pairs: one mean
+    per fold then.
+    """
+    keys: list[str] = ["job_id"]
+    if splits is not None:
+        # pair only jobs that saw the same rows: equal fold numbers of different splits are not pairs
+        ga = ga.assign(split=ga["job_id"].map(splits[0]).fillna("id:" + ga["job_id"].astype(str)))
+        gb = gb.assign(split=gb["job_id"].map(splits[1]).fillna("id:" + gb["job_id"].astype(str)))
+        keys = ["split"]
+    elif not set(ga["job_id"].dropna()) & set(gb["job_id"].dropna()):
+        keys = ["fold", "repeat", "train_size"]
+    pairs = (
+        ga[list(dict.fromkeys([*keys, "fold", "score"]))]
+        .dropna(subset=keys)
+        .merge(gb[[*keys, "score"]].dropna(subset=keys), on=keys, suffixes=("_a", "_b"))
+    )
+    if len(pairs) and pairs["fold"].notna().all() and pairs["fold"].duplicated().any():
+        pairs = pairs.groupby("fold", sort=True)[["score_a", "score_b"]].mean().reset_index()
+    return pairs
+
+
+def _comparison_kind(
+    ga: pd.DataFrame, gb: pd.DataFrame, pairs: pd.DataFrame, by_split: bool, n_a: float, n_b: float
+) -> str:
+    """``paired``, ``no jobs`` (failed or missing in a run), ``unpaired`` or ``not comparable``."""
+    if len(pairs) or not by_split:
+        return "paired"
+    if ga.empty or gb.empty:
+        return "no jobs"  # its status says why, not its splits
+    return "unpaired" if _same_rows(ga, gb, n_a, n_b) else "not comparable"
+
+
+def _compare_scores(
+    ga: pd.DataFrame, gb: pd.DataFrame, pairs: pd.DataFrame, comparison: str
+) -> tuple[float, float, float, int]:
+    """(mean_a, mean_b, p, n_pairs): the paired t-test, or Welch's on fold means when unpaired.
+
+    Means are over the paired jobs (so the delta is the mean paired difference even if a job
+    failed in one run); unpaired, the fold means the test compared; without pairs, each run's
+    own mean at the reference size.
+    """
+    from scipy import stats
+
+    xa, xb = pairs["score_a"].to_numpy(dtype=float), pairs["score_b"].to_numpy(dtype=float)
+    d = xb - xa
+    mean_a = float(xa.mean()) if len(d) else (float(ga["score"].mean()) if len(ga) else math.nan)
+    mean_b = float(xb.mean()) if len(d) else (float(gb["score"].mean()) if len(gb) else math.nan)
+    p = math.nan
+    if comparison == "unpaired":
+        # Repeats of one fold share its test rows: not independent samples, so one mean per fold.
+        fa = per_fold(ga, ["dataset", "model"])["score"].to_numpy(dtype=float)
+        fb = per_fold(gb, ["dataset", "model"])["score"].to_numpy(dtype=float)
+        if len(fa) >= 2 and len(fb) >= 2 and (np.ptp(fa) > 0 or np.ptp(fb) > 0):
+            p = float(stats.ttest_ind(fb, fa, equal_var=False).pvalue)
+        if len(fa) and len(fb):
+            mean_a, mean_b = float(fa.mean()), float(fb.mean())
+    elif len(d) >= 2:
+        if np.all(d == 0):
+            p = 1.0
+        elif np.ptp(d) > 1e-12 * max(1.0, float(np.abs(d).max())):
+            # A constant nonzero shift has zero variance: the t statistic is undefined (NaN),
+            # and float noise of a shift must not read as infinite evidence.
+            p = float(stats.ttest_rel(xb, xa).pvalue)
+    return mean_a, mean_b, p, len(d)
 
 
 def _same_rows(ga: pd.DataFrame, gb: pd.DataFrame, n_a: float, n_b: float) -> bool:

@@ -22,12 +22,13 @@ __all__ = ["compare", "export_figures", "is_current", "summarize_run", "write_co
 _FINGERPRINT = re.compile(rb'<meta name="mlbench-fingerprint" content="([0-9a-f]+)">')
 
 
-def summarize_run(run: Run) -> dict[str, Any]:
+def summarize_run(run: Run, dataset: str | None = None) -> dict[str, Any]:
     """The report's summary dict of a run (see :func:`mlbench.report.summarize`).
 
     ``warnings`` lists what the report could not use: prediction files that are missing or
     unreadable (found by :meth:`~mlbench.reader.Run.prediction_problems`, or when loaded), so
     the sections built from predictions (intervals, confusion matrices) say why they are short.
+    With ``dataset``, the summary of that dataset's jobs and checks alone (what its section shows).
     """
     from mlbench.report.summarize import summarize
 
@@ -43,16 +44,63 @@ def summarize_run(run: Run) -> dict[str, Any]:
                 bad.append(f"job {job_id}: predictions unreadable ({type(exc).__name__}: {exc})")
             raise
 
+    results, trials, diagnostics = run.results(), run.trials(), run.diagnostics()
+    if dataset is not None:
+        results = results[results["dataset"] == dataset]
+        trials = trials[trials["job_id"].isin(results["job_id"])] if len(trials) else trials
+        diagnostics = diagnostics[diagnostics["dataset"] == dataset] if len(diagnostics) else diagnostics
     summary = summarize(
-        run.results(),
+        results,
         run.meta,
         predictions=predictions,
         datasets=run.dataset,
-        trials=run.trials(),
-        diagnostics=run.diagnostics(),
+        trials=trials,
+        diagnostics=diagnostics,
     )
     summary["warnings"] = prediction_warnings(bad)
     return summary
+
+
+def prerender_dataset(
+    run: Run, dataset: str, models: list[str], stop: Callable[[], bool] | None = None
+) -> int:
+    """Draw one dataset's report figures into the run's figure cache, ahead of the report.
+
+    The coordinator calls it (in a background thread) once a dataset's jobs are all recorded,
+    and again once its mismatch checks are: the report at the end then finds those figures
+    drawn. A figure is cached under what it shows, so one drawn from data that later changes
+    (another job recorded since) is simply not used.
+
+    Parameters
+    ----------
+    run : Run
+        The run, read while the coordinator writes it.
+    dataset : str
+        The dataset whose section to draw.
+    models : list of str
+        Every model label the full report will list (its colours depend on them).
+    stop : callable, optional
+        Checked between figures: True stops early.
+
+    Returns
+    -------
+    int
+        Figures drawn (those already cached are not counted).
+    """
+    from mlbench.report.html import dataset_figure_specs, mismatch_figure_specs
+    from mlbench.report.plots import palette
+
+    summary = summarize_run(run, dataset)
+    colors = palette(models)
+    specs = [spec for ds in summary["datasets"] for spec in dataset_figure_specs(ds, colors).values()]
+    specs += [spec for row in mismatch_figure_specs(summary) for comp in row for spec in comp.values()]
+    cache = figure_cache(run.path)
+    for spec in specs:
+        if stop is not None and stop():
+            break
+        if spec is not None:
+            cache.get(spec)
+    return cache.drawn
 
 
 def prediction_warnings(
@@ -128,16 +176,34 @@ def write_report(run: Run, out: str | Path | None = None, warn: Callable[[str], 
     -------
     Path
         The written file.
+
+    Notes
+    -----
+    Written to its default place, the report keeps its serialized figures in
+    ``<run>/.cache/figures`` (:func:`figure_cache`), so a later rebuild draws only the figures
+    whose data changed; written elsewhere (``--out``), it leaves the run folder alone.
     """
-    from mlbench.report.html import render_html
+    from mlbench.report.html import FigureCache, render_html
 
     fingerprint = run.fingerprint()
     summary = summarize_run(run)
     for message in summary["warnings"] if warn is not None else ():
         warn(message)
-    html = render_html(summary, fingerprint=fingerprint)
+    own_place = out is None or Path(out).resolve() == (run.path / "index.html").resolve()
+    cache = figure_cache(run.path) if own_place else FigureCache()
+    html = render_html(summary, fingerprint=fingerprint, cache=cache)
     target = Path(out) if out is not None else run.path / "index.html"
-    return _atomic_write(target, html.encode("utf-8"))
+    written = _atomic_write(target, html.encode("utf-8"))
+    if own_place:
+        cache.prune()
+    return written
+
+
+def figure_cache(run_dir: str | Path) -> Any:
+    """The run folder's cache of serialized report figures (:class:`mlbench.report.html.FigureCache`)."""
+    from mlbench.report.html import FigureCache
+
+    return FigureCache(Path(run_dir) / ".cache" / "figures")
 
 
 def is_current(run: Run, path: str | Path | None = None) -> bool:

@@ -5,12 +5,128 @@ Reading runs and writing files is :mod:`mlbench.report.build`'s job; this module
 The template is rendered with autoescaping on, so every name that comes from the data (datasets,
 models, errors) is escaped. The only strings marked safe are the SVGs produced by
 :mod:`mlbench.report.plots` from the same summary, in which matplotlib escapes the text.
+
+Figures are the report's main cost (drawing and serializing takes most of its time), so each is
+described first (:class:`FigureSpec`: which drawing function, on which part of the summary) and
+serialized through a :class:`FigureCache`: a figure whose inputs did not change is never drawn
+twice. The coordinator fills the cache while jobs still run (a dataset's figures once its jobs
+are done, the mismatch figures once its checks are), so the report at the end mostly assembles.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from mlbench.report.plots import DRAW_LOCK
+
+#: Serialized figures carry this id prefix in the cache; it is replaced by the page's own
+#: per-figure prefix when the figure is placed (ids must be unique within the page).
+_CACHE_PREFIX = "mbfigcache-"
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the report, not drawn yet: ``draw(*args)`` returns a matplotlib figure.
+
+    ``args`` are plain data from the summary (JSON-able), so :meth:`key` identifies the picture.
+    """
+
+    draw: Callable[..., Any]
+    args: tuple[Any, ...]
+    #: serialized as a PNG data URI (dense pixels) instead of inline SVG
+    raster: bool = False
+
+    def key(self) -> str:
+        """A hash of what the figure shows: the drawing function, its inputs and the library versions."""
+        import matplotlib
+
+        from mlbench._version import __version__
+
+        what = [
+            __version__,
+            matplotlib.__version__,
+            self.draw.__module__,
+            self.draw.__qualname__,
+            self.raster,
+        ]
+        text = json.dumps([what, self.args], sort_keys=True, default=repr, allow_nan=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def figure(self) -> Any:
+        """Draw it (a matplotlib figure)."""
+        with DRAW_LOCK:
+            return self.draw(*self.args)
+
+
+class FigureCache:
+    """Serialized figures by :meth:`FigureSpec.key`: in memory, and in ``folder`` when given.
+
+    Parameters
+    ----------
+    folder : Path, optional
+        Where figures persist between processes (``<run>/.cache/figures``), so a rebuilt report
+        draws only what changed. Files are written atomically; a folder that cannot be written
+        only means no persistence.
+    """
+
+    def __init__(self, folder: str | Path | None = None) -> None:
+        self.folder = Path(folder) if folder is not None else None
+        self._memory: dict[str, str] = {}
+        self.used: set[str] = set()
+        self.drawn = 0
+
+    def _path(self, key: str, raster: bool) -> Path | None:
+        return None if self.folder is None else self.folder / f"{key}.{'png.txt' if raster else 'svg'}"
+
+    def get(self, spec: FigureSpec) -> str:
+        """The serialized figure (SVG text with the cache prefix, or a PNG data URI), drawn if needed."""
+        key = spec.key()
+        self.used.add(key)
+        if key in self._memory:
+            return self._memory[key]
+        path = self._path(key, spec.raster)
+        if path is not None:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                text = path.read_text(encoding="utf-8")
+                self._memory[key] = text
+                return text
+        from mlbench.report.plots import to_data_uri, to_svg
+
+        with DRAW_LOCK:
+            fig = spec.draw(*spec.args)
+            text = to_data_uri(fig) if spec.raster else to_svg(fig, _CACHE_PREFIX)
+        self.drawn += 1
+        self._memory[key] = text
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, path)
+        return text
+
+    def place(self, spec: FigureSpec, prefix: str) -> str:
+        """The figure as the page shows it: SVG ids prefixed with ``prefix``, or the PNG data URI."""
+        text = self.get(spec)
+        return text if spec.raster else text.replace(_CACHE_PREFIX, prefix)
+
+    def prune(self) -> None:
+        """Delete cached files no figure of the last report used (they belong to older states)."""
+        if self.folder is None or not self.folder.is_dir():
+            return
+        for path in self.folder.iterdir():
+            if path.name.split(".", 1)[0] not in self.used:
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
 
 @functools.lru_cache(maxsize=1)
@@ -44,6 +160,22 @@ def jinja_environment() -> Any:
 def figures(summary: dict[str, Any]) -> dict[str, Any]:
     """Draw every figure of a summary as matplotlib figures (not yet serialized).
 
+    :func:`figure_specs`, drawn: the same structure with figures (or None) in place of specs.
+    """
+    specs = figure_specs(summary)
+    return {
+        "cd": specs["cd"].figure() if specs["cd"] is not None else None,
+        "cd_groups": [spec.figure() if spec is not None else None for spec in specs["cd_groups"]],
+        "datasets": [
+            {key: spec.figure() if spec is not None else None for key, spec in ds.items()}
+            for ds in specs["datasets"]
+        ],
+    }
+
+
+def figure_specs(summary: dict[str, Any], models: list[str] | None = None) -> dict[str, Any]:
+    """Describe every figure of a summary (:class:`FigureSpec`), drawing none.
+
     Parameters
     ----------
     summary : dict
@@ -61,13 +193,13 @@ def figures(summary: dict[str, Any]) -> dict[str, Any]:
     """
     from mlbench.report import plots
 
-    colors = plots.palette(summary.get("header", {}).get("models", []))
+    colors = plots.palette(models if models is not None else summary.get("header", {}).get("models", []))
     # One CD diagram per dataset group that was tested (None for the others).
-    cd_groups = []
+    cd_groups: list[FigureSpec | None] = []
     for group in (summary.get("overall") or {}).get("groups", []):
         cd = group.get("cd")
         cd_groups.append(
-            plots.cd_diagram(cd["mean_ranks"], cd.get("cd"), cd.get("groups", []))
+            FigureSpec(plots.cd_diagram, (cd["mean_ranks"], cd.get("cd"), cd.get("groups", [])))
             if cd and len(cd.get("mean_ranks") or {}) >= 2
             else None
         )
@@ -75,64 +207,79 @@ def figures(summary: dict[str, Any]) -> dict[str, Any]:
         # "cd": the first group's diagram (the largest group), for callers that export one figure
         "cd": next((f for f in cd_groups if f is not None), None),
         "cd_groups": cd_groups,
-        "datasets": [],
+        "datasets": [dataset_figure_specs(ds, colors) for ds in summary.get("datasets", [])],
     }
-    for ds in summary.get("datasets", []):
-        fig: dict[str, Any] = dict.fromkeys(
-            (
-                "bar",
-                "pareto",
-                "scaling",
-                "ensembles",
-                "tuning",
-                "loss",
-                "confusion",
-                "filters",
-                "activations",
-                "mistakes",
-            )
-        )
-        if ds.get("primary_metric"):
-            board = ds.get("leaderboard", [])
-            fig["bar"] = plots.bar_chart(board, ds["primary_metric"], ds["greater_is_better"])
-            fig["pareto"] = plots.pareto(board, ds["primary_metric"], ds["greater_is_better"], colors)
-        if ds.get("scaling"):
-            fig["scaling"] = plots.learning_curves(ds["scaling"], colors)
-        if ds.get("ensembles") and ds["ensembles"].get("weights"):
-            fig["ensembles"] = plots.ensemble_weights(ds["ensembles"]["weights"], colors)
-        tuned = ds.get("tuning")
-        if tuned and tuned.get("history"):
-            fig["tuning"] = plots.tuning_history(
-                tuned["history"], tuned.get("importances"), tuned.get("best") or ""
-            )
-        if ds.get("histories"):
-            fig["loss"] = plots.loss_curves(ds["histories"], colors)
-        if ds.get("overfitting"):
-            from mlbench.report.overfit import figures as overfit_figures
-
-            fig.update({f"overfit_{k}": v for k, v in overfit_figures(ds["overfitting"], colors).items()})
-        cm = ds.get("confusion")
-        if cm:
-            fig["confusion"] = plots.confusion(cm["matrix"], cm["labels"])
-        viz = ds.get("visuals")
-        if viz:
-            if viz.get("filters") is not None:
-                fig["filters"] = plots.filters_grid(viz["filters"])
-            if viz.get("images") is not None and viz.get("activations") is not None:
-                fig["activations"] = plots.activations_grid(viz["images"], viz["activations"])
-            if viz.get("mistakes") is not None:
-                fig["mistakes"] = plots.mistakes_grid(
-                    viz["mistakes"], viz["mistakes_true"], viz["mistakes_pred"], viz["mistakes_conf"]
-                )
-        out["datasets"].append(fig)
     return out
 
 
-#: Figures embedded as PNG data URIs (dense pixels); the others are inline SVG.
-_RASTER = frozenset({"confusion", "filters", "activations", "mistakes"})
+def dataset_figure_specs(ds: dict[str, Any], colors: dict[str, str]) -> dict[str, FigureSpec | None]:
+    """The figures of one dataset's summary item, keyed as :func:`figure_specs` names them."""
+    from mlbench.report import plots
+    from mlbench.report.overfit import figure_calls as overfit_calls
+
+    def spec(draw: Callable[..., Any], *args: Any, raster: bool = False) -> FigureSpec:
+        return FigureSpec(draw, args, raster)
+
+    fig: dict[str, FigureSpec | None] = dict.fromkeys(
+        (
+            "bar",
+            "pareto",
+            "scaling",
+            "ensembles",
+            "tuning",
+            "loss",
+            "confusion",
+            "filters",
+            "activations",
+            "mistakes",
+        )
+    )
+    if ds.get("primary_metric"):
+        board = ds.get("leaderboard", [])
+        fig["bar"] = spec(plots.bar_chart, board, ds["primary_metric"], ds["greater_is_better"])
+        fig["pareto"] = spec(plots.pareto, board, ds["primary_metric"], ds["greater_is_better"], colors)
+    if ds.get("scaling"):
+        fig["scaling"] = spec(plots.learning_curves, ds["scaling"], colors)
+    if ds.get("ensembles") and ds["ensembles"].get("weights"):
+        fig["ensembles"] = spec(plots.ensemble_weights, ds["ensembles"]["weights"], colors)
+    tuned = ds.get("tuning")
+    if tuned and tuned.get("history"):
+        fig["tuning"] = spec(
+            plots.tuning_history, tuned["history"], tuned.get("importances"), tuned.get("best") or ""
+        )
+    if ds.get("histories"):
+        fig["loss"] = spec(plots.loss_curves, ds["histories"], colors)
+    if ds.get("overfitting"):
+        for key, call in overfit_calls(ds["overfitting"], colors).items():
+            fig[f"overfit_{key}"] = None if call is None else spec(call[0], *call[1])
+    cm = ds.get("confusion")
+    if cm:
+        fig["confusion"] = spec(plots.confusion, cm["matrix"], cm["labels"], raster=True)
+    viz = ds.get("visuals")
+    if viz:
+        if viz.get("filters") is not None:
+            fig["filters"] = spec(plots.filters_grid, viz["filters"], raster=True)
+        if viz.get("images") is not None and viz.get("activations") is not None:
+            fig["activations"] = spec(plots.activations_grid, viz["images"], viz["activations"], raster=True)
+        if viz.get("mistakes") is not None:
+            fig["mistakes"] = spec(
+                plots.mistakes_grid,
+                viz["mistakes"],
+                viz["mistakes_true"],
+                viz["mistakes_pred"],
+                viz["mistakes_conf"],
+                raster=True,
+            )
+    return fig
 
 
-def render_html(summary: dict[str, Any], plots: bool = True, *, fingerprint: str | None = None) -> str:
+def render_html(
+    summary: dict[str, Any],
+    plots: bool = True,
+    *,
+    fingerprint: str | None = None,
+    cache: FigureCache | None = None,
+) -> str:
     """Render a summary (from :func:`summarize`) to a self-contained HTML page.
 
     Parameters
@@ -145,6 +292,8 @@ def render_html(summary: dict[str, Any], plots: bool = True, *, fingerprint: str
     fingerprint : str, optional
         Stored in a ``<meta name="mlbench-fingerprint">`` tag: what the report was built from
         (:meth:`mlbench.reader.Run.fingerprint`), so an unchanged run need not be re-rendered.
+    cache : FigureCache, optional
+        Serialized figures to reuse (and to add to); default a fresh in-memory one.
 
     Returns
     -------
@@ -154,12 +303,11 @@ def render_html(summary: dict[str, Any], plots: bool = True, *, fingerprint: str
     """
     from markupsafe import Markup
 
-    from mlbench.report.plots import to_data_uri, to_svg
-
+    cache = cache if cache is not None else FigureCache()
     env = jinja_environment()
     n_groups = len((summary.get("overall") or {}).get("groups", []))
-    drawn = (
-        figures(summary)
+    specs = (
+        figure_specs(summary)
         if plots
         else {
             "cd": None,
@@ -167,55 +315,52 @@ def render_html(summary: dict[str, Any], plots: bool = True, *, fingerprint: str
             "datasets": [{} for _ in summary.get("datasets", [])],
         }
     )
-    # Safe: SVG generated by matplotlib from our numbers, data strings inside XML-escaped by it;
-    # PNGs are base64 data URIs placed in a src attribute by the (escaping) template.
-    cd_svgs = [
-        Markup(to_svg(fig, f"cd{i}-")) if fig is not None else ""
-        for i, fig in enumerate(drawn["cd_groups"], start=1)
+
+    def place(spec: FigureSpec | None, prefix: str) -> Any:
+        # Safe: SVG generated by matplotlib from our numbers, data strings inside XML-escaped by
+        # it; PNGs are base64 data URIs placed in a src attribute by the (escaping) template.
+        if spec is None:
+            return ""
+        text = cache.place(spec, prefix)
+        return text if spec.raster else Markup(text)
+
+    cd_svgs = [place(spec, f"cd{i}-") for i, spec in enumerate(specs["cd_groups"], start=1)]
+    rendered = [
+        {key: place(spec, f"ds{i}-{key}-") for key, spec in figs.items()}
+        for i, figs in enumerate(specs["datasets"], start=1)
     ]
-    rendered = []
-    for i, figs in enumerate(drawn["datasets"], start=1):
-        item: dict[str, Any] = {}
-        for key, fig in figs.items():
-            if fig is None:
-                item[key] = ""
-            elif key in _RASTER:
-                item[key] = to_data_uri(fig)
-            else:
-                item[key] = Markup(to_svg(fig, f"ds{i}-{key}-"))
-        rendered.append(item)
-    mismatch_figs = _mismatch_figures(summary, plots, to_svg, to_data_uri, Markup)
+    mismatch = (
+        mismatch_figure_specs(summary)
+        if plots
+        else [[{} for _ in ds["comparisons"]] for ds in summary.get("mismatch") or []]
+    )
+    mismatch_figs = [
+        [
+            {key: place(spec, f"mm{i}-{j}-{key}-") for key, spec in comp.items()}
+            for j, comp in enumerate(row, start=1)
+        ]
+        for i, row in enumerate(mismatch, start=1)
+    ]
     template = env.get_template("index.html.j2")
     return template.render(
         s=summary, figures=rendered, cd_svgs=cd_svgs, fingerprint=fingerprint, mismatch_figs=mismatch_figs
     )
 
 
-def _mismatch_figures(
-    summary: dict[str, Any], plots: bool, to_svg: Any, to_data_uri: Any, markup: Any
-) -> list[Any]:
-    """The "Train/test mismatch" figures, serialized: [dataset][comparison] -> {hist, label, unlike}."""
-    items = summary.get("mismatch") or []
-    if not plots:
-        return [[{} for _ in ds["comparisons"]] for ds in items]
-    from mlbench.report.mismatch import figures as mismatch_figures
+def mismatch_figure_specs(summary: dict[str, Any]) -> list[list[dict[str, FigureSpec | None]]]:
+    """The "Train/test mismatch" figures: [dataset][comparison] -> {hist, label, unlike} specs."""
+    from mlbench.report.mismatch import figure_calls
 
-    out = []
-    for i, figs in enumerate(mismatch_figures(items), start=1):
-        row = []
-        for j, comp in enumerate(figs, start=1):
-            row.append(
-                {
-                    key: ""
-                    if fig is None
-                    else to_data_uri(fig)
-                    if key == "unlike"
-                    else markup(to_svg(fig, f"mm{i}-{j}-{key}-"))
-                    for key, fig in comp.items()
-                }
-            )
-        out.append(row)
-    return out
+    return [
+        [
+            {
+                key: None if call is None else FigureSpec(call[0], call[1], raster=key == "unlike")
+                for key, call in comp.items()
+            }
+            for comp in row
+        ]
+        for row in figure_calls(summary.get("mismatch") or [])
+    ]
 
 
 # --------------------------------------------------------------------------------------------- formatting

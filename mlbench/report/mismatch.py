@@ -16,7 +16,7 @@ from typing import Any
 
 from mlbench.values import number_or_none
 
-__all__ = ["figures", "summarize_mismatch"]
+__all__ = ["comparison_figure_calls", "figure_calls", "figures", "summarize_mismatch"]
 
 _COMPARISON_TITLES = {
     "test_file": "its test file vs its training data",
@@ -112,19 +112,24 @@ def _unlike_images(ds: Any, unlike: dict[str, Any]) -> dict[str, Any] | None:
 
 def figures(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Figures of each comparison: ``hist`` (SVG), ``label`` (SVG), ``unlike`` (meant for PNG)."""
-    out = []
-    for ds in items:
-        figs = []
-        for comp in ds["comparisons"]:
-            figs.append(
-                {
-                    "hist": _histograms(comp["histograms"]) if comp["histograms"] else None,
-                    "label": _label_bars(comp["label"]) if comp.get("label") else None,
-                    "unlike": _unlike_grid(comp["unlike"]) if comp.get("unlike") else None,
-                }
-            )
-        out.append(figs)
-    return out
+    return [
+        [{key: None if call is None else call[0](*call[1]) for key, call in comp.items()} for comp in ds]
+        for ds in figure_calls(items)
+    ]
+
+
+def figure_calls(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """:func:`figures` not drawn yet: ``(draw, args)`` or None per figure of each comparison."""
+    return [[comparison_figure_calls(comp) for comp in ds["comparisons"]] for ds in items]
+
+
+def comparison_figure_calls(comp: dict[str, Any]) -> dict[str, Any]:
+    """``{"hist", "label", "unlike"}`` of one comparison's summary item: ``(draw, args)`` or None."""
+    return {
+        "hist": (_histograms, (comp["histograms"],)) if comp.get("histograms") else None,
+        "label": (_label_bars, (comp["label"],)) if comp.get("label") else None,
+        "unlike": (_unlike_grid, (comp["unlike"],)) if comp.get("unlike") else None,
+    }
 
 
 _TRAIN, _TEST = "#4c72b0", "#dd8452"

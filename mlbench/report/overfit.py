@@ -139,18 +139,25 @@ def _loss_histories(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def figures(view: dict[str, Any] | None, colors: dict[str, str] | None = None) -> dict[str, Any]:
     """``{"staged", "loss", "capacity"}`` matplotlib figures of one dataset's view (None when empty)."""
+    return {
+        key: None if spec is None else spec[0](*spec[1]) for key, spec in figure_calls(view, colors).items()
+    }
+
+
+def figure_calls(view: dict[str, Any] | None, colors: dict[str, str] | None = None) -> dict[str, Any]:
+    """``{"staged", "loss", "capacity"}``: each ``(draw, args)`` for one dataset's view, or None when empty."""
     from mlbench.report import plots
 
     out: dict[str, Any] = {"staged": None, "loss": None, "capacity": None}
     if not view:
         return out
     if view.get("staged"):
-        out["staged"] = staged_plot(view["staged"], colors)
+        out["staged"] = (staged_plot, (view["staged"], colors))
     if view.get("losses"):
-        out["loss"] = plots.loss_curves(view["losses"], colors)
+        out["loss"] = (plots.loss_curves, (view["losses"], colors))
     series = [s for s in view.get("capacity") or [] if s.get("sizes")]
     if series:
-        out["capacity"] = capacity_plot(series)
+        out["capacity"] = (capacity_plot, (series,))
     return out
 
 
@@ -163,12 +170,12 @@ def staged_plot(curves: list[dict[str, Any]], colors: dict[str, str] | None = No
     from mlbench.report import plots
 
     colors = colors or plots.palette([c["model"] for c in curves])
-    plt = plots._pyplot()
-    with plt.rc_context(plots._RC):
+    plt = plots.load_pyplot()
+    with plt.rc_context(plots.RC_PARAMS):
         fig, ax = plt.subplots(figsize=(6.4, 3.4))
         for c in curves:
-            color = colors.get(c["model"], plots._BAR)
-            name = plots._short(c["model"], 28)
+            color = colors.get(c["model"], plots.BAR_COLOR)
+            name = plots.short_label(c["model"], 28)
             xs = c["n_estimators"]
             ax.plot(
                 xs, c["test"], color=color, linewidth=1.5, marker="o", markersize=2.5, label=f"{name} test"
@@ -184,10 +191,10 @@ def staged_plot(curves: list[dict[str, Any]], colors: dict[str, str] | None = No
                 ax.annotate(f"stopped at {xs[-1]} of {c['trained']}", (xs[-1], c["test"][-1]),
                             textcoords="offset points", xytext=(4, -10), fontsize=7, color=color)  # fmt: skip
         ax.set_xscale("log")
-        plots._plain_log_labels(ax.xaxis, lambda v: f"{v:g}")
+        plots.plain_log_labels(ax.xaxis, lambda v: f"{v:g}")
         metric = curves[0]["metric"]
         ax.set_xlabel("estimators used (first k of the fitted model; ★ best test score; | early stop)")
-        ax.set_ylabel(f"{metric} {plots._arrow(curves[0]['greater_is_better'])}")
+        ax.set_ylabel(f"{metric} {plots.direction_arrow(curves[0]['greater_is_better'])}")
         ax.grid(color="#e6e6e6", linewidth=0.6)
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
         fig.tight_layout()
@@ -198,8 +205,8 @@ def capacity_plot(series: list[dict[str, Any]]) -> Any:
     """One panel per capacity series: train (dashed) and test (solid) score per training size."""
     from mlbench.report import plots
 
-    plt = plots._pyplot()
-    with plt.rc_context(plots._RC):
+    plt = plots.load_pyplot()
+    with plt.rc_context(plots.RC_PARAMS):
         fig, axes = plt.subplots(
             1, len(series), figsize=(min(3.6 * len(series) + 1.8, 11), 3.1), squeeze=False
         )
@@ -213,7 +220,7 @@ def capacity_plot(series: list[dict[str, Any]]) -> Any:
             ]
             colors = plots.palette(names)
             for z, label in zip(sizes, names, strict=True):
-                color = colors.get(label, plots._BAR)
+                color = colors.get(label, plots.BAR_COLOR)
                 xs = [p["x"] for p in z["points"]]
                 ax.plot(xs, [p["test"] for p in z["points"]], color=color, marker="o", markersize=3,
                         linewidth=1.5, label=f"{label} test")  # fmt: skip
@@ -226,10 +233,10 @@ def capacity_plot(series: list[dict[str, Any]]) -> Any:
                                    zorder=4)  # fmt: skip
             if s["x_label"] == "parameters" and all(p["x"] > 0 for z in sizes for p in z["points"]):
                 ax.set_xscale("log")
-                plots._plain_log_labels(ax.xaxis, lambda v: f"{v:,.0f}")
+                plots.plain_log_labels(ax.xaxis, lambda v: f"{v:,.0f}")
             ax.set_xlabel(f"{s['x_label']} (★ where more capacity stops helping)")
-            ax.set_ylabel(f"{s['metric']} {plots._arrow(s['greater_is_better'])}")
-            ax.set_title(plots._short(f"{s['family']}: {s['param']}", 36), fontsize=8.5, loc="left")
+            ax.set_ylabel(f"{s['metric']} {plots.direction_arrow(s['greater_is_better'])}")
+            ax.set_title(plots.short_label(f"{s['family']}: {s['param']}", 36), fontsize=8.5, loc="left")
             ax.grid(color="#e6e6e6", linewidth=0.6)
         axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=7.5)
         fig.tight_layout()

@@ -14,13 +14,14 @@ import io
 import itertools
 import math
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 #: Model names longer than this are shortened on the axis (the tables show them in full).
 MAX_LABEL = 40
 
-_BAR = "#4c72b0"
+BAR_COLOR = "#4c72b0"
 _BEST = "#dd8452"
 RC_PARAMS = {
     "svg.fonttype": "path",
@@ -32,6 +33,10 @@ RC_PARAMS = {
     "axes.spines.right": False,
 }
 _counter = itertools.count(1)
+
+#: pyplot keeps global state: figures drawn from two threads (the coordinator's background
+#: pre-rendering, its report warm-up and the report itself) take turns.
+DRAW_LOCK = threading.RLock()
 
 
 # --------------------------------------------------------------------------------------------- output
@@ -131,13 +136,13 @@ def bar_chart(
             y,
             values,
             xerr=[lows, highs],
-            color=[_BEST if v == best else _BAR for v in values],
+            color=[_BEST if v == best else BAR_COLOR for v in values],
             error_kw={"ecolor": "#333333", "capsize": 3, "elinewidth": 1},
             height=0.65,
         )
         ax.set_yticks(y, [short_label(r["model"]) for r in rows])
         ax.invert_yaxis()
-        ax.set_xlabel(f"test {metric} (mean, 95% CI; {_arrow(greater_is_better)})")
+        ax.set_xlabel(f"test {metric} (mean, 95% CI; {direction_arrow(greater_is_better)})")
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
         lo = min(v - e for v, e in zip(values, lows, strict=True))
@@ -184,14 +189,14 @@ def pareto(
             x, y = r["fit_seconds"], r["test_mean"]
             lo, hi = r.get("test_ci_low"), r.get("test_ci_high")
             if lo is not None and hi is not None:
-                ax.plot([x, x], [lo, hi], color=colors.get(r["model"], _BAR), linewidth=1, alpha=0.6)
+                ax.plot([x, x], [lo, hi], color=colors.get(r["model"], BAR_COLOR), linewidth=1, alpha=0.6)
             on = bool(r.get("pareto"))
             ax.scatter(
-                [x], [y], s=60 if on else 28, color=colors.get(r["model"], _BAR),
+                [x], [y], s=60 if on else 28, color=colors.get(r["model"], BAR_COLOR),
                 edgecolors="black" if on else "none", linewidths=1.2, zorder=3,
                 marker="D" if on else "o",
             )  # fmt: skip
-            ax.scatter([], [], s=40, color=colors.get(r["model"], _BAR), marker="D" if on else "o",
+            ax.scatter([], [], s=40, color=colors.get(r["model"], BAR_COLOR), marker="D" if on else "o",
                        edgecolors="black" if on else "none", label=short_label(r["model"], 24) + (" ◆" if on else ""))  # fmt: skip
         front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r["fit_seconds"])
         if len(front) > 1:
@@ -200,9 +205,9 @@ def pareto(
                 color="black", linewidth=0.8, linestyle=":", drawstyle="steps-post", zorder=2,
             )  # fmt: skip
         ax.set_xscale("log")
-        _plain_log_labels(ax.xaxis, _seconds_tick)
+        plain_log_labels(ax.xaxis, _seconds_tick)
         ax.set_xlabel("mean fit time per job (log scale)")
-        ax.set_ylabel(f"test {metric}\n({_arrow(greater_is_better)})")
+        ax.set_ylabel(f"test {metric}\n({direction_arrow(greater_is_better)})")
         ax.grid(color="#eeeeee", linewidth=0.6)
         ax.margins(x=0.15, y=0.12)
         ax.set_title("◆ Pareto-optimal: nothing is both faster and better", fontsize=8, loc="left")
@@ -363,7 +368,7 @@ def learning_curves(
         fig, ax = plt.subplots(figsize=(9.0, 4.4))
         for curve in curves:
             model, pts = curve["model"], curve["points"]
-            color = colors.get(model, _BAR)
+            color = colors.get(model, BAR_COLOR)
             xs = [p["n_train"] for p in pts]
             fit = fits.get(model)
             label = short_label(model, 28)
@@ -408,14 +413,16 @@ def learning_curves(
                 fontweight="bold", style="italic" if extrapolated else "normal",
             )  # fmt: skip
         ax.set_xscale("log")
-        _plain_log_labels(ax.xaxis, lambda n: f"{n:,.0f}" if n >= 1 else f"{n:g}")
+        plain_log_labels(ax.xaxis, lambda n: f"{n:,.0f}" if n >= 1 else f"{n:g}")
         sizes = sorted({p["n_train"] for c in curves for p in c["points"]})
         ax.xaxis.set_minor_locator(_ticker().NullLocator())
         if len(sizes) <= 12:
             ax.set_xticks(sizes, [f"{int(n):,}" for n in sizes])
         ax.set_xlabel("training rows (log scale); dashed: power-law fit; ✖ crossover (hollow = extrapolated)")
         metric = scaling.get("metric") or ""
-        ax.set_ylabel(f"test {metric}\n(mean, 95% CI; {_arrow(scaling.get('greater_is_better', True))})")
+        ax.set_ylabel(
+            f"test {metric}\n(mean, 95% CI; {direction_arrow(scaling.get('greater_is_better', True))})"
+        )
         ax.grid(color="#e6e6e6", linewidth=0.6)
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
         fig.tight_layout()
@@ -460,7 +467,7 @@ def ensemble_weights(weights: dict[str, list[dict[str, Any]]], colors: dict[str,
                 values = [float(e["weights"].get(member) or 0.0) for e in sizes]
                 if not any(values):
                     continue
-                ax.bar(range(len(sizes)), values, bottom=bottom, color=colors.get(member, _BAR), width=0.7,
+                ax.bar(range(len(sizes)), values, bottom=bottom, color=colors.get(member, BAR_COLOR), width=0.7,
                        label=short_label(member, 24))  # fmt: skip
                 bottom = [b + v for b, v in zip(bottom, values, strict=True)]
             ax.set_xticks(range(len(sizes)), ticks, rotation=30 if len(sizes) > 5 else 0)
@@ -508,14 +515,16 @@ def tuning_history(history: dict[str, Any], importances: dict[str, float] | None
         ax = axes[0][0]
         for curve in folds:
             xs = [i + 1 for i, v in enumerate(curve) if v is not None]
-            ax.plot(xs, [v for v in curve if v is not None], color=_BAR, alpha=0.35, lw=0.9)
+            ax.plot(xs, [v for v in curve if v is not None], color=BAR_COLOR, alpha=0.35, lw=0.9)
         mean = history.get("mean") or []
         xs = [i + 1 for i, v in enumerate(mean) if v is not None]
         ax.plot(xs, [v for v in mean if v is not None], color="#1f4e79", lw=2, label="mean over folds")
         ax.set_xlabel("trial")
         ax.xaxis.set_major_locator(_ticker().MaxNLocator(integer=True))
         metric = history.get("metric") or "score"
-        ax.set_ylabel(f"best validation {metric} {_arrow(bool(history.get('greater_is_better', True)))}")
+        ax.set_ylabel(
+            f"best validation {metric} {direction_arrow(bool(history.get('greater_is_better', True)))}"
+        )
         ax.set_title(short_label(f"{title}: optimisation history", 48), fontsize=8.5, loc="left")
         ax.legend(
             frameon=False,
@@ -525,7 +534,7 @@ def tuning_history(history: dict[str, Any], importances: dict[str, float] | None
         if importances:
             bx = axes[0][1]
             names = list(importances)[:12][::-1]
-            bx.barh(range(len(names)), [importances[n] for n in names], color=_BAR)
+            bx.barh(range(len(names)), [importances[n] for n in names], color=BAR_COLOR)
             bx.set_yticks(range(len(names)), [short_label(n, 22) for n in names])
             bx.set_xlabel("importance (fANOVA, mean over folds)")
             bx.set_title("parameter importances", fontsize=8.5, loc="left")
@@ -565,7 +574,7 @@ def loss_curves(histories: Sequence[dict[str, Any]], colors: dict[str, str] | No
     with plt.rc_context(RC_PARAMS):
         fig, ax = plt.subplots(figsize=(6.4, 3.4))
         for h in histories:
-            color = colors.get(h["model"], _BAR)
+            color = colors.get(h["model"], BAR_COLOR)
             ep = h["epochs"]
             name = short_label(h["model"], 28)
             ax.plot(ep, h["train_loss"], color=color, linewidth=1.5, label=f"{name} train")
@@ -585,7 +594,7 @@ def loss_curves(histories: Sequence[dict[str, Any]], colors: dict[str, str] | No
         positive = all(v is not None and v > 0 for h in histories for v in h["train_loss"])
         if positive:
             ax.set_yscale("log")
-            _plain_log_labels(ax.yaxis, lambda v: f"{v:g}")
+            plain_log_labels(ax.yaxis, lambda v: f"{v:g}")
         ax.grid(color="#e6e6e6", linewidth=0.6)
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
         fig.tight_layout()
@@ -741,7 +750,7 @@ def thumbnail_grid(
     return fig
 
 
-def _arrow(greater: bool) -> str:
+def direction_arrow(greater: bool) -> str:
     return "higher is better" if greater else "lower is better"
 
 
@@ -767,17 +776,17 @@ def warm_up() -> None:
     import scipy.stats  # noqa: F401  (intervals and tests)
 
     plt = load_pyplot()
-    with plt.rc_context(RC_PARAMS):
+    with DRAW_LOCK, plt.rc_context(RC_PARAMS):
         fig, ax = plt.subplots(figsize=(1, 1))
         ax.set_xscale("log")
         ax.plot([1, 10], [0, 1], label="x")
         ax.set_xlabel("warm ◆ ✖ ★")
         ax.legend()
         fig.tight_layout()
-    to_svg(fig)
+        to_svg(fig)
 
 
-def _plain_log_labels(axis: Any, fmt: Any) -> None:
+def plain_log_labels(axis: Any, fmt: Any) -> None:
     """Label a log axis with plain text (``10 ms``, ``1,000``) at the powers of ten.
 
     matplotlib's default log labels are mathtext (``10^{-2}``), which reads worse and costs about a
