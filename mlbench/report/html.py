@@ -88,7 +88,8 @@ class FigureCache:
         return None if self.folder is None else self.folder / f"{key}.{'png.txt' if raster else 'svg'}"
 
     def get(self, spec: FigureSpec) -> str:
-        """The serialized figure (SVG text with the cache prefix, or a PNG data URI), drawn if needed."""
+        """The serialized figure (SVG text with the cache prefix, a PNG data URI, or "" when the
+        drawing function found nothing to draw), drawn if needed."""
         key = spec.key()
         self.used.add(key)
         if key in self._memory:
@@ -103,7 +104,8 @@ class FigureCache:
 
         with DRAW_LOCK:
             fig = spec.draw(*spec.args)
-            text = to_data_uri(fig) if spec.raster else to_svg(fig, _CACHE_PREFIX)
+            # a drawing function may find nothing to draw (None): the page shows no figure
+            text = "" if fig is None else to_data_uri(fig) if spec.raster else to_svg(fig, _CACHE_PREFIX)
         self.drawn += 1
         self._memory[key] = text
         if path is not None:
