@@ -245,64 +245,93 @@ def _start_diagnostics(suite: Suite, plan: Plan) -> _Background:
 
 
 class _Prerender:
-    """Draws the report's figures of each finished dataset in a background thread while jobs run.
+    """Has each finished dataset's report figures drawn while the other jobs run.
 
     A dataset is finished when the last of its jobs in this run is recorded (and again when its
-    mismatch checks are); its section's figures are then drawn into the run's figure cache
-    (:func:`mlbench.report.build.prerender_dataset`) at the lowest CPU priority, on cores the
-    jobs leave idle, so the report at the end mostly assembles what is drawn. Anything it did
-    not get to, the report draws itself.
+    mismatch checks are); its name then goes to a drawing process
+    (:mod:`mlbench.report.prerender`, started with the first one, at the lowest CPU priority so
+    it takes the cores the jobs leave idle), which fills the run's figure cache. The report at
+    the end mostly assembles what is drawn; anything not drawn yet, it draws itself.
     """
 
-    def __init__(self, suite: Suite, plan: Plan) -> None:
-        import queue
-        import threading
-
+    def __init__(self, suite: Suite, plan: Plan, models: list[str]) -> None:
         self.suite = suite
+        self.models = models
         self.remaining = Counter(job.dataset for job in plan.to_run)
-        self.queue: queue.Queue[str | None] = queue.Queue()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._work, name="mlbench-prerender", daemon=True)
-        self.thread.start()
+        self.proc: Any = None
 
     def job_recorded(self, job: Job) -> None:
         self.remaining[job.dataset] -= 1
         if self.remaining[job.dataset] == 0:
-            self.queue.put(job.dataset)
+            self._send(job.dataset)
 
     def dataset_changed(self, dataset: str) -> None:
         if self.remaining[dataset] <= 0:
-            self.queue.put(dataset)
+            self._send(dataset)
 
-    def stop(self) -> None:
-        """Stop after the figure being drawn (the report is next: it draws what is left)."""
-        self.stopping.set()
-        self.queue.put(None)
-        self.thread.join()
-
-    def _work(self) -> None:
+    def _send(self, dataset: str) -> None:
         import contextlib
         import os
-        import threading
+        import subprocess
+        import sys
 
+        with contextlib.suppress(OSError, ValueError):  # best effort: the report draws what is missing
+            if self.proc is None:
+                self.proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "mlbench.report.prerender",
+                        str(self.suite.output),
+                        json.dumps(self.models),
+                    ],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                )
+                with contextlib.suppress(AttributeError, OSError):
+                    os.setpriority(os.PRIO_PROCESS, self.proc.pid, 19)
+            self.proc.stdin.write(dataset + "\n")
+            self.proc.stdin.flush()
+
+    def finish(self) -> None:
+        """No more datasets: it draws what it was sent, at full speed now that the jobs are done.
+
+        The report summarizes the run meanwhile, then :meth:`wait` s for it before placing the
+        figures.
+        """
+        import contextlib
+        import os
+
+        if self.proc is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.close()
         with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        while not self.stopping.is_set():
-            dataset = self.queue.get()
-            if dataset is None:
-                return
-            # best effort: the report draws whatever this could not
-            with contextlib.suppress(Exception):
-                self._draw(dataset)
+            os.setpriority(os.PRIO_PROCESS, self.proc.pid, 0)  # not allowed for every user: then it stays low
 
-    def _draw(self, dataset: str) -> None:
-        from mlbench.reader import open_run
-        from mlbench.report.build import prerender_dataset
+    def wait(self, timeout: float = 120.0) -> None:
+        """Wait for the drawing to end (killed after ``timeout`` seconds: the report draws the rest)."""
+        import subprocess
 
-        run = open_run(self.suite.output)
-        labels = {m.label for m in self.suite.models} | {e.label for e in self.suite.ensembles}
-        models = sorted(labels | {str(m) for m in run.results()["model"].dropna()})
-        prerender_dataset(run, dataset, models, stop=self.stopping.is_set)
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop drawing now (an interrupt or a failure; cache files are written atomically)."""
+        import contextlib
+
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait()
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.close()
 
 
 def _rescore_plan(suite: Suite, results: Any, job_ids: set[str]) -> list[Rescore]:
@@ -755,7 +784,7 @@ def _stage_jobs(state: _RunState) -> None:
         return
     if state.write_report:
         _prewarm_report(state.suite)
-        state.prerender = _Prerender(state.suite, state.plan)
+        state.prerender = _Prerender(state.suite, state.plan, _report_models(state.suite))
     try:
         if state.lock.shared:
             _run_shared(
@@ -769,9 +798,22 @@ def _stage_jobs(state: _RunState) -> None:
             )
         else:
             state.executor.run(state.plan.to_run, state.record)
-    finally:
+    except BaseException:
         if state.prerender is not None:
             state.prerender.stop()
+        raise
+    if state.prerender is not None:
+        state.prerender.finish()
+
+
+def _report_models(suite: Suite) -> list[str]:
+    """The model labels the report will list (its colours depend on all of them)."""
+    from mlbench.reader import open_run
+
+    labels = {m.label for m in suite.models} | {e.label for e in suite.ensembles}
+    if (Path(suite.output) / "results.sqlite").exists():
+        labels |= {str(m) for m in open_run(suite.output).results()["model"].dropna()}
+    return sorted(labels)
 
 
 def _stage_diagnostics(state: _RunState) -> None:
@@ -861,8 +903,11 @@ def _run_locked(
             executor.close()  # no-op after a run that used its workers; stops them if none did
         store.finish_run(run_id, status)
         store.close()
+        if state.prerender is not None and (status != "finished" or not (write_report and state.last)):
+            state.prerender.stop()
         if write_report and state.last:
-            _timed(outcome, "report", lambda: _report(suite, outcome))
+            ready = state.prerender.wait if state.prerender is not None else None
+            _timed(outcome, "report", lambda: _report(suite, outcome, ready=ready))
     return outcome
 
 
@@ -965,7 +1010,9 @@ def _prewarm_report(suite: Suite) -> None:
     threading.Thread(target=work, name="mlbench-report-prewarm", daemon=True).start()
 
 
-def _report(suite: Suite, outcome: RunOutcome, only_if_stale: bool = False) -> None:
+def _report(
+    suite: Suite, outcome: RunOutcome, only_if_stale: bool = False, ready: Callable[[], None] | None = None
+) -> None:
     """Write the run's report into ``outcome``; a report error never turns a finished run into a crash."""
     try:
         from mlbench.reader import open_run
@@ -975,7 +1022,7 @@ def _report(suite: Suite, outcome: RunOutcome, only_if_stale: bool = False) -> N
         if only_if_stale and is_current(run):
             outcome.report = run.path / "index.html"
             return
-        outcome.report = report_run(run)
+        outcome.report = report_run(run, ready=ready)
     except KeyboardInterrupt:
         outcome.interrupted = True
     except Exception as exc:

@@ -131,8 +131,10 @@ def prediction_warnings(
     ]
 
 
-def report_run(run: Run, path: str | Path | None = None) -> Path:
+def report_run(run: Run, path: str | Path | None = None, *, ready: Callable[[], None] | None = None) -> Path:
     """Write the HTML report of a run (default ``<run>/index.html``); a write problem is a clear error.
+
+    ``ready`` is :func:`write_report`'s.
 
     Raises
     ------
@@ -146,7 +148,7 @@ def report_run(run: Run, path: str | Path | None = None) -> Path:
     if path is not None:
         prepare_parent(target)
     try:
-        return write_report(run, path)
+        return write_report(run, path, ready=ready)
     except PermissionError as exc:
         # a read-only run folder: the report can still be written elsewhere
         raise MlbenchError(
@@ -159,7 +161,13 @@ def report_run(run: Run, path: str | Path | None = None) -> Path:
         raise write_error(target, exc) from None
 
 
-def write_report(run: Run, out: str | Path | None = None, warn: Callable[[str], None] | None = None) -> Path:
+def write_report(
+    run: Run,
+    out: str | Path | None = None,
+    warn: Callable[[str], None] | None = None,
+    *,
+    ready: Callable[[], None] | None = None,
+) -> Path:
     """Build the HTML report of a run and write it atomically.
 
     Parameters
@@ -171,6 +179,9 @@ def write_report(run: Run, out: str | Path | None = None, warn: Callable[[str], 
     warn : callable, optional
         Called with each warning the page shows (missing or unreadable prediction files); the
         CLI prints them on stderr.
+    ready : callable, optional
+        Called once the run is summarized, before any figure is placed: the coordinator waits
+        there for its figures drawn ahead (:mod:`mlbench.report.prerender`) to be done.
 
     Returns
     -------
@@ -189,6 +200,8 @@ def write_report(run: Run, out: str | Path | None = None, warn: Callable[[str], 
     summary = summarize_run(run)
     for message in summary["warnings"] if warn is not None else ():
         warn(message)
+    if ready is not None:
+        ready()
     own_place = out is None or Path(out).resolve() == (run.path / "index.html").resolve()
     cache = figure_cache(run.path) if own_place else FigureCache()
     html = render_html(summary, fingerprint=fingerprint, cache=cache)
