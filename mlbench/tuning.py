@@ -27,13 +27,15 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from mlbench.fitting import Classes, Rows, build_estimator, early_stops, fit_estimator, predict, stop_rows
+
 __all__ = [
-    "DEFAULT_SPACES",
     "TUNE_KEYS",
     "TuneResult",
     "check_tune",
@@ -53,71 +55,27 @@ DEFAULT_TRIALS = 50
 #: is left for the refit on the training rows and the test predictions.
 BUDGET_SHARE = 0.8
 
-_LOG = {"log": True}
-_DEEP_SPACE = {
-    "lr": {"float": [1.0e-4, 0.1], **_LOG},
-    "weight_decay": {"float": [1.0e-6, 1.0e-2], **_LOG},
-    "dropout": {"float": [0.0, 0.5]},
-    "batch_size": [32, 64, 128, 256],
-}
-_XGB_SPACE = {
-    # TabArena's XGBoost space (random search over 200 configs), with the number of rounds added
-    # because mlbench does not early-stop by default (TabArena uses early stopping over 10k rounds)
-    "learning_rate": {"float": [5.0e-3, 0.1], **_LOG},
-    "max_depth": {"int": [4, 10]},
-    "min_child_weight": {"float": [1.0e-3, 5.0], **_LOG},
-    "subsample": {"float": [0.6, 1.0]},
-    "colsample_bytree": {"float": [0.6, 1.0]},
-    "reg_alpha": {"float": [1.0e-4, 5.0], **_LOG},
-    "reg_lambda": {"float": [1.0e-4, 5.0], **_LOG},
-    "max_leaves": {"int": [8, 1024], **_LOG},
-    "n_estimators": {"int": [100, 1000], **_LOG},
-}
-_KNN_SPACE = {
-    # TabArena: n_neighbors up to 500 (capped per job at the rows a trial fits on), weights, p
-    "n_neighbors": {"int": [1, 500], **_LOG},
-    "weights": ["uniform", "distance"],
-    "p": [1, 1.5, 2],
-}
-_RF_SPACE = {
-    # TabArena's random forest space (without `bootstrap: false`, which forbids max_samples)
-    "max_features": {"float": [0.4, 1.0]},
-    "max_samples": {"float": [0.5, 1.0]},
-    "min_samples_split": {"int": [2, 4], **_LOG},
-    "min_samples_leaf": [1, 2, 3, 4, 5, 10, 20, 40, 80],
-}
-_TREE_SPACE = {
-    # TabArena has no single decision tree: its random forest space for one tree, plus the depth
-    "max_features": {"float": [0.4, 1.0]},
-    "max_depth": {"int": [2, 32], **_LOG},
-    "min_samples_split": {"int": [2, 4], **_LOG},
-    "min_samples_leaf": [1, 2, 3, 4, 5, 10, 20, 40, 80],
-}
-
-#: Model family -> task type -> default search space (the README lists them).
-DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
-    "xgboost": {"classification": _XGB_SPACE, "regression": _XGB_SPACE},
-    "knn": {"classification": _KNN_SPACE, "regression": _KNN_SPACE},
-    "random_forest": {"classification": _RF_SPACE, "regression": _RF_SPACE},
-    "decision_tree": {"classification": _TREE_SPACE, "regression": _TREE_SPACE},
-    # TabArena's linear model: C in [0.1, 1000] (log); Ridge's alpha is 1/C
-    "logistic_regression": {
-        "classification": {"C": {"float": [0.1, 1000.0], **_LOG}},
-        "regression": {"alpha": {"float": [1.0e-3, 10.0], **_LOG}},
-    },
-    "mlp": {"classification": _DEEP_SPACE, "regression": _DEEP_SPACE},
-    "cnn": {"classification": _DEEP_SPACE, "regression": _DEEP_SPACE},
-    "cnn_finetune": {"classification": _DEEP_SPACE, "regression": _DEEP_SPACE},
-}
-
-#: Families that report intermediate scores (boosting rounds), so the median pruner is on by default.
-_REPORTS_STEPS = frozenset({"xgboost", "mlp", "cnn", "cnn_finetune"})
-
 
 def default_space(model_name: str, task_type: str) -> dict[str, Any] | None:
-    """The default search space of a model family for a task type (None when it has none)."""
-    per_task = DEFAULT_SPACES.get(model_name)
-    return None if per_task is None else per_task.get(task_type)
+    """The default search space of a model family for a task type (None when it has none).
+
+    Parameters
+    ----------
+    model_name : str
+        A registered family (``xgboost``, a plugin's); an unknown name has none.
+    task_type : str
+
+    Returns
+    -------
+    dict or None
+        The family's :attr:`mlbench.models.ModelInfo.tuning_space` for ``task_type``.
+    """
+    from mlbench.models import MODELS
+
+    if model_name not in MODELS:
+        return None
+    space = MODELS.get(model_name).tuning_space.get(task_type)
+    return dict(space) if space else None
 
 
 def optuna_missing() -> str | None:
@@ -202,8 +160,9 @@ def check_tune(
     Parameters
     ----------
     info : ModelInfo or None
-        The model family (its parameter names and name); None for a plugin's model read while
-        its plugin is not imported (a stored suite): the space's names are then not checked.
+        The model family (its parameter names, name and default search space); None for a
+        plugin's model read while its plugin is not imported (a stored suite): the space's names
+        and the default space are then not checked.
     value : Any
         The block as written.
     fixed : dict
@@ -222,13 +181,37 @@ def check_tune(
         family default), ``metric`` (str or None: the suite's primary), ``sampler``, ``pruner``
         (``"median"``, ``"none"`` or None: median when the family reports intermediate scores).
     """
-    from mlbench.errors import did_you_mean
-
     if value is None or value is True:
         value = {}
     if not isinstance(value, dict):
         add(loc, "tune must be a mapping, e.g. `tune: {trials: 30}`")
         return None
+    ok = _check_options(value, loc, add, metric_names)
+    space = value.get("space")
+    if space is not None:
+        ok = _check_space(info, space, fixed, loc, add) and ok
+    elif info is not None:  # a plugin's model, its plugin not imported: its default space is its own
+        ok = _check_default_space(info, fixed, loc, add) and ok
+    if not ok:
+        return None
+    trials, seconds = value.get("trials"), value.get("seconds")
+    if trials is None and seconds is None:
+        trials = DEFAULT_TRIALS
+    pruner = value.get("pruner")
+    return {
+        "trials": trials,
+        "seconds": None if seconds is None else float(seconds),
+        "space": space,
+        "metric": value.get("metric"),
+        "sampler": value.get("sampler", "tpe"),
+        "pruner": "none" if pruner is False else pruner,
+    }
+
+
+def _check_options(value: dict[str, Any], loc: tuple, add: Callable[..., None], metric_names: Any) -> bool:
+    """Check a ``tune:`` block's keys and every option but ``space``; report each problem."""
+    from mlbench.errors import did_you_mean
+
     ok = True
     for key in value:
         if key not in TUNE_KEYS:
@@ -251,78 +234,79 @@ def check_tune(
         add((*loc, "sampler"), f"sampler must be one of {', '.join(_SAMPLERS)}, got {sampler!r}")
         ok = False
     pruner = value.get("pruner")
-    if pruner is False:
-        pruner = "none"
-    if pruner is not None and pruner not in _PRUNERS:
+    if pruner is not None and pruner is not False and pruner not in _PRUNERS:
         add((*loc, "pruner"), f"pruner must be median or none, got {pruner!r}")
         ok = False
-    metric = value.get("metric")
-    if metric is not None:
-        if metric_names is None:
-            from mlbench.metrics import METRICS
+    return _check_metric(value.get("metric"), loc, add, metric_names) and ok
 
-            metric_names = METRICS.names()
-        if metric not in metric_names:
+
+def _check_metric(metric: Any, loc: tuple, add: Callable[..., None], metric_names: Any) -> bool:
+    from mlbench.errors import did_you_mean
+
+    if metric is None:
+        return True
+    if metric_names is None:
+        from mlbench.metrics import METRICS
+
+        metric_names = METRICS.names()
+    if metric in metric_names:
+        return True
+    add(
+        (*loc, "metric"),
+        f"unknown metric {metric!r}.{did_you_mean(str(metric), list(metric_names))} "
+        f"Valid metrics: {', '.join(metric_names)}",
+    )
+    return False
+
+
+def _check_space(info: Any, space: Any, fixed: dict[str, Any], loc: tuple, add: Callable[..., None]) -> bool:
+    """Check an explicit ``space:``: known parameters, not also set, each a valid dimension."""
+    from mlbench.errors import did_you_mean
+
+    if not isinstance(space, dict) or not space:
+        add((*loc, "space"), "space must be a non-empty mapping of parameter -> range or list of choices")
+        return False
+    ok = True
+    valid = info.valid_params() if info is not None else None
+    for name, dim in space.items():
+        where = (*loc, "space", name)
+        if valid is not None and name not in valid:
             add(
-                (*loc, "metric"),
-                f"unknown metric {metric!r}.{did_you_mean(str(metric), list(metric_names))} "
-                f"Valid metrics: {', '.join(metric_names)}",
+                where,
+                f"unknown parameter {name!r} for model {info.name!r} in space."
+                f"{did_you_mean(str(name), valid)} Valid parameters: {', '.join(sorted(valid))}",
+                key=True,
             )
             ok = False
-    space = value.get("space")
-    if space is not None:
-        if not isinstance(space, dict) or not space:
-            add((*loc, "space"), "space must be a non-empty mapping of parameter -> range or list of choices")
+        elif name in fixed:
+            add(
+                where,
+                f"{name!r} is both set and tuned; remove it from the parameters or from space",
+                key=True,
+            )
             ok = False
         else:
-            valid = info.valid_params() if info is not None else None
-            for name, dim in space.items():
-                where = (*loc, "space", name)
-                if valid is not None and name not in valid:
-                    add(
-                        where,
-                        f"unknown parameter {name!r} for model {info.name!r} in space."
-                        f"{did_you_mean(str(name), valid)} Valid parameters: {', '.join(sorted(valid))}",
-                        key=True,
-                    )
-                    ok = False
-                    continue
-                if name in fixed:
-                    add(
-                        where,
-                        f"{name!r} is both set and tuned; remove it from the parameters or from space",
-                        key=True,
-                    )
-                    ok = False
-                    continue
-                ok = _check_dimension(name, dim, where, add) and ok
-    elif info is None:
-        pass  # a plugin's model, its plugin not imported: its default space is its own to check
-    elif not DEFAULT_SPACES.get(info.name):
+            ok = _check_dimension(name, dim, where, add) and ok
+    return ok
+
+
+def _check_default_space(info: Any, fixed: dict[str, Any], loc: tuple, add: Callable[..., None]) -> bool:
+    """Without ``space:``: the family has a default space, and not all of it is set directly."""
+    spaces = [space for space in info.tuning_space.values() if space]
+    if not spaces:
         add(
             loc,
             f"model {info.name!r} has no default search space; give one with "
             "`space: {PARAM: {float: [LOW, HIGH]}}`",
         )
-        ok = False
-    elif not any(set(space) - set(fixed) for space in DEFAULT_SPACES[info.name].values()):
+        return False
+    if not any(set(space) - set(fixed) for space in spaces):
         add(
             loc,
             f"every parameter of {info.name}'s default space is set directly: nothing left to tune; give `space:`",
         )
-        ok = False
-    if not ok:
-        return None
-    if trials is None and seconds is None:
-        trials = DEFAULT_TRIALS
-    return {
-        "trials": trials,
-        "seconds": None if seconds is None else float(seconds),
-        "space": space,
-        "metric": metric,
-        "sampler": sampler,
-        "pruner": pruner,
-    }
+        return False
+    return True
 
 
 def job_budget(tune: dict[str, Any], job_seconds: float) -> float:
@@ -359,76 +343,13 @@ def _suggest(trial: Any, name: str, dim: Any, cap: dict[str, int]) -> Any:
     return trial.suggest_float(name, lo, hi, log=log)
 
 
-def _xgb_pruning(estimator: Any, X_val: Any, y_val: np.ndarray, scorer: Callable, report: Callable) -> None:
-    """Report the tuning metric on the validation rows every tenth of the boosting rounds."""
-    import xgboost as xgb
+def _raw_to_prediction(raw: np.ndarray, task: str, classes: Classes) -> tuple[np.ndarray, np.ndarray | None]:
+    """A model's raw validation output -> (labels, probabilities with one column per dataset class).
 
-    from mlbench.models.base import final_estimator as _final
-
-    model = _final(estimator)
-    rounds = int(model.get_params().get("n_estimators") or 100)
-    stride = max(1, rounds // 10)
-    pre = estimator[:-1] if hasattr(estimator, "steps") else None
-    cache: dict[str, Any] = {}
-
-    class _Pruning(xgb.callback.TrainingCallback):
-        def after_iteration(self, booster: Any, epoch: int, evals_log: Any) -> bool:
-            step = epoch + 1
-            if step % stride and step != rounds:
-                return False
-            if "X" not in cache:
-                # the preprocessing was fitted before the booster started
-                cache["X"] = pre.transform(X_val) if pre is not None else X_val
-            raw = np.asarray(booster.inplace_predict(cache["X"], iteration_range=(0, step)))
-            report(scorer(raw), step)  # raises optuna.TrialPruned to stop the trial
-            return False
-
-    model.set_params(callbacks=[_Pruning()])
-
-
-#: Families trained by :func:`mlbench.deep.trainer.train`: their epochs are the steps.
-_EPOCH_MODELS = frozenset({"mlp", "cnn", "cnn_finetune"})
-
-
-class _EpochPruning:
-    """Report the tuning metric on the validation rows after every epoch of a deep model."""
-
-    def __init__(self, estimator: Any, X_val: Any, scorer: Callable, report: Callable, task: str) -> None:
-        self.estimator, self.X_val, self.scorer, self.report, self.task = (
-            estimator,
-            X_val,
-            scorer,
-            report,
-            task,
-        )
-        self.token: Any = None
-
-    def __call__(self, epoch: int) -> None:
-        from mlbench.models.base import final_estimator as _final
-
-        model = _final(self.estimator)
-        if hasattr(self.estimator, "steps"):
-            X = self.estimator[:-1].transform(self.X_val)  # fitted before the network trains
-        else:
-            X = self.X_val
-        raw = model.predict_proba(X) if self.task == "classification" else model.predict(X)
-        model.model_.train()  # predicting switched the network to eval mode mid-training
-        self.report(self.scorer(np.asarray(raw)), epoch)
-
-    def __enter__(self) -> _EpochPruning:
-        from mlbench.deep.trainer import EPOCH_END
-
-        self.token = EPOCH_END.set(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        from mlbench.deep.trainer import EPOCH_END
-
-        EPOCH_END.reset(self.token)
-
-
-def _raw_to_prediction(raw: np.ndarray, task: str, classes: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """A booster's raw prediction -> (labels, probabilities with one column per dataset class)."""
+    ``raw`` is what a family's pruning hook scores (see :attr:`mlbench.models.ModelInfo.pruning`):
+    probabilities, one column per class the model was fitted with or a single ``P(class 1)``
+    column, or regression values.
+    """
     if task != "classification":
         return raw.astype(np.float64), None
     proba = raw.reshape(len(raw), -1).astype(np.float64)
@@ -438,67 +359,135 @@ def _raw_to_prediction(raw: np.ndarray, task: str, classes: Any) -> tuple[np.nda
     return np.argmax(proba, axis=1), proba
 
 
-def tune_job(
-    job: Any, info: Any, task: str, kinds: dict[str, str], ds: Any, rows: Any, matrix: Callable, steps: Any
-) -> TuneResult:
-    """Run a job's study on its training rows only and return the best parameters.
+@dataclass
+class _Fold:
+    """One evaluation of a trial: the rows it fits on, and the validation rows it is scored on."""
 
-    Parameters
-    ----------
-    job : Job
-        A job whose ``tune`` is set (see :meth:`mlbench.suite.Suite.expand`).
-    info : ModelInfo
-    task : str
-    kinds : dict
-        Feature kinds, for the preprocessing pipeline.
-    ds : Dataset
-    rows : mlbench.execution.job._Rows
-        The job's rows; only ``train`` and ``val`` are used (never ``test``).
-    matrix : callable
-        ``matrix(X, idx)``: rows of the dataset as the model's input.
-    steps : object
-        The job runner's own steps (attributes ``build``, ``classes``, ``early_stops``, ``fit``,
-        ``predict``, ``stop_rows``), so that a trial fits exactly as a job does. Passed in rather
-        than imported: the job runner imports this module.
+    fit_rows: np.ndarray
+    X_fit: Any
+    X_val: Any
+    y_val: np.ndarray
 
-    Returns
-    -------
-    TuneResult
 
-    Raises
-    ------
-    ValueError
-        A space parameter does not apply to this task type, or no trial completed.
+@dataclass
+class _Trials:
+    """The objective of a job's study: fit a trial's parameters on each fold, score its validation rows.
+
+    Every fit goes through :mod:`mlbench.fitting`, as the job's own: the same estimator, stopping
+    rows and class mapping.
     """
-    import optuna
 
-    _build, _Classes, _early_stops = steps.build, steps.classes, steps.early_stops
-    _fit, _predict, _stop_rows = steps.fit, steps.predict, steps.stop_rows
-    from mlbench.metrics import METRICS, score
+    job: Any
+    info: Any
+    ds: Any
+    kinds: dict[str, str]
+    matrix: Callable[[Any, np.ndarray | None], Any]
+    space: dict[str, Any]
+    metric: str
+    folds: list[_Fold]
+    #: ``val: cross_fit``: the inner folds are the steps a trial reports
+    cross_fit: bool
+    #: the family's pruning hook reports within each fit (holdout with the median pruner)
+    report_steps: bool
+    #: upper bounds of integer parameters (:attr:`mlbench.models.ModelInfo.tuning_caps`)
+    caps: dict[str, int] = field(default_factory=dict)
 
-    tune = job.tune
-    # a parameter set directly in the model entry is held fixed: left out of the default space
-    space = tune.get("space") or {
-        name: dim
-        for name, dim in (default_space(job.model_name, task) or {}).items()
-        if name not in job.params
+    def __call__(self, trial: Any) -> float:
+        """Optuna's objective; a failing trial keeps its error with it (a study whose trials all fail says why)."""
+        import optuna
+
+        try:
+            return self.evaluate(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:300])
+            raise
+
+    def evaluate(self, trial: Any) -> float:
+        """The mean validation score of the trial's parameters over the folds."""
+        params = {name: _suggest(trial, name, dim, self.caps) for name, dim in self.space.items()}
+        job = replace(self.job, params={**self.job.params, **params})
+        values = []
+        for i, fold in enumerate(self.folds):
+            values.append(self._fold_value(trial, job, fold))
+            if self.cross_fit and i < len(self.folds) - 1:
+                # the inner folds are the steps: a trial far below the median after a fold stops
+                _report(trial, float(np.mean(values)), i + 1)
+        value = float(np.mean(values))
+        if not math.isfinite(value):
+            raise ValueError(f"{self.metric} is not finite on the validation rows ({value})")
+        return value
+
+    def _fold_value(self, trial: Any, job: Any, fold: _Fold) -> float:
+        from mlbench.metrics import score
+
+        ds, task, info = self.ds, self.ds.task_type, self.info
+        params = info.params_for(job.params, task)
+        fit_idx, stop_idx = stop_rows(job, ds, fold.fit_rows, early_stops(info, params))
+        classes = Classes(task, ds.y[fit_idx], ds.n_classes)
+        stop = classes.seen(stop_idx, ds.y)
+        estimator = build_estimator(job, info, task, self.kinds)
+        X_train = fold.X_fit if len(fit_idx) == len(fold.fit_rows) else self.matrix(ds.X, fit_idx)
+        with self._pruning(trial, estimator, fold, classes):
+            fit_estimator(
+                estimator,
+                X_train,
+                classes.codes(ds.y[fit_idx]),
+                info=info,
+                params=params,
+                X_stop=self.matrix(ds.X, stop),
+                y_stop=classes.codes(ds.y[stop]),
+            )
+        pred, proba = predict(estimator, fold.X_val, task, classes, ds.y.dtype)
+        return score([self.metric], fold.y_val, pred, proba, ds.n_classes)[self.metric]
+
+    def _pruning(
+        self, trial: Any, estimator: Any, fold: _Fold, classes: Classes
+    ) -> AbstractContextManager[Any]:
+        """The family's pruning hook around a fit, or nothing when no steps are reported."""
+        if not self.report_steps or self.info.pruning is None:
+            return contextlib.nullcontext()
+        from mlbench.metrics import score
+
+        task, k = self.ds.task_type, self.ds.n_classes
+
+        def value(raw: Any) -> float:
+            pred, proba = _raw_to_prediction(np.asarray(raw), task, classes)
+            return score([self.metric], fold.y_val, pred, proba, k)[self.metric]
+
+        return self.info.pruning(estimator, fold.X_val, value, lambda v, step: _report(trial, v, step))
+
+
+def _search_space(job: Any, info: Any, task: str) -> dict[str, Any]:
+    """The block's ``space``, else the family's default without the parameters the entry sets."""
+    space = job.tune.get("space") or {
+        name: dim for name, dim in (info.tuning_space.get(task) or {}).items() if name not in job.params
     }
     if not space:
         raise ValueError(f"model {job.model_name!r} has no default search space for {task}; give `space:`")
     problems = info.check_params(dict.fromkeys(space), task)
     if problems:
         raise ValueError("tune.space: " + "; ".join(problems))
-    metric = tune.get("metric")
+    return dict(space)
+
+
+def _tune_metric(job: Any, task: str) -> str:
+    """The block's metric when it is of the job's task type, else the suite's primary metric."""
+    from mlbench.metrics import METRICS
+
+    metric = job.tune.get("metric")
     if metric is None or METRICS.get(metric).task_type != task:
         metric = job.metrics[task][0]
-    direction = "maximize" if METRICS.get(metric).greater_is_better else "minimize"
-    cross_fit = job.resampling.get("val", "holdout") == "cross_fit"
+    return str(metric)
 
-    # the (fit rows, scored rows) of each evaluation: the training rows only, never the test fold
-    if cross_fit:
+
+def _folds(job: Any, ds: Any, rows: Rows, matrix: Callable[[Any, np.ndarray | None], Any]) -> list[_Fold]:
+    """The (fit rows, scored rows) of each evaluation: the job's training rows only, never its test fold."""
+    if job.resampling.get("val", "holdout") == "cross_fit":
         from mlbench.splits import cross_fit_folds
 
-        inner = cross_fit_folds(rows.train, ds.y, task, job.resampling["inner_folds"], job.seed)
+        inner = cross_fit_folds(rows.train, ds.y, ds.task_type, job.resampling["inner_folds"], job.seed)
         pairs = [(rows.train[fit], rows.train[oof]) for fit, oof in inner]
     else:
         if len(rows.val) == 0:
@@ -521,82 +510,31 @@ def tune_job(
         # belt and braces: the honesty of the nested evaluation rests on this
         for fit_rows, scored in pairs:
             assert not np.isin(fit_rows, rows.test).any() and not np.isin(scored, rows.test).any()
-    smallest_fit = min(len(f) for f, _ in pairs)
-    # KNN cannot ask for more neighbours than the rows it fits on
-    cap = {"n_neighbors": smallest_fit} if job.model_name == "knn" else {}
-    matrices = [(matrix(ds.X, f), ds.y[f], f, matrix(ds.X, s), ds.y[s]) for f, s in pairs]
+    return [_Fold(f, matrix(ds.X, f), matrix(ds.X, s), ds.y[s]) for f, s in pairs]
 
-    pruner_name = tune.get("pruner") or (
-        "median" if job.model_name in _REPORTS_STEPS or cross_fit else "none"
-    )
+
+def _create_study(job: Any, metric: str, pruner_name: str) -> Any:
+    """An Optuna study in the metric's direction, with the block's sampler (seeded) and pruner."""
+    import optuna
+
+    from mlbench.metrics import METRICS
+
+    direction = "maximize" if METRICS.get(metric).greater_is_better else "minimize"
     pruner = (
         optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
         if pruner_name == "median"
         else optuna.pruners.NopPruner()
     )
-    if tune.get("sampler", "tpe") == "random":
+    if job.tune.get("sampler", "tpe") == "random":
         sampler = optuna.samplers.RandomSampler(seed=job.seed)
     else:
         sampler = optuna.samplers.TPESampler(seed=job.seed, multivariate=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
-    k = ds.n_classes
+    return optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
 
-    def evaluate(trial: Any) -> float:
-        params = {name: _suggest(trial, name, dim, cap) for name, dim in space.items()}
-        tjob = replace(job, params={**job.params, **params})
-        full = info.params_for(tjob.params, task)
-        early = _early_stops(info, full)
-        values = []
-        for fold, (X_fit, _y, fit_rows, X_val, y_val) in enumerate(matrices):
-            fit_idx, stop_idx = _stop_rows(tjob, ds, fit_rows, early)
-            classes = _Classes(task, ds.y[fit_idx], k)
-            stop = stop_idx[np.isin(ds.y[stop_idx], classes.present)] if classes.remap else stop_idx
-            estimator = _build(tjob, info, task, kinds)
-            X_train = X_fit if len(fit_idx) == len(fit_rows) else matrix(ds.X, fit_idx)
 
-            def scorer(raw: np.ndarray, classes: Any = classes, y_val: np.ndarray = y_val) -> float:
-                pred, proba = _raw_to_prediction(raw, task, classes)
-                return score([metric], y_val, pred, proba, k)[metric]
-
-            steps = not cross_fit and pruner_name == "median"
-            if steps and job.model_name == "xgboost":
-                _xgb_pruning(estimator, X_val, y_val, scorer, lambda v, s: _report(trial, v, s))
-            pruning = (
-                _EpochPruning(estimator, X_val, scorer, lambda v, s: _report(trial, v, s), task)
-                if steps and job.model_name in _EPOCH_MODELS
-                else contextlib.nullcontext()
-            )
-            with pruning:
-                _fit(
-                    estimator,
-                    info,
-                    full,
-                    X_train,
-                    classes.codes(ds.y[fit_idx]),
-                    matrix(ds.X, stop),
-                    classes.codes(ds.y[stop]),
-                )
-            pred, proba = _predict(estimator, X_val, task, classes, ds.y.dtype)
-            values.append(score([metric], y_val, pred, proba, k)[metric])
-            if cross_fit and fold < len(matrices) - 1:
-                # the inner folds are the steps: a trial far below the median after a fold stops
-                _report(trial, float(np.mean(values)), fold + 1)
-        value = float(np.mean(values))
-        if not math.isfinite(value):
-            raise ValueError(f"{metric} is not finite on the validation rows ({value})")
-        return value
-
-    def objective(trial: Any) -> float:
-        try:
-            return evaluate(trial)
-        except optuna.TrialPruned:
-            raise
-        except Exception as exc:
-            # kept with the trial: a study whose trials all fail says why
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:300])
-            raise
-
+def _optimize(study: Any, objective: Callable[[Any], float], tune: dict[str, Any]) -> float:
+    """Run the study within the block's trials and seconds; return the seconds it took."""
     t0 = time.perf_counter()
     hard = tune.get("job_seconds")
 
@@ -619,7 +557,13 @@ def tune_job(
         callbacks=[within_job_budget],
         gc_after_trial=False,
     )
-    seconds = time.perf_counter() - t0
+    return time.perf_counter() - t0
+
+
+def _result(study: Any, metric: str, seconds: float) -> TuneResult:
+    """The best trial of a finished study; ValueError when no trial completed."""
+    import optuna
+
     trials = [_trial_record(t) for t in study.trials]
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
@@ -634,6 +578,66 @@ def tune_job(
         trials=trials,
         seconds=seconds,
     )
+
+
+def tune_job(
+    job: Any,
+    info: Any,
+    *,
+    ds: Any,
+    rows: Rows,
+    kinds: dict[str, str],
+    matrix: Callable[[Any, np.ndarray | None], Any],
+) -> TuneResult:
+    """Run a job's study on its training rows only and return the best parameters.
+
+    Parameters
+    ----------
+    job : Job
+        A job whose ``tune`` is set (see :meth:`mlbench.suite.Suite.expand`).
+    info : ModelInfo
+        The job's family: its default search space (``tuning_space``), caps (``tuning_caps``)
+        and pruning hook (``pruning``).
+    ds : Dataset
+    rows : mlbench.fitting.Rows
+        The job's rows; only ``train`` and ``val`` are used (never ``test``).
+    kinds : dict
+        Feature kinds, for the preprocessing pipeline.
+    matrix : callable
+        ``matrix(X, idx)``: rows of the dataset as the model's input.
+
+    Returns
+    -------
+    TuneResult
+
+    Raises
+    ------
+    ValueError
+        A space parameter does not apply to this task type, or no trial completed.
+    """
+    task = ds.task_type
+    space = _search_space(job, info, task)
+    metric = _tune_metric(job, task)
+    folds = _folds(job, ds, rows, matrix)
+    cross_fit = job.resampling.get("val", "holdout") == "cross_fit"
+    pruner = job.tune.get("pruner") or ("median" if info.pruning is not None or cross_fit else "none")
+    smallest_fit = min(len(fold.fit_rows) for fold in folds)
+    objective = _Trials(
+        job=job,
+        info=info,
+        ds=ds,
+        kinds=kinds,
+        matrix=matrix,
+        space=space,
+        metric=metric,
+        folds=folds,
+        cross_fit=cross_fit,
+        report_steps=not cross_fit and pruner == "median",
+        caps=dict(info.tuning_caps(smallest_fit)) if info.tuning_caps is not None else {},
+    )
+    study = _create_study(job, metric, pruner)
+    seconds = _optimize(study, objective, job.tune)
+    return _result(study, metric, seconds)
 
 
 def _report(trial: Any, value: float, step: int) -> None:

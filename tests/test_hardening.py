@@ -20,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlbench.execution.job import PROBA_SUM_TOLERANCE, run_job_safely
+from mlbench.execution.job import run_job_safely
+from mlbench.fitting import PROBA_SUM_TOLERANCE
 from mlbench.suite import load_suite
 
 PLUGINS = Path(__file__).parent / "plugins"

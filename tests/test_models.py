@@ -261,3 +261,40 @@ def test_unknown_arch_and_missing_weights_stop_the_run_before_any_job(tmp_path):
     )
     assert "missing.pth does not exist" in res.stderr
     assert not (tmp_path / "o").exists()  # nothing ran
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_every_familys_tuning_space_capacity_and_remedies_name_its_own_parameters(name):
+    # a family's facts live with it: they must be true of its own parameters
+    from mlbench.analysis.overfitting import GENERIC_REMEDIES
+    from mlbench.tuning import check_tune
+
+    info = MODELS.get(name)
+    problems: list[str] = []
+
+    def add(loc, message, key=False):
+        problems.append(message)
+
+    for task, space in info.tuning_space.items():
+        assert task in info.task_types
+        assert check_tune(info, {"space": dict(space)}, {}, ("tune",), add) is not None, problems
+        assert info.check_params(dict.fromkeys(space), task) == []
+    assert set(info.capacity_params) <= info.valid_params()
+    for kind, (remedy, option) in info.remedies.items():
+        assert kind in GENERIC_REMEDIES and remedy
+        assert option.startswith(f"{name}: {{")
+        assert option.split("{", 1)[1].split(":", 1)[0].strip() in info.valid_params()
+
+
+DEEP_MODELS = ["mlp", "cnn", "cnn_finetune"]
+
+
+def test_the_built_in_families_bring_their_spaces_capacity_remedies_and_pruning():
+    facts = ("tuning_space", "tuning_caps", "pruning", "capacity_params", "remedies")
+    has = {
+        f: {name for name in [*BUILTIN_MODELS, *DEEP_MODELS] if getattr(MODELS.get(name), f)} for f in facts
+    }
+    assert has["tuning_space"] == has["remedies"] == {*BUILTIN_MODELS, *DEEP_MODELS}
+    assert has["tuning_caps"] == {"knn"}
+    assert has["pruning"] == {"xgboost", *DEEP_MODELS}
+    assert has["capacity_params"] == {"decision_tree", "random_forest", "xgboost", *DEEP_MODELS}

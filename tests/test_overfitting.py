@@ -65,7 +65,7 @@ def test_planted_memoriser_is_flagged_and_logistic_regression_is_not(planted) ->
     tree = checks[(checks["model"] == "decision_tree") & (checks["kind"] == "degradation")].iloc[0]
     assert tree["flagged"] and tree["metric"] == "accuracy" and tree["value"] > 0.3
     assert tree["threshold"] == ovf.DEGRADATION_THRESHOLD and tree["n_jobs"] == 3
-    assert tree["option"] == "decision_tree: {max_depth: 5}" and tree["remedy"] in ovf.REMEDIES
+    assert tree["option"] == "decision_tree: {max_depth: 5}" and tree["remedy"] in ovf.remedy_options()
     assert "train 1," in tree["message"]
     logreg = checks[checks["model"] == "logistic_regression"]
     assert list(logreg["kind"]) == ["degradation"] and not logreg["flagged"].any()
@@ -454,7 +454,7 @@ def test_report_overfitting_view(planted) -> None:
     assert all(c["value_pct"].endswith("%") or c["value_pct"] == "∞" for c in view["checks"])
     assert {c["model"].split("(")[0] for c in view["staged"]} == {"xgboost", "random_forest"}
     remedies = {r["remedy"]: r for r in view["remedies"]}
-    assert list(remedies) == list(ovf.REMEDIES)
+    assert list(remedies) == list(ovf.remedy_options())
     assert "decision_tree" in remedies["fewer parameters"]["models"]
     assert any(m.startswith("xgboost") for m in remedies["early stopping"]["models"])
     html = render_html(summary)

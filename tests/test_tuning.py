@@ -523,3 +523,17 @@ def test_a_study_stops_in_time_for_its_refit_within_the_job_budget(tmp_path: Pat
     trials = run.trials()
     assert 2 <= len(trials) < 1000
     assert trials["seconds"].sum() <= 0.8 * 6  # the refit had the rest of the budget
+
+
+def test_knn_neighbours_are_capped_at_the_rows_a_trial_fits_on(tmp_path: Path) -> None:
+    # the family's tuning_caps: uncapped, most draws from [1, 500] exceed the ~20 rows a trial fits
+    # on and fail the trial (scikit-learn refuses more neighbours than rows)
+    _, outcome, run = _run(
+        tmp_path,
+        "resampling: {kind: holdout}\ndatasets: [{builtin: wine}]\nsweep: {train_sizes: [24]}\nmodels:\n"
+        "  - knn: {tune: {trials: 8, space: {n_neighbors: {int: [1, 500], log: true}}}}\n",
+    )
+    assert outcome.all_ok
+    trials = run.trials()
+    assert len(trials) == 8 and set(trials["state"]) == {"complete"}
+    assert all(1 <= p["n_neighbors"] < 24 for p in trials["params"])

@@ -30,6 +30,11 @@ noise of an accuracy is a few points and a 5% boosting threshold sits close to i
 on a small test set together with the curve. ``tests/test_overfitting.py`` checks by simulation
 that well-specified models on real data are not flagged and planted overfitters are.
 
+Each family's facts come from its :class:`mlbench.models.ModelInfo`, not from tables here: the
+remedy a flagged check suggests (``remedies``) and the parameters that set its capacity
+(``capacity_params``). A family the registry does not know (a plugin not imported in this
+process) gets the generic remedies (:data:`GENERIC_REMEDIES`) and no capacity curve.
+
 The capacity curve (:func:`capacity_curves`) reads a model entry's ``grid:`` over a capacity
 parameter (``max_depth``, ``n_estimators``, ``hidden_sizes``, timm ``arch``, ...) and says where
 more capacity stops helping: at the smallest capacity whose mean test score is within one
@@ -47,21 +52,27 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from mlbench.models.base import Remedy
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = [
     "BOOSTING_THRESHOLD",
-    "CAPACITY_PARAMS",
     "DEGRADATION_THRESHOLD",
     "FLAG_COLUMNS",
-    "REMEDIES",
+    "GENERIC_REMEDIES",
+    "REMEDY_NOTES",
     "VAL_LOSS_THRESHOLD",
     "capacity_curves",
+    "capacity_params",
     "checks",
+    "family_of",
     "flags",
+    "history_of",
     "loss_curves",
     "relative_worsening",
+    "remedy_options",
     "run_checks",
     "staged_curves",
 ]
@@ -72,16 +83,6 @@ DEGRADATION_THRESHOLD = 0.1
 BOOSTING_THRESHOLD = 0.05
 #: ``(final - min) / |min|`` of the held-out loss above this is flagged (kept weights only).
 VAL_LOSS_THRESHOLD = 0.1
-
-#: Parameters whose grid makes a capacity curve, per model family (None: any family).
-CAPACITY_PARAMS: dict[str, tuple[str, ...]] = {
-    "decision_tree": ("max_depth", "max_leaf_nodes"),
-    "random_forest": ("max_depth", "n_estimators", "max_leaf_nodes"),
-    "xgboost": ("max_depth", "n_estimators", "max_leaves"),
-    "mlp": ("hidden_sizes",),
-    "cnn": ("arch",),
-    "cnn_finetune": ("arch",),
-}
 
 FLAG_COLUMNS = [
     "dataset",
@@ -99,48 +100,66 @@ FLAG_COLUMNS = [
     "option",
 ]
 
-#: The remedies the report lays side by side, each with the suite option that applies it.
-REMEDIES: dict[str, str] = {
-    "early stopping": "xgboost: {early_stopping_rounds: 20}; mlp / cnn: {early_stopping: 10}",
-    "fewer parameters": "max_depth (trees, forests, xgboost), hidden_sizes (mlp), a smaller arch (cnn); "
-    "a grid over it draws the capacity curve: grid: {max_depth: [2, 4, 8, null]}",
-    "dropout": "mlp / cnn: {dropout: 0.3}",
-    "augmentation": "cnn: {augment: light}",
+#: The remedies the report lays side by side, in this order, each with what applies it whatever
+#: the family (a family's own options come from its ``ModelInfo.remedies``; a remedy a family
+#: names that is not here is listed after these).
+REMEDY_NOTES: dict[str, str] = {
+    "early stopping": "",
+    "fewer parameters": "a grid over a capacity parameter draws the capacity curve: grid: {max_depth: [2, 4, 8, null]}",
+    "dropout": "",
+    "augmentation": "",
     "more data": "sweep: {train_sizes: [0.25, 0.5, 1.0]} (does the learning curve still rise?)",
 }
 
-#: (remedy, the suite option that applies it) per model family and check; "*" any family. Each
-#: remedy is one of :data:`REMEDIES`.
-_REMEDIES: dict[str, dict[str, tuple[str, str]]] = {
-    "decision_tree": {"degradation": ("fewer parameters", "decision_tree: {max_depth: 5}")},
-    "random_forest": {
-        "degradation": ("fewer parameters", "random_forest: {max_depth: 8}"),
-        "boosting": ("fewer parameters", "random_forest: {min_samples_leaf: 5}"),
-    },
-    "xgboost": {
-        "degradation": ("early stopping", "xgboost: {early_stopping_rounds: 20}"),
-        "boosting": ("early stopping", "xgboost: {early_stopping_rounds: 20}"),
-    },
-    "knn": {"degradation": ("fewer parameters", "knn: {n_neighbors: 15}")},
-    "logistic_regression": {"degradation": ("fewer parameters", "logistic_regression: {C: 0.1}")},
-    "mlp": {
-        "degradation": ("dropout", "mlp: {dropout: 0.3}"),
-        "val_loss": ("early stopping", "mlp: {early_stopping: 10}"),
-    },
-    "cnn": {
-        "degradation": ("augmentation", "cnn: {augment: light}"),
-        "val_loss": ("early stopping", "cnn: {early_stopping: 10}"),
-    },
-    "cnn_finetune": {
-        "degradation": ("augmentation", "cnn_finetune: {augment: light}"),
-        "val_loss": ("early stopping", "cnn_finetune: {early_stopping: 10}"),
-    },
-    "*": {
-        "degradation": ("more data", "sweep: {train_sizes: [0.25, 0.5, 1.0]}"),
-        "boosting": ("fewer parameters", "n_estimators"),
-        "val_loss": ("early stopping", "early_stopping: 10"),
-    },
+#: The remedy of each check for a family that names none for it (or that the registry does not
+#: know), and for a model whose label already sets its family's option.
+GENERIC_REMEDIES: dict[str, Remedy] = {
+    "degradation": Remedy("more data", "sweep: {train_sizes: [0.25, 0.5, 1.0]}"),
+    "boosting": Remedy("fewer parameters", "n_estimators"),
+    "val_loss": Remedy("early stopping", "early_stopping: 10"),
 }
+
+
+def _family(name: str) -> Any:
+    """The registered :class:`mlbench.models.ModelInfo` of a family, or None when unknown here."""
+    from mlbench.models import MODELS
+
+    return MODELS.get(name) if name in MODELS else None
+
+
+def capacity_params(family: str) -> tuple[str, ...]:
+    """The parameters that set a family's capacity (``ModelInfo.capacity_params``).
+
+    Parameters
+    ----------
+    family : str
+        A registry name; a family the registry does not know has none.
+    """
+    info = _family(family)
+    return tuple(info.capacity_params) if info is not None else ()
+
+
+def remedy_options() -> dict[str, str]:
+    """Each remedy, in the report's order, with the suite options that apply it.
+
+    The options are those of every registered family's ``ModelInfo.remedies`` (by family name),
+    then the remedy's generic note (:data:`REMEDY_NOTES`).
+
+    Returns
+    -------
+    dict of str to str
+        Remedy name -> options joined by ``"; "``.
+    """
+    from mlbench.models import MODELS
+
+    options: dict[str, list[str]] = {name: [] for name in REMEDY_NOTES}
+    for name in MODELS.names():
+        for remedy in MODELS.get(name).remedies.values():
+            listed = options.setdefault(remedy.remedy, [])
+            if remedy.option not in listed:
+                listed.append(remedy.option)
+    notes = {name: [REMEDY_NOTES[name]] if REMEDY_NOTES.get(name) else [] for name in options}
+    return {name: "; ".join([*listed, *notes[name]]) for name, listed in options.items()}
 
 
 def relative_worsening(reference: float, other: float, greater_is_better: bool) -> float:
@@ -180,16 +199,17 @@ def family_of(label: str, families: Mapping[str, str] | None = None) -> str:
     return str(label).split("(", 1)[0].strip()
 
 
-def _remedy(family: str, kind: str, label: str = "") -> tuple[str, str]:
+def _remedy(family: str, kind: str, label: str = "") -> Remedy:
     """The remedy of a check for a model; "more data" when the model already sets its option.
 
     (A ``decision_tree(max_depth=1)`` that still degrades is not helped by ``max_depth: 5``.)
     """
-    remedy, option = _REMEDIES.get(family, {}).get(kind) or _REMEDIES["*"][kind]
-    key = option.split("{", 1)[-1].split(":", 1)[0].strip()
+    info = _family(family)
+    remedy = (info.remedies.get(kind) if info is not None else None) or GENERIC_REMEDIES[kind]
+    key = remedy.option.split("{", 1)[-1].split(":", 1)[0].strip()
     if key and f"{key}=" in label:
-        return _REMEDIES["*"]["degradation"]
-    return remedy, option
+        return GENERIC_REMEDIES["degradation"]
+    return remedy
 
 
 def _greater(metric: str) -> bool:
@@ -424,8 +444,14 @@ def _boosting(curves: list[dict[str, Any]], families: Mapping[str, str] | None) 
     return out
 
 
-def _history(text: Any) -> list[dict[str, Any]] | None:
-    """A ``history_json`` cell as its list of per-epoch dicts; None when it is not one."""
+def history_of(text: Any) -> list[dict[str, Any]] | None:
+    """A ``history_json`` cell as its list of per-epoch dicts; None when it is not one.
+
+    Parameters
+    ----------
+    text : Any
+        The stored cell: JSON text of a deep model's per-epoch history, or missing.
+    """
     value = _json(text)
     return value if isinstance(value, list) and all(isinstance(e, dict) for e in value) else None
 
@@ -458,7 +484,7 @@ def loss_curves(results: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for dataset, model, size, part in _groups(_ok(results)):
         for _, row in part.iterrows():
-            hist = _history(row.get("history_json"))
+            hist = history_of(row.get("history_json"))
             losses = _val_losses(hist) if hist else None
             if losses is None:
                 continue
@@ -628,7 +654,8 @@ def capacity_curves(results: pd.DataFrame, primary: Mapping[str, str] | None = N
     """Train and test score against model size for grids over a capacity parameter.
 
     A capacity series is the models of one family on one dataset whose parameters differ only in
-    one of :data:`CAPACITY_PARAMS` (what a ``grid:`` over it expands to), with at least two values.
+    one of its family's :func:`capacity_params` (what a ``grid:`` over it expands to), with at
+    least two values.
 
     Parameters
     ----------
@@ -663,33 +690,47 @@ def capacity_curves(results: pd.DataFrame, primary: Mapping[str, str] | None = N
         if metric is None or f"test_{metric}" not in rows:
             continue
         greater = _greater(metric)
-        # label -> params (one params set per label)
-        params_of: dict[str, dict[str, Any]] = {}
-        for label, text in zip(rows["model"], rows["params_json"], strict=True):
-            try:
-                params_of.setdefault(str(label), json.loads(text) if isinstance(text, str) else {})
-            except ValueError:
-                params_of.setdefault(str(label), {})
+        params_of = _params_by_label(rows)
         by_family: dict[str, list[str]] = {}
         for label in params_of:
             by_family.setdefault(family_of(label), []).append(label)
         for family, labels in sorted(by_family.items()):
-            for param in CAPACITY_PARAMS.get(family, ()):
-                series: dict[str, list[str]] = {}
-                for label in labels:
-                    p = params_of[label]
-                    if param not in p:
-                        continue
-                    rest = json.dumps({k: v for k, v in p.items() if k != param}, sort_keys=True, default=str)
-                    series.setdefault(rest, []).append(label)
-                for members in series.values():
-                    values = {lab: params_of[lab][param] for lab in members}
-                    if len({json.dumps(v, default=str) for v in values.values()}) < 2:
-                        continue
-                    part = rows[rows["model"].isin(members)]
+            for param in capacity_params(family):
+                for values in _series_over(param, labels, params_of):
+                    part = rows[rows["model"].isin(list(values))]
                     out.append(
                         _capacity_series(str(dataset), family, param, metric, greater, part, values, np, pd)
                     )
+    return out
+
+
+def _params_by_label(rows: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Model label -> its parameters (one params set per label; unreadable JSON as none)."""
+    params_of: dict[str, dict[str, Any]] = {}
+    for label, text in zip(rows["model"], rows["params_json"], strict=True):
+        try:
+            params_of.setdefault(str(label), json.loads(text) if isinstance(text, str) else {})
+        except ValueError:
+            params_of.setdefault(str(label), {})
+    return params_of
+
+
+def _series_over(param: str, labels: list[str], params_of: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Groups of labels whose parameters differ only in ``param``, each as label -> its value.
+
+    Only groups with at least two distinct values: one value draws no curve.
+    """
+    series: dict[str, list[str]] = {}
+    for label in labels:
+        p = params_of[label]
+        if param in p:
+            rest = json.dumps({k: v for k, v in p.items() if k != param}, sort_keys=True, default=str)
+            series.setdefault(rest, []).append(label)
+    out = []
+    for members in series.values():
+        values = {lab: params_of[lab][param] for lab in members}
+        if len({json.dumps(v, default=str) for v in values.values()}) >= 2:
+            out.append(values)
     return out
 
 

@@ -169,8 +169,9 @@ def predict_outputs(
 
 
 #: ``hook(epoch)`` called after each epoch (1-based) while set: a tuning study reports its metric
-#: there and prunes a trial by raising (see :mod:`mlbench.tuning`). A context variable, so the
-#: trainer's signature and every estimator stay as they are.
+#: there and prunes a trial by raising (the deep families' ``ModelInfo.pruning``, see
+#: :mod:`mlbench.models.deep_models`). A context variable, so the trainer's signature and every
+#: estimator stay as they are.
 EPOCH_END: contextvars.ContextVar[Callable[[int], None] | None] = contextvars.ContextVar(
     "mlbench_epoch_end", default=None
 )
@@ -180,6 +181,7 @@ def train(
     model: nn.Module,
     X: torch.Tensor,
     y: torch.Tensor,
+    *,
     X_val: torch.Tensor | None,
     y_val: torch.Tensor | None,
     cfg: TrainConfig,

@@ -13,6 +13,7 @@ import platform
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -20,7 +21,16 @@ from typing import Any
 import numpy as np
 
 from mlbench.errors import MlbenchError
-from mlbench.models.base import final_estimator as _final
+from mlbench.fitting import (
+    Classes,
+    Rows,
+    build_estimator,
+    early_stops,
+    fit_estimator,
+    predict,
+    stop_rows,
+)
+from mlbench.models.base import final_estimator, preprocessed
 from mlbench.suite import Job
 
 
@@ -111,19 +121,9 @@ def _folds(
     return make_folds(ds.y, ds.task_type, json.loads(resampling_json), seed)
 
 
-def _build(job: Job, info: Any, task_type: str, kinds: dict[str, str]) -> Any:
-    params = info.params_for(job.params, task_type)
-    estimator = info.factory(params, task_type, job.seed, job.threads)
-    if info.input_kind == "image":
-        return estimator
-    from sklearn.pipeline import Pipeline
-
-    from mlbench.models.preprocessing import make_preprocessor
-
-    return Pipeline([("preprocess", make_preprocessor(kinds, info.scale)), ("model", estimator)])
-
-
-def _sanity(job: Job, info: Any, task: str, kinds: dict[str, str], X: Any, y: np.ndarray) -> dict[str, Any]:
+def _sanity(
+    job: Job, info: Any, *, task: str, kinds: dict[str, str], X: Any, y: np.ndarray
+) -> dict[str, Any]:
     """Can the model overfit 32 training rows? (Karpathy's first check, before trusting a score.)
 
     Each family may lengthen its training for this (``ModelInfo.sanity_params``: deep models get at
@@ -135,9 +135,9 @@ def _sanity(job: Job, info: Any, task: str, kinds: dict[str, str], X: Any, y: np
     rows = stratified_order(np.arange(len(y)), y, task, job.seed)[:32]
     Xs = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
     ys = y[rows]
-    est = _build(job, info, task, kinds)
+    est = build_estimator(job, info, task, kinds)
     if info.sanity_params is not None:
-        model = _final(est)
+        model = final_estimator(est)
         model.set_params(**info.sanity_params(model.get_params()))
     t0 = time.perf_counter()
     try:
@@ -179,21 +179,6 @@ def run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return row, preds
 
 
-@dataclass
-class _Rows:
-    """Which dataset rows a job uses (indices into ``Dataset.X``; ``test`` is None for a test file).
-
-    With ``val: cross_fit`` the validation rows are the training rows themselves (each predicted
-    out-of-fold), ``fit`` is ``train`` and ``stop`` is empty: the inner fits draw their own.
-    """
-
-    train: np.ndarray  # the job's n_train labelled rows
-    fit: np.ndarray  # what the model is fitted on (train minus early-stopping rows)
-    stop: np.ndarray  # early-stopping rows, held out of ``fit``
-    val: np.ndarray  # the fold's fixed validation split
-    test: np.ndarray | None
-
-
 def _load(job: Job) -> tuple[Any, Any, str]:
     """Dataset, model info and task type; JobSkipped when the model does not apply to the data."""
     from mlbench.datasets import load_dataset
@@ -216,17 +201,12 @@ def _load(job: Job) -> tuple[Any, Any, str]:
     return ds, info, task
 
 
-def _early_stops(info: Any, params: dict[str, Any]) -> bool:
-    """Whether the model holds stopping rows out of its training rows with these parameters."""
-    return info.validation_fit is not None and info.validation_fit(params, None, None) is not None
-
-
 def _cross_fits(job: Job) -> bool:
     # .get: a Job built by hand (tests, plugins) may carry a resampling dict from before `val`
     return job.resampling.get("val", "holdout") == "cross_fit"
 
 
-def _select_rows(job: Job, ds: Any, early_stops: bool) -> _Rows:
+def _select_rows(job: Job, ds: Any, early_stopping: bool) -> Rows:
     """The fold's test rows, its validation split, the nested train-size subset and stop rows."""
     from mlbench.splits import train_subset, validation_split
 
@@ -244,7 +224,7 @@ def _select_rows(job: Job, ds: Any, early_stops: bool) -> _Rows:
             train_idx = train_subset(train_fold, ds.y, task, job.train_size, job.seed)
         except ValueError as exc:
             raise JobSkipped(str(exc)) from None
-        return _Rows(train=train_idx, fit=train_idx, stop=train_idx[:0], val=train_idx, test=test_idx)
+        return Rows(train=train_idx, fit=train_idx, stop=train_idx[:0], val=train_idx, test=test_idx)
     pool, val_idx = validation_split(train_fold, ds.y, task, job.resampling["val_fraction"], job.split_seed)
     if job.resampling["fit_on_val"]:
         pool = train_fold
@@ -252,165 +232,45 @@ def _select_rows(job: Job, ds: Any, early_stops: bool) -> _Rows:
         train_idx = train_subset(pool, ds.y, task, job.train_size, job.seed)
     except ValueError as exc:
         raise JobSkipped(str(exc)) from None
-    fit_idx, stop_idx = _stop_rows(job, ds, train_idx, early_stops)
-    return _Rows(train=train_idx, fit=fit_idx, stop=stop_idx, val=val_idx, test=test_idx)
+    fit_idx, stop_idx = stop_rows(job, ds, train_idx, early_stopping)
+    return Rows(train=train_idx, fit=fit_idx, stop=stop_idx, val=val_idx, test=test_idx)
 
 
-def _stop_rows(job: Job, ds: Any, train_idx: np.ndarray, early_stops: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``(fit, stop)``: an early-stopping model's stopping rows, held out of its training rows."""
-    if not early_stops:
-        return train_idx, train_idx[:0]
-    from mlbench.splits import validation_split
-
-    # An early-stopping model holds its stopping set out of its own training rows, so every
-    # model sees exactly n_train labelled rows whatever the train size.
-    return validation_split(train_idx, ds.y, ds.task_type, job.resampling["val_fraction"] or 0.2, job.seed)
+#: split -> (model input, true labels or values, row indices), for "train", "val" and "test"
+SplitRows = dict[str, tuple[Any, np.ndarray, np.ndarray]]
 
 
-class _Classes:
-    """Classes absent from a small training subset.
+def _matrix_of(ds: Any, info: Any, kinds: dict[str, str]) -> Callable[[Any, np.ndarray | None], Any]:
+    """``matrix(X, idx)``: rows ``idx`` of ``X`` (all when None) as the model takes them."""
+    image_model = info.input_kind == "image"
+    all_numeric = all(kind == "numeric" for kind in kinds.values())
 
-    Models see contiguous codes 0..m-1 of the m classes present (xgboost requires them);
-    predictions are mapped back and probability columns placed at the dataset's full codes.
-    """
+    def matrix(X: Any, idx: np.ndarray | None) -> Any:
+        data = X if idx is None else (X.iloc[idx] if hasattr(X, "iloc") else X[idx])
+        if image_model:
+            return data
+        if all_numeric:
+            # plain float arrays: what a hand-written sklearn script passes, and cheaper
+            arr = np.asarray(data, dtype=np.float64)
+            return arr.reshape(len(arr), int(np.prod(arr.shape[1:])))
+        return ds.tabular(data)
 
-    def __init__(self, task: str, y_fit: np.ndarray, k: int) -> None:
-        self.k = k
-        self.present = np.unique(y_fit) if task == "classification" else None
-        self.remap = self.present is not None and len(self.present) < k
-
-    def codes(self, y: np.ndarray) -> np.ndarray:
-        """Dataset codes -> the codes the model is fitted with."""
-        return np.searchsorted(self.present, y) if self.remap else y
-
-    def proba(self, proba: np.ndarray) -> np.ndarray:
-        """Model probability columns -> one column per dataset class."""
-        if not self.remap:
-            return proba
-        full = np.zeros((len(proba), self.k))
-        full[:, self.present] = proba
-        return full
+    return matrix
 
 
-def _fit(
-    estimator: Any,
-    info: Any,
-    params: dict[str, Any],
-    X: Any,
-    y: Any,
-    X_stop: Any,
-    y_stop: Any,
-    hook: Any = None,
-) -> None:
-    """Fit, handing an early-stopping model its (preprocessed) stopping rows.
-
-    ``hook`` replaces ``info.validation_fit`` (``ModelInfo.monitor_fit``: held-out rows whose loss
-    is only recorded per epoch, for the overfitting check).
-    """
-    hook = hook if hook is not None else info.validation_fit
-    extra = hook(params, None, None) if hook is not None else None
-    if extra is None:
-        estimator.fit(X, y)
-    elif hasattr(estimator, "steps"):
-        # fit the preprocessing once, then give the model the transformed stopping rows
-        pre = estimator[:-1]
-        Xt = pre.fit_transform(X, y)
-        estimator[-1].fit(Xt, y, **hook(params, pre.transform(X_stop), y_stop))
-    else:
-        estimator.fit(X, y, **hook(params, X_stop, y_stop))
-
-
-class InvalidPredictions(MlbenchError, ValueError):
-    """A model returned predictions that cannot be scored (NaN, inf, wrong shape, not probabilities).
-
-    The job is recorded as ``failed`` with this message instead of being scored and ranked.
-    """
-
-
-#: How far a row of probabilities may sum from 1 before it is refused: float32 outputs (xgboost,
-#: torch softmax) are off by ~1e-7 per row; a model that forgot to normalise is off by far more.
-PROBA_SUM_TOLERANCE = 1e-3
-
-
-def check_predictions(raw: Any, n_rows: int, n_classes: int | None) -> np.ndarray:
-    """Validate a model's raw output before it is scored; the validation step of every job.
-
-    Parameters
-    ----------
-    raw : array-like
-        What ``predict`` (regression, ``n_classes=None``) or ``predict_proba`` returned.
-    n_rows : int
-        Rows the model was asked to predict.
-    n_classes : int or None
-        Classes the classifier was fitted on (the probability columns it must return); None for
-        a regressor.
-
-    Returns
-    -------
-    numpy.ndarray
-        Float64 values: shape ``(n_rows,)`` for a regressor (a single column is flattened),
-        ``(n_rows, n_classes)`` for a classifier.
-
-    Raises
-    ------
-    InvalidPredictions
-        Wrong number of rows or columns, NaN or inf values, negative probabilities, or rows of
-        probabilities that do not sum to 1 within :data:`PROBA_SUM_TOLERANCE`.
-    """
-    what = "predict" if n_classes is None else "predict_proba"
-    try:
-        values = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidPredictions(f"{what} returned values that are not numbers ({exc})") from None
-    if n_classes is None and values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]  # a single-output regressor that keeps the column axis
-    want_ndim = 1 if n_classes is None else 2
-    if values.ndim != want_ndim:
-        shape = "(n_rows,)" if n_classes is None else "(n_rows, n_classes)"
-        raise InvalidPredictions(f"{what} returned an array of shape {values.shape}; expected {shape}")
-    if values.shape[0] != n_rows:
-        raise InvalidPredictions(f"{what} returned {values.shape[0]} rows for {n_rows} input rows")
-    if n_classes is not None and values.shape[1] != n_classes:
-        raise InvalidPredictions(f"{what} returned {values.shape[1]} columns for {n_classes} classes")
-    flat = values.reshape(n_rows, -1)
-    for name, bad in (("NaN", np.isnan(flat)), ("inf", np.isinf(flat))):
-        n_bad = int(bad.any(axis=1).sum())
-        if n_bad:
-            raise InvalidPredictions(f"predictions contain {name} in {n_bad} rows (of {n_rows})")
-    if n_classes is not None:
-        n_neg = int((values < 0).any(axis=1).sum())
-        if n_neg:
-            raise InvalidPredictions(
-                f"predictions contain negative probabilities in {n_neg} rows (of {n_rows})"
-            )
-        off = np.abs(values.sum(axis=1) - 1.0) > PROBA_SUM_TOLERANCE
-        if off.any():
-            worst = float(values.sum(axis=1)[off][np.argmax(np.abs(values.sum(axis=1)[off] - 1.0))])
-            raise InvalidPredictions(
-                f"predict_proba rows do not sum to 1 in {int(off.sum())} rows (of {n_rows}; "
-                f"one sums to {worst:.6g}, tolerance {PROBA_SUM_TOLERANCE:g})"
-            )
-    return values
-
-
-def _predict(
-    estimator: Any, X: Any, task: str, classes: _Classes, label_dtype: Any
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predicted labels/values and (classification) probabilities, one column per dataset class."""
-    k = classes.k
-    if len(X) == 0:
-        return np.empty(0, dtype=label_dtype), (np.empty((0, k)) if task == "classification" else None)
-    if task != "classification":
-        return check_predictions(estimator.predict(X), len(X), None), None
-    n_fitted = len(classes.present) if classes.present is not None else k
-    proba = classes.proba(check_predictions(estimator.predict_proba(X), len(X), n_fitted))
-    sums = proba.sum(axis=1, keepdims=True)
-    if not np.allclose(sums, 1.0, rtol=0, atol=1e-12):
-        # float32 probabilities (xgboost) sum to 1 only within 1e-7; log_loss wants 1
-        proba = proba / np.clip(sums, 1e-300, None)
-    # labels from probabilities: identical to predict() for sklearn/xgboost classifiers
-    # (argmax, first class on ties) and saves a second pass over the data
-    return np.argmax(proba, axis=1), proba
+def _split_rows(job: Job, ds: Any, rows: Rows, matrix: Callable[[Any, np.ndarray | None], Any]) -> SplitRows:
+    """The job's train, validation and test rows as model input, with their targets and indices."""
+    train = (matrix(ds.X, rows.fit), ds.y[rows.fit], rows.fit)
+    return {
+        "train": train,
+        # cross_fit's validation rows are its training rows: the same matrix, not a copy
+        "val": train if _cross_fits(job) else (matrix(ds.X, rows.val), ds.y[rows.val], rows.val),
+        "test": (
+            (matrix(ds.test_X, None), ds.test_y, np.arange(len(ds.test_y)))
+            if rows.test is None
+            else (matrix(ds.X, rows.test), ds.y[rows.test], rows.test)
+        ),
+    }
 
 
 def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -444,37 +304,25 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     # results so the report shows it as it was for this run, not as the file is today
     row["dataset_provenance"] = ds.provenance or None
     params = info.params_for(job.params, task)
-    rows = _select_rows(job, ds, _early_stops(info, params))
-
-    image_model = info.input_kind == "image"
+    rows = _select_rows(job, ds, early_stops(info, params))
     kinds = ds.tabular_feature_kinds()
-    all_numeric = all(kind == "numeric" for kind in kinds.values())
-
-    def matrix(X: Any, idx: np.ndarray | None) -> Any:
-        data = X if idx is None else (X.iloc[idx] if hasattr(X, "iloc") else X[idx])
-        if image_model:
-            return data
-        if all_numeric:
-            # plain float arrays: what a hand-written sklearn script passes, and cheaper
-            arr = np.asarray(data, dtype=np.float64)
-            return arr.reshape(len(arr), int(np.prod(arr.shape[1:])))
-        return ds.tabular(data)
-
-    train = (matrix(ds.X, rows.fit), ds.y[rows.fit], rows.fit)
-    split_rows = {
-        "train": train,
-        # cross_fit's validation rows are its training rows: the same matrix, not a copy
-        "val": train if _cross_fits(job) else (matrix(ds.X, rows.val), ds.y[rows.val], rows.val),
-        "test": (
-            (matrix(ds.test_X, None), ds.test_y, np.arange(len(ds.test_y)))
-            if rows.test is None
-            else (matrix(ds.X, rows.test), ds.y[rows.test], rows.test)
-        ),
-    }
+    matrix = _matrix_of(ds, info, kinds)
+    split_rows = _split_rows(job, ds, rows, matrix)
     if job.tune is not None:
-        job, params = _tune(job, info, task, kinds, ds, rows, matrix, row)
+        job, params = _tune(job, info, ds=ds, rows=rows, kinds=kinds, matrix=matrix, row=row)
     fitting = _fit_cross if _cross_fits(job) else _fit_holdout
-    fitted = fitting(job, info, task, kinds, params, ds, rows, split_rows, matrix, row)
+    fitted = fitting(
+        job,
+        info,
+        task=task,
+        kinds=kinds,
+        params=params,
+        ds=ds,
+        rows=rows,
+        split_rows=split_rows,
+        matrix=matrix,
+        row=row,
+    )
     predicted = fitted.predicted
 
     preds: dict[str, np.ndarray] = {}
@@ -517,11 +365,11 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 def _tune(
     job: Job,
     info: Any,
-    task: str,
-    kinds: dict[str, str],
+    *,
     ds: Any,
-    rows: _Rows,
-    matrix: Any,
+    rows: Rows,
+    kinds: dict[str, str],
+    matrix: Callable[[Any, np.ndarray | None], Any],
     row: dict[str, Any],
 ) -> tuple[Job, dict[str, Any]]:
     """Tune on the training rows (see :mod:`mlbench.tuning`); the job with the best parameters.
@@ -530,19 +378,10 @@ def _tune(
     trials themselves (``tune_trials``, which the store keeps in its own table).
     """
     import dataclasses
-    import types
 
     from mlbench.tuning import tune_job
 
-    steps = types.SimpleNamespace(
-        build=_build,
-        classes=_Classes,
-        early_stops=_early_stops,
-        fit=_fit,
-        predict=_predict,
-        stop_rows=_stop_rows,
-    )
-    result = tune_job(job, info, task, kinds, ds, rows, matrix, steps)
+    result = tune_job(job, info, ds=ds, rows=rows, kinds=kinds, matrix=matrix)
     row.update(
         best_params_json=json.dumps(result.best_params, sort_keys=True, default=str),
         n_trials=len(result.trials),
@@ -552,7 +391,7 @@ def _tune(
         tune_trials=result.trials,
     )
     tuned = dataclasses.replace(job, params={**job.params, **result.best_params})
-    return tuned, info.params_for(tuned.params, task)
+    return tuned, info.params_for(tuned.params, ds.task_type)
 
 
 @dataclass
@@ -587,24 +426,25 @@ def _describe(info: Any, model: Any) -> dict[str, Any]:
 def _fit_holdout(
     job: Job,
     info: Any,
+    *,
     task: str,
     kinds: dict[str, str],
     params: dict[str, Any],
     ds: Any,
-    rows: _Rows,
-    split_rows: dict[str, tuple[Any, np.ndarray, np.ndarray]],
-    matrix: Any,
+    rows: Rows,
+    split_rows: SplitRows,
+    matrix: Callable[[Any, np.ndarray | None], Any],
     row: dict[str, Any],
 ) -> _Fitted:
     """One model fitted on the job's fit rows, predicting train, the validation split and test."""
     X_train, y_train, _ = split_rows["train"]
-    classes = _Classes(task, y_train, ds.n_classes)
+    classes = Classes(task, y_train, ds.n_classes)
     fit_y = classes.codes(y_train)
-    stop = rows.stop[np.isin(ds.y[rows.stop], classes.present)] if classes.remap else rows.stop
+    stop = classes.seen(rows.stop, ds.y)
 
-    estimator = _build(job, info, task, kinds)
+    estimator = build_estimator(job, info, task, kinds)
     if job.sanity:
-        row.update(_sanity(job, info, task, kinds, X_train, fit_y))
+        row.update(_sanity(job, info, task=task, kinds=kinds, X=X_train, y=fit_y))
     memory = PeakMemory()
     predicted: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     t0 = time.perf_counter()
@@ -612,25 +452,27 @@ def _fit_holdout(
         X_stop, y_stop, hook = matrix(ds.X, stop), classes.codes(ds.y[stop]), None
         if (
             info.monitor_fit is not None
-            and not _early_stops(info, params)
+            and not early_stops(info, params)
             and len(rows.val) > 0
             and not job.resampling["fit_on_val"]
         ):
             # no early stopping and a validation split held out of training: record its loss per
             # epoch (the overfitting check's "validation loss rising after the best epoch")
-            watch = rows.val[np.isin(ds.y[rows.val], classes.present)] if classes.remap else rows.val
+            watch = classes.seen(rows.val, ds.y)
             X_stop, y_stop, hook = matrix(ds.X, watch), classes.codes(ds.y[watch]), info.monitor_fit
-        _fit(estimator, info, params, X_train, fit_y, X_stop, y_stop, hook)
+        fit_estimator(
+            estimator, X_train, fit_y, info=info, params=params, X_stop=X_stop, y_stop=y_stop, hook=hook
+        )
         fit_seconds = time.perf_counter() - t0
         t1 = time.perf_counter()
-        predicted["test"] = _predict(estimator, split_rows["test"][0], task, classes, ds.y.dtype)
+        predicted["test"] = predict(estimator, split_rows["test"][0], task, classes, ds.y.dtype)
         predict_seconds = time.perf_counter() - t1
         for split in ("train", "val"):
-            predicted[split] = _predict(estimator, split_rows[split][0], task, classes, ds.y.dtype)
+            predicted[split] = predict(estimator, split_rows[split][0], task, classes, ds.y.dtype)
     finally:
         peak_mb = memory.stop()
-    model = _final(estimator)
-    staged = _staged_scores(job, info, estimator, split_rows, task, classes, ds.n_classes)
+    model = final_estimator(estimator)
+    staged = _staged_scores(job, info, estimator, split_rows=split_rows, task=task, classes=classes)
     return _Fitted(
         predicted=predicted,
         fit_seconds=fit_seconds,
@@ -677,10 +519,10 @@ def _staged_scores(
     job: Job,
     info: Any,
     estimator: Any,
-    split_rows: dict[str, tuple[Any, np.ndarray, np.ndarray]],
+    *,
+    split_rows: SplitRows,
     task: str,
-    classes: _Classes,
-    n_classes: int,
+    classes: Classes,
 ) -> str | None:
     """Train and test scores of an ensemble's first ``k`` members along ``n_estimators`` (JSON).
 
@@ -690,7 +532,6 @@ def _staged_scores(
     """
     if info.staged is None:
         return None
-    pre = estimator[:-1] if hasattr(estimator, "steps") else None
     # the primary metric, and every other metric of the job that numpy scores cheaply
     names = list(dict.fromkeys([job.metrics[task][0], *(m for m in job.metrics[task] if m in _FAST_METRICS)]))
     out: dict[str, Any] = {"n_estimators": None, "train": {}, "test": {}}
@@ -703,37 +544,45 @@ def _staged_scores(
         if len(y_true) == 0:
             continue
         # an optional third item (dict) describes the ensemble, e.g. xgboost's {"trained", "kept"} rounds
-        sizes, outputs, *meta = info.staged(_final(estimator), pre.transform(X) if pre is not None else X)
+        sizes, outputs, *meta = info.staged(final_estimator(estimator), preprocessed(estimator, X))
         out["n_estimators"] = sizes
         if meta and isinstance(meta[0], dict):
             out.update({k: v for k, v in meta[0].items() if k not in out})
-        series: dict[str, list[float | None]] = {name: [] for name in names}
-        for output in outputs:
-            proba = None
-            if task == "classification":
-                proba = classes.proba(np.asarray(output, dtype=np.float64))
-                proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-300, None)
-                pred = np.argmax(proba, axis=1)
-            else:
-                pred = np.asarray(output, dtype=np.float64)
-            for name in names:
-                v = _fast_score(name, y_true, pred, proba, n_classes)
-                series[name].append(None if v != v else v)  # NaN is not JSON
-        out[split] = series
+        out[split] = _staged_series(outputs, y_true, names, task, classes)
     out["train_rows"] = min(len(split_rows["train"][1]), STAGED_TRAIN_ROWS)
     return json.dumps(out)
+
+
+def _staged_series(
+    outputs: list[Any], y_true: np.ndarray, names: list[str], task: str, classes: Classes
+) -> dict[str, list[float | None]]:
+    """Each metric of ``names`` at each ensemble size's output (None where it is NaN)."""
+    series: dict[str, list[float | None]] = {name: [] for name in names}
+    for output in outputs:
+        proba = None
+        if task == "classification":
+            proba = classes.proba(np.asarray(output, dtype=np.float64))
+            proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-300, None)
+            pred = np.argmax(proba, axis=1)
+        else:
+            pred = np.asarray(output, dtype=np.float64)
+        for name in names:
+            v = _fast_score(name, y_true, pred, proba, classes.k)
+            series[name].append(None if v != v else v)  # NaN is not JSON
+    return series
 
 
 def _fit_cross(
     job: Job,
     info: Any,
+    *,
     task: str,
     kinds: dict[str, str],
     params: dict[str, Any],
     ds: Any,
-    rows: _Rows,
-    split_rows: dict[str, tuple[Any, np.ndarray, np.ndarray]],
-    matrix: Any,
+    rows: Rows,
+    split_rows: SplitRows,
+    matrix: Callable[[Any, np.ndarray | None], Any],
     row: dict[str, Any],
 ) -> _Fitted:
     """``val: cross_fit``: one model per inner fold of the training rows (AutoGluon's bagging).
@@ -742,9 +591,10 @@ def _fit_cross(
     left it out (out-of-fold); test and train predictions are the mean of the k models
     (probabilities averaged, labels the argmax of the mean; for regression the mean value), so
     the train predictions are partly in-sample. Every inner fit goes through the same
-    :func:`_build` / :func:`_fit` path as a holdout job, its stopping rows (early-stopping
-    models) held out of its own inner training rows and its absent classes mapped by its own
-    :class:`_Classes`, so every probability has one column per dataset class.
+    :func:`mlbench.fitting.build_estimator` / :func:`mlbench.fitting.fit_estimator` path as a
+    holdout job, its stopping rows (early-stopping models) held out of its own inner training
+    rows and its absent classes mapped by its own :class:`mlbench.fitting.Classes`, so every
+    probability has one column per dataset class.
     """
     from mlbench.splits import cross_fit_folds
 
@@ -755,8 +605,8 @@ def _fit_cross(
     X_train, y_train, _ = split_rows["train"]
     X_test = split_rows["test"][0]
     if job.sanity:
-        row.update(_sanity(job, info, task, kinds, X_train, y_train))
-    early_stops = _early_stops(info, params)
+        row.update(_sanity(job, info, task=task, kinds=kinds, X=X_train, y=y_train))
+    early = early_stops(info, params)
     classification = task == "classification"
     k, n = ds.n_classes, len(rows.train)
     val_pred = np.empty(n, dtype=np.int64 if classification else np.float64)
@@ -769,26 +619,26 @@ def _fit_cross(
     memory = PeakMemory()
     try:
         for fit_pos, oof_pos in inner:
-            fit_idx, stop_idx = _stop_rows(job, ds, rows.train[fit_pos], early_stops)
-            classes = _Classes(task, ds.y[fit_idx], k)
-            stop = stop_idx[np.isin(ds.y[stop_idx], classes.present)] if classes.remap else stop_idx
-            estimator = _build(job, info, task, kinds)
+            fit_idx, stop_idx = stop_rows(job, ds, rows.train[fit_pos], early)
+            classes = Classes(task, ds.y[fit_idx], k)
+            stop = classes.seen(stop_idx, ds.y)
+            estimator = build_estimator(job, info, task, kinds)
             t0 = time.perf_counter()
-            _fit(
+            fit_estimator(
                 estimator,
-                info,
-                params,
                 matrix(ds.X, fit_idx),
                 classes.codes(ds.y[fit_idx]),
-                matrix(ds.X, stop),
-                classes.codes(ds.y[stop]),
+                info=info,
+                params=params,
+                X_stop=matrix(ds.X, stop),
+                y_stop=classes.codes(ds.y[stop]),
             )
             fit_seconds += time.perf_counter() - t0
             t1 = time.perf_counter()
-            test = _predict(estimator, X_test, task, classes, ds.y.dtype)
+            test = predict(estimator, X_test, task, classes, ds.y.dtype)
             predict_seconds += time.perf_counter() - t1
-            oof = _predict(estimator, matrix(ds.X, rows.train[oof_pos]), task, classes, ds.y.dtype)
-            train = _predict(estimator, X_train, task, classes, ds.y.dtype)
+            oof = predict(estimator, matrix(ds.X, rows.train[oof_pos]), task, classes, ds.y.dtype)
+            train = predict(estimator, X_train, task, classes, ds.y.dtype)
             val_pred[oof_pos] = oof[0]
             if val_proba is not None:
                 val_proba[oof_pos] = oof[1]
@@ -799,7 +649,7 @@ def _fit_cross(
             if first is None:
                 # facts of the first inner model stand for the job's; keep the model itself only
                 # when its artifacts are wanted (a deep model holds GPU memory)
-                model = _final(estimator)
+                model = final_estimator(estimator)
                 facts = _describe(info, model)
                 first = model if info.artifacts is not None and classification else None
     finally:

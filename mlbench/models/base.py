@@ -3,14 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlbench.errors import ModelError
 from mlbench.registry import Registry
 
 #: factory(params, task_type, seed, n_jobs) -> an unfitted estimator (no preprocessing).
 Factory = Callable[[dict[str, Any], str, int, int], Any]
+
+#: pruning(estimator, X_val, score, report) -> a context manager the fit runs in (see ModelInfo.pruning).
+Pruning = Callable[
+    [Any, Any, Callable[[Any], float], Callable[[float, int], None]], AbstractContextManager[Any]
+]
+
+
+class Remedy(NamedTuple):
+    """One overfitting remedy of a model family: what it is and the suite option that applies it.
+
+    Attributes
+    ----------
+    remedy : str
+        The remedy's name in the report, where remedies are laid side by side: ``early
+        stopping``, ``fewer parameters``, ``dropout``, ``augmentation``, ``more data`` (see
+        :func:`mlbench.analysis.overfitting.remedy_options`), or a name of the family's own.
+    option : str
+        The suite text that applies it, the family's name then its parameters in YAML flow
+        style: ``decision_tree: {max_depth: 5}``. A model whose label already sets the first
+        parameter (``decision_tree(max_depth=1)``) is pointed to more data instead.
+    """
+
+    remedy: str
+    option: str
 
 
 @dataclass(frozen=True)
@@ -82,6 +107,35 @@ class ModelInfo:
         overfitting checks (:mod:`mlbench.analysis.overfitting`). It may return a third item, a
         dict stored with them: ``{"trained": n, "kept": k}`` when the model predicts with only its
         first ``k`` of ``n`` trained members (XGBoost early stopping); sizes then end at ``k``.
+    tuning_space : mapping of str to mapping
+        Task type -> the default search space of ``tune:`` when a suite gives no ``space:``
+        (:mod:`mlbench.tuning`): parameter -> ``{"int": [low, high]}``, ``{"float": [low,
+        high], "log": True}`` or a list of choices, the syntax of a suite's ``space:``. Empty:
+        the family has none, and ``tune:`` must give one.
+    tuning_caps : callable or None
+        ``tuning_caps(n_rows) -> {param: highest value}``: upper bounds of integer parameters of
+        the search space given the rows a trial fits on (KNN cannot ask for more neighbours than
+        it has rows).
+    pruning : callable or None
+        ``pruning(estimator, X_val, score, report) -> context manager``: how the family reports
+        intermediate validation scores while it fits, so that a tuning study can stop (prune) a
+        poor trial early. ``estimator`` is the unfitted estimator as built (the model, or a
+        preprocessing pipeline ending in it; :func:`preprocessed` gives the rows as the model
+        sees them once the preprocessing is fitted), ``X_val`` the validation rows,
+        ``score(raw) -> float`` the tuning metric of the model's raw output on them (class
+        probabilities, one column per class it was fitted with or a single column ``P(class
+        1)``; regression values) and ``report(value, step)`` hands a value to the study, raising
+        to stop the fit when the trial is pruned. The fit runs inside the returned context.
+        XGBoost reports every tenth of its boosting rounds, the deep models every epoch; None:
+        the family reports nothing, and its studies prune only between inner folds.
+    capacity_params : tuple of str
+        Parameters that set the model's capacity (``max_depth``, ``hidden_sizes``, ``arch``): a
+        ``grid:`` over one of them draws a capacity curve
+        (:func:`mlbench.analysis.overfitting.capacity_curves`).
+    remedies : mapping of str to Remedy
+        Overfitting check kind (``degradation``, ``boosting``, ``val_loss``) -> the
+        :class:`Remedy` the report suggests when the family's check is flagged; a kind not listed
+        gets the generic one (:data:`mlbench.analysis.overfitting.GENERIC_REMEDIES`).
     """
 
     name: str
@@ -103,6 +157,11 @@ class ModelInfo:
     uses_gpu: Callable[[Mapping[str, Any]], bool] | None = None
     staged: Callable[[Any, Any], tuple[Any, ...]] | None = None
     monitor_fit: Callable[[Mapping[str, Any], Any, Any], dict[str, Any] | None] | None = None
+    tuning_space: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    tuning_caps: Callable[[int], Mapping[str, int]] | None = None
+    pruning: Pruning | None = None
+    capacity_params: tuple[str, ...] = ()
+    remedies: Mapping[str, Remedy] = field(default_factory=dict)
 
     def valid_params(self) -> frozenset[str]:
         """All parameter names valid for at least one task type."""
@@ -172,3 +231,16 @@ def final_estimator(estimator: Any) -> Any:
     estimator : estimator or Pipeline
     """
     return estimator[-1] if hasattr(estimator, "steps") else estimator
+
+
+def preprocessed(estimator: Any, X: Any) -> Any:
+    """``X`` as the model at the end of ``estimator`` sees it: through its fitted preprocessing.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        A pipeline whose preprocessing steps are fitted (a pruning hook calls this while the
+        model at its end trains), or a bare model.
+    X : array-like
+    """
+    return estimator[:-1].transform(X) if hasattr(estimator, "steps") else X

@@ -7,10 +7,11 @@ suite never imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from mlbench.models.base import ModelInfo, register_model
+from mlbench.models.base import ModelInfo, Remedy, register_model
 
 _TRAIN = frozenset(
     {
@@ -38,6 +39,14 @@ _TRAIN = frozenset(
 )
 CNN_PARAMS = _TRAIN | {"arch", "weights", "image_size", "image_shape", "dropout", "freeze_epochs"}
 MLP_PARAMS = _TRAIN | {"hidden_sizes", "dropout", "batch_norm"}
+
+#: The default search space of `tune:` for every deep family (the trainer's parameters).
+_SPACE = {
+    "lr": {"float": [1.0e-4, 0.1], "log": True},
+    "weight_decay": {"float": [1.0e-6, 1.0e-2], "log": True},
+    "dropout": {"float": [0.0, 0.5]},
+    "batch_size": [32, 64, 128, 256],
+}
 
 
 def _cnn(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
@@ -133,6 +142,34 @@ def _uses_gpu(params: Mapping[str, Any]) -> bool:
     return str(params.get("device", "auto")).lower() != "cpu"
 
 
+@contextlib.contextmanager
+def _epoch_pruning(
+    estimator: Any, X_val: Any, score: Callable[[Any], float], report: Callable[[float, int], None]
+) -> Iterator[None]:
+    """Report the tuning metric on the validation rows after every epoch.
+
+    The trainer calls :data:`mlbench.deep.trainer.EPOCH_END` after each epoch while it is set;
+    ``report`` raises ``optuna.TrialPruned`` out of the training loop to stop a poor trial.
+    """
+    import numpy as np
+
+    from mlbench.deep.trainer import EPOCH_END
+    from mlbench.models.base import final_estimator, preprocessed
+
+    def after_epoch(epoch: int) -> None:
+        model = final_estimator(estimator)
+        X = preprocessed(estimator, X_val)  # the preprocessing is fitted before the network trains
+        raw = model.predict_proba(X) if hasattr(model, "predict_proba") else model.predict(X)
+        model.model_.train()  # predicting switched the network to eval mode mid-training
+        report(score(np.asarray(raw)), epoch)
+
+    token = EPOCH_END.set(after_epoch)
+    try:
+        yield
+    finally:
+        EPOCH_END.reset(token)
+
+
 _TASKS = ("classification", "regression")
 
 
@@ -154,6 +191,13 @@ def _cnn_info(name: str, description: str, check: Any = None) -> ModelInfo:
         artifacts=_artifacts,
         sanity_params=_sanity_params,
         uses_gpu=_uses_gpu,
+        tuning_space={task: _SPACE for task in _TASKS},
+        pruning=_epoch_pruning,
+        capacity_params=("arch",),
+        remedies={
+            "degradation": Remedy("augmentation", f"{name}: {{augment: light}}"),
+            "val_loss": Remedy("early stopping", f"{name}: {{early_stopping: 10}}"),
+        },
     )
 
 
@@ -179,5 +223,12 @@ register_model(
         describe=_describe,
         sanity_params=_sanity_params,
         uses_gpu=_uses_gpu,
+        tuning_space={task: _SPACE for task in _TASKS},
+        pruning=_epoch_pruning,
+        capacity_params=("hidden_sizes",),
+        remedies={
+            "degradation": Remedy("dropout", "mlp: {dropout: 0.3}"),
+            "val_loss": Remedy("early stopping", "mlp: {early_stopping: 10}"),
+        },
     )
 )

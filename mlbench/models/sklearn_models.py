@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlbench.models.base import ModelInfo, register_model
+from mlbench.models.base import ModelInfo, Remedy, register_model
 
 _TREE = frozenset(
     {
@@ -52,6 +52,43 @@ _LOGREG = frozenset(
     }
 )
 _RIDGE = frozenset({"alpha", "fit_intercept", "copy_X", "max_iter", "tol", "solver", "positive"})
+
+# Default search spaces of `tune:` (TabArena's where it has one; the README lists them)
+_LOG = {"log": True}
+_KNN_SPACE = {
+    # TabArena: n_neighbors up to 500 (capped per job at the rows a trial fits on), weights, p
+    "n_neighbors": {"int": [1, 500], **_LOG},
+    "weights": ["uniform", "distance"],
+    "p": [1, 1.5, 2],
+}
+_RF_SPACE = {
+    # TabArena's random forest space (without `bootstrap: false`, which forbids max_samples)
+    "max_features": {"float": [0.4, 1.0]},
+    "max_samples": {"float": [0.5, 1.0]},
+    "min_samples_split": {"int": [2, 4], **_LOG},
+    "min_samples_leaf": [1, 2, 3, 4, 5, 10, 20, 40, 80],
+}
+_TREE_SPACE = {
+    # TabArena has no single decision tree: its random forest space for one tree, plus the depth
+    "max_features": {"float": [0.4, 1.0]},
+    "max_depth": {"int": [2, 32], **_LOG},
+    "min_samples_split": {"int": [2, 4], **_LOG},
+    "min_samples_leaf": [1, 2, 3, 4, 5, 10, 20, 40, 80],
+}
+_LINEAR_SPACE = {
+    # TabArena's linear model: C in [0.1, 1000] (log); Ridge's alpha is 1/C
+    "classification": {"C": {"float": [0.1, 1000.0], **_LOG}},
+    "regression": {"alpha": {"float": [1.0e-3, 10.0], **_LOG}},
+}
+
+
+def _both(space: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {"classification": space, "regression": space}
+
+
+def _knn_caps(n_rows: int) -> dict[str, int]:
+    # KNN cannot ask for more neighbours than the rows it fits on
+    return {"n_neighbors": n_rows}
 
 
 def _decision_tree(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
@@ -159,6 +196,9 @@ register_model(
         param_names={"classification": _TREE_CLF, "regression": _TREE},
         description="sklearn DecisionTreeClassifier / DecisionTreeRegressor",
         describe=_describe,
+        tuning_space=_both(_TREE_SPACE),
+        capacity_params=("max_depth", "max_leaf_nodes"),
+        remedies={"degradation": Remedy("fewer parameters", "decision_tree: {max_depth: 5}")},
     )
 )
 register_model(
@@ -170,6 +210,12 @@ register_model(
         description="sklearn RandomForestClassifier / RandomForestRegressor",
         describe=_describe,
         staged=_staged_forest,
+        tuning_space=_both(_RF_SPACE),
+        capacity_params=("max_depth", "n_estimators", "max_leaf_nodes"),
+        remedies={
+            "degradation": Remedy("fewer parameters", "random_forest: {max_depth: 8}"),
+            "boosting": Remedy("fewer parameters", "random_forest: {min_samples_leaf: 5}"),
+        },
     )
 )
 register_model(
@@ -181,6 +227,9 @@ register_model(
         scale=True,
         description="k nearest neighbours on standardised features (device: cuda = exact torch KNN on the GPU)",
         describe=_describe_knn,
+        tuning_space=_both(_KNN_SPACE),
+        tuning_caps=_knn_caps,
+        remedies={"degradation": Remedy("fewer parameters", "knn: {n_neighbors: 15}")},
     )
 )
 register_model(
@@ -194,5 +243,7 @@ register_model(
         scale=True,
         description="sklearn LogisticRegression (classification) / Ridge (regression), standardised features",
         describe=_describe,
+        tuning_space=_LINEAR_SPACE,
+        remedies={"degradation": Remedy("fewer parameters", "logistic_regression: {C: 0.1}")},
     )
 )

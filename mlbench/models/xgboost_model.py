@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from mlbench.hardware import cuda_present
-from mlbench.models.base import ModelInfo, register_model
+from mlbench.models.base import ModelInfo, Remedy, register_model
 
 _XGB = frozenset(
     {
@@ -45,6 +46,23 @@ _XGB = frozenset(
         "early_stopping_rounds",
     }
 )
+
+
+_LOG = {"log": True}
+_SPACE = {
+    # TabArena's XGBoost space (random search over 200 configs), with the number of rounds added
+    # because mlbench does not early-stop by default (TabArena uses early stopping over 10k rounds)
+    "learning_rate": {"float": [5.0e-3, 0.1], **_LOG},
+    "max_depth": {"int": [4, 10]},
+    "min_child_weight": {"float": [1.0e-3, 5.0], **_LOG},
+    "subsample": {"float": [0.6, 1.0]},
+    "colsample_bytree": {"float": [0.6, 1.0]},
+    "reg_alpha": {"float": [1.0e-4, 5.0], **_LOG},
+    "reg_lambda": {"float": [1.0e-4, 5.0], **_LOG},
+    "max_leaves": {"int": [8, 1024], **_LOG},
+    "n_estimators": {"int": [100, 1000], **_LOG},
+}
+_EARLY_STOPPING = Remedy("early stopping", "xgboost: {early_stopping_rounds: 20}")
 
 
 def _xgboost(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
@@ -118,6 +136,45 @@ def _staged(model: Any, X: Any) -> tuple[list[int], list[Any], dict[str, int]]:
     return sizes, outputs, meta
 
 
+@contextlib.contextmanager
+def _round_pruning(
+    estimator: Any, X_val: Any, score: Callable[[Any], float], report: Callable[[float, int], None]
+) -> Iterator[None]:
+    """Report the tuning metric on the validation rows every tenth of the boosting rounds.
+
+    A training callback predicts the validation rows with the rounds so far
+    (``inplace_predict(iteration_range=(0, step))``, no copy of the booster); ``report`` raises
+    ``optuna.TrialPruned`` out of the fit to stop a poor trial.
+    """
+    import numpy as np
+    import xgboost as xgb
+
+    from mlbench.models.base import final_estimator, preprocessed
+
+    model = final_estimator(estimator)
+    rounds = int(model.get_params().get("n_estimators") or 100)
+    stride = max(1, rounds // 10)
+    cache: dict[str, Any] = {}
+
+    class _Pruning(xgb.callback.TrainingCallback):
+        def after_iteration(self, booster: Any, epoch: int, evals_log: Any) -> bool:
+            step = epoch + 1
+            if step % stride and step != rounds:
+                return False
+            if "X" not in cache:
+                # the preprocessing was fitted before the booster started
+                cache["X"] = preprocessed(estimator, X_val)
+            raw = np.asarray(booster.inplace_predict(cache["X"], iteration_range=(0, step)))
+            report(score(raw), step)
+            return False
+
+    model.set_params(callbacks=[_Pruning()])
+    try:
+        yield
+    finally:
+        model.set_params(callbacks=None)
+
+
 register_model(
     ModelInfo(
         name="xgboost",
@@ -132,6 +189,10 @@ register_model(
         description="XGBoost gradient-boosted trees (hist; device=cuda when a GPU is present)",
         describe=_describe,
         staged=_staged,
+        tuning_space={"classification": _SPACE, "regression": _SPACE},
+        pruning=_round_pruning,
+        capacity_params=("max_depth", "n_estimators", "max_leaves"),
+        remedies={"degradation": _EARLY_STOPPING, "boosting": _EARLY_STOPPING},
         # preloaded by the fork server only for suites that use it (1-2 s of import)
         modules=("xgboost",),
     )

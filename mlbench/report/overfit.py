@@ -63,7 +63,7 @@ def overfitting(named: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[
         rows.sort(key=lambda r: (str(r["model"]), str(r["kind"]), _rows_key(r)))
         flagged = [r for r in rows if r["flagged"]]
         remedies = []
-        for name, option in ovf.REMEDIES.items():
+        for name, option in ovf.remedy_options().items():
             models = sorted({r["model"] for r in flagged if r["remedy"] == name})
             remedies.append({"remedy": name, "option": option, "models": models})
         out[str(dataset)] = jsonable(

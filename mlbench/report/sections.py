@@ -356,17 +356,17 @@ def histories(at_top: pd.DataFrame) -> list[dict[str, Any]]:
         when no validation was tracked), ``train_metric``, ``val_metric``, ``best_epoch``,
         ``stopped_early`` (the best epoch is not the last one), ``seconds`` (sum over epochs).
     """
-    from mlbench.analysis.overfitting import _history  # the overfitting check reads the same column
+    from mlbench.analysis.overfitting import history_of  # the overfitting check reads the same column
 
     if "history_json" not in at_top.columns:
         return []
     out = []
     for model, part in at_top.groupby("model", sort=True):
-        part = part[part["history_json"].map(lambda t: _history(t) is not None)]
+        part = part[part["history_json"].map(lambda t: history_of(t) is not None)]
         job = representative(part)
         if job is None:
             continue
-        hist = _history(job["history_json"]) or []
+        hist = history_of(job["history_json"]) or []
         epochs = [int(e.get("epoch", i + 1)) for i, e in enumerate(hist)]
 
         def series(key: str, hist: list[dict[str, Any]] = hist) -> list[float | None] | None:

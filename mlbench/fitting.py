@@ -1,0 +1,300 @@
+"""The fit and predict steps a job and a tuning trial share, so both fit a model the same way.
+
+:mod:`mlbench.execution.job` runs a job with them and :mod:`mlbench.tuning` runs each trial of a
+job's study with them; this module imports neither, so the imports stay one-way (job -> tuning ->
+fitting, job -> fitting).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlbench.errors import MlbenchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlbench.models import ModelInfo
+    from mlbench.suite import Job
+
+__all__ = [
+    "PROBA_SUM_TOLERANCE",
+    "Classes",
+    "InvalidPredictions",
+    "Rows",
+    "build_estimator",
+    "check_predictions",
+    "early_stops",
+    "fit_estimator",
+    "predict",
+    "stop_rows",
+]
+
+
+@dataclass
+class Rows:
+    """Which dataset rows a job uses (indices into ``Dataset.X``; ``test`` is None for a test file).
+
+    With ``val: cross_fit`` the validation rows are the training rows themselves (each predicted
+    out-of-fold), ``fit`` is ``train`` and ``stop`` is empty: the inner fits draw their own.
+    """
+
+    train: np.ndarray  # the job's n_train labelled rows
+    fit: np.ndarray  # what the model is fitted on (train minus early-stopping rows)
+    stop: np.ndarray  # early-stopping rows, held out of ``fit``
+    val: np.ndarray  # the fold's fixed validation split
+    test: np.ndarray | None
+
+
+def build_estimator(job: Job, info: ModelInfo, task_type: str, kinds: dict[str, str]) -> Any:
+    """The job's unfitted model, behind the family's preprocessing pipeline for tabular models.
+
+    Parameters
+    ----------
+    job : Job
+        Its parameters (under the family's defaults), seed and threads.
+    info : ModelInfo
+    task_type : str
+    kinds : dict
+        Feature name -> kind (``numeric``, ``categorical``, ...), for the preprocessing.
+    """
+    params = info.params_for(job.params, task_type)
+    estimator = info.factory(params, task_type, job.seed, job.threads)
+    if info.input_kind == "image":
+        return estimator
+    from sklearn.pipeline import Pipeline
+
+    from mlbench.models.preprocessing import make_preprocessor
+
+    return Pipeline([("preprocess", make_preprocessor(kinds, info.scale)), ("model", estimator)])
+
+
+def early_stops(info: ModelInfo, params: dict[str, Any]) -> bool:
+    """Whether the model holds stopping rows out of its training rows with these parameters."""
+    return info.validation_fit is not None and info.validation_fit(params, None, None) is not None
+
+
+def stop_rows(
+    job: Job, ds: Any, train_idx: np.ndarray, early_stopping: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(fit, stop)``: an early-stopping model's stopping rows, held out of its training rows.
+
+    Parameters
+    ----------
+    job : Job
+        Its ``resampling.val_fraction`` (0.2 when 0) sizes the stopping rows; its seed draws them.
+    ds : Dataset
+    train_idx : numpy.ndarray
+        The rows the model may learn from.
+    early_stopping : bool
+        :func:`early_stops` of the model; without it every row is fitted and none held out.
+    """
+    if not early_stopping:
+        return train_idx, train_idx[:0]
+    from mlbench.splits import validation_split
+
+    # An early-stopping model holds its stopping set out of its own training rows, so every
+    # model sees exactly n_train labelled rows whatever the train size.
+    return validation_split(train_idx, ds.y, ds.task_type, job.resampling["val_fraction"] or 0.2, job.seed)
+
+
+class Classes:
+    """Classes absent from a small training subset.
+
+    Models see contiguous codes 0..m-1 of the m classes present (xgboost requires them);
+    predictions are mapped back and probability columns placed at the dataset's full codes.
+
+    Parameters
+    ----------
+    task : str
+        The task type; a regression has no classes and maps nothing.
+    y_fit : numpy.ndarray
+        The dataset's class codes of the rows the model is fitted on.
+    k : int
+        Classes of the dataset.
+    """
+
+    def __init__(self, task: str, y_fit: np.ndarray, k: int) -> None:
+        self.k = k
+        self.present = np.unique(y_fit) if task == "classification" else None
+        self.remap = self.present is not None and len(self.present) < k
+
+    def codes(self, y: np.ndarray) -> np.ndarray:
+        """Dataset codes -> the codes the model is fitted with."""
+        return np.searchsorted(self.present, y) if self.remap else y
+
+    def seen(self, idx: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The rows of ``idx`` whose class (``y[idx]``) the model is fitted with.
+
+        Early-stopping and monitored rows of a class absent from the fitted rows have no code
+        the model knows, so they are left out.
+        """
+        return idx[np.isin(y[idx], self.present)] if self.remap else idx
+
+    def proba(self, proba: np.ndarray) -> np.ndarray:
+        """Model probability columns -> one column per dataset class."""
+        if not self.remap:
+            return proba
+        full = np.zeros((len(proba), self.k))
+        full[:, self.present] = proba
+        return full
+
+
+def fit_estimator(
+    estimator: Any,
+    X: Any,
+    y: Any,
+    *,
+    info: ModelInfo,
+    params: dict[str, Any],
+    X_stop: Any,
+    y_stop: Any,
+    hook: Any = None,
+) -> None:
+    """Fit, handing an early-stopping model its (preprocessed) stopping rows.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        From :func:`build_estimator`.
+    X, y : array-like
+        The rows it learns from (``y`` as :meth:`Classes.codes`).
+    info : ModelInfo
+    params : dict
+        The model's full parameters (what ``validation_fit`` reads).
+    X_stop, y_stop : array-like
+        Stopping rows, handed over only when the family's hook asks for them.
+    hook : callable, optional
+        Replaces ``info.validation_fit`` (``ModelInfo.monitor_fit``: held-out rows whose loss is
+        only recorded per epoch, for the overfitting check).
+    """
+    hook = hook if hook is not None else info.validation_fit
+    extra = hook(params, None, None) if hook is not None else None
+    if extra is None:
+        estimator.fit(X, y)
+    elif hasattr(estimator, "steps"):
+        # fit the preprocessing once, then give the model the transformed stopping rows
+        pre = estimator[:-1]
+        Xt = pre.fit_transform(X, y)
+        estimator[-1].fit(Xt, y, **hook(params, pre.transform(X_stop), y_stop))
+    else:
+        estimator.fit(X, y, **hook(params, X_stop, y_stop))
+
+
+class InvalidPredictions(MlbenchError, ValueError):
+    """A model returned predictions that cannot be scored (NaN, inf, wrong shape, not probabilities).
+
+    The job is recorded as ``failed`` with this message instead of being scored and ranked.
+    """
+
+
+#: How far a row of probabilities may sum from 1 before it is refused: float32 outputs (xgboost,
+#: torch softmax) are off by ~1e-7 per row; a model that forgot to normalise is off by far more.
+PROBA_SUM_TOLERANCE = 1e-3
+
+
+def check_predictions(raw: Any, n_rows: int, n_classes: int | None) -> np.ndarray:
+    """Validate a model's raw output before it is scored; the validation step of every job.
+
+    Parameters
+    ----------
+    raw : array-like
+        What ``predict`` (regression, ``n_classes=None``) or ``predict_proba`` returned.
+    n_rows : int
+        Rows the model was asked to predict.
+    n_classes : int or None
+        Classes the classifier was fitted on (the probability columns it must return); None for
+        a regressor.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 values: shape ``(n_rows,)`` for a regressor (a single column is flattened),
+        ``(n_rows, n_classes)`` for a classifier.
+
+    Raises
+    ------
+    InvalidPredictions
+        Wrong number of rows or columns, NaN or inf values, negative probabilities, or rows of
+        probabilities that do not sum to 1 within :data:`PROBA_SUM_TOLERANCE`.
+    """
+    what = "predict" if n_classes is None else "predict_proba"
+    try:
+        values = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidPredictions(f"{what} returned values that are not numbers ({exc})") from None
+    if n_classes is None and values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]  # a single-output regressor that keeps the column axis
+    _check_shape(values, what, n_rows, n_classes)
+    flat = values.reshape(n_rows, -1)
+    for name, bad in (("NaN", np.isnan(flat)), ("inf", np.isinf(flat))):
+        n_bad = int(bad.any(axis=1).sum())
+        if n_bad:
+            raise InvalidPredictions(f"predictions contain {name} in {n_bad} rows (of {n_rows})")
+    if n_classes is not None:
+        _check_probabilities(values, n_rows)
+    return values
+
+
+def _check_shape(values: np.ndarray, what: str, n_rows: int, n_classes: int | None) -> None:
+    want_ndim = 1 if n_classes is None else 2
+    if values.ndim != want_ndim:
+        shape = "(n_rows,)" if n_classes is None else "(n_rows, n_classes)"
+        raise InvalidPredictions(f"{what} returned an array of shape {values.shape}; expected {shape}")
+    if values.shape[0] != n_rows:
+        raise InvalidPredictions(f"{what} returned {values.shape[0]} rows for {n_rows} input rows")
+    if n_classes is not None and values.shape[1] != n_classes:
+        raise InvalidPredictions(f"{what} returned {values.shape[1]} columns for {n_classes} classes")
+
+
+def _check_probabilities(values: np.ndarray, n_rows: int) -> None:
+    n_neg = int((values < 0).any(axis=1).sum())
+    if n_neg:
+        raise InvalidPredictions(f"predictions contain negative probabilities in {n_neg} rows (of {n_rows})")
+    sums = values.sum(axis=1)
+    off = np.abs(sums - 1.0) > PROBA_SUM_TOLERANCE
+    if off.any():
+        worst = float(sums[off][np.argmax(np.abs(sums[off] - 1.0))])
+        raise InvalidPredictions(
+            f"predict_proba rows do not sum to 1 in {int(off.sum())} rows (of {n_rows}; "
+            f"one sums to {worst:.6g}, tolerance {PROBA_SUM_TOLERANCE:g})"
+        )
+
+
+def predict(
+    estimator: Any, X: Any, task: str, classes: Classes, label_dtype: Any
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predicted labels/values and (classification) probabilities, one column per dataset class.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        Fitted.
+    X : array-like
+        Rows to predict (zero rows give empty arrays).
+    task : str
+    classes : Classes
+        Of the rows the estimator was fitted on.
+    label_dtype : numpy.dtype
+        Of the dataset's labels, for an empty prediction.
+
+    Raises
+    ------
+    InvalidPredictions
+        See :func:`check_predictions`.
+    """
+    k = classes.k
+    if len(X) == 0:
+        return np.empty(0, dtype=label_dtype), (np.empty((0, k)) if task == "classification" else None)
+    if task != "classification":
+        return check_predictions(estimator.predict(X), len(X), None), None
+    n_fitted = len(classes.present) if classes.present is not None else k
+    proba = classes.proba(check_predictions(estimator.predict_proba(X), len(X), n_fitted))
+    sums = proba.sum(axis=1, keepdims=True)
+    if not np.allclose(sums, 1.0, rtol=0, atol=1e-12):
+        # float32 probabilities (xgboost) sum to 1 only within 1e-7; log_loss wants 1
+        proba = proba / np.clip(sums, 1e-300, None)
+    # labels from probabilities: identical to predict() for sklearn/xgboost classifiers
+    # (argmax, first class on ties) and saves a second pass over the data
+    return np.argmax(proba, axis=1), proba
