@@ -174,7 +174,7 @@ def _dry_run(s: Any, retry_failed: bool) -> None:
             "(fewer on a training subset with fewer rows than folds)"
         )
     if any(job.tune is not None for job in plan.jobs):
-        from mlbench.tuning import describe_budget
+        from mlbench.suite.tune import describe_budget
 
         for line in describe_budget(plan.to_run):
             typer.echo(line)

@@ -18,7 +18,7 @@ def _say(message: str) -> None:
 
 
 class Progress:
-    """Hooks for :func:`mlbench.execution.run_suite`: ``plan``, ``result``, then ``close``.
+    """Hooks for :func:`mlbench.pipeline.run_suite`: ``plan``, ``result``, then ``close``.
 
     Parameters
     ----------

@@ -391,12 +391,12 @@ def check_models(entries: Any, problems: Problems, *, pending: bool = False) -> 
 def _check_tune(
     info: Any, value: Any, fixed: dict[str, Any], ploc: tuple, problems: Problems
 ) -> dict[str, Any] | None:
-    """A model entry's ``tune:`` block, checked (see :func:`mlbench.tuning.check_tune`).
+    """A model entry's ``tune:`` block, checked (see :func:`mlbench.suite.tune.check_tune`).
 
     ``info`` is None for a plugin's model whose plugin is not loaded (its space is not checked).
     Whether Optuna is installed is a machine check (:func:`check_machine`), not one of the suite.
     """
-    from mlbench.tuning import check_tune
+    from mlbench.suite.tune import check_tune
 
     return check_tune(info, value, fixed, (*ploc, "tune"), problems.add)
 
@@ -515,7 +515,7 @@ def check_extras(data: dict[str, Any], problems: Problems) -> None:
         ((name, params),) = entry.items()
         if isinstance(params, dict) and "tune" in params:
             if missing is None:
-                from mlbench.tuning import optuna_missing
+                from mlbench.suite.tune import optuna_missing
 
                 missing = optuna_missing() or ""
             if missing:

@@ -25,7 +25,7 @@ class ModelSpec:
     sanity: bool = False
     #: ``FILE:LINE:COL`` of the entry, for errors found after loading (e.g. by preflight checks)
     where: str = ""
-    #: the checked ``tune:`` block (see :func:`mlbench.tuning.check_tune`); None when untuned
+    #: the checked ``tune:`` block (see :func:`mlbench.suite.tune.check_tune`); None when untuned
     tune: dict[str, Any] | None = None
 
 
@@ -181,7 +181,7 @@ class Suite:
     def _job_tune(self, model: ModelSpec) -> dict[str, Any] | None:
         if model.tune is None:
             return None
-        from mlbench.tuning import job_budget
+        from mlbench.suite.tune import job_budget
 
         return {
             **model.tune,
