@@ -344,15 +344,24 @@ def test_a_job_that_kills_its_worker_is_a_failed_job_and_the_run_goes_on(tmp_pat
     plugin = tmp_path / "exits_in_fit.py"
     plugin.write_text(EXITS_IN_FIT)
     # the crashing model is listed first: its first deaths come before any job finished
-    suite = _grid_suite(tmp_path, plugin, "[exits_in_fit, decision_tree]", datasets="[iris]", folds=4)
-    rows = mlbench.run(suite, output=tmp_path / "out", quiet=True, report=False).results()
+    path = _grid_suite(tmp_path, plugin, "[exits_in_fit, decision_tree]", datasets="[iris]", folds=4)
+    suite = load_suite(path)
+    rows = mlbench.run(path, output=tmp_path / "out", quiet=True, report=False).results()
     by_model = rows.groupby("model")["status"].agg(list).to_dict()
     assert by_model == {"exits_in_fit": ["failed"] * 4, "decision_tree": ["ok"] * 4}
     errors = rows.loc[rows["model"] == "exits_in_fit", "error"]
     assert (errors == "worker process died (exit code 3)").all()
-    # a run whose every job kills its worker, with fewer jobs than that stops a run: failed jobs
-    only = load_suite(_grid_suite(tmp_path, plugin, "[exits_in_fit]", datasets="[iris]", folds=2))
+    # an executor whose workers ran a job in an earlier run() call (a shared run's batches) has
+    # shown they work: four deaths in a row later are four failed jobs, not a stopped run
     reported: list[dict] = []
+    executor = LocalExecutor.from_suite(suite)
+    jobs = suite.expand()
+    for model, n in [("decision_tree", 1), ("exits_in_fit", 4)]:
+        executor.run([j for j in jobs if j.model == model][:n], lambda job, row, p: reported.append(row))
+    assert [row["status"] for row in reported] == ["ok"] + ["failed"] * 4
+    # a run whose every job kills its worker, with fewer jobs than stop a run: failed jobs
+    only = load_suite(_grid_suite(tmp_path, plugin, "[exits_in_fit]", datasets="[iris]", folds=2))
+    reported.clear()
     LocalExecutor.from_suite(only).run(only.expand(), lambda job, row, preds: reported.append(row))
     assert [row["status"] for row in reported] == ["failed", "failed"]
 

@@ -320,6 +320,9 @@ class LocalExecutor(Executor):
         self._pool: list[_Worker] = []
         self._starter: threading.Thread | None = None
         self._start_error: BaseException | None = None
+        #: a job has reported in an earlier run() of this executor (a shared run's batches): its
+        #: workers can run jobs, so later deaths are the jobs' own (see _StartWatch)
+        self._workers_proven = False
 
     @classmethod
     def from_suite(cls, suite: Suite, workers: int | None = None) -> LocalExecutor:
@@ -574,12 +577,12 @@ class _StartWatch:
     jobs, from workers that cannot run any job (and does not block the rest of the suite).
     """
 
-    def __init__(self, jobs: Iterable[Job], limit: int = START_DEATHS) -> None:
+    def __init__(self, jobs: Iterable[Job], *, limit: int = START_DEATHS, armed: bool = True) -> None:
         jobs = list(jobs)
         self.models = len({job.model for job in jobs})
         self.datasets = len({job.dataset for job in jobs})
         self.limit = limit
-        self.armed = True  # until the first report
+        self.armed = armed  # until the first report
         #: (job, its failure row or None for a job put back, exit code) per death while armed
         self.held: list[tuple[Job, dict[str, Any] | None, int | None]] = []
 
@@ -669,7 +672,7 @@ class _Session:
         self.on_result = on_result
         self.on_start = on_start
         self.threads = threads
-        self.watch = _StartWatch([*gpu_pending, *cpu_pending])
+        self.watch = _StartWatch([*gpu_pending, *cpu_pending], armed=not executor._workers_proven)
         #: job id -> times it was put back because its worker was dead before it took it
         self.bounced: Counter[str] = Counter()
 
@@ -760,6 +763,7 @@ class _Session:
 
     def _report(self, job: Job, row: dict[str, Any], preds: Any) -> None:
         self._report_held()  # a job reported: the deaths held until now were those jobs' own
+        self.executor._workers_proven = True
         self.on_result(job, row, preds)
 
     def _report_held(self) -> None:
