@@ -340,7 +340,12 @@ def test_the_cli_exits_2_with_the_workers_error(tmp_path):
     assert _stored(tmp_path / "out", "SELECT count(*) FROM results") == [(0,)]
 
 
-def test_a_job_that_kills_its_worker_is_a_failed_job_and_the_run_goes_on(tmp_path):
+def test_a_job_that_kills_its_worker_is_a_failed_job_and_the_run_goes_on(tmp_path, monkeypatch):
+    from mlbench.models import MODELS
+
+    # the plugin registers its model in this process too: let it vanish with the test (the
+    # registry is process-wide, and other tests' did-you-mean messages list what it holds)
+    monkeypatch.setattr(MODELS, "_items", dict(MODELS._items))
     plugin = tmp_path / "exits_in_fit.py"
     plugin.write_text(EXITS_IN_FIT)
     # the crashing model is listed first: its first deaths come before any job finished
