@@ -228,3 +228,167 @@ def test_prestarted_workers_are_used_by_run_or_stopped_by_close(tmp_path):
     procs = [w.proc for w in other._pool]
     other.close()
     assert procs and not any(p.is_alive() for p in procs)
+
+
+def test_jobs_sent_to_workers_that_died_before_taking_them_run_on_new_workers(tmp_path):
+    suite = load_suite(
+        write_suite(tmp_path, "datasets: [iris]\nmodels: [decision_tree]\nexecutor: {workers: 2}\n")
+    )
+    jobs = suite.expand()
+    executor = LocalExecutor.from_suite(suite)
+    executor.prestart(jobs)
+    executor._starter.join()
+    for w in executor._pool:  # both prestarted workers die before run() sends them a job
+        os.kill(w.proc.pid, signal.SIGKILL)
+        w.proc.join(timeout=5)
+    rows: list[dict] = []
+    executor.run(jobs, lambda job, row, preds: rows.append(row))
+    assert sorted(row["job_id"] for row in rows) == sorted(job.job_id for job in jobs)
+    assert {row["status"] for row in rows} == {"ok"}  # the jobs never ran on a dead worker: not failed
+
+
+# -- workers that cannot run jobs vs. a job that kills its worker --------------------------------
+
+# Imported by the coordinator when the run starts (harmless there) and by every job in its worker,
+# where it kills the process: a plugin, or a library it imports, that is broken in a new process.
+DIES_IN_WORKERS = """\
+import multiprocessing
+import os
+
+if multiprocessing.parent_process() is not None:
+    os._exit(3)
+"""
+
+# A model whose fit kills its worker (a segfaulting library): its jobs fail, the others run.
+EXITS_IN_FIT = """\
+import os
+
+from sklearn.dummy import DummyClassifier
+
+from mlbench.models import MODELS, ModelInfo, register_model
+
+
+class ExitsInFit(DummyClassifier):
+    def fit(self, X, y, sample_weight=None):
+        os._exit(3)
+
+
+if "exits_in_fit" not in MODELS:
+    register_model(
+        ModelInfo(
+            name="exits_in_fit",
+            factory=lambda params, task_type, seed, n_jobs: ExitsInFit(),
+            task_types=("classification",),
+            param_names={"classification": frozenset()},
+            description="test model: its fit kills the process",
+        )
+    )
+"""
+
+
+def _grid_suite(
+    tmp_path: Path, plugin: Path, models: str, datasets: str = "[iris, wine]", folds: int = 3
+) -> Path:
+    return write_suite(
+        tmp_path,
+        f"""
+        plugins: [{plugin}]
+        resampling: {{kind: kfold, folds: {folds}}}
+        datasets: {datasets}
+        models: {models}
+        executor: {{workers: 2}}
+        """,
+    )
+
+
+def _stored(out: Path, query: str) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(out / "results.sqlite") as db:
+        return db.execute(query).fetchall()
+
+
+def test_workers_that_cannot_run_jobs_stop_the_run_with_one_error_and_no_failed_job(tmp_path):
+    from mlbench.execution.base import WorkerStartError
+
+    plugin = tmp_path / "dies_in_workers.py"
+    plugin.write_text(DIES_IN_WORKERS)
+    suite = _grid_suite(tmp_path, plugin, "[decision_tree, knn]")
+    out = tmp_path / "out"
+    with pytest.raises(WorkerStartError) as raised:
+        mlbench.run(suite, output=out, quiet=True, report=False)
+    message = str(raised.value)
+    assert "worker processes died in a row before any job finished (exit code 3), in iris" in message
+    assert "none of its jobs is recorded" in message and f"one of its plugins ({plugin})" in message
+    # the run is recorded as failed, and none of its jobs: the next run runs them all
+    assert _stored(out, "SELECT count(*) FROM results") == [(0,)]
+    assert _stored(out, "SELECT status FROM runs") == [("failed",)]
+    plugin.write_text("")  # the plugin fixed
+    run = mlbench.run(suite, output=out, quiet=True, report=False)
+    rows = run.results()
+    assert len(rows) == 12 and set(rows["status"]) == {"ok"}
+
+
+def test_the_cli_exits_2_with_the_workers_error(tmp_path):
+    plugin = tmp_path / "dies_in_workers.py"
+    plugin.write_text(DIES_IN_WORKERS)
+    suite = _grid_suite(tmp_path, plugin, "[decision_tree]", datasets="[iris]", folds=4)
+    done = run_cli(suite, tmp_path / "out")
+    assert done.returncode == 2, done.stderr
+    assert "error: 3 worker processes died in a row before any job finished (exit code 3)" in done.stderr
+    assert "Traceback" not in done.stderr.split("error:")[-1]
+    assert _stored(tmp_path / "out", "SELECT count(*) FROM results") == [(0,)]
+
+
+def test_a_job_that_kills_its_worker_is_a_failed_job_and_the_run_goes_on(tmp_path, monkeypatch):
+    from mlbench.models import MODELS
+
+    # the plugin registers its model in this process too: let it vanish with the test (the
+    # registry is process-wide, and other tests' did-you-mean messages list what it holds)
+    monkeypatch.setattr(MODELS, "_items", dict(MODELS._items))
+    plugin = tmp_path / "exits_in_fit.py"
+    plugin.write_text(EXITS_IN_FIT)
+    # the crashing model is listed first: its first deaths come before any job finished
+    path = _grid_suite(tmp_path, plugin, "[exits_in_fit, decision_tree]", datasets="[iris]", folds=4)
+    suite = load_suite(path)
+    rows = mlbench.run(path, output=tmp_path / "out", quiet=True, report=False).results()
+    by_model = rows.groupby("model")["status"].agg(list).to_dict()
+    assert by_model == {"exits_in_fit": ["failed"] * 4, "decision_tree": ["ok"] * 4}
+    errors = rows.loc[rows["model"] == "exits_in_fit", "error"]
+    assert (errors == "worker process died (exit code 3)").all()
+    # an executor whose workers ran a job in an earlier run() call (a shared run's batches) has
+    # shown they work: four deaths in a row later are four failed jobs, not a stopped run
+    reported: list[dict] = []
+    executor = LocalExecutor.from_suite(suite)
+    jobs = suite.expand()
+    for model, n in [("decision_tree", 1), ("exits_in_fit", 4)]:
+        executor.run([j for j in jobs if j.model == model][:n], lambda job, row, p: reported.append(row))
+    assert [row["status"] for row in reported] == ["ok"] + ["failed"] * 4
+    # a run whose every job kills its worker, with fewer jobs than stop a run: failed jobs
+    only = load_suite(_grid_suite(tmp_path, plugin, "[exits_in_fit]", datasets="[iris]", folds=2))
+    reported.clear()
+    LocalExecutor.from_suite(only).run(only.expand(), lambda job, row, preds: reported.append(row))
+    assert [row["status"] for row in reported] == ["failed", "failed"]
+
+
+def test_only_mlbench_processes_started_in_this_thread_leave_the_main_module_out(monkeypatch):
+    import threading
+    from multiprocessing import spawn
+
+    from mlbench.execution import local
+
+    # a script's __main__, as `python example.py` has it
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", "/somewhere/example.py", raising=False)
+    other_thread: dict = {}
+    with local._main_not_sent():
+        inside = spawn.get_preparation_data("w")
+        thread = threading.Thread(target=lambda: other_thread.update(spawn.get_preparation_data("w")))
+        thread.start()
+        thread.join()
+    assert "init_main_from_path" not in inside and "init_main_from_name" not in inside
+    assert inside["sys_path"] == spawn.get_preparation_data("w")["sys_path"]  # the rest is unchanged
+    assert other_thread["init_main_from_path"] == "/somewhere/example.py"
+    with pytest.raises(ValueError), local._main_not_sent():
+        raise ValueError("a failed start")
+    assert spawn.get_preparation_data("w")["init_main_from_path"] == "/somewhere/example.py"

@@ -25,7 +25,7 @@ import importlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from mlbench.errors import ConfigError
+from mlbench.errors import ConfigError, MlbenchError
 from mlbench.registry import EXECUTORS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,11 +33,27 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from mlbench.suite import Job, Suite
 
-__all__ = ["EXECUTORS", "Executor", "ResultCallback", "executor_class", "register_executor"]
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "ResultCallback",
+    "WorkerStartError",
+    "executor_class",
+    "register_executor",
+]
 
 #: ``on_result(job, row, predictions)``: called in the coordinator once per finished job, in
 #: completion order; ``predictions`` is None for jobs that did not finish ok.
 ResultCallback = Callable[["Job", "dict[str, Any]", "dict[str, np.ndarray] | None"], None]
+
+
+class WorkerStartError(MlbenchError):
+    """The executor's workers cannot run jobs: they die before any job finishes.
+
+    Raised from :meth:`Executor.run` instead of recording every job as failed; the message names
+    the cause (exit codes, signals, the jobs they died in) and the fix. No job of the call is
+    reported, so a later run runs them all.
+    """
 
 
 class Executor(abc.ABC):
@@ -46,7 +62,9 @@ class Executor(abc.ABC):
     Contract: :meth:`run` calls ``on_result`` exactly once per job it was given (a job that crashed,
     hung or ran out of memory gets a failure row from :func:`mlbench.execution.job.failure_row`), and
     returns when every job is reported. A ``KeyboardInterrupt`` stops the run: the executor cleans
-    up its workers and lets the interrupt propagate; results already reported are kept.
+    up its workers and lets the interrupt propagate; results already reported are kept. When its
+    workers cannot run jobs at all (they die before any job finishes), :meth:`run` raises
+    :class:`WorkerStartError` rather than reporting each job as failed.
     """
 
     @classmethod

@@ -18,29 +18,111 @@ Orphans: if the coordinator is SIGKILLed, the fork server gets SIGTERM from the 
 (``PR_SET_PDEATHSIG``, set in :mod:`mlbench.execution._forkserver`, which it preloads) and kills
 every worker's process group (the jobs' own subprocesses included) before exiting; workers also
 die with the fork server. Nothing of the run outlives the coordinator by more than a moment.
+
+Anywhere Python runs: workers never import the caller's ``__main__`` (see :func:`_main_not_sent`),
+so ``mlbench.run`` behaves the same from a script with or without an ``if __name__ ==
+"__main__":`` guard, ``python -c``, a script piped to ``python -`` and a notebook. Workers that
+cannot run jobs at all (they die, several in a row, before any job finishes) stop the run with
+:class:`~mlbench.execution.base.WorkerStartError` instead of recording every job as failed (see
+:class:`_StartWatch`); a job that crashes its worker once the pool has shown it works is a
+failed job, as before.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import multiprocessing as mp
 import os
 import signal
 import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from mlbench.execution.base import Executor, ResultCallback
+from mlbench.execution.base import Executor, ResultCallback, WorkerStartError
 from mlbench.execution.gpus import GpuPlan, job_uses_gpu, plan_gpus
 from mlbench.execution.job import failure_row, now_iso, run_job_safely
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlbench.suite import Job, Suite
+
+
+# -- workers never import the caller's __main__ ------------------------------------------------
+#
+# A forkserver or spawn child re-runs its parent's main module before it unpickles its target: the
+# preparation data the parent sends (multiprocessing.spawn.get_preparation_data) names the script
+# (``init_main_from_path``) or the ``python -m`` module (``init_main_from_name``), and the child's
+# spawn.prepare() runs it as ``__mp_main__``. A script without an ``if __name__ == "__main__":``
+# guard then calls mlbench.run again inside every worker, which dies (every job was recorded
+# "worker process died"); under ``python -`` the child looks for a file named ``<stdin>``.
+# mlbench's workers need nothing from ``__main__``: their target lives in this module, jobs are
+# plain dataclasses and plugins are imported by path inside the job. So the preparation data of
+# mlbench's own processes names no main module.
+#
+# How: every Popen (forkserver, spawn) looks spawn.get_preparation_data up when it launches a
+# process, so it is wrapped, once, by a function that drops the two keys only while the calling
+# thread is inside _main_not_sent(). The flag is per thread (the prestart thread starts workers
+# while the coordinator's thread runs on, and other code in the process may start processes of its
+# own, which keep multiprocessing's behaviour) and is restored in a ``finally``. Hiding
+# ``__main__.__spec__`` / ``__file__`` for a while instead would be process-wide state that another
+# thread could observe, or that an exception could leave behind.
+
+_MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
+_main_filter = threading.local()
+_main_filter_lock = threading.Lock()
+
+
+def _install_main_filter() -> None:
+    from multiprocessing import spawn
+
+    with _main_filter_lock:
+        original = spawn.get_preparation_data
+        if getattr(original, "_mlbench_drops_main", False):
+            return
+
+        @functools.wraps(original)
+        def get_preparation_data(name: str) -> dict[str, Any]:
+            data = original(name)
+            if getattr(_main_filter, "depth", 0):
+                for key in _MAIN_KEYS:
+                    data.pop(key, None)
+            return data
+
+        get_preparation_data._mlbench_drops_main = True  # type: ignore[attr-defined]
+        spawn.get_preparation_data = get_preparation_data
+
+
+def _refuse_while_bootstrapping() -> None:
+    # The one case where a main guard matters: this process is a multiprocessing child that the
+    # user's own code started (a Pool, a Process), re-running the user's unguarded script while it
+    # starts, and the script calls mlbench.run with jobs to do. multiprocessing refuses to start a
+    # process then (a RuntimeError about freeze_support); this says what to change, in mlbench's
+    # terms, as an MlbenchError.
+    if getattr(mp.current_process(), "_inheriting", False):
+        raise WorkerStartError(
+            "mlbench.run was called while this process was starting as a multiprocessing child: "
+            "it is re-running the script that started it, which starts processes of its own (a "
+            "Pool, a Process) and has no main guard; put the script's top-level code under "
+            '`if __name__ == "__main__":`'
+        )
+
+
+@contextmanager
+def _main_not_sent() -> Iterator[None]:
+    """Processes this thread starts inside the block do not re-run the caller's ``__main__``."""
+    _refuse_while_bootstrapping()
+    _install_main_filter()
+    _main_filter.depth = getattr(_main_filter, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _main_filter.depth -= 1
 
 
 def _die_with_parent() -> None:
@@ -213,6 +295,7 @@ class LocalExecutor(Executor):
     def __init__(
         self,
         workers: int | None = None,
+        *,
         job_seconds: float = 3600.0,
         job_memory_gb: float | None = None,
         poll_seconds: float = 0.05,
@@ -237,6 +320,9 @@ class LocalExecutor(Executor):
         self._pool: list[_Worker] = []
         self._starter: threading.Thread | None = None
         self._start_error: BaseException | None = None
+        #: a job has reported in an earlier run() of this executor (a shared run's batches): its
+        #: workers can run jobs, so later deaths are the jobs' own (see _StartWatch)
+        self._workers_proven = False
 
     @classmethod
     def from_suite(cls, suite: Suite, workers: int | None = None) -> LocalExecutor:
@@ -303,7 +389,8 @@ class LocalExecutor(Executor):
         if self._ctx.get_start_method() == "forkserver":
             from multiprocessing import forkserver
 
-            forkserver.ensure_running()
+            with _main_not_sent():
+                forkserver.ensure_running()
 
     def close(self) -> None:
         """Stop workers started by :meth:`prestart` that :meth:`run` did not use."""
@@ -319,8 +406,14 @@ class LocalExecutor(Executor):
         env = self.gpu_plan.worker_env(gpu)
         warm = self._gpu_warm if gpu is not None else None
         proc = self._ctx.Process(target=_worker_main, args=(child, env, gpu, warm), daemon=True)
-        proc.start()
-        child.close()
+        try:
+            with _main_not_sent():
+                proc.start()
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
         return _Worker(proc=proc, conn=parent, gpu=gpu)
 
     @staticmethod
@@ -387,6 +480,12 @@ class LocalExecutor(Executor):
         is left, idle GPU workers are retired and CPU workers take their places. An interrupt
         (KeyboardInterrupt) kills the workers and propagates; results already delivered to
         ``on_result`` are the caller's to keep.
+
+        Raises
+        ------
+        WorkerStartError
+            Workers died ``START_DEATHS`` times in a row before any job finished (see
+            :class:`_StartWatch`); no job of this call is reported.
         """
         gpu_pending, cpu_pending = self._split(jobs)
         if not gpu_pending and not cpu_pending:
@@ -396,95 +495,26 @@ class LocalExecutor(Executor):
         threads = self.threads or threads_per_worker(
             max(len(pool), min(self.workers, len(gpu_pending) + len(cpu_pending)))
         )
-        limit = self.job_memory_gb * 2**30
+        _Session(
+            self, pool, gpu_pending, cpu_pending, on_result=on_result, on_start=on_start, threads=threads
+        ).run()
 
-        def dispatch(w: _Worker, queue: deque[Job]) -> None:
-            job = queue.popleft()
-            if job.threads != threads:
-                job = dataclasses.replace(job, threads=threads)
-            w.job, w.started, w.started_at = job, time.monotonic(), now_iso()
-            if on_start is not None:
-                on_start(job)
-            w.conn.send(job)
-
-        def replace(i: int) -> None:
-            pool[i] = self._spawn(pool[i].gpu)
-
-        try:
-            while gpu_pending or cpu_pending or any(w.job is not None for w in pool):
-                # GPU jobs first: they are the long ones, and a free slot should not wait
-                for w in pool:
-                    if w.job is None and w.gpu is not None and gpu_pending:
-                        dispatch(w, gpu_pending)
-                for w in pool:
-                    if w.job is None and w.gpu is None and cpu_pending:
-                        dispatch(w, cpu_pending)
-                self._rebalance(pool, gpu_pending, cpu_pending)
-                for w in pool:
-                    if w.job is None and w.gpu is None and cpu_pending:
-                        dispatch(w, cpu_pending)
-                busy = [w for w in pool if w.job is not None]
-                ready = wait([w.conn for w in busy], timeout=self.poll_seconds)
-                for i, w in enumerate(pool):
-                    if w.job is None:
-                        continue
-                    if w.conn in ready:
-                        try:
-                            _, row, preds = w.conn.recv()
-                        except (EOFError, OSError):
-                            job, started_at = w.job, w.started_at
-                            w.proc.join(timeout=1)
-                            code = w.proc.exitcode
-                            self._kill(w)
-                            replace(i)
-                            reason = f"worker process died (exit code {code})"
-                            if code == -signal.SIGKILL:
-                                reason += "; killed by SIGKILL, often the system's out-of-memory killer"
-                            on_result(
-                                job, self._mark(failure_row(job, "failed", reason, started_at), w), None
-                            )
-                            continue
-                        job = w.job
-                        w.job = None
-                        on_result(job, row, preds)
-                        continue
-                    elapsed = time.monotonic() - w.started
-                    status = None
-                    if elapsed > self.job_seconds:
-                        status = "timeout"
-                        message = (
-                            f"job exceeded job_seconds={self.job_seconds:g} (killed after {elapsed:.1f} s); "
-                            "raise budget.job_seconds or make the job smaller"
-                        )
-                    else:
-                        rss = self._rss(w.proc.pid)
-                        if rss > limit:
-                            status = "oom"
-                            message = (
-                                f"job exceeded job_memory_gb={self.job_memory_gb:g} "
-                                f"(resident memory {rss / 2**30:.2f} GB); raise budget.job_memory_gb "
-                                "or use fewer rows / a smaller model"
-                            )
-                    if status is not None:
-                        job, started_at = w.job, w.started_at
-                        self._kill(w)
-                        replace(i)
-                        on_result(job, self._mark(failure_row(job, status, message, started_at), w), None)
-        finally:
-            for w in pool:
-                if w.job is None and w.proc.is_alive():
-                    try:
-                        w.conn.send(None)
-                    except OSError:
-                        pass
-            deadline = time.monotonic() + 2
-            for w in pool:
-                if w.job is not None:
-                    self._kill(w)
-                else:
-                    w.proc.join(timeout=max(0.0, deadline - time.monotonic()))
-                    if w.proc.is_alive():
-                        self._kill(w)
+    def _overdue(self, worker: _Worker) -> tuple[str, str] | None:
+        """``(status, message)`` when the worker's job is past its deadline or memory budget."""
+        elapsed = time.monotonic() - worker.started
+        if elapsed > self.job_seconds:
+            return "timeout", (
+                f"job exceeded job_seconds={self.job_seconds:g} (killed after {elapsed:.1f} s); "
+                "raise budget.job_seconds or make the job smaller"
+            )
+        rss = self._rss(worker.proc.pid)
+        if rss > self.job_memory_gb * 2**30:
+            return "oom", (
+                f"job exceeded job_memory_gb={self.job_memory_gb:g} "
+                f"(resident memory {rss / 2**30:.2f} GB); raise budget.job_memory_gb "
+                "or use fewer rows / a smaller model"
+            )
+        return None
 
     def _rebalance(self, pool: list[_Worker], gpu_pending: deque[Job], cpu_pending: deque[Job]) -> None:
         """With no GPU job left, idle GPU workers make way for CPU workers (up to ``workers``)."""
@@ -507,3 +537,283 @@ class LocalExecutor(Executor):
         row["gpu_id"] = worker.gpu
         row["gpu_job"] = worker.gpu is not None
         return row
+
+
+def _exit_cause(code: int | None) -> str:
+    """How a worker process ended, in words (``exit code 3``, ``killed by SIGKILL``)."""
+    if code is None:
+        return "exit code unknown"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _death_reason(code: int | None) -> str:
+    """The error of a job whose worker died under it."""
+    reason = f"worker process died (exit code {code})"
+    if code == -signal.SIGKILL:
+        reason += "; killed by SIGKILL, often the system's out-of-memory killer"
+    return reason
+
+
+#: Workers that die in a row before any job finishes and stop the run (see :class:`_StartWatch`).
+START_DEATHS = 3
+
+
+class _StartWatch:
+    """Tells workers that cannot run jobs from jobs that crash their worker.
+
+    Until a run's first job reports, a worker's death may be the worker's fault (a plugin or a
+    library that kills every new process, too little memory to start) or the job's (a model that
+    segfaults). Those deaths are held back, not reported: once :data:`START_DEATHS` workers have
+    died in a row, in jobs of two models and two datasets when the run has them, the run stops
+    with :class:`~mlbench.execution.base.WorkerStartError` and no job is recorded failed. When a
+    job reports first (or the run ends), the held deaths were the jobs' own: they are reported as
+    failed jobs. While deaths are held, the next job dispatched is one of another model and
+    dataset where there is one, so that a crashing model listed first is told apart, within a few
+    jobs, from workers that cannot run any job (and does not block the rest of the suite).
+    """
+
+    def __init__(self, jobs: Iterable[Job], *, limit: int = START_DEATHS, armed: bool = True) -> None:
+        jobs = list(jobs)
+        self.models = len({job.model for job in jobs})
+        self.datasets = len({job.dataset for job in jobs})
+        self.limit = limit
+        self.armed = armed  # until the first report
+        #: (job, its failure row or None for a job put back, exit code) per death while armed
+        self.held: list[tuple[Job, dict[str, Any] | None, int | None]] = []
+
+    def hold(self, job: Job, row: dict[str, Any] | None, code: int | None) -> bool:
+        """Count a death, keeping its failure row back (True) while no job has reported.
+
+        False: no longer armed, the caller reports the row now.
+        """
+        if self.armed:
+            self.held.append((job, row, code))
+        return self.armed
+
+    def disarm(self) -> list[tuple[Job, dict[str, Any]]]:
+        """A job reported (or the run ended): the held deaths are failed jobs, to report first."""
+        self.armed = False
+        held, self.held = self.held, []
+        return [(job, row) for job, row, _ in held if row is not None]
+
+    def tripped(self) -> bool:
+        """Enough workers died in a row, in different enough jobs, for the workers to be the cause."""
+        if not self.armed or len(self.held) < self.limit:
+            return False
+        models = {job.model for job, _, _ in self.held}
+        datasets = {job.dataset for job, _, _ in self.held}
+        return len(models) >= min(2, self.models) and len(datasets) >= min(2, self.datasets)
+
+    def next_job(self, queue: deque[Job]) -> Job:
+        """The next job to dispatch: the first, or while deaths are held the first of a new model and dataset."""
+        if not self.held:
+            return queue.popleft()
+        models = {job.model for job, _, _ in self.held}
+        datasets = {job.dataset for job, _, _ in self.held}
+        best, best_score = 0, -1
+        for i, job in enumerate(queue):
+            score = (job.model not in models) + (job.dataset not in datasets)
+            if score > best_score:
+                best, best_score = i, score
+                if score == 2:
+                    break
+        job = queue[best]
+        del queue[best]
+        return job
+
+    def error(self) -> WorkerStartError:
+        """The error that stops the run, naming how the workers ended and in which jobs."""
+        codes = [code for _, _, code in self.held]
+        causes = sorted({_exit_cause(code) for code in codes})
+        jobs = ", ".join(f"{job.dataset} / {job.model} fold {job.fold}" for job, _, _ in self.held[:3])
+        more = f" and {len(self.held) - 3} more" if len(self.held) > 3 else ""
+        memory = (
+            "; SIGKILL is often the system's out-of-memory killer: use fewer workers or less data"
+            if -signal.SIGKILL in codes
+            else ""
+        )
+        plugins = sorted({plugin for job, _, _ in self.held for plugin in job.plugins})
+        suspects = f"one of its plugins ({', '.join(plugins)})" if plugins else "a plugin"
+        return WorkerStartError(
+            f"{len(self.held)} worker processes died in a row before any job finished "
+            f"({', '.join(causes)}), in {jobs}{more}: the workers cannot run jobs, so the run is "
+            "stopped and none of its jobs is recorded. Their error output (stderr), if any, says "
+            f"why; often {suspects} or a model library that exits or crashes when imported in a "
+            f"new process{memory}. Fix it and run again."
+        )
+
+
+class _Session:
+    """One :meth:`LocalExecutor.run`: dispatch, results, dead workers, the watchdog, shutdown.
+
+    Each step is one method; :meth:`run` loops over them until every job is reported.
+    """
+
+    def __init__(
+        self,
+        executor: LocalExecutor,
+        pool: list[_Worker],
+        gpu_pending: deque[Job],
+        cpu_pending: deque[Job],
+        *,
+        on_result: ResultCallback,
+        on_start: Callable[[Job], None] | None,
+        threads: int,
+    ) -> None:
+        self.executor = executor
+        self.pool = pool
+        self.gpu_pending = gpu_pending
+        self.cpu_pending = cpu_pending
+        self.on_result = on_result
+        self.on_start = on_start
+        self.threads = threads
+        self.watch = _StartWatch([*gpu_pending, *cpu_pending], armed=not executor._workers_proven)
+        #: job id -> times it was put back because its worker was dead before it took it
+        self.bounced: Counter[str] = Counter()
+
+    def run(self) -> None:
+        try:
+            while self.gpu_pending or self.cpu_pending or any(w.job is not None for w in self.pool):
+                self._dispatch()
+                self._collect()
+                if self.watch.tripped():
+                    # the jobs still running are not reported either: the next run runs them all
+                    raise self.watch.error()
+            self._report_held()  # deaths too few (or too alike) to blame the workers: failed jobs
+        finally:
+            self._shutdown()
+
+    # -- dispatch ----------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        # GPU jobs first: they are the long ones, and a free slot should not wait
+        self._fill(self.gpu_pending, gpu=True)
+        self._fill(self.cpu_pending, gpu=False)
+        self.executor._rebalance(self.pool, self.gpu_pending, self.cpu_pending)
+        self._fill(self.cpu_pending, gpu=False)
+
+    def _fill(self, queue: deque[Job], *, gpu: bool) -> None:
+        """Give each idle worker of the kind (GPU or CPU) a job from ``queue``."""
+        for i in range(len(self.pool)):
+            w = self.pool[i]
+            if queue and w.job is None and (w.gpu is not None) == gpu:
+                self._start(i, queue)
+
+    def _start(self, i: int, queue: deque[Job]) -> None:
+        w = self.pool[i]
+        job = self.watch.next_job(queue)
+        if job.threads != self.threads:
+            job = dataclasses.replace(job, threads=self.threads)
+        w.job, w.started, w.started_at = job, time.monotonic(), now_iso()
+        try:
+            w.conn.send(job)
+        except OSError:  # a broken pipe: the worker was dead before it could take the job
+            self._lost(i, queue)
+            return
+        if self.on_start is not None:
+            self.on_start(job)
+
+    def _lost(self, i: int, queue: deque[Job]) -> None:
+        """The worker at ``i`` died before it took its job: replace it; the job goes back to the front.
+
+        The death counts towards :class:`_StartWatch` (it may be a worker that cannot start); the
+        job, which never ran, is not failed for it, up to ``START_DEATHS`` times (a pool whose
+        prestarted workers all died): then it is failed as any job whose worker died, so workers
+        that keep dying cannot loop forever.
+        """
+        w = self.pool[i]
+        job = w.job
+        assert job is not None
+        if self.bounced[job.job_id] >= START_DEATHS:
+            self._died(i)
+            return
+        self.bounced[job.job_id] += 1
+        w.proc.join(timeout=1)
+        code = w.proc.exitcode
+        self._replace(i)
+        self.watch.hold(job, None, code)
+        queue.appendleft(job)
+
+    # -- results -----------------------------------------------------------------------------
+    def _collect(self) -> None:
+        """Wait up to ``poll_seconds`` for results; take them, and watch the jobs still running."""
+        ready = wait([w.conn for w in self.pool if w.job is not None], timeout=self.executor.poll_seconds)
+        for i in range(len(self.pool)):
+            w = self.pool[i]
+            if w.job is None:
+                continue
+            if w.conn in ready:
+                self._receive(i)
+            else:
+                self._watchdog(i)
+
+    def _receive(self, i: int) -> None:
+        w = self.pool[i]
+        try:
+            _, row, preds = w.conn.recv()
+        except (EOFError, OSError):
+            self._died(i)
+            return
+        job, w.job = w.job, None
+        self._report(job, row, preds)
+
+    def _report(self, job: Job, row: dict[str, Any], preds: Any) -> None:
+        self._report_held()  # a job reported: the deaths held until now were those jobs' own
+        self.executor._workers_proven = True
+        self.on_result(job, row, preds)
+
+    def _report_held(self) -> None:
+        for job, row in self.watch.disarm():
+            self.on_result(job, row, None)
+
+    # -- worker death and the watchdog ---------------------------------------------------------
+    def _died(self, i: int) -> None:
+        """The worker at ``i`` died under its job: replace it; the job failed (or is held)."""
+        w = self.pool[i]
+        job, started_at = w.job, w.started_at
+        assert job is not None
+        w.proc.join(timeout=1)
+        code = w.proc.exitcode
+        self._replace(i)
+        row = self.executor._mark(failure_row(job, "failed", _death_reason(code), started_at), w)
+        if not self.watch.hold(job, row, code):
+            self.on_result(job, row, None)
+
+    def _watchdog(self, i: int) -> None:
+        """Kill the worker at ``i`` if its job is past its deadline or memory budget."""
+        w = self.pool[i]
+        verdict = self.executor._overdue(w)
+        if verdict is None:
+            return
+        status, message = verdict
+        job, started_at = w.job, w.started_at
+        assert job is not None
+        self._replace(i)
+        self._report(job, self.executor._mark(failure_row(job, status, message, started_at), w), None)
+
+    def _replace(self, i: int) -> None:
+        old = self.pool[i]
+        self.executor._kill(old)
+        self.pool[i] = self.executor._spawn(old.gpu)
+
+    # -- shutdown ----------------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        """Idle workers are asked to exit (killed after 2 s); busy ones (an interrupt) are killed."""
+        for w in self.pool:
+            if w.job is None and w.proc.is_alive():
+                try:
+                    w.conn.send(None)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + 2
+        for w in self.pool:
+            if w.job is not None:
+                self.executor._kill(w)
+            else:
+                w.proc.join(timeout=max(0.0, deadline - time.monotonic()))
+                if w.proc.is_alive():
+                    self.executor._kill(w)
