@@ -44,11 +44,11 @@ class Run:
     """
 
     def __init__(self, path: str | Path) -> None:
-        from mlbench.store import _open_read_only, _resolve_db
+        from mlbench.store.read import open_read_only, resolve_db
 
-        self.db_path = _resolve_db(path)
+        self.db_path = resolve_db(path)
         self.path = self.db_path.parent
-        with _open_read_only(self.db_path):
+        with open_read_only(self.db_path):
             pass  # checked now, so a bad path fails here and not at the first read
         self._datasets: dict[str, Any] = {}
         self._meta: dict[str, Any] | None = None
@@ -75,7 +75,7 @@ class Run:
             train_size, n_train, seed, status, error, ``train_/val_/test_<metric>``, fit_seconds,
             predict_seconds, peak_memory_mb, ...; numeric columns are numeric even when empty.
         """
-        from mlbench.store import load_results
+        from mlbench.store.read import load_results
 
         return load_results(self.db_path, all_attempts=all_attempts)
 
@@ -92,7 +92,7 @@ class Run:
             -> Optuna distribution JSON). Join on job_id with :meth:`results` for dataset,
             model and fold.
         """
-        from mlbench.store import read_trials
+        from mlbench.store.read import read_trials
 
         return read_trials(self.db_path)
 
@@ -108,17 +108,17 @@ class Run:
             n_train, n_test, settings, error, detail (JSON text, verdict rows). Empty (with these
             columns) when the run stored none.
         """
-        from mlbench.store import _open_read_only, read_diagnostics
+        from mlbench.store.read import open_read_only, read_diagnostics
 
-        with _open_read_only(self.db_path) as conn:
+        with open_read_only(self.db_path) as conn:
             return read_diagnostics(conn)
 
     def runs(self) -> pd.DataFrame:
         """Every invocation that wrote to this folder (``mlbench run``, resumes), oldest first."""
-        from mlbench.store import _open_read_only, _read_runs
+        from mlbench.store.read import open_read_only, read_runs
 
-        with _open_read_only(self.db_path) as conn:
-            return _read_runs(conn)
+        with open_read_only(self.db_path) as conn:
+            return read_runs(conn)
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -298,9 +298,9 @@ class Run:
         """
         import numpy as np
 
-        from mlbench.store import _open_read_only
+        from mlbench.store.read import open_read_only
 
-        with _open_read_only(self.db_path) as conn:
+        with open_read_only(self.db_path) as conn:
             found = conn.execute(
                 "SELECT predictions_path, dataset FROM results WHERE job_id = ? AND predictions_path "
                 "IS NOT NULL ORDER BY attempt DESC LIMIT 1",
@@ -334,9 +334,9 @@ class Run:
 
         import numpy as np
 
-        from mlbench.store import _open_read_only
+        from mlbench.store.read import open_read_only
 
-        with _open_read_only(self.db_path) as conn:
+        with open_read_only(self.db_path) as conn:
             rows = conn.execute(
                 "SELECT job_id, dataset, model, fold, predictions_path FROM results "
                 "WHERE predictions_path IS NOT NULL ORDER BY attempt"
@@ -408,9 +408,9 @@ class Run:
         import hashlib
 
         from mlbench._version import __version__
-        from mlbench.store import _open_read_only
+        from mlbench.store.read import open_read_only
 
-        with _open_read_only(self.db_path) as conn:
+        with open_read_only(self.db_path) as conn:
             conn.execute("BEGIN")
             try:
                 state = [
