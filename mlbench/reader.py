@@ -44,12 +44,13 @@ class Run:
     """
 
     def __init__(self, path: str | Path) -> None:
-        from mlbench.store.read import open_read_only, resolve_db
+        from mlbench.store.read import PredictionFiles, open_read_only, resolve_db
 
         self.db_path = resolve_db(path)
         self.path = self.db_path.parent
         with open_read_only(self.db_path):
             pass  # checked now, so a bad path fails here and not at the first read
+        self._prediction_files = PredictionFiles(self.path)
         self._datasets: dict[str, Any] = {}
         self._meta: dict[str, Any] | None = None
         self._suite: Suite | None = None
@@ -308,8 +309,7 @@ class Run:
             ).fetchone()
         if found is None:
             return {}
-        with np.load(self.path / found[0], allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+        arrays = self._prediction_files.read(str(found[0]))
         missing = [s for s in _SPLITS if f"{s}_index" in arrays and f"{s}_true" not in arrays]
         if missing:
             ds = self.dataset(str(found[1]))
@@ -322,18 +322,15 @@ class Run:
     def prediction_problems(self) -> list[str]:
         """Prediction files the store lists for its jobs' latest attempts that are missing or unreadable.
 
-        A cheap check (the file exists and its zip directory and array names read), not a full
-        read: a file damaged inside is found when it is loaded (the report names it then too).
+        A cheap check (the file exists, its zip directory, array names and manifest read, and the
+        shared truth files it needs are there), not a full read: a file damaged inside is found when
+        it is loaded (the report names it then too).
 
         Returns
         -------
         list of str
             One line per bad file: the job (dataset, model, fold), the file and what is wrong.
         """
-        import zipfile
-
-        import numpy as np
-
         from mlbench.store.read import open_read_only
 
         with open_read_only(self.db_path) as conn:
@@ -344,16 +341,9 @@ class Run:
         latest = {str(r[0]): r for r in rows}  # the last attempt that stored predictions
         problems = []
         for job_id, dataset, model, fold, rel in latest.values():
-            path = self.path / str(rel)
-            what = f"job {job_id} ({dataset} / {model} fold {fold}): {path}"
-            if not path.is_file():
-                problems.append(f"{what} is missing")
-                continue
-            try:
-                with np.load(path, allow_pickle=False) as npz:
-                    npz.files  # noqa: B018 - reads the zip directory and the array names
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-                problems.append(f"{what} is unreadable ({type(exc).__name__}: {exc})")
+            problem = self._prediction_files.problem(str(rel))
+            if problem is not None:
+                problems.append(f"job {job_id} ({dataset} / {model} fold {fold}): {problem}")
         return problems
 
     # -- analyses and the report -------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Results store: one SQLite file plus one ``.npz`` of prediction arrays per job.
 
-Three rooms:
+Three rooms, and the prediction files' format between the last two:
 
 * :mod:`mlbench.store.schema`: the database's tables and columns, opening it, version checks;
 * :mod:`mlbench.store.writer`: :class:`Store`, the coordinator's (only) writer;
-* :mod:`mlbench.store.read`: the read-only API the run reader (:func:`mlbench.open_run`) uses.
+* :mod:`mlbench.store.read`: the read-only API the run reader (:func:`mlbench.open_run`) uses;
+* :mod:`mlbench.store.predictions`: how a job's arrays are laid out on disk (a fold's labels
+  stored once, predictions derived from probabilities, narrow integers), exactly reversible.
 
 The names below are re-exported so ``from mlbench.store import Store`` keeps working. The writer's
 names are imported on first use: importing the read API (``mlbench.reader`` does) never loads the

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ import numpy as np
 import pandas as pd
 
 from mlbench.errors import MlbenchError
+from mlbench.store.predictions import TRUTH_DIR, decode, read_manifest, truth_arrays
 from mlbench.store.schema import (
     DB_NAME,
     DIAGNOSTICS_COLUMNS,
+    PREDICTIONS_DIR,
     RUN_JSON_COLUMNS,
     check_version,
     connect,
@@ -30,6 +33,7 @@ from mlbench.store.schema import (
 )
 
 __all__ = [
+    "PredictionFiles",
     "load_results",
     "open_read_only",
     "read_diagnostics",
@@ -224,3 +228,90 @@ def read_diagnostics(conn: sqlite3.Connection) -> pd.DataFrame:
         conn.execute("COMMIT")
     frame["flagged"] = frame["flagged"].fillna(0).astype(bool)
     return frame
+
+
+class PredictionFiles:
+    """The prediction files of a run folder, read-only (see :mod:`mlbench.store.predictions`).
+
+    Truth files (one split's rows and labels, shared by the jobs of a fold) are kept once loaded,
+    up to ``cache_bytes``, so reading every job of a run loads each of them once.
+
+    Parameters
+    ----------
+    root : str or Path
+        The run folder.
+    cache_bytes : int
+        How much of the truth files' arrays to keep in memory.
+    """
+
+    def __init__(self, root: str | Path, cache_bytes: int = 256 << 20) -> None:
+        self.root = Path(root)
+        self.cache_bytes = cache_bytes
+        self._truths: dict[str, dict[str, np.ndarray]] = {}  # insertion order: the oldest first
+        self._cached = 0
+
+    def read(self, rel_path: str) -> dict[str, np.ndarray]:
+        """The arrays a job recorded, exactly (keys, values, dtypes), from its file ``rel_path``.
+
+        Raises
+        ------
+        MlbenchError
+            The file or a truth file it needs is damaged, or a newer mlbench wrote it.
+        OSError, ValueError, zipfile.BadZipFile
+            The file is missing or not an npz file.
+        """
+        path = self.root / rel_path
+        with np.load(path, allow_pickle=False) as npz:
+            return decode(npz, path, self._truth)
+
+    def problem(self, rel_path: str) -> str | None:
+        """What is wrong with a job's file, cheaply checked (None when it looks fine).
+
+        Checks that it exists, that its zip directory, array names and manifest read, and that
+        the truth files it needs exist and open; values are checked when the file is read.
+        """
+        path = self.root / rel_path
+        if not path.is_file():
+            return f"{path} is missing"
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                specs = read_manifest(npz, path)
+            keys = {str(s["truth"]) for s in (specs or {}).values() if s["how"] == "truth"}
+            for key in sorted(keys):
+                truth = self._truth_path(key)
+                if not truth.is_file():
+                    return f"{path} needs {truth}, which is missing"
+                with np.load(truth, allow_pickle=False) as npz:
+                    npz.files  # noqa: B018 - reads the zip directory and the array names
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, MlbenchError) as exc:
+            return f"{path} is unreadable ({type(exc).__name__}: {exc})"
+        return None
+
+    def _truth_path(self, key: str) -> Path:
+        return self.root / PREDICTIONS_DIR / TRUTH_DIR / f"{key}.npz"
+
+    def _truth(self, key: str) -> dict[str, np.ndarray]:
+        """``<split>/index`` and ``<split>/true`` of a truth file (its members are kept, see the class)."""
+        parts = self._truths.get(key)
+        if parts is not None:
+            arrays = truth_arrays(parts)
+            assert arrays is not None  # checked when loaded
+            return arrays
+        path = self._truth_path(key)
+        with np.load(path, allow_pickle=False) as npz:
+            parts = {name: npz[name] for name in npz.files}
+        arrays = truth_arrays(parts)
+        if arrays is None:
+            raise MlbenchError(
+                f"cannot read truth file {path}: it does not hold one row number and one label "
+                "per row of each split; it is damaged, so the predictions that use it cannot be "
+                "used (run the suite into a new output folder to get them back)"
+            )
+        size = sum(a.nbytes for a in parts.values())
+        if size <= self.cache_bytes:
+            while self._truths and self._cached + size > self.cache_bytes:
+                oldest = self._truths.pop(next(iter(self._truths)))
+                self._cached -= sum(a.nbytes for a in oldest.values())
+            self._truths[key] = parts
+            self._cached += size
+        return arrays

@@ -2,8 +2,12 @@
 
 Layout of a run folder::
 
-    <root>/results.sqlite           runs + one row per job attempt (WAL mode)
-    <root>/predictions/<job_id>.npz val/test indices and probabilities, for ensembles after the fact
+    <root>/results.sqlite              runs + one row per job attempt (WAL mode)
+    <root>/predictions/<job_id>.npz    a job's predictions (train/val/test), for ensembles and
+                                       new metrics after the fact
+    <root>/predictions/truth/<key>.npz the rows and true labels of a fold, shared by its jobs
+
+The prediction files' format is :mod:`mlbench.store.predictions`.
 
 Only the coordinator writes (one :class:`Store` per run folder, guarded by the run lock of
 :mod:`mlbench.outputs`); everyone else reads through the run reader (:func:`mlbench.open_run`,
@@ -17,9 +21,10 @@ Crash safety (the coordinator may be SIGKILLed at any moment):
 
 * each :meth:`Store.record` is its own transaction, so a kill loses at most the job in flight;
 * a prediction file is written to a temp file in the same folder, fsynced, then ``os.replace``\\ d,
-  and only then is the row that points at it committed. A reader therefore never sees a row whose
-  file is missing or half written; at worst a kill leaves an orphan file that no row references,
-  or a stale ``*.tmp`` that the next writer removes.
+  and only then is the row that points at it committed; the truth files it needs are written
+  (the same way, but linked into place: never replaced) before it. A reader therefore never sees
+  a row whose files are missing or half written; at worst a kill leaves an orphan file that no
+  row references, or a stale ``*.tmp`` that the next writer removes.
 
 ``synchronous=NORMAL`` with WAL is durable against a process crash (the WAL lives in the OS page
 cache, which survives the process) and avoids an fsync per commit; only an OS crash or power loss
@@ -47,6 +52,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mlbench.errors import MlbenchError
+from mlbench.store.predictions import TRUTH_DIR, encode, truth_key, write_npz_atomic
 from mlbench.store.schema import (
     DB_NAME,
     DIAGNOSTICS_COLUMNS,
@@ -147,6 +153,8 @@ class Store:
         self.db_path = self.root / DB_NAME
         self.predictions_dir = self.root / PREDICTIONS_DIR
         self._run_id: int | None = None
+        # truth files written or checked by this Store (see _write_truth)
+        self._truths_checked: set[str] = set()
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         if not self.db_path.exists():
@@ -193,14 +201,14 @@ class Store:
         create_schema(conn)
 
     def _remove_stale_temp_files(self) -> None:
-        """Delete ``*.tmp`` prediction files left by a writer that was killed mid-write.
+        """Delete ``*.tmp`` prediction and truth files left by a writer that was killed mid-write.
 
         Temp names carry the writer's pid, so a file of a live writer (another process that opened
         this store) is left alone.
         """
         if not self.predictions_dir.is_dir():
             return
-        for tmp in self.predictions_dir.glob("*.tmp"):
+        for tmp in [*self.predictions_dir.glob("*.tmp"), *(self.predictions_dir / TRUTH_DIR).glob("*.tmp")]:
             parts = tmp.name.split(".")
             pid = int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else None
             if pid is not None and pid != os.getpid() and _pid_alive(pid):
@@ -450,14 +458,20 @@ class Store:
             its trials go to the ``tune_trials`` table in the same transaction.
         predictions : mapping of str to numpy.ndarray, optional
             Arrays saved to ``predictions/<job_id>.npz`` (atomically) before the row is committed;
-            the row's ``predictions_path`` is then that path relative to the store root.
+            the row's ``predictions_path`` is then that path relative to the store root. They are
+            encoded (labels shared by a fold's jobs, predictions derived from probabilities,
+            narrow integers: :mod:`mlbench.store.predictions`); the run reader gives back the
+            same dict, exactly.
 
         Raises
         ------
         ValueError
             A key is not a valid column name, is store-owned (``attempt``, ``run_id``,
-            ``predictions_path``), ``job_id`` is missing or unusable as a file name, or ``status``
-            is not one of ok, failed, timeout, oom, skipped.
+            ``predictions_path``), ``job_id`` is missing or unusable as a file name, ``status``
+            is not one of ok, failed, timeout, oom, skipped, a predictions key is empty or holds
+            a slash, or an array holds Python objects.
+        MlbenchError
+            A truth file already in the folder is not what its name says (changed or damaged).
         """
         job_id = row.get("job_id")
         if not isinstance(job_id, str) or not job_id:
@@ -576,6 +590,10 @@ class Store:
                 raise ValueError(f"no attempt {attempt} of job {job_id!r} in {self.db_path}")
 
     def _write_predictions(self, job_id: str, predictions: Mapping[str, np.ndarray]) -> str:
+        """Write a job's arrays (format: :mod:`mlbench.store.predictions`); its path in the store.
+
+        The truth files it refers to are written first, so a job file never points at a missing one.
+        """
         if not _JOB_FILE_RE.match(job_id):
             raise ValueError(
                 f"job_id {job_id!r} cannot name a predictions file; use letters, digits and ._+=- only"
@@ -585,23 +603,36 @@ class Store:
                 raise ValueError(
                     f"invalid predictions key {key!r} for job {job_id}; use a plain non-empty name"
                 )
+        encoded = encode(predictions)
         self.predictions_dir.mkdir(parents=True, exist_ok=True)
+        for key, parts in encoded.truths.items():
+            self._write_truth(key, parts)
         final = self.predictions_dir / f"{job_id}.npz"
-        tmp = self.predictions_dir / f"{job_id}.npz.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as fh:
-                _write_npz(fh, predictions)
-                fh.flush()
-                # fsync before rename so the new name can never point at unwritten blocks. The folder
-                # itself is not fsynced per file: that only matters on power loss, where resume
-                # re-runs the job anyway, and it would double the cost of each record.
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
+        write_npz_atomic(final, encoded.members)
         return f"{PREDICTIONS_DIR}/{final.name}"
+
+    def _write_truth(self, key: str, parts: Mapping[str, np.ndarray]) -> None:
+        """Write a truth file once; one already there must hold exactly ``parts`` (its name is their hash)."""
+        if key in self._truths_checked:
+            return
+        folder = self.predictions_dir / TRUTH_DIR
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{key}.npz"
+        if path.exists() or not write_npz_atomic(path, parts, exclusive=True, compress=False):
+            # written by an earlier record or run (or a --shared run just now): never rewritten, so
+            # it must be what its content hash says
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    same = truth_key({name: npz[name] for name in npz.files}) == key
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+                same = False
+            if not same:
+                raise MlbenchError(
+                    f"truth file {path} does not hold the rows its name (a hash of its content) says: "
+                    "it was changed or damaged after it was written, so the predictions that use it "
+                    "cannot be trusted; run the suite into a new output folder"
+                )
+        self._truths_checked.add(key)
 
     # -- diagnostics (train/test mismatch checks) ----------------------------------------------
 
@@ -716,17 +747,3 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
-
-
-def _write_npz(fh: Any, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write an uncompressed ``.npz`` readable by :func:`numpy.load`.
-
-    Done by hand rather than with ``np.savez(fh, **arrays)`` so that any key works (``np.savez``
-    would choke on keys such as ``file`` or ``allow_pickle``); uncompressed because it is several
-    times faster and probability arrays compress poorly anyway. Object arrays are refused
-    (``allow_pickle=False``) so that loading never unpickles.
-    """
-    with zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for key, value in arrays.items():
-            with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
