@@ -411,6 +411,17 @@ def test_regression_and_unsorted_rows_read_back_exactly(store: Store) -> None:
     assert "val_pred" not in kept  # the training rows' values, predicted once
 
 
+def test_record_datetime_and_text_arrays_read_back_exactly(store: Store) -> None:
+    arrays = {
+        "viz_records": np.array([(1, [2.0, 3.0]), (4, [5.0, 6.0])], dtype=[("a", "<i4"), ("b", ">f8", (2,))]),
+        "viz_when": np.array(["2024-01-01T00:00", "NaT"], dtype="M8[ns]"),
+        "viz_names": np.array(["cat", "dog"]),
+        "viz_big_endian": np.arange(3, dtype=">i8"),
+    }
+    store.record(make_row("j"), arrays)
+    assert_same(PredictionFiles(store.root).read("predictions/j.npz"), arrays)
+
+
 def test_runs_written_in_the_first_file_format_read_back_unchanged(tmp_path: Path) -> None:
     # The layout of mlbench before format 2, written by hand: every array under its own name.
     root = tmp_path / "run"

@@ -151,7 +151,13 @@ def encode(arrays: Mapping[str, Any]) -> Encoded:
     manifest = {
         "format": FORMAT,
         "arrays": {
-            key: {"dtype": arrays[key].dtype.str, "shape": list(arrays[key].shape), **specs[key]}
+            key: {
+                # numpy's own description of the dtype (the .npy header's): exact for every dtype,
+                # record dtypes with their field names included
+                "dtype": np.lib.format.dtype_to_descr(arrays[key].dtype),
+                "shape": list(arrays[key].shape),
+                **specs[key],
+            }
             for key in arrays
         },
     }
@@ -447,8 +453,8 @@ def _spec_problem(key: str, spec: Any, specs: Mapping[str, Any]) -> str | None:
     if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
         return "bad shape"
     try:
-        dtype = np.dtype(spec.get("dtype"))
-    except (TypeError, ValueError):
+        dtype = _dtype(spec.get("dtype"))
+    except (TypeError, ValueError, KeyError, IndexError):
         return "bad dtype"
     if dtype.hasobject:
         return "object dtype"
@@ -503,7 +509,7 @@ def decode(
             raise _damaged(where, f"array {key!r} is defined through itself")
         busy.add(key)
         spec = specs[key]
-        dtype, how = np.dtype(spec["dtype"]), spec["how"]
+        dtype, how = _dtype(spec["dtype"]), spec["how"]
         if how == "plain":
             value = npz[key]
         elif how == "narrow":
@@ -548,6 +554,11 @@ def decode(
     except KeyError as exc:
         raise _damaged(where, f"member {exc} is missing") from None
     return {key: done[key] for key in specs}
+
+
+def _dtype(descr: Any) -> np.dtype:
+    """The dtype a manifest describes (a ``.npy`` header's ``descr``; JSON made its tuples lists)."""
+    return np.lib.format.descr_to_dtype(descr)
 
 
 def _damaged(where: Path | str, what: str) -> MlbenchError:
