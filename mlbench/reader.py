@@ -44,12 +44,13 @@ class Run:
     """
 
     def __init__(self, path: str | Path) -> None:
-        from mlbench.store import _open_read_only, _resolve_db
+        from mlbench.store.read import PredictionFiles, open_read_only, resolve_db
 
-        self.db_path = _resolve_db(path)
+        self.db_path = resolve_db(path)
         self.path = self.db_path.parent
-        with _open_read_only(self.db_path):
+        with open_read_only(self.db_path):
             pass  # checked now, so a bad path fails here and not at the first read
+        self._prediction_files = PredictionFiles(self.path)
         self._datasets: dict[str, Any] = {}
         self._meta: dict[str, Any] | None = None
         self._suite: Suite | None = None
@@ -75,7 +76,7 @@ class Run:
             train_size, n_train, seed, status, error, ``train_/val_/test_<metric>``, fit_seconds,
             predict_seconds, peak_memory_mb, ...; numeric columns are numeric even when empty.
         """
-        from mlbench.store import load_results
+        from mlbench.store.read import load_results
 
         return load_results(self.db_path, all_attempts=all_attempts)
 
@@ -92,7 +93,7 @@ class Run:
             -> Optuna distribution JSON). Join on job_id with :meth:`results` for dataset,
             model and fold.
         """
-        from mlbench.store import read_trials
+        from mlbench.store.read import read_trials
 
         return read_trials(self.db_path)
 
@@ -108,17 +109,17 @@ class Run:
             n_train, n_test, settings, error, detail (JSON text, verdict rows). Empty (with these
             columns) when the run stored none.
         """
-        from mlbench.store import _open_read_only, read_diagnostics
+        from mlbench.store.read import open_read_only, read_diagnostics
 
-        with _open_read_only(self.db_path) as conn:
+        with open_read_only(self.db_path) as conn:
             return read_diagnostics(conn)
 
     def runs(self) -> pd.DataFrame:
         """Every invocation that wrote to this folder (``mlbench run``, resumes), oldest first."""
-        from mlbench.store import _open_read_only, _read_runs
+        from mlbench.store.read import open_read_only, read_runs
 
-        with _open_read_only(self.db_path) as conn:
-            return _read_runs(conn)
+        with open_read_only(self.db_path) as conn:
+            return read_runs(conn)
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -300,9 +301,9 @@ class Run:
         """
         import numpy as np
 
-        from mlbench.store import _open_read_only
+        from mlbench.store.read import open_read_only
 
-        with _open_read_only(self.db_path) as conn:
+        with open_read_only(self.db_path) as conn:
             found = conn.execute(
                 "SELECT predictions_path, dataset FROM results WHERE job_id = ? AND predictions_path "
                 "IS NOT NULL ORDER BY attempt DESC LIMIT 1",
@@ -310,8 +311,7 @@ class Run:
             ).fetchone()
         if found is None:
             return {}
-        with np.load(self.path / found[0], allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+        arrays = self._prediction_files.read(str(found[0]))
         missing = [s for s in _SPLITS if f"{s}_index" in arrays and f"{s}_true" not in arrays]
         if missing:
             ds = self.dataset(str(found[1]))
@@ -324,21 +324,18 @@ class Run:
     def prediction_problems(self) -> list[str]:
         """Prediction files the store lists for its jobs' latest attempts that are missing or unreadable.
 
-        A cheap check (the file exists and its zip directory and array names read), not a full
-        read: a file damaged inside is found when it is loaded (the report names it then too).
+        A cheap check (the file exists, its zip directory, array names and manifest read, and the
+        shared truth files it needs are there), not a full read: a file damaged inside is found when
+        it is loaded (the report names it then too).
 
         Returns
         -------
         list of str
             One line per bad file: the job (dataset, model, fold), the file and what is wrong.
         """
-        import zipfile
+        from mlbench.store.read import open_read_only
 
-        import numpy as np
-
-        from mlbench.store import _open_read_only
-
-        with _open_read_only(self.db_path) as conn:
+        with open_read_only(self.db_path) as conn:
             rows = conn.execute(
                 "SELECT job_id, dataset, model, fold, predictions_path FROM results "
                 "WHERE predictions_path IS NOT NULL ORDER BY attempt"
@@ -346,16 +343,9 @@ class Run:
         latest = {str(r[0]): r for r in rows}  # the last attempt that stored predictions
         problems = []
         for job_id, dataset, model, fold, rel in latest.values():
-            path = self.path / str(rel)
-            what = f"job {job_id} ({dataset} / {model} fold {fold}): {path}"
-            if not path.is_file():
-                problems.append(f"{what} is missing")
-                continue
-            try:
-                with np.load(path, allow_pickle=False) as npz:
-                    npz.files  # noqa: B018 - reads the zip directory and the array names
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-                problems.append(f"{what} is unreadable ({type(exc).__name__}: {exc})")
+            problem = self._prediction_files.problem(str(rel))
+            if problem is not None:
+                problems.append(f"job {job_id} ({dataset} / {model} fold {fold}): {problem}")
         return problems
 
     # -- analyses -----------------------------------------------------------------------------
@@ -389,9 +379,9 @@ class Run:
         import hashlib
 
         from mlbench._version import __version__
-        from mlbench.store import _open_read_only
+        from mlbench.store.read import open_read_only
 
-        with _open_read_only(self.db_path) as conn:
+        with open_read_only(self.db_path) as conn:
             conn.execute("BEGIN")
             try:
                 state = [

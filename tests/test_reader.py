@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +99,8 @@ def test_missing_or_foreign_runs_fail_clearly(tmp_path: Path) -> None:
 
 
 def test_a_run_written_before_labels_were_stored_still_opens(tiny_run, tmp_path: Path) -> None:
-    # Rewrite every prediction file without its *_true arrays, as mlbench wrote them before.
+    # Rewrite every prediction file without its *_true arrays, as mlbench wrote them before: in
+    # the first file format, each array under its own name.
     old = tmp_path / "old"
     old.mkdir()
     for item in tiny_run.path.iterdir():
@@ -108,10 +108,10 @@ def test_a_run_written_before_labels_were_stored_still_opens(tiny_run, tmp_path:
             (old / item.name).write_bytes(item.read_bytes())
     (old / "predictions").mkdir()
     for npz in (tiny_run.path / "predictions").glob("*.npz"):
-        with zipfile.ZipFile(npz) as src, zipfile.ZipFile(old / "predictions" / npz.name, "w") as dst:
-            for member in src.namelist():
-                if not member.endswith("_true.npy"):
-                    dst.writestr(member, src.read(member))
+        arrays = tiny_run.predictions(npz.stem)
+        np.savez(
+            old / "predictions" / npz.name, **{k: v for k, v in arrays.items() if not k.endswith("_true")}
+        )
     run = open_run(old)
     job_id = run.results()["job_id"].iloc[0]
     with np.load(old / "predictions" / f"{job_id}.npz") as raw:

@@ -25,6 +25,7 @@ from hypothesis.extra import numpy as hnp
 from mlbench.errors import MlbenchError
 from mlbench.reader import open_run
 from mlbench.store import DB_NAME, SCHEMA_VERSION, Store, load_results
+from mlbench.store.read import PredictionFiles
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -240,8 +241,7 @@ def test_prediction_arrays_roundtrip_exactly(store: Store) -> None:
     store.record(make_row("j1"), arrays)
     row = open_run(store.root).results().iloc[0]
     assert row["predictions_path"] == "predictions/j1.npz"
-    with np.load(store.root / row["predictions_path"], allow_pickle=False) as npz:
-        loaded = dict(npz)
+    loaded = PredictionFiles(store.root).read(row["predictions_path"])  # no labels: as stored
     assert set(loaded) == set(arrays)
     for key, expected in arrays.items():
         assert loaded[key].dtype == expected.dtype, key
@@ -295,6 +295,260 @@ def test_failed_prediction_write_leaves_no_temp_file_and_no_row(store: Store) ->
     assert [p.name for p in store.predictions_dir.iterdir()] == ["j.npz"]
 
 
+def fold_job(rng: np.random.Generator, n: int = 600, k: int = 4, seed_rows: int = 0) -> dict[str, np.ndarray]:
+    """A job's arrays as ``_run_job`` builds them: kfold rows, fit_on_val (val rows are training rows),
+    labels the argmax of float64 probabilities, probabilities float32."""
+    rows = np.random.default_rng(seed_rows)  # the same seed: the same fold (another model)
+    y = rows.integers(0, k, n)
+    order = rows.permutation(n)
+    test, train = np.sort(order[: n // 5]), np.sort(order[n // 5 :])
+    val = np.sort(rows.choice(train, len(train) // 5, replace=False))
+    scores = rng.normal(size=(n, k))
+    arrays: dict[str, np.ndarray] = {}
+    for split, index in (("train", train), ("val", val), ("test", test)):
+        proba = np.exp(scores[index])
+        proba /= proba.sum(axis=1, keepdims=True)
+        arrays |= {
+            f"{split}_index": index,
+            f"{split}_pred": np.argmax(proba, axis=1),
+            f"{split}_true": y[index],
+            f"{split}_proba": proba.astype(np.float32),
+        }
+    return arrays
+
+
+def assert_same(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    """The same dict: keys in the same order, each array with the same dtype, shape and values."""
+    assert list(got) == list(expected)
+    for key, value in expected.items():
+        assert got[key].dtype == value.dtype, key
+        assert got[key].shape == value.shape, key
+        np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
+def members(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def test_a_fold_stores_its_labels_once_and_reads_back_exactly(store: Store) -> None:
+    rng = np.random.default_rng(1)
+    jobs = {f"m{i}": fold_job(rng) for i in range(3)}  # three models of one fold
+    for job_id, arrays in jobs.items():
+        store.record(make_row(job_id), arrays)
+    run = open_run(store.root)
+    for job_id, arrays in jobs.items():
+        assert_same(run.predictions(job_id), arrays)
+    # each job file keeps its probabilities only: rows, labels and predictions are derived
+    stored = members(store.predictions_dir / "m0.npz")
+    assert sorted(stored) == ["mlbench/format", "test_proba", "train_proba"]
+    assert stored["train_proba"].dtype == np.float32
+    # the rows and labels of the fold: one truth file for the three jobs, one byte a row
+    truths = list((store.predictions_dir / "truth").iterdir())
+    assert len(truths) == 1 and truths[0].suffix == ".npz"
+    assert sorted(members(truths[0])) == ["data", "layout"]
+    n_rows = sum(len(jobs["m0"][f"{s}_index"]) for s in ("train", "val", "test"))
+    assert members(truths[0])["data"].nbytes <= 2 * n_rows + 3 * 8  # steps and labels, uint8
+    assert run.prediction_problems() == []
+
+
+def test_labels_that_are_not_the_argmax_of_the_stored_probabilities_read_back_exactly(store: Store) -> None:
+    rng = np.random.default_rng(2)
+    arrays = fold_job(rng)
+    proba64 = np.full((len(arrays["test_index"]), 4), 0.25)
+    # float64 ties broken by less than float32 can tell apart: the stored float32 rows tie, and
+    # their argmax (the first) is not the model's label (the second)
+    proba64[:5, 1] += 1e-12
+    proba64[:5] /= proba64[:5].sum(axis=1, keepdims=True)
+    arrays["test_proba"] = proba64.astype(np.float32)
+    arrays["test_pred"] = np.argmax(proba64, axis=1)
+    assert (np.argmax(arrays["test_proba"][:5], axis=1) != arrays["test_pred"][:5]).all()
+    # a model whose predict is not its probabilities' argmax on a few rows
+    arrays["train_pred"] = arrays["train_pred"].copy()
+    arrays["train_pred"][[3, 7]] = (arrays["train_pred"][[3, 7]] + 1) % 4
+    # and validation rows predicted differently from the same rows in train (cross-fitting)
+    arrays["val_proba"] = arrays["val_proba"].copy()
+    arrays["val_proba"][0] = [1, 0, 0, 0]
+    store.record(make_row("j"), arrays)
+    assert_same(open_run(store.root).predictions("j"), arrays)
+    kept = members(store.predictions_dir / "j.npz")
+    np.testing.assert_array_equal(kept["mlbench/test_pred.at"], np.arange(5))
+    np.testing.assert_array_equal(kept["mlbench/train_pred.at"], [3, 7])
+    assert "val_proba" not in kept and len(kept["mlbench/val_proba.at"]) == 1
+
+
+def test_labels_far_from_the_argmax_are_stored_as_they_are(store: Store) -> None:
+    rng = np.random.default_rng(3)
+    arrays = fold_job(rng)
+    arrays["test_pred"] = rng.integers(0, 4, len(arrays["test_index"])).astype(np.int16)
+    arrays["val_proba"] = rng.random(arrays["val_proba"].shape).astype(np.float32)  # cross-fitted
+    store.record(make_row("j"), arrays)
+    assert_same(open_run(store.root).predictions("j"), arrays)
+    kept = members(store.predictions_dir / "j.npz")
+    assert kept["test_pred"].dtype == np.uint8 and kept["val_proba"].dtype == np.float32
+
+
+def test_regression_and_unsorted_rows_read_back_exactly(store: Store) -> None:
+    rng = np.random.default_rng(4)
+    train = rng.permutation(300)[:200]  # a training subset in no particular order
+    val = train[rng.permutation(200)[:40]]
+    y = rng.normal(size=300)
+    values = rng.normal(size=300)
+    arrays = {
+        "train_index": train.astype(np.int32),
+        "train_pred": values[train],
+        "train_true": y[train],
+        "val_index": val.astype(np.int32),
+        "val_pred": values[val],
+        "val_true": y[val],
+        "test_index": np.arange(50),  # rows of the dataset's own test file
+        "test_pred": rng.normal(size=50).astype(np.float32),
+        "test_true": rng.normal(size=50),
+    }
+    store.record(make_row("j"), arrays)
+    assert_same(open_run(store.root).predictions("j"), arrays)
+    kept = members(store.predictions_dir / "j.npz")
+    assert "val_pred" not in kept  # the training rows' values, predicted once
+
+
+def test_record_datetime_and_text_arrays_read_back_exactly(store: Store) -> None:
+    arrays = {
+        "viz_records": np.array([(1, [2.0, 3.0]), (4, [5.0, 6.0])], dtype=[("a", "<i4"), ("b", ">f8", (2,))]),
+        "viz_when": np.array(["2024-01-01T00:00", "NaT"], dtype="M8[ns]"),
+        "viz_names": np.array(["cat", "dog"]),
+        "viz_big_endian": np.arange(3, dtype=">i8"),
+    }
+    store.record(make_row("j"), arrays)
+    assert_same(PredictionFiles(store.root).read("predictions/j.npz"), arrays)
+
+
+def test_runs_written_in_the_first_file_format_read_back_unchanged(tmp_path: Path) -> None:
+    # The layout of mlbench before format 2, written by hand: every array under its own name.
+    root = tmp_path / "run"
+    arrays = fold_job(np.random.default_rng(5))
+    arrays["viz_filters"] = np.zeros((2, 3, 3), dtype=np.float32)
+    with Store(root) as s:
+        s.start_run({"suite": "old"})
+        s.record(make_row("j"))
+    np.savez(root / "predictions" / "j.npz", **arrays)
+    with sqlite3.connect(root / DB_NAME) as conn:
+        conn.execute("UPDATE results SET predictions_path = 'predictions/j.npz'")
+    conn.close()
+    run = open_run(root)
+    assert_same(run.predictions("j"), arrays)
+    assert run.prediction_problems() == []
+
+
+def test_a_truth_file_is_written_once_and_never_replaced_by_other_content(tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    arrays = fold_job(np.random.default_rng(6))
+    with Store(root) as s:
+        s.start_run({"suite": "t"})
+        s.record(make_row("a"), arrays)
+        s.record(make_row("b"), arrays)
+    (truth,) = (root / "predictions" / "truth").iterdir()
+    written = truth.stat().st_mtime_ns, truth.stat().st_ino
+    with Store(root) as s:  # a resumed run checks what it finds before relying on it
+        s.record(make_row("c"), arrays)
+    assert (truth.stat().st_mtime_ns, truth.stat().st_ino) == written
+    # content that is not what its name (a hash of it) says: changed or damaged, never trusted
+    bad = members(truth)
+    bad["data"] = bad["data"].copy()
+    bad["data"][0] ^= 1
+    np.savez(truth, **bad)
+    with Store(root) as s, pytest.raises(MlbenchError, match="does not hold the rows its name"):
+        s.record(make_row("d"), arrays)
+    assert set(open_run(root).results()["job_id"]) == {"a", "b", "c"}
+
+
+def test_damaged_or_missing_truth_files_are_named(tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    arrays = fold_job(np.random.default_rng(7))
+    with Store(root) as s:
+        s.start_run({"suite": "t"})
+        s.record(make_row("j"), arrays)
+    (truth,) = (root / "predictions" / "truth").iterdir()
+    np.savez(truth, layout=np.frombuffer(b"[]", dtype=np.uint8), data=np.zeros(3, np.uint8))
+    with pytest.raises(MlbenchError, match="cannot read truth file"):
+        open_run(root).predictions("j")
+    truth.unlink()
+    problems = open_run(root).prediction_problems()
+    assert len(problems) == 1 and f"needs {truth}, which is missing" in problems[0]
+
+
+def test_a_manifest_cannot_point_outside_the_truth_folder(store: Store) -> None:
+    store.record(make_row("j"), fold_job(np.random.default_rng(8)))
+    path = store.predictions_dir / "j.npz"
+    stored = members(path)
+    manifest = json.loads(bytes(stored["mlbench/format"]))
+    manifest["arrays"]["train_index"]["truth"] = "../../../etc/passwd"
+    stored["mlbench/format"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
+    np.savez(path, **stored)
+    with pytest.raises(MlbenchError, match="bad truth reference"):
+        open_run(store.root).predictions("j")
+    manifest["format"] = 99
+    stored["mlbench/format"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
+    np.savez(path, **stored)
+    with pytest.raises(MlbenchError, match="newer mlbench"):
+        open_run(store.root).predictions("j")
+    assert "newer mlbench" in open_run(store.root).prediction_problems()[0]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(1, 40),
+    k=st.integers(1, 20),
+    index_dtype=st.sampled_from(["<i8", "<i4", "<u4", ">i8", "<u8"]),
+    label_dtype=st.sampled_from(["<i8", "<i2", "<u1", "<f8"]),
+    proba_dtype=st.sampled_from(["<f4", "<f8"]),
+    ties=st.booleans(),
+    flips=st.integers(0, 5),
+    seed=st.integers(0, 2**16),
+)
+def test_prediction_encoding_is_exact_property(
+    n: int, k: int, index_dtype: str, label_dtype: str, proba_dtype: str, ties: bool, flips: int, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    arrays: dict[str, np.ndarray] = {}
+
+    def split(name: str, index: np.ndarray, proba: np.ndarray, pred: np.ndarray) -> None:
+        m = len(index)
+        pred[rng.integers(0, m, min(flips, m))] = rng.integers(0, k)  # labels the argmax does not give
+        arrays.update(
+            {
+                f"{name}_index": index.astype(index_dtype),
+                f"{name}_pred": pred,
+                f"{name}_true": rng.integers(0, k, m).astype(label_dtype),
+                f"{name}_proba": proba.astype(proba_dtype),
+            }
+        )
+
+    def scores(m: int) -> np.ndarray:
+        return rng.integers(0, 3, (m, k)).astype(float) if ties else rng.random((m, k))
+
+    train = rng.choice(10 * n + 5, size=n, replace=False)  # sorted or not
+    if rng.random() < 0.5:
+        train = np.sort(train)
+    proba = scores(n)
+    split("train", train, proba, np.argmax(proba, axis=1))
+    # validation rows among the training rows (some twice), mostly predicted as there
+    pos = rng.integers(0, n, max(1, n // 2))
+    val_proba = proba[pos].copy()
+    val_proba[rng.integers(0, len(pos), min(flips, len(pos)))] = scores(1)
+    split("val", train[pos], val_proba, arrays["train_pred"][pos].copy())
+    proba = scores(n)
+    split("test", train + 1, proba, np.argmax(proba, axis=1))
+    with tempfile.TemporaryDirectory() as tmp, Store(tmp) as s:
+        s.record(make_row("j"), arrays)
+        assert_same(open_run(s.root).predictions("j"), arrays)
+
+
+def test_the_run_reader_never_loads_the_writer() -> None:
+    code = "import sys, mlbench.reader, mlbench.store; print('mlbench.store.writer' in sys.modules)"
+    out, err = run_python(code).communicate(timeout=120)
+    assert out.strip() == "False", err
+
+
 def test_stale_temp_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
     root = tmp_path / "run"
     Store(root).close()
@@ -304,10 +558,13 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
     try:
         stale = root / "predictions" / f"j.npz.{dead_pid}.tmp"
         busy = root / "predictions" / f"k.npz.{alive.pid}.tmp"
+        (root / "predictions" / "truth").mkdir()
+        stale_truth = root / "predictions" / "truth" / f"{'0' * 32}.npz.{dead_pid}.tmp"
         stale.write_bytes(b"half a zip")
         busy.write_bytes(b"being written right now")
+        stale_truth.write_bytes(b"half a zip")
         with Store(root):
-            assert not stale.exists()
+            assert not stale.exists() and not stale_truth.exists()
             assert busy.exists()  # another live process may still be writing it
     finally:
         alive.kill()

@@ -1,0 +1,75 @@
+"""Results store: one SQLite file plus one ``.npz`` of prediction arrays per job.
+
+Three rooms, and the prediction files' format between the last two:
+
+* :mod:`mlbench.store.schema`: the database's tables and columns, opening it, version checks;
+* :mod:`mlbench.store.writer`: :class:`Store`, the coordinator's (only) writer;
+* :mod:`mlbench.store.read`: the read-only API the run reader (:func:`mlbench.open_run`) uses;
+* :mod:`mlbench.store.predictions`: how a job's arrays are laid out on disk (a fold's labels
+  stored once, predictions derived from probabilities, narrow integers), exactly reversible.
+
+The names below are re-exported so ``from mlbench.store import Store`` keeps working. The writer's
+names are imported on first use: importing the read API (``mlbench.reader`` does) never loads the
+writer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlbench.store.read import (
+    load_results,
+    open_read_only,
+    read_diagnostics,
+    read_runs,
+    read_trials,
+    resolve_db,
+)
+from mlbench.store.schema import (
+    DB_NAME,
+    DIAGNOSTICS_COLUMNS,
+    PREDICTIONS_DIR,
+    RUN_STATUSES,
+    SCHEMA_VERSION,
+    STATUSES,
+    TRIALS_KEY,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlbench.store.writer import HEARTBEAT_SECONDS, STALE_SECONDS, Store
+
+__all__ = [
+    "DB_NAME",
+    "DIAGNOSTICS_COLUMNS",
+    "HEARTBEAT_SECONDS",
+    "PREDICTIONS_DIR",
+    "RUN_STATUSES",
+    "SCHEMA_VERSION",
+    "STALE_SECONDS",
+    "STATUSES",
+    "TRIALS_KEY",
+    "Store",
+    "load_results",
+    "open_read_only",
+    "read_diagnostics",
+    "read_runs",
+    "read_trials",
+    "resolve_db",
+]
+
+_WRITER_NAMES = frozenset({"HEARTBEAT_SECONDS", "STALE_SECONDS", "Store"})
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the writer is loaded when one of its names is first asked for
+    if name in _WRITER_NAMES:
+        from mlbench.store import writer
+
+        value = getattr(writer, name)
+        globals()[name] = value  # later lookups (and monkeypatching) see a plain attribute
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _WRITER_NAMES)
