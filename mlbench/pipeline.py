@@ -550,6 +550,7 @@ def _start_heartbeat(store: Store, run_id: int) -> Callable[[], None]:
 
 def _run_shared(
     suite: Suite,
+    *,
     store: Store,
     run_id: int,
     jobs: list[Job],
@@ -585,6 +586,7 @@ def _run_shared(
 
 def run_suite(
     suite: Suite,
+    *,
     retry_failed: bool = False,
     workers: int | None = None,
     on_plan: Callable[[Plan], None] | None = None,
@@ -689,7 +691,16 @@ def run_suite(
             store = Store(suite.output)
         store_for_run, store = store, None  # _run_locked closes it from here on
         return _run_locked(
-            suite, plan, store_for_run, lock, outcome, seen, executor, on_result, command, write_report
+            suite,
+            plan,
+            store=store_for_run,
+            lock=lock,
+            outcome=outcome,
+            seen=seen,
+            executor=executor,
+            on_result=on_result,
+            command=command,
+            write_report=write_report,
         )
     except BaseException:
         if executor is not None:
@@ -789,12 +800,12 @@ def _stage_jobs(state: _RunState) -> None:
         if state.lock.shared:
             _run_shared(
                 state.suite,
-                state.store,
-                state.run_id,
-                state.plan.to_run,
-                state.seen,
-                state.executor,
-                state.record,
+                store=state.store,
+                run_id=state.run_id,
+                jobs=state.plan.to_run,
+                seen=state.seen,
+                executor=state.executor,
+                record=state.record,
             )
         else:
             state.executor.run(state.plan.to_run, state.record)
@@ -857,6 +868,7 @@ def _timed(outcome: RunOutcome, name: str, fn: Callable[[], Any]) -> Any:
 def _run_locked(
     suite: Suite,
     plan: Plan,
+    *,
     store: Store,
     lock: Any,
     outcome: RunOutcome,

@@ -213,7 +213,15 @@ def build_ensembles(
                         + (f" ({', '.join(members['model'])})" if len(members) else "")
                         + (f"; left out: {'; '.join(left_out)}" if left_out else "")
                     )
-                preds, extra = _combine(spec, task, members, predictions, primary, metrics, suite_seed)
+                preds, extra = _combine(
+                    spec,
+                    task,
+                    members,
+                    predictions=predictions,
+                    primary=primary,
+                    metrics=metrics,
+                    suite_seed=suite_seed,
+                )
                 row.update(extra)
                 row.update(status="ok", error=None)
             except _Skip as exc:
@@ -269,6 +277,7 @@ def _combine(
     spec: Any,
     task: str,
     members: Any,
+    *,
     predictions: PredictionLoader,
     primary: Mapping[str, str],
     metrics: Mapping[str, Sequence[str]],
@@ -306,7 +315,9 @@ def _combine(
         blend_val, blend_test = weighted_blend(P_val, weights), weighted_blend(P_test, weights)
         extra["val_in_fit"] = False
     elif spec.kind == "stacking":
-        blend_val, blend_test, weights, final = _stacking(spec, task, P_val, y_val, P_test, suite_seed)
+        blend_val, blend_test, weights, final = _stacking(
+            spec, task, P_val=P_val, y_val=y_val, P_test=P_test, seed=suite_seed
+        )
         extra["final_model"] = final
         extra["val_in_fit"] = True  # the meta-model was fitted on these rows
     else:  # the suite validates kinds; a store written by a newer mlbench may hold others
@@ -344,7 +355,7 @@ def _combine(
 
 
 def _stacking(
-    spec: Any, task: str, P_val: np.ndarray, y_val: np.ndarray, P_test: np.ndarray, seed: int
+    spec: Any, task: str, *, P_val: np.ndarray, y_val: np.ndarray, P_test: np.ndarray, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Fit the meta-model on the members' validation predictions; blend val and test through it."""
     from mlbench.models import MODELS
