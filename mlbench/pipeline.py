@@ -16,6 +16,7 @@ module that imports the executors, the analyses, the report and the writer :clas
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -913,6 +914,13 @@ def _run_locked(
         stop_heartbeat()
         if executor is not None:
             executor.close()  # no-op after a run that used its workers; stops them if none did
+        if state.diagnostics is not None:
+            # a run that stops early (a failure, an interrupt) still waits for its checks, records
+            # them if it can, and never leaves their thread running into the interpreter's exit
+            # (native code running then aborts the process: "terminate called ...")
+            with contextlib.suppress(Exception):
+                state.record_diagnostics(wait=True)
+        _join_prewarm()
         store.finish_run(run_id, status)
         store.close()
         if state.prerender is not None and (status != "finished" or not (write_report and state.last)):
@@ -1019,7 +1027,19 @@ def _prewarm_report(suite: Suite) -> None:
             with contextlib.suppress(Exception):
                 load_dataset(entry.spec, suite.base_dir)
 
-    threading.Thread(target=work, name="mlbench-report-prewarm", daemon=True).start()
+    thread = threading.Thread(target=work, name="mlbench-report-prewarm", daemon=True)
+    thread.start()
+    _PREWARM.append(thread)
+
+
+#: prewarm threads started by this process (joined before a run returns: see :func:`_join_prewarm`)
+_PREWARM: list[Any] = []
+
+
+def _join_prewarm() -> None:
+    """Wait for the report warm-up threads (imports, dataset loading): none may outlive the run."""
+    while _PREWARM:
+        _PREWARM.pop().join()
 
 
 def _report(

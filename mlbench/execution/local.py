@@ -500,19 +500,23 @@ class LocalExecutor(Executor):
         ).run()
 
     def _overdue(self, worker: _Worker) -> tuple[str, str] | None:
-        """``(status, message)`` when the worker's job is past its deadline or memory budget."""
+        """``(status, message)`` when the worker's job is past its memory budget or its deadline.
+
+        Memory first: a job over its memory budget is ``oom`` even when the check comes late (a
+        busy coordinator), which says what to change; only a job within its memory is ``timeout``.
+        """
         elapsed = time.monotonic() - worker.started
-        if elapsed > self.job_seconds:
-            return "timeout", (
-                f"job exceeded job_seconds={self.job_seconds:g} (killed after {elapsed:.1f} s); "
-                "raise budget.job_seconds or make the job smaller"
-            )
         rss = self._rss(worker.proc.pid)
         if rss > self.job_memory_gb * 2**30:
             return "oom", (
                 f"job exceeded job_memory_gb={self.job_memory_gb:g} "
                 f"(resident memory {rss / 2**30:.2f} GB); raise budget.job_memory_gb "
                 "or use fewer rows / a smaller model"
+            )
+        if elapsed > self.job_seconds:
+            return "timeout", (
+                f"job exceeded job_seconds={self.job_seconds:g} (killed after {elapsed:.1f} s); "
+                "raise budget.job_seconds or make the job smaller"
             )
         return None
 
