@@ -91,12 +91,16 @@ def _member_rows(spec: Any, rows: Any) -> tuple[Any, list[str]]:
     """The spec's members with an ok job in this group, and why the others are left out.
 
     Without ``members:`` the members are the models that apply to the dataset (a CNN skipped on
-    a table is not a member there, so it is not "left out" either).
+    a table is not a member there, so it is not "left out" either), the baseline (``dummy``) aside.
     """
     if spec.members is not None:
         wanted = list(spec.members)
     else:
-        wanted = sorted(rows.loc[rows["status"] != "skipped", "model"].unique())
+        from mlbench.models.sklearn_models import BASELINE
+
+        # every model but the baseline: a benchmark to beat, not a candidate
+        applies = rows.loc[(rows["status"] != "skipped") & (rows["model"] != BASELINE), "model"]
+        wanted = sorted(applies.unique())
     ok = rows[(rows["status"] == "ok") & rows["model"].isin(wanted)]
     left_out = []
     for label in wanted:

@@ -1,4 +1,4 @@
-"""scikit-learn model families: decision tree, random forest, KNN, logistic/ridge regression.
+"""scikit-learn model families: decision tree, random forest, KNN, logistic/ridge regression, dummy.
 
 Parameter names are listed statically so a suite validates without importing sklearn
 (1 s of import time); ``tests/test_models.py`` checks them against the estimators.
@@ -245,5 +245,32 @@ register_model(
         describe=_describe,
         tuning_space=_LINEAR_SPACE,
         remedies={"degradation": Remedy("fewer parameters", "logistic_regression: {C: 0.1}")},
+    )
+)
+
+
+def _dummy(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    if task_type == "classification":
+        return DummyClassifier(random_state=seed, **params)
+    return DummyRegressor(**params)
+
+
+#: The baseline every run includes unless the suite says ``baseline: false``.
+BASELINE = "dummy"
+
+register_model(
+    ModelInfo(
+        name=BASELINE,
+        factory=_dummy,
+        task_types=("classification", "regression"),
+        param_names={
+            "classification": frozenset({"strategy", "constant"}),
+            "regression": frozenset({"strategy", "constant", "quantile"}),
+        },
+        # always predicting the training prior / mean: what any model must beat to have learnt
+        default_params={"classification": {"strategy": "prior"}, "regression": {"strategy": "mean"}},
+        description="the baseline: sklearn DummyClassifier(strategy=prior) / DummyRegressor(strategy=mean)",
     )
 )

@@ -39,6 +39,7 @@ from mlbench.suite.checks import (
     check_models,
     check_plugins,
     info_param_problems,
+    with_baseline,
 )
 from mlbench.suite.jobs import ENSEMBLE_KINDS, DatasetEntry, EnsembleSpec, Job, ModelSpec, Suite
 from mlbench.suite.locations import Locator, Problems, bad_scalar_location, one_line, pydantic_message
@@ -246,6 +247,9 @@ def parse_suite(
         models_complete=len(problems.items) == before and isinstance(data.get("models"), list),
         pending=pending,
     )
+    if data.get("baseline", True) is not False:
+        # after the ensembles: "every model" of an ensemble does not take the baseline in
+        models = with_baseline(models, problems)
     check_executor(data.get("executor"), problems, pending=pending)
     metrics = check_metrics(data.get("metrics"), problems)
     if machine:

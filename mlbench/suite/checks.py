@@ -401,6 +401,30 @@ def _check_tune(
     return check_tune(info, value, fixed, (*ploc, "tune"), problems.add)
 
 
+def with_baseline(models: list[ModelSpec], problems: Problems) -> list[ModelSpec]:
+    """The suite's models plus the baseline (``dummy``), unless a model entry is the dummy already.
+
+    Every run judges its models against always predicting the training prior (classification)
+    or mean (regression); ``baseline: false`` leaves it out. The label ``dummy`` is the
+    baseline's: another model labelled so is a config error.
+    """
+    from mlbench.models.sklearn_models import BASELINE
+
+    if any(m.name == BASELINE for m in models):
+        return models
+    clash = next((i for i, m in enumerate(models) if m.label == BASELINE), None)
+    if clash is not None:
+        problems.add(
+            ("models", clash),
+            f"the label {BASELINE!r} is the baseline's (the dummy model every run includes); "
+            "give this model another `label:`, or set `baseline: false`",
+        )
+        return models
+    line, col = problems.locate(("models",))
+    where = f"{problems.filename}:{line}:{col}"
+    return [*models, ModelSpec(name=BASELINE, label=BASELINE, params={}, where=where)]
+
+
 #: Model-entry keys that are mlbench options, not estimator parameters.
 RESERVED_MODEL_KEYS = ("grid", "sanity", "label", "tune")
 

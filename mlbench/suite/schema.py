@@ -190,6 +190,9 @@ class SuiteFile(_Strict):
     diagnostics: Annotated[Diagnostics, BeforeValidator(Diagnostics.coerce)] = Field(
         default_factory=Diagnostics
     )
+    #: add the ``dummy`` model (prior / mean prediction) to the suite's models: every model is
+    #: judged against it ("no better than the baseline")
+    baseline: bool = Field(True, strict=True)
 
 
 #: Section ("" for the top level) -> its keys, in declaration order, for "Valid keys here:" hints.
