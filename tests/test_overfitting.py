@@ -68,8 +68,9 @@ def test_planted_memoriser_is_flagged_and_logistic_regression_is_not(planted) ->
     assert tree["option"] == "decision_tree: {max_depth: 5}" and tree["remedy"] in ovf.remedy_options()
     assert "train 1," in tree["message"]
     logreg = checks[checks["model"] == "logistic_regression"]
-    assert list(logreg["kind"]) == ["degradation"] and not logreg["flagged"].any()
-    assert 0 <= logreg["value"].iloc[0] < ovf.DEGRADATION_THRESHOLD
+    # its training score is far above the baseline's: checked for underfitting too, and passes
+    assert list(logreg["kind"]) == ["underfitting", "degradation"] and not logreg["flagged"].any()
+    assert 0 <= logreg.query("kind == 'degradation'")["value"].iloc[0] < ovf.DEGRADATION_THRESHOLD
     flagged = ovf.flags(planted.results(), primary={"classification": "accuracy"})
     assert "logistic_regression" not in set(flagged["model"])
     assert list(flagged.columns) == ovf.FLAG_COLUMNS
@@ -95,6 +96,7 @@ def test_a_random_forest_is_checked_along_its_trees_and_more_trees_do_not_hurt(p
     checks = ovf.run_checks(planted)
     kinds = _kinds(checks, "random_forest")
     assert kinds == {
+        "underfitting": False,
         "degradation": True,
         "boosting": False,
     }  # train 1.0 vs ~0.67; more trees never worse by 5%
@@ -253,11 +255,16 @@ def test_degradation_threshold_is_strict_and_uses_the_mean_over_folds() -> None:
     assert flagged["flagged"].tolist() == [True] and flagged["value"].iloc[0] == 0.125
     ok = ovf.checks(_rows(train_accuracy=[1.0, 1.0], test_accuracy=[0.8125, 1.0]))  # mean 0.90625
     assert ok["flagged"].tolist() == [False] and ok["value"].iloc[0] == 0.09375
-    # a loss metric: train rmse 2, test 2.25 -> 12.5% worse
+    # a loss metric is never divided by a training loss: train rmse 2, test 2.25 is measured as R²
+    # against the baseline's rmse (the labels' sd, 2.5): 1 - 0.64 = 0.36 vs 1 - 0.81 = 0.19, a gap of 0.17
     reg = _rows(train_rmse=[2.0], test_rmse=[2.25]).assign(task_type="regression")
-    row = ovf.checks(reg).iloc[0]
-    assert row["metric"] == "rmse" and row["value"] == 0.125 and row["flagged"]
+    labels = {"d": np.array([-2.5, 2.5] * 10)}
+    row = ovf.checks(reg, labels=labels).query("kind == 'degradation'").iloc[0]
+    assert row["metric"] == "rmse" and row["value"] == pytest.approx(0.17) and row["flagged"]
+    assert "rmse as R² against the baseline" in row["message"]
     assert row["option"].startswith("sweep:")  # an unknown family gets the generic remedy: more data
+    # without a baseline (no labels, no dummy jobs) an rmse has no bounded scale: not checked
+    assert ovf.checks(reg).query("kind == 'degradation'").empty
     # failed jobs and missing scores are left out; no rows -> an empty table with the columns
     failed = _rows(train_accuracy=[1.0], test_accuracy=[0.5]).assign(status="failed")
     assert ovf.checks(failed).empty and list(ovf.checks(failed).columns) == ovf.FLAG_COLUMNS
@@ -451,7 +458,7 @@ def test_report_overfitting_view(planted) -> None:
     ) not in flagged
     assert any(m.startswith("xgboost") and k == "boosting" for m, k in flagged)
     assert view["n_flagged"] == len(flagged)
-    assert all(c["value_pct"].endswith("%") or c["value_pct"] == "∞" for c in view["checks"])
+    assert all(c["value_text"] != "∞" and "e+" not in c["value_text"] for c in view["checks"])
     assert {c["model"].split("(")[0] for c in view["staged"]} == {"xgboost", "random_forest"}
     remedies = {r["remedy"]: r for r in view["remedies"]}
     assert list(remedies) == list(ovf.remedy_options())
