@@ -871,7 +871,7 @@ def _boosting(curves: list[dict[str, Any]], ctx: _Context) -> list[dict]:
             verdict = "remedied"
         else:
             noise = (
-                f" + {100 * allowance:.3g}%, the noise of {n:,.0f} test rows ({NOISE_Z**2:.2g} rows)"
+                f" + {100 * allowance:.3g}%: a net loss of fewer than {NOISE_Z**2:.2g} of {n:,.0f} test rows is noise"
                 if rows_based
                 else ""
             )
