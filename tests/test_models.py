@@ -280,10 +280,13 @@ def test_every_familys_tuning_space_capacity_and_remedies_name_its_own_parameter
         assert check_tune(info, {"space": dict(space)}, {}, ("tune",), add) is not None, problems
         assert info.check_params(dict.fromkeys(space), task) == []
     assert set(info.capacity_params) <= info.valid_params()
-    for kind, (remedy, option) in info.remedies.items():
-        assert kind in GENERIC_REMEDIES and remedy
-        assert option.startswith(f"{name}: {{")
-        assert option.split("{", 1)[1].split(":", 1)[0].strip() in info.valid_params()
+    for kind in info.remedies:
+        assert kind in GENERIC_REMEDIES
+        for task in info.task_types:  # a remedy is read per task: its option must be valid there
+            remedy, option = info.remedy(kind, task)
+            assert remedy
+            assert option.startswith(f"{name}: {{")
+            assert option.split("{", 1)[1].split(":", 1)[0].strip() in info.param_names[task]
 
 
 DEEP_MODELS = ["mlp", "cnn", "cnn_finetune"]

@@ -132,10 +132,13 @@ class ModelInfo:
         Parameters that set the model's capacity (``max_depth``, ``hidden_sizes``, ``arch``): a
         ``grid:`` over one of them draws a capacity curve
         (:func:`mlbench.analysis.overfitting.capacity_curves`).
-    remedies : mapping of str to Remedy
-        Overfitting check kind (``degradation``, ``boosting``, ``val_loss``) -> the
-        :class:`Remedy` the report suggests when the family's check is flagged; a kind not listed
-        gets the generic one (:data:`mlbench.analysis.overfitting.GENERIC_REMEDIES`).
+    remedies : mapping of str to Remedy or to a mapping of task type to Remedy
+        Check kind (``degradation``, ``boosting``, ``val_loss``, ``underfitting``) -> the
+        :class:`Remedy` the report suggests when the family's check is flagged, or, when the
+        option differs by task (``logistic_regression`` is Ridge on regression: ``C`` there is
+        ``alpha``), ``{task_type: Remedy}``; read them with :meth:`remedy`. A kind (or task) not
+        listed gets the generic one (:data:`mlbench.analysis.overfitting.GENERIC_REMEDIES`). Each
+        option must name parameters valid for its task (``tests/test_models.py`` checks it).
     """
 
     name: str
@@ -161,7 +164,23 @@ class ModelInfo:
     tuning_caps: Callable[[int], Mapping[str, int]] | None = None
     pruning: Pruning | None = None
     capacity_params: tuple[str, ...] = ()
-    remedies: Mapping[str, Remedy] = field(default_factory=dict)
+    remedies: Mapping[str, Remedy | Mapping[str, Remedy]] = field(default_factory=dict)
+
+    def remedy(self, kind: str, task_type: str) -> Remedy | None:
+        """The family's remedy for a flagged check on a task type, or None when it names none.
+
+        Parameters
+        ----------
+        kind : str
+            ``degradation``, ``boosting``, ``val_loss`` or ``underfitting``.
+        task_type : str
+            ``classification`` or ``regression``: the option must be valid for the model the
+            family builds for it.
+        """
+        value = self.remedies.get(kind)
+        if isinstance(value, Mapping):
+            value = value.get(task_type)
+        return None if value is None else Remedy(*value)
 
     def valid_params(self) -> frozenset[str]:
         """All parameter names valid for at least one task type."""

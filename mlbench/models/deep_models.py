@@ -197,6 +197,9 @@ def _cnn_info(name: str, description: str, check: Any = None) -> ModelInfo:
         remedies={
             "degradation": Remedy("augmentation", f"{name}: {{augment: light}}"),
             "val_loss": Remedy("early stopping", f"{name}: {{early_stopping: 10}}"),
+            # a few optimiser steps leave a network near its initialisation: min_steps raises the
+            # epochs until it has taken that many (a higher lr or a larger arch are the others)
+            "underfitting": Remedy("more epochs", f"{name}: {{min_steps: 1000}}"),
         },
     )
 
@@ -229,6 +232,7 @@ register_model(
         remedies={
             "degradation": Remedy("dropout", "mlp: {dropout: 0.3}"),
             "val_loss": Remedy("early stopping", "mlp: {early_stopping: 10}"),
+            "underfitting": Remedy("more epochs", "mlp: {min_steps: 1000}"),
         },
     )
 )

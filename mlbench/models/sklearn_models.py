@@ -198,7 +198,11 @@ register_model(
         describe=_describe,
         tuning_space=_both(_TREE_SPACE),
         capacity_params=("max_depth", "max_leaf_nodes"),
-        remedies={"degradation": Remedy("fewer parameters", "decision_tree: {max_depth: 5}")},
+        remedies={
+            "degradation": Remedy("fewer parameters", "decision_tree: {max_depth: 5}"),
+            # a depth limit is what makes a tree underfit: lift it
+            "underfitting": Remedy("more capacity", "decision_tree: {max_depth: null}"),
+        },
     )
 )
 register_model(
@@ -213,8 +217,10 @@ register_model(
         tuning_space=_both(_RF_SPACE),
         capacity_params=("max_depth", "n_estimators", "max_leaf_nodes"),
         remedies={
-            "degradation": Remedy("fewer parameters", "random_forest: {max_depth: 8}"),
+            # measured on diabetes (20 splits): test R² 0.395 with the defaults, 0.429 with 10 rows a leaf
+            "degradation": Remedy("fewer parameters", "random_forest: {min_samples_leaf: 10}"),
             "boosting": Remedy("fewer parameters", "random_forest: {min_samples_leaf: 5}"),
+            "underfitting": Remedy("more capacity", "random_forest: {max_depth: null}"),
         },
     )
 )
@@ -229,7 +235,11 @@ register_model(
         describe=_describe_knn,
         tuning_space=_both(_KNN_SPACE),
         tuning_caps=_knn_caps,
-        remedies={"degradation": Remedy("fewer parameters", "knn: {n_neighbors: 15}")},
+        remedies={
+            "degradation": Remedy("fewer parameters", "knn: {n_neighbors: 15}"),
+            # fewer neighbours follow the training rows more closely (5 is scikit-learn's default)
+            "underfitting": Remedy("more capacity", "knn: {n_neighbors: 5}"),
+        },
     )
 )
 register_model(
@@ -244,7 +254,18 @@ register_model(
         description="sklearn LogisticRegression (classification) / Ridge (regression), standardised features",
         describe=_describe,
         tuning_space=_LINEAR_SPACE,
-        remedies={"degradation": Remedy("fewer parameters", "logistic_regression: {C: 0.1}")},
+        # LogisticRegression's C is inverse regularisation; Ridge's alpha is regularisation: the
+        # same remedy is a different parameter (and direction) per task
+        remedies={
+            "degradation": {
+                "classification": Remedy("fewer parameters", "logistic_regression: {C: 0.1}"),
+                "regression": Remedy("fewer parameters", "logistic_regression: {alpha: 10.0}"),
+            },
+            "underfitting": {
+                "classification": Remedy("more capacity", "logistic_regression: {C: 100.0}"),
+                "regression": Remedy("more capacity", "logistic_regression: {alpha: 0.01}"),
+            },
+        },
     )
 )
 

@@ -192,7 +192,11 @@ register_model(
         tuning_space={"classification": _SPACE, "regression": _SPACE},
         pruning=_round_pruning,
         capacity_params=("max_depth", "n_estimators", "max_leaves"),
-        remedies={"degradation": _EARLY_STOPPING, "boosting": _EARLY_STOPPING},
+        remedies={
+            "degradation": _EARLY_STOPPING,
+            "boosting": _EARLY_STOPPING,
+            "underfitting": Remedy("more capacity", "xgboost: {n_estimators: 1000}"),
+        },
         # preloaded by the fork server only for suites that use it (1-2 s of import)
         modules=("xgboost",),
     )

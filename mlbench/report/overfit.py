@@ -8,6 +8,8 @@ remedies with the suite options that apply them) and draws it. Kept apart from
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mlbench.values import jsonable
@@ -16,7 +18,12 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 
-def overfitting(named: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[str, Any]]:
+def overfitting(
+    named: pd.DataFrame,
+    primary: dict[str, str],
+    diagnostics: pd.DataFrame | None = None,
+    datasets: Callable[[str], Any] | None = None,
+) -> dict[str, dict[str, Any]]:
     """The overfitting view of every dataset.
 
     Parameters
@@ -25,28 +32,40 @@ def overfitting(named: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[
         The run's rows with a dataset name (every status; failed jobs are left out here).
     primary : dict
         Dataset -> the metric it is judged on (the report's choice).
+    diagnostics : pandas.DataFrame, optional
+        The run's train/test mismatch checks (:meth:`mlbench.reader.Run.diagnostics`): on a
+        dataset they flag, the rows say the gap may come from the shift.
+    datasets : callable, optional
+        ``name -> Dataset or None``: the training labels that give the underfitting check its
+        baseline where the run has no ``dummy`` jobs.
 
     Returns
     -------
     dict
         Dataset -> ``{"metric", "checks" (every check: :data:`~mlbench.analysis.overfitting.FLAG_COLUMNS`
-        plus ``value_pct``, a percentage string, since an infinite value becomes None), "n_flagged",
+        plus ``value_text`` and ``threshold_text``, as the table shows them), "n_flagged", "n_shift",
         "staged" (curves along n_estimators at each model's largest size), "losses" (one held-out
-        loss curve per deep model at its largest size, ``best_epoch`` the early-stopping point when
-        early stopping restored it), "capacity" (capacity series), "remedies" (each remedy, its
-        suite option and the flagged models it applies to), "thresholds"}``. Datasets without any
-        check are absent.
+        loss curve per deep model at its largest size: the fold its ``val_loss`` check quotes,
+        ``fold`` saying which; ``best_epoch`` the early-stopping point when early stopping restored
+        it), "capacity" (capacity series), "remedies" (each remedy, its suite option and the
+        flagged models it applies to), "thresholds", "assumptions"}``. Datasets without any check
+        are absent.
     """
-    import math
     import warnings
 
     from mlbench.analysis import overfitting as ovf
 
     if named.empty:
         return {}
+    labels = {}
+    if datasets is not None:
+        for name in sorted({str(d) for d in named["dataset"]}):
+            ds = datasets(name)
+            if ds is not None and getattr(ds, "y", None) is not None:
+                labels[name] = ds.y
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        checks = ovf.checks(named, primary)
+        checks = ovf.checks(named, primary, labels=labels, shifted=ovf.shifts(diagnostics))
         staged = ovf.staged_curves(named, primary)
         losses = ovf.loss_curves(named)
         capacity = ovf.capacity_curves(named, primary)
@@ -56,11 +75,10 @@ def overfitting(named: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[
         mine = checks[checks["dataset"] == dataset] if len(checks) else checks
         rows = []
         for r in mine.to_dict("records"):
-            v = r["value"]
-            r["value_pct"] = "∞" if math.isinf(v) else f"{100 * v:.1f}%"
+            r["value_text"], r["threshold_text"] = _shown(r)
             rows.append(r)
         # grouped by model and check, smallest training size first (the checks come in no useful order)
-        rows.sort(key=lambda r: (str(r["model"]), str(r["kind"]), _rows_key(r)))
+        rows.sort(key=lambda r: (str(r["model"]), _kind_order(r["kind"]), _rows_key(r)))
         flagged = [r for r in rows if r["flagged"]]
         remedies = []
         for name, option in ovf.remedy_options().items():
@@ -71,18 +89,37 @@ def overfitting(named: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[
                 "metric": primary.get(str(dataset)),
                 "checks": rows,
                 "n_flagged": len(flagged),
+                "n_shift": sum(r["verdict"] == "shift" for r in rows),
                 "staged": _at_largest([c for c in staged if c["dataset"] == dataset]),
                 "losses": _loss_histories([c for c in losses if c["dataset"] == dataset]),
                 "capacity": [c for c in capacity if c["dataset"] == dataset],
                 "remedies": remedies,
                 "thresholds": {
+                    "underfitting": ovf.UNDERFITTING_THRESHOLD,
                     "degradation": ovf.DEGRADATION_THRESHOLD,
                     "boosting": ovf.BOOSTING_THRESHOLD,
                     "val_loss": ovf.VAL_LOSS_THRESHOLD,
+                    "noise_z": ovf.NOISE_Z,
                 },
+                "assumptions": dict(ovf.ASSUMPTIONS),
             }
         )
     return out
+
+
+def _kind_order(kind: str) -> int:
+    """A check kind's place in the table: underfitting, degradation, boosting, val_loss."""
+    return {"underfitting": 0, "degradation": 1, "boosting": 2, "val_loss": 3}.get(str(kind), 4)
+
+
+def _shown(r: dict[str, Any]) -> tuple[str, str]:
+    """The value and threshold as the table shows them: points for degradation, shares otherwise."""
+    v, t = r["value"], r["threshold"]
+    if r["kind"] == "degradation":
+        allowance = r.get("allowance") or 0.0
+        return f"{v:.3f}", f"{t:g} + {allowance:.3f}" if allowance else f"{t:g}"
+    value = "∞" if math.isinf(v) else f"{100 * v:.1f}%"
+    return value, f"{'< ' if r['kind'] == 'underfitting' else ''}{100 * t:g}%"
 
 
 def _rows_key(c: dict[str, Any]) -> float:
@@ -106,21 +143,30 @@ def _at_largest(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _loss_histories(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One job per model at its largest size (lowest fold, repeat), shaped for ``plots.loss_curves``."""
-    chosen: dict[str, dict[str, Any]] = {}
+    """Per model at its largest size, the fold its val_loss check quotes, shaped for ``plots.loss_curves``."""
+    from mlbench.analysis.overfitting import quoted_curve
+
+    by_size: dict[tuple[str, Any], list[dict[str, Any]]] = {}
     for c in curves:
-        key = (-_rows_key(c), c["fold"] or 0.0, c["repeat"] or 0.0, c["job_id"])
-        old = chosen.get(c["model"])
-        if old is None or key < old["_key"]:
-            chosen[c["model"]] = {**c, "_key": key}
+        by_size.setdefault((c["model"], c["train_size"]), []).append(c)
+    largest: dict[str, list[dict[str, Any]]] = {}
+    for (model, _), at in by_size.items():
+        # sizes mix fractions and counts: compare them by their mean training rows
+        rows = _mean_rows(at)
+        if model not in largest or rows > _mean_rows(largest[model]):
+            largest[model] = at
     out = []
-    for model in sorted(chosen):
-        c = chosen[model]
+    for model in sorted(largest):
+        at = largest[model]
+        c = quoted_curve(at)
         out.append(
             {
                 "model": model,
                 "train_size": c["train_size"],
                 "n_train": c.get("n_train"),
+                "fold": None if c.get("fold") is None else int(c["fold"]),
+                "repeat": None if c.get("repeat") is None else int(c["repeat"]),
+                "n_folds": len(at),
                 "epochs": c["epochs"],
                 "train_loss": c["train_loss"],
                 "val_loss": c["val_loss"],
@@ -132,6 +178,11 @@ def _loss_histories(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _mean_rows(curves: list[dict[str, Any]]) -> float:
+    keys = [_rows_key(c) for c in curves]
+    return sum(keys) / len(keys) if keys else -1.0
 
 
 # ------------------------------------------------------------------------------------------ figures

@@ -140,7 +140,7 @@ def summarize(
     from mlbench.report.overfit import overfitting
     from mlbench.report.tuning import tuning_sections
 
-    overfit = overfitting(named, primary)
+    overfit = overfitting(named, primary, diagnostics, loader)
     tuning = tuning_sections(named, trials, primary)
     for ds in items:
         ds["scaling"] = scaling.get(ds["name"])
