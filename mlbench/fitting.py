@@ -67,7 +67,12 @@ def build_estimator(job: Job, info: ModelInfo, task_type: str, kinds: dict[str, 
 
     from mlbench.models.preprocessing import make_preprocessor
 
-    return Pipeline([("preprocess", make_preprocessor(kinds, info.scale)), ("model", estimator)])
+    if info.preprocessing is not None:
+        # the family's own (CatBoost: categorical columns as text, named in its cat_features)
+        pre = info.preprocessing(estimator, kinds, info.scale)
+    else:
+        pre = make_preprocessor(kinds, info.scale)
+    return Pipeline([("preprocess", pre), ("model", estimator)])
 
 
 def early_stops(info: ModelInfo, params: dict[str, Any]) -> bool:

@@ -136,6 +136,12 @@ class ModelInfo:
         Overfitting check kind (``degradation``, ``boosting``, ``val_loss``) -> the
         :class:`Remedy` the report suggests when the family's check is flagged; a kind not listed
         gets the generic one (:data:`mlbench.analysis.overfitting.GENERIC_REMEDIES`).
+    preprocessing : callable or None
+        ``preprocessing(model, feature_kinds, scale) -> transformer``: the family's own
+        preprocessing of tabular data in place of mlbench's (median imputation, one-hot encoded
+        categoricals; :func:`mlbench.models.preprocessing.make_preprocessor`). It may set
+        parameters of the unfitted ``model`` to match: CatBoost keeps categorical columns as text
+        and names them in its ``cat_features`` (native categoricals).
     """
 
     name: str
@@ -162,6 +168,7 @@ class ModelInfo:
     pruning: Pruning | None = None
     capacity_params: tuple[str, ...] = ()
     remedies: Mapping[str, Remedy] = field(default_factory=dict)
+    preprocessing: Callable[[Any, Mapping[str, str], bool], Any] | None = None
 
     def valid_params(self) -> frozenset[str]:
         """All parameter names valid for at least one task type."""
