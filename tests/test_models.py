@@ -167,7 +167,9 @@ def test_per_fold_scores_equal_the_plain_librarys_on_the_same_splits_and_seeds(n
         if row["task_type"] == "classification":
             assert row["test_accuracy"] == accuracy_score(y[test], plain.predict(X[test]).ravel())
         else:
-            assert row["test_rmse"] == pytest.approx(root_mean_squared_error(y[test], plain.predict(X[test])), rel=1e-9)
+            assert row["test_rmse"] == pytest.approx(
+                root_mean_squared_error(y[test], plain.predict(X[test])), rel=1e-9
+            )
 
 
 def test_catboost_takes_the_table_pipelines_categorical_columns_natively(tmp_path):
@@ -216,7 +218,9 @@ def test_lightgbm_reports_every_tenth_round_so_poor_trials_are_pruned():
     pytest.importorskip("lightgbm")
     pytest.importorskip("optuna")
     space = {"learning_rate": {"float": [0.001, 0.5], "log": True}, "num_leaves": {"int": [2, 31]}}
-    row, _ = run_job(_job("lightgbm", "breast_cancer", {"n_estimators": 40, "tune": {"trials": 12, "space": space}}))
+    row, _ = run_job(
+        _job("lightgbm", "breast_cancer", {"n_estimators": 40, "tune": {"trials": 12, "space": space}})
+    )
     assert row["status"] == "ok"
     trials = row["tune_trials"]
     assert all(min(t["intermediate"]) == 4 for t in trials)  # rounds 4, 8, ... 40

@@ -142,6 +142,10 @@ class ModelInfo:
         categoricals; :func:`mlbench.models.preprocessing.make_preprocessor`). It may set
         parameters of the unfitted ``model`` to match: CatBoost keeps categorical columns as text
         and names them in its ``cat_features`` (native categoricals).
+    extra : str
+        The mlbench extra that installs the family's libraries (``modules``) when they are not
+        core dependencies (``boosters`` for LightGBM and CatBoost); a suite naming the family on
+        a machine without them stops before any job (:func:`mlbench.suite.check_machine`).
     """
 
     name: str
@@ -169,6 +173,7 @@ class ModelInfo:
     capacity_params: tuple[str, ...] = ()
     remedies: Mapping[str, Remedy] = field(default_factory=dict)
     preprocessing: Callable[[Any, Mapping[str, str], bool], Any] | None = None
+    extra: str = ""
 
     def valid_params(self) -> frozenset[str]:
         """All parameter names valid for at least one task type."""

@@ -259,5 +259,6 @@ register_model(
         remedies={"degradation": _EARLY_STOPPING, "boosting": _EARLY_STOPPING},
         preprocessing=native_preprocessor,
         modules=("catboost",),
+        extra="boosters",
     )
 )

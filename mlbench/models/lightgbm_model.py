@@ -260,5 +260,6 @@ register_model(
         capacity_params=("num_leaves", "n_estimators", "max_depth"),
         remedies={"degradation": _EARLY_STOPPING, "boosting": _EARLY_STOPPING},
         modules=("lightgbm",),
+        extra="boosters",
     )
 )

@@ -504,12 +504,20 @@ def check_local_gpus(value: Any, problems: Problems) -> None:
 
 
 def check_extras(data: dict[str, Any], problems: Problems) -> None:
-    """Optional libraries the suite needs on this machine (a machine check): Optuna to tune."""
+    """Optional libraries the suite needs on this machine (a machine check): Optuna to tune, the
+    libraries of model families from an extra (``lightgbm`` and ``catboost``: ``mlbench[boosters]``)."""
     models = data.get("models")
     if not isinstance(models, list):
         return
     missing: str | None = None
     for i, entry in enumerate(models):
+        name = (
+            entry if isinstance(entry, str) else next(iter(entry), None) if isinstance(entry, dict) else None
+        )
+        if isinstance(name, str):
+            for message in _family_extra_missing(name):
+                at = ("models", i) if isinstance(entry, str) else ("models", i, name)
+                problems.add(at, message, key=not isinstance(entry, str))
         if not (isinstance(entry, dict) and len(entry) == 1):
             continue
         ((name, params),) = entry.items()
@@ -520,6 +528,26 @@ def check_extras(data: dict[str, Any], problems: Problems) -> None:
                 missing = optuna_missing() or ""
             if missing:
                 problems.add(("models", i, name, "tune"), missing, key=True)
+
+
+def _family_extra_missing(name: str) -> list[str]:
+    """Why a family from an mlbench extra cannot run here (its library is not installed); [] if it can."""
+    from mlbench.models import MODELS
+
+    if name not in MODELS or not MODELS.get(name).extra:
+        return []
+    from mlbench._optional import MissingDependency, require
+
+    info = MODELS.get(name)
+    for module in info.modules:
+        try:
+            require(module, extra=info.extra)
+        except MissingDependency:
+            return [
+                f"model {name!r} needs {module}, which is not installed; install mlbench[{info.extra}] "
+                f"(`pip install 'mlbench[{info.extra}]'`)"
+            ]
+    return []
 
 
 #: Keys of an ``ensembles:`` entry per kind, besides the common ``members`` and ``label``.
