@@ -17,7 +17,13 @@ from typing import Any
 import yaml
 
 from mlbench.errors import ConfigError, did_you_mean
-from mlbench.suite.jobs import ENSEMBLE_KINDS, DatasetEntry, EnsembleSpec, ModelSpec
+from mlbench.suite.jobs import (
+    DEFAULT_IMPORTANCE_REPEATS,
+    ENSEMBLE_KINDS,
+    DatasetEntry,
+    EnsembleSpec,
+    ModelSpec,
+)
 from mlbench.suite.locations import Problems, dotted
 from mlbench.suite.schema import TASK_TYPES, Resampling
 
@@ -272,7 +278,7 @@ def check_models(entries: Any, problems: Problems, *, pending: bool = False) -> 
 
     if not isinstance(entries, list):
         return []
-    specs: list[tuple[str, dict[str, Any], int, str | None, str, bool, tuple, dict | None]] = []
+    specs: list[tuple[str, dict[str, Any], int, str | None, str, bool, tuple, dict | None, dict | None]] = []
     for i, entry in enumerate(entries):
         loc = ("models", i)
         parsed = _one_key_entry(
@@ -308,6 +314,8 @@ def check_models(entries: Any, problems: Problems, *, pending: bool = False) -> 
         if label is not None and (not isinstance(label, str) or not label.strip()):
             problems.add((*ploc, "label"), f"label must be a non-empty string, got {label!r}")
             bad = True
+        importance = _check_importance(options.get("importance", False), (*ploc, "importance"), problems)
+        bad = bad or importance is False
         grid = options.get("grid", {})
         if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
             problems.add(
@@ -340,14 +348,14 @@ def check_models(entries: Any, problems: Problems, *, pending: bool = False) -> 
             if bad:
                 break
             tag = ", ".join(f"{k}={_format_value(v)}" for k, v in zip(grid, combo, strict=True))
-            specs.append((name, variant, i, label, tag, sanity, ploc, tune))
+            specs.append((name, variant, i, label, tag, sanity, ploc, tune, importance))
     counts: dict[str, int] = {}
     for name, *_ in specs:
         counts[name] = counts.get(name, 0) + 1
     out: list[ModelSpec] = []
     labels: dict[str, int] = {}
     configs: dict[str, int] = {}
-    for name, params, i, label, tag, sanity, ploc, tune in specs:
+    for name, params, i, label, tag, sanity, ploc, tune, importance in specs:
         if label is None:
             label = name
             if tag:
@@ -383,7 +391,15 @@ def check_models(entries: Any, problems: Problems, *, pending: bool = False) -> 
         line, col = problems.locate(ploc)
         where = f"{problems.filename}:{line}:{col}"
         out.append(
-            ModelSpec(name=name, label=label, params=dict(params), sanity=sanity, where=where, tune=tune)
+            ModelSpec(
+                name=name,
+                label=label,
+                params=dict(params),
+                sanity=sanity,
+                where=where,
+                tune=tune,
+                importance=importance,
+            )
         )
     return out
 
@@ -402,7 +418,37 @@ def _check_tune(
 
 
 #: Model-entry keys that are mlbench options, not estimator parameters.
-RESERVED_MODEL_KEYS = ("grid", "sanity", "label", "tune")
+RESERVED_MODEL_KEYS = ("grid", "sanity", "label", "tune", "importance")
+
+_IMPORTANCE_USAGE = "importance is true, false or a mapping like `{n_repeats: 10}`"
+
+
+def _check_importance(value: Any, loc: tuple, problems: Problems) -> dict[str, Any] | bool | None:
+    """``importance:`` of a model entry: ``{"n_repeats": n}``, None when off, False after a problem."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        return {"n_repeats": DEFAULT_IMPORTANCE_REPEATS}
+    if not isinstance(value, dict):
+        problems.add(loc, f"{_IMPORTANCE_USAGE}, got {value!r}")
+        return False
+    for key in value:
+        if key != "n_repeats":
+            problems.add(
+                (*loc, key),
+                f"unknown key {key!r} in importance.{did_you_mean(str(key), ['n_repeats'])} "
+                "Valid keys: n_repeats",
+                key=True,
+            )
+            return False
+    n = value.get("n_repeats", DEFAULT_IMPORTANCE_REPEATS)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1000:
+        problems.add(
+            (*loc, "n_repeats"),
+            f"n_repeats is the shuffles per feature, a whole number from 1 to 1000; got {n!r}",
+        )
+        return False
+    return {"n_repeats": n}
 
 
 def info_param_problems(info: Any, params: dict[str, Any]) -> list[tuple[str, str]]:
