@@ -217,6 +217,9 @@ def _select_rows(job: Job, ds: Any, early_stopping: bool) -> Rows:
     task = ds.task_type
     if ds.test_X is not None:
         train_fold, test_idx = np.arange(len(ds.y)), None
+    elif ds.folds is not None:
+        # official splits (an OpenML task's), in place of the suite's resampling
+        train_fold, test_idx = ds.folds[job.fold]
     else:
         key = json.dumps(job.dataset_spec, sort_keys=True)
         train_fold, test_idx = _folds(

@@ -159,8 +159,7 @@ def check_datasets(
         return []  # pydantic reported it
     out: list[DatasetEntry] = []
     names: dict[str, int] = {}
-    for i, entry in enumerate(entries):
-        loc = ("datasets", i)
+    for i, entry, loc in _expand_openml_suites(entries, problems, files=files):
         entry = dataset_entry(entry)
         if not isinstance(entry, dict) or not all(isinstance(k, str) for k in entry):
             problems.add(
@@ -214,6 +213,49 @@ def check_datasets(
             continue
         names[name] = i
         out.append(DatasetEntry(name=name, spec=entry))
+    return out
+
+
+def _expand_openml_suites(
+    entries: list[Any], problems: Problems, *, files: bool
+) -> list[tuple[int, Any, tuple[Any, ...]]]:
+    """``(index, entry, location)`` of each dataset entry, an ``openml_suite: <id>`` replaced by its tasks.
+
+    A suite's entry becomes one ``{openml_task: <id>}`` per task of the study (with the entry's
+    ``folds``), in the study's order, all located at the suite's entry. The list of tasks comes
+    from the cache (:func:`mlbench.datasets.openml.suite_tasks`); with ``files`` (the machine
+    check) it is downloaded once when missing. Reading a suite is pure: a study not cached yet
+    then expands to nothing until the machine check (:func:`mlbench.suite.check_machine`, the
+    first step of a run) has fetched it.
+    """
+    out: list[tuple[int, Any, tuple[Any, ...]]] = []
+    for i, entry in enumerate(entries):
+        loc = ("datasets", i)
+        if not (isinstance(entry, dict) and "openml_suite" in entry):
+            out.append((i, entry, loc))
+            continue
+        from mlbench.datasets.openml import check_positive_id, check_task_folds, suite_tasks
+        from mlbench.errors import DatasetError
+
+        extra = sorted(set(entry) - {"openml_suite", "folds"})
+        if extra:
+            hint = did_you_mean(str(extra[0]), ["folds"])
+            problems.add(
+                (*loc, extra[0]),
+                f"unknown key {extra[0]!r} for an openml_suite entry.{hint} Valid keys: folds, openml_suite",
+                key=True,
+            )
+            continue
+        name = f"openml_suite_{entry['openml_suite']}"
+        try:
+            study = check_positive_id(entry["openml_suite"], name, "openml_suite")
+            check_task_folds(entry.get("folds"), name)
+            tasks = suite_tasks(study, name, download=files)
+        except DatasetError as exc:
+            problems.add((*loc, "openml_suite"), str(exc))
+            continue
+        folds = {"folds": entry["folds"]} if entry.get("folds") is not None else {}
+        out.extend((i, {"openml_task": task, **folds}, loc) for task in tasks or [])
     return out
 
 

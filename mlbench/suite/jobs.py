@@ -186,7 +186,10 @@ class Suite:
         return {task: names[0] for task, names in self.metrics.items()}
 
     def n_folds(self, dataset: DatasetEntry) -> int:
-        """Folds for one dataset: 1 when the dataset brings its own test file."""
+        """Folds for one dataset: 1 when the dataset brings its own test file; an OpenML task's
+        ``folds`` (default 10, OpenML's 10-fold cross-validation) of its official splits."""
+        if "openml_task" in dataset.spec:
+            return int(dataset.spec.get("folds") or 10)
         return 1 if "test" in dataset.spec else self.resampling.n_folds()
 
     def _job_tune(self, model: ModelSpec) -> dict[str, Any] | None:
