@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[test,dask,tune]'
+	$(BIN)/pip install -q -e '.[test,dask,tune,boosters]'
 	touch $@
 
 demo: $(BIN)/.installed

@@ -2,13 +2,14 @@
 
 The extras are declared in ``pyproject.toml`` (``[project.optional-dependencies]``):
 
-===========  ==========================  ======================================
-extra        installs                    needed for
-===========  ==========================  ======================================
-``dask``     ``dask[distributed]``       ``executor: {kind: dask}``
-``tune``     ``optuna``                  hyperparameter tuning
-``test``     ``playwright`` and pytest   the report's browser test (not the report itself)
-===========  ==========================  ======================================
+============  ==========================  ======================================
+extra         installs                    needed for
+============  ==========================  ======================================
+``dask``      ``dask[distributed]``       ``executor: {kind: dask}``
+``tune``      ``optuna``                  hyperparameter tuning
+``boosters``  ``lightgbm``, ``catboost``  the ``lightgbm`` and ``catboost`` models
+``test``      ``playwright`` and pytest   the report's browser test (not the report itself)
+============  ==========================  ======================================
 
 Use :func:`require` where the feature starts, before any work is done::
 

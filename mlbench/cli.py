@@ -57,6 +57,13 @@ def run(
     sanity: Annotated[
         bool, typer.Option("--sanity", help="First check each model can overfit 32 training rows (recorded).")
     ] = False,
+    importance: Annotated[
+        bool,
+        typer.Option(
+            "--importance",
+            help="Permutation importance of every model's features on its test rows (5 shuffles each).",
+        ),
+    ] = False,
     shared: Annotated[
         bool,
         typer.Option(
@@ -73,6 +80,7 @@ def run(
 
     s = load_suite(suite, output=output)
     s.sanity = s.sanity or sanity
+    s.importance = s.importance or importance
     if dry_run:
         _dry_run(s, retry_failed)
         raise typer.Exit(EXIT_OK)

@@ -81,7 +81,7 @@ def test_constants():
         "synthetic_tabular",
         "synthetic_images",
     )
-    assert SOURCE_KEYS == ("builtin", "csv", "parquet", "image_folder", "npz", "openml")
+    assert SOURCE_KEYS == ("builtin", "csv", "parquet", "image_folder", "npz", "openml", "openml_task")
     assert set(ALLOWED_KEYS) == set(SOURCE_KEYS)
     assert all("name" in keys and source not in keys for source, keys in ALLOWED_KEYS.items())
     assert {"target", "test", "drop", "task"} <= ALLOWED_KEYS["csv"]

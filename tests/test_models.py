@@ -30,15 +30,38 @@ def _job(model: str, dataset: str, params: dict | None = None, **suite_extra):
     return parse_suite(text).expand()[0]
 
 
-BUILTIN_MODELS = ["decision_tree", "random_forest", "knn", "logistic_regression", "xgboost"]
+BUILTIN_MODELS = [
+    "decision_tree",
+    "random_forest",
+    "extra_trees",
+    "hist_gradient_boosting",
+    "knn",
+    "logistic_regression",
+    "xgboost",
+]
+#: the families of the optional extra mlbench[boosters] (their tests skip without the libraries)
+BOOSTERS = ["lightgbm", "catboost"]
+#: small, fast settings per family for the tests
+FAST = {
+    "random_forest": {"n_estimators": 10},
+    "extra_trees": {"n_estimators": 10},
+    "xgboost": {"n_estimators": 10},
+    "hist_gradient_boosting": {"max_iter": 20},
+    "lightgbm": {"n_estimators": 20},
+    "catboost": {"iterations": 20},
+}
 
 
-@pytest.mark.parametrize("name", BUILTIN_MODELS)
+def _needs(name: str) -> None:
+    if name in BOOSTERS:
+        pytest.importorskip(name)  # a third-party library of the optional extra
+
+
+@pytest.mark.parametrize("name", [*BUILTIN_MODELS, *BOOSTERS])
 @pytest.mark.parametrize("dataset", ["iris", "diabetes"])
 def test_every_model_runs_and_scores(name, dataset):
-    row, preds = run_job(
-        _job(name, dataset, {"n_estimators": 10} if name in ("random_forest", "xgboost") else None)
-    )
+    _needs(name)
+    row, preds = run_job(_job(name, dataset, FAST.get(name)))
     assert row["status"] == "ok"
     if dataset == "iris":
         assert row["test_accuracy"] > 0.8
@@ -51,14 +74,31 @@ def test_every_model_runs_and_scores(name, dataset):
     assert row["fit_seconds"] > 0 and row["peak_memory_mb"] > 10
 
 
-@pytest.mark.parametrize("name", BUILTIN_MODELS)
+@pytest.mark.parametrize("name", [*BUILTIN_MODELS, *BOOSTERS])
 def test_static_param_names_match_the_estimators(name):
+    _needs(name)
     info = MODELS.get(name)
     for task in info.task_types:
         est = info.factory({}, task, 0, 1)
         real = set(est.get_params())
         if name == "knn":
             real.add("device")  # mlbench's own: picks scikit-learn or the torch KNN
+        if name == "lightgbm":
+            from lightgbm.basic import _ConfigAliases
+
+            from mlbench.models.lightgbm_model import MLBENCH_PARAMS
+
+            # core parameters the scikit-learn wrapper passes through **kwargs must be LightGBM's
+            passthrough = info.param_names[task] - real - MLBENCH_PARAMS
+            assert passthrough <= set(_ConfigAliases._get_all_param_aliases()), passthrough
+            real |= passthrough | MLBENCH_PARAMS
+            real.discard("device_type")  # set from mlbench's `device`
+        if name == "catboost":
+            from mlbench.models.catboost_model import HARNESS_PARAMS
+
+            # CatBoost's get_params lists only what was set: its constructor lists them all
+            real = set(inspect.signature(type(est).__init__).parameters) - {"self"} - HARNESS_PARAMS
+            real.add("device")
         # mlbench sets random_state / n_jobs from the job itself
         assert info.param_names[task] <= real, info.param_names[task] - real
         missing = real - info.param_names[task] - {"random_state", "n_jobs", "callbacks", "verbose", "copy_X"}
@@ -69,6 +109,146 @@ def test_static_param_names_match_the_estimators(name):
             "feature_weights",
         }  # xgboost data plumbing
         assert not missing, f"{name}/{task}: parameters users cannot set: {missing}"
+
+
+def _plain_folds(dataset: str, folds: int = 3):
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    ds = mlbench_dataset(dataset)
+    X = ds.X.to_numpy(dtype=np.float64)
+    cv = (StratifiedKFold if ds.task_type == "classification" else KFold)(folds, shuffle=True, random_state=0)
+    return X, ds.y, list(cv.split(X, ds.y))
+
+
+def _plain_estimator(name: str, task: str, seed: int):
+    """The plain library's estimator with the settings of FAST, seeded and threaded as mlbench does."""
+    classify = task == "classification"
+    if name == "lightgbm":
+        import lightgbm
+
+        cls = lightgbm.LGBMClassifier if classify else lightgbm.LGBMRegressor
+        return cls(n_estimators=20, random_state=seed, n_jobs=1, verbose=-1)
+    if name == "catboost":
+        import catboost
+
+        cls = catboost.CatBoostClassifier if classify else catboost.CatBoostRegressor
+        return cls(iterations=20, random_seed=seed, thread_count=1, verbose=False, allow_writing_files=False)
+    from sklearn import ensemble
+
+    if name == "extra_trees":
+        cls = ensemble.ExtraTreesClassifier if classify else ensemble.ExtraTreesRegressor
+        return cls(n_estimators=10, random_state=seed, n_jobs=1)
+    cls = ensemble.HistGradientBoostingClassifier if classify else ensemble.HistGradientBoostingRegressor
+    return cls(max_iter=20, random_state=seed)
+
+
+@pytest.mark.parametrize("name", ["extra_trees", "hist_gradient_boosting", *BOOSTERS])
+@pytest.mark.parametrize("dataset", ["wine", "diabetes"])
+def test_per_fold_scores_equal_the_plain_librarys_on_the_same_splits_and_seeds(name, dataset):
+    import yaml
+    from sklearn.metrics import accuracy_score, root_mean_squared_error
+
+    _needs(name)
+    text = yaml.safe_dump(
+        {
+            "name": "parity",
+            "seed": 0,
+            "resampling": {"kind": "kfold", "folds": 3},
+            "datasets": [{"builtin": dataset}],
+            "models": [{name: FAST[name]}],
+        }
+    )
+    jobs = sorted(parse_suite(text).expand(), key=lambda j: j.fold)
+    X, y, folds = _plain_folds(dataset)
+    for job, (train, test) in zip(jobs, folds, strict=True):
+        row, preds = run_job(job)
+        np.testing.assert_array_equal(np.sort(preds["test_index"]), test)  # the same rows
+        plain = _plain_estimator(name, row["task_type"], job.seed).fit(X[train], y[train])
+        if row["task_type"] == "classification":
+            assert row["test_accuracy"] == accuracy_score(y[test], plain.predict(X[test]).ravel())
+        else:
+            assert row["test_rmse"] == pytest.approx(
+                root_mean_squared_error(y[test], plain.predict(X[test])), rel=1e-9
+            )
+
+
+def test_catboost_takes_the_table_pipelines_categorical_columns_natively(tmp_path):
+    pytest.importorskip("catboost")
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 300
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    size = rng.normal(size=n)
+    y = np.where((colour == "red") ^ (size > 0.5), "yes", "no")
+    pd.DataFrame({"colour": colour, "size": size, "y": y}).to_csv(tmp_path / "t.csv", index=False)
+    job = _job("catboost", "iris", {"iterations": 30})
+    import dataclasses
+
+    job = dataclasses.replace(job, dataset_spec={"csv": str(tmp_path / "t.csv"), "target": "y"})
+    from mlbench.datasets import load_dataset
+    from mlbench.fitting import build_estimator
+    from mlbench.models.base import final_estimator
+
+    ds = load_dataset(job.dataset_spec)
+    assert ds.feature_kinds["colour"] == "categorical"
+    est = build_estimator(job, MODELS.get("catboost"), "classification", ds.tabular_feature_kinds())
+    est.fit(ds.X, ds.y)
+    model = final_estimator(est)
+    # the colour column reaches CatBoost as text, as a categorical feature (not one-hot columns)
+    assert model.get_params()["cat_features"] == ["colour"]
+    assert [model.feature_names_[i] for i in model.get_cat_feature_indices()] == ["colour"]
+    row, _ = run_job(job)
+    assert row["status"] == "ok" and row["test_accuracy"] > 0.9
+
+
+@pytest.mark.parametrize("name", BOOSTERS)
+def test_booster_early_stopping_and_staged_scores_end_at_the_kept_rounds(name):
+    _needs(name)
+    rounds = "n_estimators" if name == "lightgbm" else "iterations"
+    row, _ = run_job(_job(name, "breast_cancer", {rounds: 400, "early_stopping_rounds": 5}))
+    assert row["status"] == "ok" and row["n_fit"] < row["n_train"]  # stopping rows held out
+    staged = json.loads(row["staged_json"])
+    assert staged["kept"] < staged["trained"] <= 400 and staged["n_estimators"][-1] == staged["kept"]
+    # the last staged point is the fitted model: the job's own test score
+    assert staged["test"]["accuracy"][-1] == row["test_accuracy"]
+
+
+def test_lightgbm_reports_every_tenth_round_so_poor_trials_are_pruned():
+    pytest.importorskip("lightgbm")
+    pytest.importorskip("optuna")
+    space = {"learning_rate": {"float": [0.001, 0.5], "log": True}, "num_leaves": {"int": [2, 31]}}
+    row, _ = run_job(
+        _job("lightgbm", "breast_cancer", {"n_estimators": 40, "tune": {"trials": 12, "space": space}})
+    )
+    assert row["status"] == "ok"
+    trials = row["tune_trials"]
+    assert all(min(t["intermediate"]) == 4 for t in trials)  # rounds 4, 8, ... 40
+    assert {t["state"] for t in trials} == {"complete", "pruned"}
+
+
+@pytest.mark.parametrize("name", BOOSTERS)
+def test_booster_gpu_paths_fall_back_to_the_cpu_without_cuda(name):
+    _needs(name)
+    from mlbench.hardware import cuda_present
+
+    if cuda_present():
+        pytest.skip("a CUDA card is present: the GPU path is taken (make gpu-check)")
+    row, _ = run_job(_job(name, "iris", FAST[name]))  # device: auto
+    assert row["status"] == "ok" and row["device"] == "cpu"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", BOOSTERS)
+def test_booster_runs_on_the_gpu_when_one_is_present(name):
+    _needs(name)
+    from mlbench.hardware import cuda_present
+
+    if not cuda_present():
+        pytest.skip("needs a CUDA GPU")
+    device = "gpu" if name == "lightgbm" else "cuda"
+    row, _ = run_job(_job(name, "breast_cancer", {**FAST[name], "device": device}))
+    assert row["status"] == "ok" and row["device"] == "cuda" and row["test_accuracy"] > 0.85
 
 
 def test_user_params_reach_the_estimator_and_seed_is_the_jobs():
@@ -124,7 +304,10 @@ def test_factories_import_their_library_lazily():
     code = "import mlbench.models, sys; print(any(m in sys.modules for m in ('sklearn', 'xgboost', 'torch')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-    assert all(inspect.isfunction(MODELS.get(n).factory) for n in BUILTIN_MODELS)
+    assert all(inspect.isfunction(MODELS.get(n).factory) for n in [*BUILTIN_MODELS, *BOOSTERS])
+    code = "import mlbench.models, sys; print(any(m in sys.modules for m in ('lightgbm', 'catboost')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_model_facts_come_from_each_familys_describe():
@@ -294,10 +477,9 @@ DEEP_MODELS = ["mlp", "cnn", "cnn_finetune"]
 
 def test_the_built_in_families_bring_their_spaces_capacity_remedies_and_pruning():
     facts = ("tuning_space", "tuning_caps", "pruning", "capacity_params", "remedies")
-    has = {
-        f: {name for name in [*BUILTIN_MODELS, *DEEP_MODELS] if getattr(MODELS.get(name), f)} for f in facts
-    }
-    assert has["tuning_space"] == has["remedies"] == {*BUILTIN_MODELS, *DEEP_MODELS}
+    every = [*BUILTIN_MODELS, *BOOSTERS, *DEEP_MODELS]
+    has = {f: {name for name in every if getattr(MODELS.get(name), f)} for f in facts}
+    assert has["tuning_space"] == has["remedies"] == set(every)
     assert has["tuning_caps"] == {"knn"}
-    assert has["pruning"] == {"xgboost", *DEEP_MODELS}
-    assert has["capacity_params"] == {"decision_tree", "random_forest", "xgboost", *DEEP_MODELS}
+    assert has["pruning"] == {"xgboost", "lightgbm", *DEEP_MODELS}
+    assert has["capacity_params"] == set(every) - {"knn", "logistic_regression"}

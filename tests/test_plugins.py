@@ -104,10 +104,10 @@ def test_readme_family_plugin_runs_tunes_its_default_space_and_drives_the_overfi
     space = _literal(plugin, "SPACE")
     assert isinstance(space, dict) and space
     models = [
-        {"extra_trees": {"tune": {"trials": 4}}},  # no `space:`: the family's default
-        {"extra_trees": {"n_estimators": 20, "grid": {"max_depth": [1, 3, None]}}},
+        {"gradient_boosting": {"tune": {"trials": 4}}},  # no `space:`: the family's default
+        {"gradient_boosting": {"n_estimators": 20, "grid": {"max_depth": [1, 3, None]}}},
     ]
-    out = _run(tmp_path, plugin, models, "extra_trees", "extra_trees: {min_samples_leaf: 5}")
+    out = _run(tmp_path, plugin, models, "gradient_boosting", "gradient_boosting: {min_samples_leaf: 5}")
 
     info = out["info"]
     assert info["tuning_space"]["classification"] == sorted(space)
@@ -118,7 +118,7 @@ def test_readme_family_plugin_runs_tunes_its_default_space_and_drives_the_overfi
     results = out["results"]
     assert {r["status"] for r in results} == {"ok"}, [r["error"] for r in results]
     assert len(results) == 2 * (1 + 3)  # 2 folds x (tuned + 3 depths)
-    tuned = [r for r in results if r["model"] == "extra_trees(tuned)"]
+    tuned = [r for r in results if r["model"] == "gradient_boosting(tuned)"]
     assert len(tuned) == 2
     for row in tuned:
         assert row["n_trials"] == 4 and row["test_accuracy"] > 0.8
@@ -138,7 +138,7 @@ def test_readme_family_plugin_runs_tunes_its_default_space_and_drives_the_overfi
     degradation = [c for c in out["checks"] if c["kind"] == "degradation"]
     assert {c["model"] for c in degradation} == {r["model"] for r in results}
     assert all((c["remedy"], c["option"]) == (remedy, option) for c in degradation)
-    assert {"family": "extra_trees", "param": "max_depth", "sizes": 1} in out["capacity"]
+    assert {"family": "gradient_boosting", "param": "max_depth", "sizes": 1} in out["capacity"]
     assert option in out["remedy_options"][remedy]
     assert out["html_has"][option]  # the run's own report lays it beside the other remedies
 

@@ -4,7 +4,8 @@ A tiny suite runs through the CLI: digits and a synthetic table whose own test p
 (so the "Train/test mismatch" section has a flagged test-file comparison besides the CV-fold
 control), a decision tree (flagged by the overfitting checks), knn and knn tuned with 3 Optuna
 trials ("Tuning": default vs tuned), a random forest with a grid over max_depth (the overfitting
-section's estimator and capacity curves) and a 2-epoch CNN with early stopping (its held-out loss
+section's estimator and capacity curves) and permutation importance (the datasets' feature tables,
+and the mismatch section's shifted features ranked by it) and a 2-epoch CNN with early stopping (its held-out loss
 curve), holdout, a train-size sweep. Its report must load without console errors or any request
 leaving the file, show every section (the new ones reachable from the table of contents) and every
 figure at a non-zero size, fit an 800 px wide window without horizontal scrolling, and show hostile
@@ -71,7 +72,7 @@ models:
   - decision_tree: {{label: '{XSS_MODEL}'}}
   - knn
   - knn: {{tune: {{trials: 3}}}}
-  - random_forest: {{n_estimators: 8, grid: {{max_depth: [2, null]}}}}
+  - random_forest: {{n_estimators: 8, grid: {{max_depth: [2, null]}}, importance: true}}
   - cnn: {{arch: test_resnet, image_size: 16, epochs: 2, early_stopping: 2}}
 sweep: {{train_sizes: [50, 100, 1.0]}}
 budget: {{job_seconds: 300}}
@@ -276,6 +277,27 @@ def test_new_sections_are_in_the_contents_and_their_anchors_work(page: Any) -> N
     # mismatch: the shifted test file is flagged; the random CV split of digits is the control
     assert "its test file vs its training data" in page.inner_text("#mismatch")
     assert page.locator("#mismatch p.status.failed").count() >= 1
+
+
+def test_mismatch_ranks_the_shifted_features_by_the_best_models_importance(page: Any) -> None:
+    # the synthetic table shifts all six features by 1 sd; the forest leans on few of them
+    lists = page.locator("#mismatch ol.shift-importance")
+    assert lists.count() >= 1
+    items = lists.first.locator("li")
+    texts = items.all_inner_texts()
+    assert len(texts) >= 2, texts
+    assert "shifted (Wasserstein" in texts[0] and "is the most important feature of random_forest" in texts[0]
+    assert texts[0].split(": expect")[0].endswith("accuracy)") and "expect the test score to move" in texts[0]
+    assert any("but the model hardly uses it" in t for t in texts[1:]), texts
+    # ranked by importance: every feature the model uses comes before those it hardly uses
+    used = [items.nth(i).get_attribute("class") == "used" for i in range(items.count())]
+    assert used[0] and used == sorted(used, reverse=True), used
+    assert items.first.locator("b").is_visible()
+    # the datasets' own tables: the forest's most important features, on both datasets
+    tables = page.locator("#datasets table.importance")
+    assert tables.count() >= 2
+    first = tables.first.locator("tbody tr").first.locator("td").all_inner_texts()
+    assert first[0] == "1" and tables.first.is_visible()
 
 
 def test_new_sections_figures_are_rendered(page: Any) -> None:

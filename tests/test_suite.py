@@ -1223,3 +1223,32 @@ def test_a_model_name_no_plugin_could_register_is_still_an_error_when_reading(tm
     # without plugins in the suite, an unknown model is a typo on any machine
     with pytest.raises(ConfigError, match="unknown model 'knnn'"):
         parse_suite("datasets: [iris]\nmodels: [knnn]\n")
+
+
+def test_without_the_boosters_extra_a_suite_naming_lightgbm_stops_before_any_job(tmp_path: Path) -> None:
+    import os
+
+    # a real interpreter in which `import lightgbm` / `import catboost` fail, as without the extra
+    for name in ("lightgbm", "catboost"):
+        blocker = tmp_path / "blocker" / name
+        blocker.mkdir(parents=True)
+        (blocker / "__init__.py").write_text(f"raise ModuleNotFoundError('No module named {name}')\n")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "datasets: [{builtin: wine}]\nmodels:\n  - knn\n  - lightgbm\n  - catboost: {iterations: 5}\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "blocker"), os.getcwd()])}
+    res = subprocess.run(
+        [sys.executable, "-m", "mlbench.cli", "run", str(suite), "--output", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert res.returncode == 2, res.stderr
+    assert f"{suite}:4:5: models[1]: model 'lightgbm' needs lightgbm, which is not installed" in res.stderr
+    assert f"{suite}:5:5: models[2].catboost:" in res.stderr
+    assert res.stderr.count("install mlbench[boosters]") == 2
+    assert not (tmp_path / "out").exists()  # stopped before any job
+    # reading the suite stays pure: no library looked for
+    assert [m.name for m in load_suite(suite).models] == ["knn", "lightgbm", "catboost"]

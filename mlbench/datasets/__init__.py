@@ -8,6 +8,7 @@ A spec is the mapping a suite lists under ``datasets:``: exactly one source key 
     {"image_folder": "data/pets", "image_size": 64}
     {"npz": "data/arrays.npz"}
     {"openml": 61}
+    {"openml_task": 31}                      # the task's target and official splits
 
 Importing this package is cheap: scikit-learn, PIL and pyarrow are imported by the loaders that
 need them, so ``mlbench validate`` (which uses :func:`dataset_name` and :func:`check_spec`) stays fast.
@@ -51,7 +52,7 @@ __all__ = [
     "load_dataset",
 ]
 
-SOURCE_KEYS: tuple[str, ...] = ("builtin", "csv", "parquet", "image_folder", "npz", "openml")
+SOURCE_KEYS: tuple[str, ...] = ("builtin", "csv", "parquet", "image_folder", "npz", "openml", "openml_task")
 
 #: For each source key, the other spec keys allowed next to it (the source key itself excluded).
 ALLOWED_KEYS: dict[str, set[str]] = {
@@ -61,6 +62,8 @@ ALLOWED_KEYS: dict[str, set[str]] = {
     "image_folder": {"name", "test", "image_size", "grayscale", "classes"},
     "npz": {"name", "test", "task", "classes"},
     "openml": {"name", "target", "test", "task", "drop", "classes"},
+    # the task fixes the target, the task type and the splits; `folds`: how many of its folds run
+    "openml_task": {"name", "folds"},
 }
 
 _CACHE: dict[tuple[str, str], Dataset] = {}
@@ -102,8 +105,8 @@ def dataset_name(spec: dict[str, Any]) -> str:
     value = spec[key]
     if key == "builtin":
         return str(value)
-    if key == "openml":
-        return f"openml_{value}"
+    if key in ("openml", "openml_task"):
+        return f"{key}_{value}"
     path = Path(str(value))
     return (path.name if key == "image_folder" else path.stem) or str(value)
 
@@ -164,6 +167,10 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".", *, files: bool 
         check_task(name, spec.get("task"))
     except DatasetError as exc:
         problems.append(str(exc))
+    if key == "openml_task":
+        from mlbench.datasets.openml import task_problems
+
+        return task_problems(spec, name, files=files)
     if key == "openml":
         from mlbench.datasets.openml import check_openml_id
 
@@ -341,6 +348,10 @@ def _load(spec: dict[str, Any], base_dir: str | Path, name: str) -> Dataset:
         from mlbench.datasets.openml import load_openml
 
         return load_openml(name, spec, base_dir)
+    if source == "openml_task":
+        from mlbench.datasets.openml import load_openml_task
+
+        return load_openml_task(name, spec, base_dir)
     if source in ("csv", "parquet"):
         from mlbench.datasets.tables import load_table
 

@@ -38,6 +38,9 @@ class Dataset:
     test_X, test_y : optional
         A user-supplied test set (same layout as X and y). When present, resampling uses it as
         the one test split instead of cross-validation folds.
+    folds : list of (numpy.ndarray, numpy.ndarray) or None
+        Official (train, test) row indices per fold (an OpenML task's splits); when present the
+        jobs use them instead of the suite's resampling.
     """
 
     name: str
@@ -50,6 +53,7 @@ class Dataset:
     provenance: str = ""
     test_X: pd.DataFrame | np.ndarray | None = None
     test_y: np.ndarray | None = None
+    folds: list[tuple[np.ndarray, np.ndarray]] | None = None
 
     @property
     def is_image(self) -> bool:

@@ -22,11 +22,15 @@ import numpy as np
 
 from mlbench.errors import MlbenchError
 from mlbench.fitting import (
+    DEFAULT_IMPORTANCE_REPEATS,
+    FAST_METRICS,
     Classes,
     Rows,
     build_estimator,
     early_stops,
+    fast_score,
     fit_estimator,
+    permutation_importances,
     predict,
     stop_rows,
 )
@@ -213,6 +217,9 @@ def _select_rows(job: Job, ds: Any, early_stopping: bool) -> Rows:
     task = ds.task_type
     if ds.test_X is not None:
         train_fold, test_idx = np.arange(len(ds.y)), None
+    elif ds.folds is not None:
+        # official splits (an OpenML task's), in place of the suite's resampling
+        train_fold, test_idx = ds.folds[job.fold]
     else:
         key = json.dumps(job.dataset_spec, sort_keys=True)
         train_fold, test_idx = _folds(
@@ -356,10 +363,51 @@ def _run_job(job: Job) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         **fitted.extra,
     )
     row.update(fitted.facts)
+    if job.importance is not None:
+        row["importance_json"] = _importance(job, ds, fitted, split_rows, task)
     if fitted.model is not None and info.artifacts is not None and task == "classification":
         X_test, y_test, _ = split_rows["test"]
         preds.update(info.artifacts(fitted.model, ds, X_test, y_test, predicted["test"][1]))
     return row, preds
+
+
+def _importance(job: Job, ds: Any, fitted: _Fitted, split_rows: SplitRows, task: str) -> str | None:
+    """Permutation importance of the job's model on its test rows, as JSON (None when not computed).
+
+    See :func:`mlbench.fitting.permutation_importances`: the suite's primary metric,
+    ``n_repeats`` shuffles per feature seeded by the job's seed, outside the fit and predict
+    timings (its own ``seconds`` are in the JSON). Image datasets and ``val: cross_fit`` jobs (no
+    single model) get none, with a warning stored on the row.
+    """
+    import warnings
+
+    if ds.is_image:
+        warnings.warn(
+            "importance: not computed for image datasets (per-pixel shuffles say little)", stacklevel=2
+        )
+        return None
+    if fitted.estimator is None:
+        warnings.warn(
+            "importance: not computed with val: cross_fit (the test predictions average several models)",
+            stacklevel=2,
+        )
+        return None
+    X_test, y_test, _ = split_rows["test"]
+    if len(y_test) == 0:
+        return None
+    names = None if hasattr(X_test, "columns") else [str(c) for c in ds.tabular(ds.X[:1]).columns]
+    found = permutation_importances(
+        fitted.estimator,
+        X_test,
+        y_test,
+        task=task,
+        classes=fitted.classes,
+        metric=job.metrics[task][0],
+        n_repeats=int(job.importance.get("n_repeats", DEFAULT_IMPORTANCE_REPEATS)),
+        seed=job.seed,
+        feature_names=names,
+    )
+    return json.dumps(found)
 
 
 def _tune(
@@ -411,6 +459,10 @@ class _Fitted:
     model: Any
     #: further row fields (``inner_folds``)
     extra: dict[str, Any]
+    #: the fitted estimator (preprocessing included) and its classes, for permutation importance;
+    #: None with ``val: cross_fit`` (several models)
+    estimator: Any = None
+    classes: Classes | None = None
 
 
 def _describe(info: Any, model: Any) -> dict[str, Any]:
@@ -483,36 +535,14 @@ def _fit_holdout(
         facts=_describe(info, model),
         model=model,
         extra={} if staged is None else {"staged_json": staged},
+        estimator=estimator,
+        classes=classes,
     )
 
 
 #: Training rows scored along ``n_estimators`` (evenly spaced when there are more): the train
 #: curve is for the picture, and 20 predictions over every training row would cost more than the fit.
 STAGED_TRAIN_ROWS = 1000
-
-
-_FAST_METRICS = frozenset({"accuracy", "log_loss", "rmse", "mae"})
-
-
-def _fast_score(name: str, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None, k: int) -> float:
-    """One metric at one ensemble size: numpy for the common ones, else the metric registry.
-
-    20 sizes x 2 splits of scikit-learn's input validation cost as much as fitting the small
-    models of quick.yaml; the numpy versions compute the same numbers (log_loss clipped at the
-    float64 epsilon, as scikit-learn does).
-    """
-    if name == "accuracy":
-        return float(np.mean(pred == y))
-    if name == "log_loss" and proba is not None:
-        eps = np.finfo(np.float64).eps
-        return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y.astype(np.int64)], eps, 1.0))))
-    if name == "rmse":
-        return float(np.sqrt(np.mean((pred - y) ** 2)))
-    if name == "mae":
-        return float(np.mean(np.abs(pred - y)))
-    from mlbench.metrics import score
-
-    return score([name], y, pred, proba, k)[name]
 
 
 def _staged_scores(
@@ -528,12 +558,12 @@ def _staged_scores(
 
     ``ModelInfo.staged`` predicts from the fitted model (no refit). The suite's primary metric is
     scored at each size (the overfitting check's), with the job's other metrics that numpy scores
-    cheaply (:func:`_fast_score`). Outside the fit and predict timings. None for models without ``staged``.
+    cheaply (:func:`mlbench.fitting.fast_score`). Outside the fit and predict timings. None for models without ``staged``.
     """
     if info.staged is None:
         return None
     # the primary metric, and every other metric of the job that numpy scores cheaply
-    names = list(dict.fromkeys([job.metrics[task][0], *(m for m in job.metrics[task] if m in _FAST_METRICS)]))
+    names = list(dict.fromkeys([job.metrics[task][0], *(m for m in job.metrics[task] if m in FAST_METRICS)]))
     out: dict[str, Any] = {"n_estimators": None, "train": {}, "test": {}}
     for split in ("train", "test"):
         X, y_true, _ = split_rows[split]
@@ -567,7 +597,7 @@ def _staged_series(
         else:
             pred = np.asarray(output, dtype=np.float64)
         for name in names:
-            v = _fast_score(name, y_true, pred, proba, classes.k)
+            v = fast_score(name, y_true, pred, proba, classes.k)
             series[name].append(None if v != v else v)  # NaN is not JSON
     return series
 

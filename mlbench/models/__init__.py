@@ -3,7 +3,13 @@
 Importing this package registers the built-in families without importing their libraries.
 """
 
-from mlbench.models import deep_models, sklearn_models, xgboost_model  # noqa: F401  (registration side effects)
+from mlbench.models import (  # noqa: F401  (registration side effects)
+    catboost_model,
+    deep_models,
+    lightgbm_model,
+    sklearn_models,
+    xgboost_model,
+)
 from mlbench.models.base import MODELS, ModelInfo, Remedy, register_model
 
 __all__ = ["MODELS", "ModelInfo", "Remedy", "register_model"]

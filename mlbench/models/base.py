@@ -139,6 +139,16 @@ class ModelInfo:
         ``alpha``), ``{task_type: Remedy}``; read them with :meth:`remedy`. A kind (or task) not
         listed gets the generic one (:data:`mlbench.analysis.overfitting.GENERIC_REMEDIES`). Each
         option must name parameters valid for its task (``tests/test_models.py`` checks it).
+    preprocessing : callable or None
+        ``preprocessing(model, feature_kinds, scale) -> transformer``: the family's own
+        preprocessing of tabular data in place of mlbench's (median imputation, one-hot encoded
+        categoricals; :func:`mlbench.models.preprocessing.make_preprocessor`). It may set
+        parameters of the unfitted ``model`` to match: CatBoost keeps categorical columns as text
+        and names them in its ``cat_features`` (native categoricals).
+    extra : str
+        The mlbench extra that installs the family's libraries (``modules``) when they are not
+        core dependencies (``boosters`` for LightGBM and CatBoost); a suite naming the family on
+        a machine without them stops before any job (:func:`mlbench.suite.check_machine`).
     """
 
     name: str
@@ -165,6 +175,8 @@ class ModelInfo:
     pruning: Pruning | None = None
     capacity_params: tuple[str, ...] = ()
     remedies: Mapping[str, Remedy | Mapping[str, Remedy]] = field(default_factory=dict)
+    preprocessing: Callable[[Any, Mapping[str, str], bool], Any] | None = None
+    extra: str = ""
 
     def remedy(self, kind: str, task_type: str) -> Remedy | None:
         """The family's remedy for a flagged check on a task type, or None when it names none.

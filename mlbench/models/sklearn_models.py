@@ -1,4 +1,5 @@
-"""scikit-learn model families: decision tree, random forest, KNN, logistic/ridge regression, dummy.
+"""scikit-learn model families: decision tree, random forest, extra trees, histogram gradient boosting,
+KNN, logistic/ridge regression, dummy.
 
 Parameter names are listed statically so a suite validates without importing sklearn
 (1 s of import time); ``tests/test_models.py`` checks them against the estimators.
@@ -29,6 +30,31 @@ _TREE_CLF = _TREE | {"class_weight"}
 
 _FOREST = (_TREE - {"splitter"}) | {"n_estimators", "bootstrap", "oob_score", "warm_start", "max_samples"}
 _FOREST_CLF = _FOREST | {"class_weight"}
+
+_HGB = frozenset(
+    {
+        "loss",
+        "learning_rate",
+        "max_iter",
+        "max_leaf_nodes",
+        "max_depth",
+        "min_samples_leaf",
+        "l2_regularization",
+        "max_features",
+        "max_bins",
+        "categorical_features",
+        "monotonic_cst",
+        "interaction_cst",
+        "warm_start",
+        "early_stopping",
+        "scoring",
+        "validation_fraction",
+        "n_iter_no_change",
+        "tol",
+    }
+)
+_HGB_CLF = _HGB | {"class_weight"}
+_HGB_REG = _HGB | {"quantile"}
 
 # `device` is mlbench's: cpu = scikit-learn, cuda = the torch KNN on the job's GPU, auto = the
 # torch KNN when the worker sees a GPU, else scikit-learn
@@ -68,6 +94,24 @@ _RF_SPACE = {
     "min_samples_split": {"int": [2, 4], **_LOG},
     "min_samples_leaf": [1, 2, 3, 4, 5, 10, 20, 40, 80],
 }
+_XT_SPACE = {
+    # TabArena's extra trees space (tabarena/models/extra_trees/hpo.py; it also fixes
+    # n_estimators at 50, and bootstrap at false, scikit-learn's default)
+    "max_features": ["sqrt", 0.5, 0.75, 1.0],
+    "min_samples_split": {"int": [2, 32], **_LOG},
+    "min_impurity_decrease": [0.0, 1.0e-5, 3.0e-5, 1.0e-4, 3.0e-4, 1.0e-3],
+}
+_HGB_SPACE = {
+    # TabArena has no HistGradientBoosting: its LightGBM space in scikit-learn's names
+    # (num_leaves = max_leaf_nodes, min_data_in_leaf = min_samples_leaf, lambda_l2 =
+    # l2_regularization, feature_fraction = max_features), with the number of rounds added
+    "learning_rate": {"float": [5.0e-3, 0.1], **_LOG},
+    "max_leaf_nodes": {"int": [2, 200], **_LOG},
+    "min_samples_leaf": {"int": [1, 64], **_LOG},
+    "l2_regularization": {"float": [1.0e-4, 2.0]},
+    "max_features": {"float": [0.4, 1.0]},
+    "max_iter": {"int": [100, 1000], **_LOG},
+}
 _TREE_SPACE = {
     # TabArena has no single decision tree: its random forest space for one tree, plus the depth
     "max_features": {"float": [0.4, 1.0]},
@@ -103,6 +147,38 @@ def _random_forest(params: dict[str, Any], task_type: str, seed: int, n_jobs: in
 
     cls = RandomForestClassifier if task_type == "classification" else RandomForestRegressor
     return cls(random_state=seed, n_jobs=n_jobs, **params)
+
+
+def _extra_trees(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
+    from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+
+    cls = ExtraTreesClassifier if task_type == "classification" else ExtraTreesRegressor
+    return cls(random_state=seed, n_jobs=n_jobs, **params)
+
+
+def _hist_gradient_boosting(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    cls = HistGradientBoostingClassifier if task_type == "classification" else HistGradientBoostingRegressor
+    return cls(random_state=seed, **params)
+
+
+def _staged_hgb(model: Any, X: Any) -> tuple[list[int], list[Any], dict[str, int]]:
+    """Predictions after ``k`` boosting iterations (scikit-learn's ``staged_predict_proba``), no refit.
+
+    scikit-learn keeps every iteration it trained, early stopping or not (the ``n_iter_no_change``
+    past the best included), so the rounds trained and kept are the same.
+    """
+    import numpy as np
+
+    from mlbench.models.base import staged_sizes
+
+    kept = int(model.n_iter_)
+    sizes = staged_sizes(kept)
+    wanted = set(sizes)
+    stages = model.staged_predict_proba(X) if hasattr(model, "predict_proba") else model.staged_predict(X)
+    outputs = [np.asarray(out) for k, out in enumerate(stages, start=1) if k in wanted]
+    return sizes, outputs, {"trained": kept, "kept": kept}
 
 
 def _knn(params: dict[str, Any], task_type: str, seed: int, n_jobs: int) -> Any:
@@ -221,6 +297,39 @@ register_model(
             "degradation": Remedy("fewer parameters", "random_forest: {min_samples_leaf: 10}"),
             "boosting": Remedy("fewer parameters", "random_forest: {min_samples_leaf: 5}"),
             "underfitting": Remedy("more capacity", "random_forest: {max_depth: null}"),
+        },
+    )
+)
+register_model(
+    ModelInfo(
+        name="extra_trees",
+        factory=_extra_trees,
+        task_types=("classification", "regression"),
+        param_names={"classification": _FOREST_CLF, "regression": _FOREST},
+        description="sklearn ExtraTreesClassifier / ExtraTreesRegressor",
+        describe=_describe,
+        staged=_staged_forest,
+        tuning_space=_both(_XT_SPACE),
+        capacity_params=("max_depth", "n_estimators", "max_leaf_nodes"),
+        remedies={
+            "degradation": Remedy("fewer parameters", "extra_trees: {max_depth: 8}"),
+            "boosting": Remedy("fewer parameters", "extra_trees: {min_samples_leaf: 5}"),
+        },
+    )
+)
+register_model(
+    ModelInfo(
+        name="hist_gradient_boosting",
+        factory=_hist_gradient_boosting,
+        task_types=("classification", "regression"),
+        param_names={"classification": _HGB_CLF, "regression": _HGB_REG},
+        description="sklearn HistGradientBoostingClassifier / HistGradientBoostingRegressor",
+        staged=_staged_hgb,
+        tuning_space=_both(_HGB_SPACE),
+        capacity_params=("max_leaf_nodes", "max_iter", "max_depth"),
+        remedies={
+            "degradation": Remedy("early stopping", "hist_gradient_boosting: {early_stopping: true}"),
+            "boosting": Remedy("early stopping", "hist_gradient_boosting: {early_stopping: true}"),
         },
     )
 )

@@ -25,7 +25,9 @@ _COMPARISON_TITLES = {
 
 
 def summarize_mismatch(
-    diagnostics: Any, datasets: Callable[[str], Any] | None = None
+    diagnostics: Any,
+    datasets: Callable[[str], Any] | None = None,
+    importance: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Summary items of the mismatch section, one per dataset (sorted by name).
 
@@ -36,12 +38,18 @@ def summarize_mismatch(
     datasets : callable, optional
         ``name -> Dataset or None``, to fetch the images the domain classifier ranked most unlike
         training.
+    importance : dict, optional
+        Dataset name -> the permutation importance of its best-ranked model
+        (:func:`mlbench.analysis.importance.importance_table` rows): each comparison then ranks
+        its shifted features by it (``by_importance``, ``importance_model``; see
+        :func:`mlbench.analysis.importance.shift_by_importance`).
 
     Returns
     -------
     list of dict
         ``{"name", "comparisons": [{"comparison", "title", "verdict", "flagged", "error", "auc",
-        "domain_p", "n_train", "n_test", "flagged_rows", "histograms", "label", "unlike"}]}``.
+        "domain_p", "n_train", "n_test", "flagged_rows", "histograms", "label", "unlike",
+        "by_importance", "importance_model"}]}``.
     """
     if diagnostics is None or len(diagnostics) == 0:
         return []
@@ -86,7 +94,16 @@ def summarize_mismatch(
                 "histograms": detail.get("histograms") or {},
                 "label": detail.get("label"),
                 "unlike": None,
+                "by_importance": [],
+                "importance_model": None,
             }
+            table = (importance or {}).get(name)
+            if table is not None and len(table):
+                from mlbench.analysis.importance import shift_by_importance
+
+                shifted = part[(part["check"] == "feature") & part["flagged"].astype(bool)]
+                item["by_importance"] = shift_by_importance(shifted.to_dict("records"), table)
+                item["importance_model"] = str(table["model"].iloc[0])
             unlike = detail.get("unlike")
             if unlike and datasets is not None and item["kind"] == "image":
                 item["unlike"] = _unlike_images(datasets(name), unlike)

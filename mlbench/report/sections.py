@@ -636,3 +636,65 @@ def ensembles(df: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[str, 
             entries.sort(key=lambda e: (e["n_train"] is None, e["n_train"] or 0.0))
         out[str(dataset)] = {"gains": records(g), "weights": by_ensemble, "pays_from": pays_from}
     return out
+
+
+# --------------------------------------------------------------------------------------------- importance
+
+
+#: Features listed per model in a dataset's importance table, and models per dataset.
+TOP_FEATURES, TOP_MODELS = 10, 3
+
+
+def importance(
+    df: pd.DataFrame, items: list[dict[str, Any]]
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The most important features of each dataset's best models, and the best model's whole table.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The run's results (``importance_json`` where jobs computed it).
+    items : list of dict
+        The datasets' summaries, with their ranked ``leaderboard``.
+
+    Returns
+    -------
+    sections : dict
+        Dataset name -> ``{"models": [{"model", "metric", "ci_method", "n_folds", "features":
+        [{"feature", "mean", "ci_low", "ci_high", "rank", "share"}]}]}``: the best-ranked
+        models with an importance (at most :data:`TOP_MODELS`), each with its
+        :data:`TOP_FEATURES` most important features (:func:`mlbench.analysis.importance.top_features`).
+    best : dict
+        Dataset name -> the :func:`mlbench.analysis.importance.importance_table` rows of the
+        best-ranked model with an importance (every feature), for the mismatch section.
+    """
+    from mlbench.analysis.importance import importance_table, top_features
+
+    table = importance_table(df)
+    if table.empty:
+        return {}, {}
+    out: dict[str, dict[str, Any]] = {}
+    best: dict[str, Any] = {}
+    for ds in items:
+        name = ds["name"]
+        have = set(table.loc[table["dataset"] == name, "model"])
+        models = [r["model"] for r in ds["leaderboard"] if r["model"] in have][:TOP_MODELS]
+        if not models:
+            continue
+        best[name] = table[(table["dataset"] == name) & (table["model"] == models[0])]
+        entries = []
+        for model in models:
+            top = top_features(table, name, model, TOP_FEATURES)
+            first = top.iloc[0]
+            entries.append(
+                {
+                    "model": model,
+                    "metric": str(first["metric"]),
+                    "ci_method": str(first["ci_method"]),
+                    "n_folds": int(first["n_folds"]),
+                    "n_features": int(((table["dataset"] == name) & (table["model"] == model)).sum()),
+                    "features": records(top[["feature", "mean", "ci_low", "ci_high", "rank", "share"]]),
+                }
+            )
+        out[name] = {"models": entries}
+    return out, best

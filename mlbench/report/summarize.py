@@ -37,6 +37,7 @@ _COLUMNS = (
     "peak_memory_mb",
     "started_at",
     "finished_at",
+    "importance_json",
 )
 
 #: Lines of an error shown before the rest is folded into a <details>.
@@ -147,6 +148,9 @@ def summarize(
         ds["ensembles"] = ensembles.get(ds["name"])
         ds["overfitting"] = overfit.get(ds["name"])
         ds["tuning"] = tuning.get(ds["name"])
+    importance, best_importance = sections.importance(named, items)
+    for ds in items:
+        ds["importance"] = importance.get(ds["name"])
     summary = {
         "header": _header(df, meta),
         "overall": sections.overall(named, primary, alpha),
@@ -156,7 +160,7 @@ def summarize(
     }
     from mlbench.report.mismatch import summarize_mismatch
 
-    summary["mismatch"] = summarize_mismatch(diagnostics, loader)
+    summary["mismatch"] = summarize_mismatch(diagnostics, loader, importance=best_importance)
     return jsonable(summary)
 
 

@@ -125,7 +125,9 @@ def check_machine(suite: Suite) -> None:
     Imports the suite's plugins (then checks the models, metrics and executor kinds they
     register), checks that the data files and folders it names exist and that a csv has its
     target column, that an explicit ``executor.gpus`` names cards this machine has, and that
-    the optional libraries it needs (Optuna to tune) are installed. A run calls it once before
+    the optional libraries it needs (Optuna to tune, mlbench[boosters] for lightgbm and catboost)
+    are installed, and fetches the OpenML tasks and suites it names into the cache when they are
+    not there (an ``openml_suite:`` expands into its tasks here). A run calls it once before
     anything else; ``mlbench validate`` too.
 
     Raises
@@ -134,7 +136,7 @@ def check_machine(suite: Suite) -> None:
         Every problem found, each as ``FILE:LINE:COL: path: what, and the fix``.
     """
     filename = str(suite.path) if suite.path is not None else "<suite>"
-    parse_suite(
+    checked = parse_suite(
         suite.text,
         filename=filename,
         base_dir=suite.base_dir,
@@ -142,6 +144,9 @@ def check_machine(suite: Suite) -> None:
         path=suite.path,
         machine=True,
     )
+    # an `openml_suite:` study first fetched here (reading is pure: it expanded to nothing when
+    # not cached) now expands into its tasks
+    suite.datasets = checked.datasets
 
 
 def parse_suite(

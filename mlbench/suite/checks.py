@@ -17,7 +17,13 @@ from typing import Any
 import yaml
 
 from mlbench.errors import ConfigError, did_you_mean
-from mlbench.suite.jobs import ENSEMBLE_KINDS, DatasetEntry, EnsembleSpec, ModelSpec
+from mlbench.suite.jobs import (
+    DEFAULT_IMPORTANCE_REPEATS,
+    ENSEMBLE_KINDS,
+    DatasetEntry,
+    EnsembleSpec,
+    ModelSpec,
+)
 from mlbench.suite.locations import Problems, dotted
 from mlbench.suite.schema import TASK_TYPES, Resampling
 
@@ -153,8 +159,7 @@ def check_datasets(
         return []  # pydantic reported it
     out: list[DatasetEntry] = []
     names: dict[str, int] = {}
-    for i, entry in enumerate(entries):
-        loc = ("datasets", i)
+    for i, entry, loc in _expand_openml_suites(entries, problems, files=files):
         entry = dataset_entry(entry)
         if not isinstance(entry, dict) or not all(isinstance(k, str) for k in entry):
             problems.add(
@@ -208,6 +213,49 @@ def check_datasets(
             continue
         names[name] = i
         out.append(DatasetEntry(name=name, spec=entry))
+    return out
+
+
+def _expand_openml_suites(
+    entries: list[Any], problems: Problems, *, files: bool
+) -> list[tuple[int, Any, tuple[Any, ...]]]:
+    """``(index, entry, location)`` of each dataset entry, an ``openml_suite: <id>`` replaced by its tasks.
+
+    A suite's entry becomes one ``{openml_task: <id>}`` per task of the study (with the entry's
+    ``folds``), in the study's order, all located at the suite's entry. The list of tasks comes
+    from the cache (:func:`mlbench.datasets.openml.suite_tasks`); with ``files`` (the machine
+    check) it is downloaded once when missing. Reading a suite is pure: a study not cached yet
+    then expands to nothing until the machine check (:func:`mlbench.suite.check_machine`, the
+    first step of a run) has fetched it.
+    """
+    out: list[tuple[int, Any, tuple[Any, ...]]] = []
+    for i, entry in enumerate(entries):
+        loc = ("datasets", i)
+        if not (isinstance(entry, dict) and "openml_suite" in entry):
+            out.append((i, entry, loc))
+            continue
+        from mlbench.datasets.openml import check_positive_id, check_task_folds, suite_tasks
+        from mlbench.errors import DatasetError
+
+        extra = sorted(set(entry) - {"openml_suite", "folds"})
+        if extra:
+            hint = did_you_mean(str(extra[0]), ["folds"])
+            problems.add(
+                (*loc, extra[0]),
+                f"unknown key {extra[0]!r} for an openml_suite entry.{hint} Valid keys: folds, openml_suite",
+                key=True,
+            )
+            continue
+        name = f"openml_suite_{entry['openml_suite']}"
+        try:
+            study = check_positive_id(entry["openml_suite"], name, "openml_suite")
+            check_task_folds(entry.get("folds"), name)
+            tasks = suite_tasks(study, name, download=files)
+        except DatasetError as exc:
+            problems.add((*loc, "openml_suite"), str(exc))
+            continue
+        folds = {"folds": entry["folds"]} if entry.get("folds") is not None else {}
+        out.extend((i, {"openml_task": task, **folds}, loc) for task in tasks or [])
     return out
 
 
@@ -272,7 +320,7 @@ def check_models(entries: Any, problems: Problems, *, pending: bool = False) -> 
 
     if not isinstance(entries, list):
         return []
-    specs: list[tuple[str, dict[str, Any], int, str | None, str, bool, tuple, dict | None]] = []
+    specs: list[tuple[str, dict[str, Any], int, str | None, str, bool, tuple, dict | None, dict | None]] = []
     for i, entry in enumerate(entries):
         loc = ("models", i)
         parsed = _one_key_entry(
@@ -308,6 +356,8 @@ def check_models(entries: Any, problems: Problems, *, pending: bool = False) -> 
         if label is not None and (not isinstance(label, str) or not label.strip()):
             problems.add((*ploc, "label"), f"label must be a non-empty string, got {label!r}")
             bad = True
+        importance = _check_importance(options.get("importance", False), (*ploc, "importance"), problems)
+        bad = bad or importance is False
         grid = options.get("grid", {})
         if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
             problems.add(
@@ -340,14 +390,14 @@ def check_models(entries: Any, problems: Problems, *, pending: bool = False) -> 
             if bad:
                 break
             tag = ", ".join(f"{k}={_format_value(v)}" for k, v in zip(grid, combo, strict=True))
-            specs.append((name, variant, i, label, tag, sanity, ploc, tune))
+            specs.append((name, variant, i, label, tag, sanity, ploc, tune, importance))
     counts: dict[str, int] = {}
     for name, *_ in specs:
         counts[name] = counts.get(name, 0) + 1
     out: list[ModelSpec] = []
     labels: dict[str, int] = {}
     configs: dict[str, int] = {}
-    for name, params, i, label, tag, sanity, ploc, tune in specs:
+    for name, params, i, label, tag, sanity, ploc, tune, importance in specs:
         if label is None:
             label = name
             if tag:
@@ -383,7 +433,15 @@ def check_models(entries: Any, problems: Problems, *, pending: bool = False) -> 
         line, col = problems.locate(ploc)
         where = f"{problems.filename}:{line}:{col}"
         out.append(
-            ModelSpec(name=name, label=label, params=dict(params), sanity=sanity, where=where, tune=tune)
+            ModelSpec(
+                name=name,
+                label=label,
+                params=dict(params),
+                sanity=sanity,
+                where=where,
+                tune=tune,
+                importance=importance,
+            )
         )
     return out
 
@@ -426,7 +484,37 @@ def with_baseline(models: list[ModelSpec], problems: Problems) -> list[ModelSpec
 
 
 #: Model-entry keys that are mlbench options, not estimator parameters.
-RESERVED_MODEL_KEYS = ("grid", "sanity", "label", "tune")
+RESERVED_MODEL_KEYS = ("grid", "sanity", "label", "tune", "importance")
+
+_IMPORTANCE_USAGE = "importance is true, false or a mapping like `{n_repeats: 10}`"
+
+
+def _check_importance(value: Any, loc: tuple, problems: Problems) -> dict[str, Any] | bool | None:
+    """``importance:`` of a model entry: ``{"n_repeats": n}``, None when off, False after a problem."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        return {"n_repeats": DEFAULT_IMPORTANCE_REPEATS}
+    if not isinstance(value, dict):
+        problems.add(loc, f"{_IMPORTANCE_USAGE}, got {value!r}")
+        return False
+    for key in value:
+        if key != "n_repeats":
+            problems.add(
+                (*loc, key),
+                f"unknown key {key!r} in importance.{did_you_mean(str(key), ['n_repeats'])} "
+                "Valid keys: n_repeats",
+                key=True,
+            )
+            return False
+    n = value.get("n_repeats", DEFAULT_IMPORTANCE_REPEATS)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1000:
+        problems.add(
+            (*loc, "n_repeats"),
+            f"n_repeats is the shuffles per feature, a whole number from 1 to 1000; got {n!r}",
+        )
+        return False
+    return {"n_repeats": n}
 
 
 def info_param_problems(info: Any, params: dict[str, Any]) -> list[tuple[str, str]]:
@@ -528,12 +616,20 @@ def check_local_gpus(value: Any, problems: Problems) -> None:
 
 
 def check_extras(data: dict[str, Any], problems: Problems) -> None:
-    """Optional libraries the suite needs on this machine (a machine check): Optuna to tune."""
+    """Optional libraries the suite needs on this machine (a machine check): Optuna to tune, the
+    libraries of model families from an extra (``lightgbm`` and ``catboost``: ``mlbench[boosters]``)."""
     models = data.get("models")
     if not isinstance(models, list):
         return
     missing: str | None = None
     for i, entry in enumerate(models):
+        name = (
+            entry if isinstance(entry, str) else next(iter(entry), None) if isinstance(entry, dict) else None
+        )
+        if isinstance(name, str):
+            for message in _family_extra_missing(name):
+                at = ("models", i) if isinstance(entry, str) else ("models", i, name)
+                problems.add(at, message, key=not isinstance(entry, str))
         if not (isinstance(entry, dict) and len(entry) == 1):
             continue
         ((name, params),) = entry.items()
@@ -544,6 +640,26 @@ def check_extras(data: dict[str, Any], problems: Problems) -> None:
                 missing = optuna_missing() or ""
             if missing:
                 problems.add(("models", i, name, "tune"), missing, key=True)
+
+
+def _family_extra_missing(name: str) -> list[str]:
+    """Why a family from an mlbench extra cannot run here (its library is not installed); [] if it can."""
+    from mlbench.models import MODELS
+
+    if name not in MODELS or not MODELS.get(name).extra:
+        return []
+    from mlbench._optional import MissingDependency, require
+
+    info = MODELS.get(name)
+    for module in info.modules:
+        try:
+            require(module, extra=info.extra)
+        except MissingDependency:
+            return [
+                f"model {name!r} needs {module}, which is not installed; install mlbench[{info.extra}] "
+                f"(`pip install 'mlbench[{info.extra}]'`)"
+            ]
+    return []
 
 
 #: Keys of an ``ensembles:`` entry per kind, besides the common ``members`` and ``label``.

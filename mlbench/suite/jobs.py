@@ -27,6 +27,8 @@ class ModelSpec:
     where: str = ""
     #: the checked ``tune:`` block (see :func:`mlbench.suite.tune.check_tune`); None when untuned
     tune: dict[str, Any] | None = None
+    #: ``importance:`` as ``{"n_repeats": n}``; None when not asked for
+    importance: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class DatasetEntry:
     name: str
     spec: dict[str, Any]
 
+
+#: Shuffles of each feature when ``importance: true`` (or ``--importance``) gives no
+#: ``n_repeats``: scikit-learn's default for ``permutation_importance``.
+DEFAULT_IMPORTANCE_REPEATS = 5
 
 #: Ensemble kinds an ``ensembles:`` entry may name.
 ENSEMBLE_KINDS = ("caruana", "stacking", "voting")
@@ -144,6 +150,9 @@ class Job:
     #: ``job_seconds`` (the budget itself); None when untuned. The block (not the two times) is
     #: part of the job id.
     tune: dict[str, Any] | None = None
+    #: permutation importance on the test rows (``{"n_repeats": n}``); a diagnostic like
+    #: ``sanity``, not part of the job id
+    importance: dict[str, Any] | None = None
 
 
 @dataclass
@@ -165,6 +174,8 @@ class Suite:
     text: str = ""
     plugins: tuple[str, ...] = ()
     sanity: bool = False
+    #: ``mlbench run --importance``: permutation importance for every model without its own setting
+    importance: bool = False
     #: built after the jobs from their validation predictions; they add no jobs
     ensembles: list[EnsembleSpec] = field(default_factory=list)
     #: train/test mismatch checks run by the coordinator; they add no jobs
@@ -175,7 +186,10 @@ class Suite:
         return {task: names[0] for task, names in self.metrics.items()}
 
     def n_folds(self, dataset: DatasetEntry) -> int:
-        """Folds for one dataset: 1 when the dataset brings its own test file."""
+        """Folds for one dataset: 1 when the dataset brings its own test file; an OpenML task's
+        ``folds`` (default 10, OpenML's 10-fold cross-validation) of its official splits."""
+        if "openml_task" in dataset.spec:
+            return int(dataset.spec.get("folds") or 10)
         return 1 if "test" in dataset.spec else self.resampling.n_folds()
 
     def _job_tune(self, model: ModelSpec) -> dict[str, Any] | None:
@@ -188,6 +202,11 @@ class Suite:
             "timeout": job_budget(model.tune, self.budget.job_seconds),
             "job_seconds": float(self.budget.job_seconds),
         }
+
+    def _job_importance(self, model: ModelSpec) -> dict[str, Any] | None:
+        if model.importance is not None:
+            return model.importance
+        return {"n_repeats": DEFAULT_IMPORTANCE_REPEATS} if self.importance else None
 
     def expand(self) -> list[Job]:
         """Return every job of the suite, in a stable order (dataset, model, fold, size, repeat)."""
@@ -236,6 +255,7 @@ class Suite:
                                     plugins=self.plugins,
                                     sanity=model.sanity or self.sanity,
                                     tune=self._job_tune(model),
+                                    importance=self._job_importance(model),
                                 )
                             )
         return jobs
