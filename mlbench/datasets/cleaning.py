@@ -237,19 +237,42 @@ def _naive(dt: pd.Series) -> pd.Series:
     return dt
 
 
-def _to_datetime(text: pd.Series, fmt: str) -> pd.Series:
+def _to_datetime(text: pd.Series, fmt: str | None, dayfirst: bool = False) -> pd.Series:
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Could not infer format": the coerced NaT say it
         try:
-            return _naive(pd.to_datetime(text, format=fmt, errors="coerce"))
+            return _naive(pd.to_datetime(text, format=fmt, dayfirst=dayfirst, errors="coerce"))
         except (ValueError, TypeError):
             # offsets that differ between rows (summer time): read as UTC, then as naive UTC time
-            return pd.to_datetime(text, format=fmt, errors="coerce", utc=True).dt.tz_localize(None)
+            parsed = pd.to_datetime(text, format=fmt, dayfirst=dayfirst, errors="coerce", utc=True)
+            return parsed.dt.tz_localize(None)
 
 
-def parse_dates(col: pd.Series, *, declared: bool = False) -> pd.Series | None:
+#: How text declared a date is read, in order: ISO 8601, the format of the first value (month
+#: first, then day first), each value on its own.
+_DATE_READINGS: tuple[tuple[str | None, bool], ...] = (
+    ("ISO8601", False),
+    (None, False),
+    (None, True),
+    ("mixed", False),
+)
+
+
+def _declared_dates(text: pd.Series, first: int = 0) -> tuple[pd.Series, int]:
+    """Text declared a date, read with one format for the whole column (so 01/02/2020 is the same
+    day in every row): the first of :data:`_DATE_READINGS` from ``first`` on that reads every value.
+    Returns the dates and that reading's index (a test table is read the same way)."""
+    parsed = text
+    for i in range(first, len(_DATE_READINGS)):
+        parsed = _to_datetime(text, *_DATE_READINGS[i])
+        if not parsed.isna().any():
+            return parsed, i
+    return parsed, len(_DATE_READINGS) - 1
+
+
+def parse_dates(col: pd.Series, *, declared: bool = False, reading: int = 0) -> pd.Series | None:
     """The column as naive datetimes when every value present is a date, else None.
 
     Parameters
@@ -260,6 +283,9 @@ def parse_dates(col: pd.Series, *, declared: bool = False) -> pd.Series | None:
         date counts, and numbers are read as text (``20200131``, ``2020``). Otherwise only a
         datetime dtype (also parquet timestamps), Python ``date``/``datetime`` objects (parquet
         ``date32``) and ISO 8601 text (``2020-01-31``, ``2020-01-31T10:00:00``) count.
+    reading : int
+        Declared text: the first way to read it (see :func:`date_reading`), so a test table is
+        read as its training table was.
 
     Returns
     -------
@@ -294,14 +320,20 @@ def parse_dates(col: pd.Series, *, declared: bool = False) -> pd.Series | None:
         ):
             return None
     if text is not None:
-        parsed = _to_datetime(text, "ISO8601")
-        if declared and parsed.isna().any():
-            parsed = _to_datetime(text, "mixed")
+        parsed = _declared_dates(text, reading)[0] if declared else _to_datetime(text, "ISO8601")
     if parsed.isna().any():
         return None
     out = pd.Series(pd.NaT, index=col.index, dtype=parsed.dtype)
     out[present.index] = parsed
     return out
+
+
+def date_reading(col: pd.Series) -> int:
+    """How a column declared a date is read as text (an index into the readings); 0 for others."""
+    present = col.dropna()
+    if len(present) == 0 or not all(isinstance(v, str) for v in present.iloc[:50]):
+        return 0
+    return _declared_dates(present.astype(str).str.strip())[1]
 
 
 def date_features(dates: pd.Series, column: str, parts: tuple[str, ...]) -> dict[str, pd.Series]:
@@ -310,8 +342,8 @@ def date_features(dates: pd.Series, column: str, parts: tuple[str, ...]) -> dict
     values = {
         "year": d.year,
         "month": d.month,
-        "day_of_year": d.dayofyear,
-        "day_of_week": d.dayofweek,
+        "day_of_year": d.day_of_year,
+        "day_of_week": d.day_of_week,
         "days": (d.floor("D") - _EPOCH) / pd.Timedelta(days=1),
         TIME_PART: d.hour + d.minute / 60 + (d.second + d.microsecond / 1e6) / 3600,
     }
@@ -352,6 +384,8 @@ class TablePlan:
 
     kinds: dict[str, str] = field(default_factory=dict)
     date_parts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: declared date columns read as text: how (so other tables read the same day from 01/02/2020)
+    date_readings: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, str] = field(default_factory=dict)
     declared: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -435,6 +469,8 @@ class TablePlan:
                 # a part constant in training (one year, all at midnight) carries nothing
                 parts = tuple(p for p in candidates if every[f"{col}_{p}"].nunique(dropna=True) > 1)
                 plan.date_parts[col] = parts
+                if role == "date":
+                    plan.date_readings[col] = date_reading(s)
                 out.update({f"{col}_{p}": every[f"{col}_{p}"] for p in parts})
                 continue
             out[col], n_inf = plan._convert(name, col, s, kind, "table")
@@ -538,7 +574,12 @@ class TablePlan:
         for col, kind in self.kinds.items():
             s = df[col]
             if kind == "date":
-                dates = parse_dates(s, declared=True) if s.notna().any() else pd.Series(pd.NaT, index=s.index)
+                reading = self.date_readings.get(col, 0)
+                dates = (
+                    parse_dates(s, declared=True, reading=reading)
+                    if s.notna().any()
+                    else pd.Series(pd.NaT, index=s.index)
+                )
                 if dates is None:
                     bad = _first_bad(s, lambda v: parse_dates(pd.Series([v]), declared=True) is not None)
                     raise DatasetError(
