@@ -102,11 +102,14 @@ def stop_rows(
     """
     if not early_stopping:
         return train_idx, train_idx[:0]
-    from mlbench.splits import validation_split
+    from mlbench.splits import RowSplitter
 
     # An early-stopping model holds its stopping set out of its own training rows, so every
-    # model sees exactly n_train labelled rows whatever the train size.
-    return validation_split(train_idx, ds.y, ds.task_type, job.resampling["val_fraction"] or 0.2, job.seed)
+    # model sees exactly n_train labelled rows whatever the train size (whole groups, or the
+    # latest rows, under group_kfold / time_series).
+    return RowSplitter.of(ds, job.resampling).validation(
+        train_idx, job.resampling["val_fraction"] or 0.2, job.seed
+    )
 
 
 class Classes:

@@ -473,7 +473,9 @@ def preflight_resampling(suite: Suite, jobs: list[Job] | None = None) -> None:
     from mlbench.errors import ConfigError, MlbenchError
 
     resampling = suite.resampling
-    if resampling.kind == "holdout":
+    if resampling.kind == "holdout" or resampling.column() is not None:
+        # group_kfold / time_series: groups and times against the folds were checked with the
+        # data by check_machine (mlbench.suite.checks.check_data), located at their keys
         return
     names = None if jobs is None else {job.dataset for job in jobs}
     folds = resampling.folds

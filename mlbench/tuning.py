@@ -229,9 +229,11 @@ def _tune_metric(job: Any, task: str) -> str:
 def _folds(job: Any, ds: Any, rows: Rows, matrix: Callable[[Any, np.ndarray | None], Any]) -> list[_Fold]:
     """The (fit rows, scored rows) of each evaluation: the job's training rows only, never its test fold."""
     if job.resampling.get("val", "holdout") == "cross_fit":
-        from mlbench.splits import cross_fit_folds
+        from mlbench.splits import RowSplitter
 
-        inner = cross_fit_folds(rows.train, ds.y, ds.task_type, job.resampling["inner_folds"], job.seed)
+        inner = RowSplitter.of(ds, job.resampling).inner_folds(
+            rows.train, job.resampling["inner_folds"], job.seed
+        )
         pairs = [(rows.train[fit], rows.train[oof]) for fit, oof in inner]
     else:
         if len(rows.val) == 0:

@@ -776,3 +776,60 @@ def test_messages_quote_plain_values_not_numpy_reprs(tmp_path):
     pd.DataFrame({"x": np.arange(6.0), "t": [True, False] * 3}).to_csv(tmp_path / "b.csv", index=False)
     message = load_error({"csv": "b.csv", "target": "t", "task": "regression"}, tmp_path)
     assert "np." not in message
+
+
+# --------------------------------------------------------------------------------------------------
+# The resampling's column is set aside (issue 18)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_the_resampling_column_is_set_aside_and_the_rows_stay_the_same(tmp_path):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {
+            "store": rng.choice(["a", "b", "c", None], 40),
+            "day": pd.date_range("2024-01-01", periods=20).repeat(2).strftime("%Y-%m-%d"),
+            "x": rng.normal(size=40),
+            "t": [None, *rng.integers(0, 2, 39)],
+        }
+    )
+    df.to_csv(tmp_path / "d.csv", index=False)
+    spec = {"csv": "d.csv", "target": "t", "drop": ["store"]}
+    plain = load_dataset(spec, tmp_path)
+    grouped = load_dataset(spec, tmp_path, resampling={"kind": "group_kfold", "group": "store"})
+    assert grouped is not plain and grouped.split_by == ("group", "store")
+    np.testing.assert_array_equal(grouped.y, plain.y)  # the same rows: fold indices mean the same rows
+    assert list(grouped.split_values) == [
+        str(v) if isinstance(v, str) else "(missing)" for v in df["store"][1:]
+    ]
+    assert "rows without a group form one group" in grouped.provenance
+    timed = load_dataset(spec, tmp_path, resampling={"kind": "time_series", "time": "day"})
+    assert not any(c.startswith("day") for c in timed.X.columns) and any(
+        c.startswith("day") for c in plain.X.columns
+    )
+    assert timed.split_values[0] == pd.Timestamp("2024-01-01").timestamp()
+    # kfold names no column: the very same cached dataset
+    assert load_dataset(spec, tmp_path, resampling={"kind": "kfold", "group": None}) is plain
+
+
+def test_builtin_tables_set_the_column_aside_and_images_have_none():
+    from mlbench.datasets.specs import SplitColumnError
+
+    iris = load_dataset({"builtin": "iris"}, resampling={"kind": "time_series", "time": "sepal length (cm)"})
+    assert "sepal length (cm)" not in iris.X.columns and "sepal length (cm)" not in iris.feature_kinds
+    assert len(iris.split_values) == len(iris.y) == 150
+    with pytest.raises(SplitColumnError, match=r"not in the dataset.*Did you mean 'petal width \(cm\)'"):
+        load_dataset({"builtin": "iris"}, resampling={"kind": "group_kfold", "group": "petal width"})
+    with pytest.raises(SplitColumnError, match="holds images, which have no columns"):
+        load_dataset({"builtin": "digits"}, resampling={"kind": "group_kfold", "group": "g"})
+
+
+def test_known_task_reads_no_data():
+    from mlbench.datasets import known_task
+
+    assert known_task({"builtin": "diabetes"}) == "regression"
+    assert known_task({"builtin": "synthetic_tabular", "task": "regression"}) == "regression"
+    assert known_task({"builtin": "synthetic_tabular"}) == "classification"
+    assert known_task({"image_folder": "x"}) == "classification"
+    assert known_task({"csv": "nope.csv", "target": "y"}) is None
+    assert known_task({"csv": "nope.csv", "target": "y", "task": "regression"}) == "regression"

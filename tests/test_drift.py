@@ -182,6 +182,29 @@ def test_nan_and_new_levels_are_handled():
     assert x["kind"] == "numeric" and x["train_missing"] == pytest.approx(1 / 3)
 
 
+def test_raw_tables_go_through_the_table_pipeline_first():
+    """Dates become numbers and ID-like columns are dropped before comparing, as in a run (issue 18)."""
+    rng = np.random.default_rng(0)
+    n = 200
+    raw = pd.DataFrame(
+        {
+            "ticket": [f"t{i}" for i in range(n)],  # unique text: an ID
+            "opened": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 90, n), unit="D"),
+            "x": rng.normal(size=n),
+        }
+    )
+    res = compare(raw.iloc[:100], raw.iloc[100:], permutations=50)
+    features = set(res.features["feature"])
+    assert "ticket" not in features and "opened" not in features and "opened_days" in features
+    assert res.features.set_index("feature").loc["opened_days", "kind"] == "numeric"
+    assert any("dropped ID-like columns" in s and "'ticket'" in s for s in res.steps)
+    assert res.to_dict()["steps"] == res.steps
+    assert not res.flagged  # random halves: the ID no longer tells them apart
+    # prepared tables (a dataset's X with its kinds) are compared as given
+    given = compare(raw.iloc[:100], raw.iloc[100:], feature_kinds={"ticket": "categorical"}, permutations=50)
+    assert "ticket" in set(given.features["feature"]) and given.steps == []
+
+
 def test_subsampling_caps_rows_and_is_seeded():
     d = table("digits")
     r1 = compare(d.iloc[:1000], d.iloc[1000:], target="target", max_rows=200, seed=5, permutations=50)

@@ -149,3 +149,252 @@ def test_cross_fit_folds_fall_back_on_few_rows():
     assert sorted(len(oof) for _, oof in folds) == [1, 1]
     with pytest.raises(ValueError, match="at least 2 training rows"):
         cross_fit_folds(np.array([4]), y, "classification", 5, seed=0)
+
+
+# --------------------------------------------------------------------------------------------------
+# group_kfold and time_series (issue 18)
+# --------------------------------------------------------------------------------------------------
+
+GROUPED = {**KFOLD, "kind": "group_kfold", "group": "g", "folds": 4}
+TIMED = {**KFOLD, "kind": "time_series", "time": "t", "folds": 3, "gap": 0}
+
+
+def grouped_rows(n: int = 120, n_groups: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    groups = np.array([f"g{i}" for i in rng.integers(0, n_groups, n)], dtype=object)
+    return rng.integers(0, 3, n), groups
+
+
+def test_group_folds_are_sklearns_and_no_group_crosses_a_fold():
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    y, groups = grouped_rows()
+    folds = make_folds(y, "classification", GROUPED, 3, split_values=groups)
+    expected = StratifiedGroupKFold(4, shuffle=True, random_state=3).split(np.zeros(len(y)), y, groups)
+    for (train, test), (e_train, e_test) in zip(folds, expected, strict=True):
+        np.testing.assert_array_equal(test, np.sort(e_test))
+        np.testing.assert_array_equal(train, np.sort(e_train))
+        assert not set(groups[train]) & set(groups[test])
+    yr = np.random.default_rng(1).normal(size=len(y))
+    reg = make_folds(yr, "regression", GROUPED, 3, split_values=groups)
+    expected = GroupKFold(4, shuffle=True, random_state=3).split(np.zeros(len(y)), yr, groups)
+    for (train, test), (_, e_test) in zip(reg, expected, strict=True):
+        np.testing.assert_array_equal(test, np.sort(e_test))
+        assert not set(groups[train]) & set(groups[test])
+    with pytest.raises(DatasetError, match="3 groups, fewer than 4 folds"):
+        make_folds(y, "classification", GROUPED, 0, split_values=np.array(["a", "b", "c"] * 40, dtype=object))
+    with pytest.raises(DatasetError, match="needs the group of every row"):
+        make_folds(y, "classification", GROUPED, 0)
+
+
+def test_grouped_validation_stop_rows_and_inner_folds_keep_groups_whole():
+    from mlbench.splits import RowSplitter
+
+    y, groups = grouped_rows(n=200, n_groups=16)
+    splitter = RowSplitter(y, "classification", GROUPED, groups)
+    for train, test in splitter.folds(0):
+        pool, val = splitter.validation(train, 0.2, 0)
+        assert len(val) and not set(groups[pool]) & set(groups[val])
+        assert set(pool) | set(val) == set(train) and not set(val) & set(test)
+        assert 0.1 < len(val) / len(train) < 0.35  # about val_fraction, whole groups
+        sub = splitter.subset(pool, 0.5, 0)
+        np.testing.assert_array_equal(sub, train_subset(pool, y, "classification", 0.5, 0))
+        for fit, oof in splitter.inner_folds(train, 3, 0):
+            assert not set(groups[train[fit]]) & set(groups[train[oof]])
+    one_group = np.array(["a"] * 200, dtype=object)
+    lonely = RowSplitter(y, "classification", {**GROUPED, "folds": 2}, one_group)
+    assert len(lonely.validation(np.arange(50), 0.2, 0)[1]) == 0  # nothing to hold out whole
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        lonely.inner_folds(np.arange(50), 3, 0)
+
+
+def test_time_folds_test_rows_follow_every_training_row():
+    from sklearn.model_selection import TimeSeriesSplit
+
+    rng = np.random.default_rng(0)
+    t = rng.permutation(60).astype(float)  # one row per time, rows not in time order
+    folds = make_folds(np.zeros(60), "regression", TIMED, 0, split_values=t)
+    order = np.argsort(t)
+    for (train, test), (e_train, e_test) in zip(folds, TimeSeriesSplit(3).split(order), strict=True):
+        # exactly sklearn's TimeSeriesSplit on the rows sorted by time
+        np.testing.assert_array_equal(np.sort(order[e_train]), train)
+        np.testing.assert_array_equal(np.sort(order[e_test]), test)
+        assert t[train].max() < t[test].min()
+    # rows sharing a time stay on one side; gap counts distinct times
+    days = np.repeat(np.arange(20.0), 3)
+    for train, test in make_folds(np.zeros(60), "regression", {**TIMED, "gap": 2}, 0, split_values=days):
+        assert days[train].max() + 2 < days[test].min()
+    with pytest.raises(DatasetError, match="5 distinct times, too few for 5 time-ordered folds"):
+        make_folds(
+            np.zeros(10), "regression", {**TIMED, "folds": 5}, 0, split_values=np.repeat(np.arange(5.0), 2)
+        )
+
+
+def test_time_validation_is_the_latest_rows_and_subsets_the_most_recent_nested():
+    from mlbench.splits import RowSplitter
+
+    rng = np.random.default_rng(0)
+    t = np.repeat(rng.permutation(50).astype(float), 2)  # two rows per time
+    y = rng.normal(size=100)
+    splitter = RowSplitter(y, "regression", TIMED, t)
+    train, test = splitter.folds(0)[-1]
+    pool, val = splitter.validation(train, 0.2, 0)
+    assert t[pool].max() < t[val].min() and set(pool) | set(val) == set(train)
+    assert len(val) == math.ceil(0.2 * len(train)) == 16  # the last 8 times of 38
+    # a cut inside a time moves to its start: 0.25 of 76 rows is 19, the last 10 times (20 rows)
+    pool, val = splitter.validation(train, 0.25, 0)
+    assert len(val) == 20 and t[pool].max() < t[val].min()
+    sizes = [splitter.subset(pool, s, 0) for s in (0.25, 0.5, 1.0)]
+    for small, large in itertools.pairwise(sizes):
+        assert set(small) <= set(large)
+    for sub in sizes:
+        rest = np.setdiff1d(pool, sub)
+        assert len(rest) == 0 or t[rest].max() <= t[sub].min()  # the most recent rows of the pool
+        assert t[sub].max() < t[test].min()
+    assert [len(s) for s in sizes] == [
+        len(train_subset(pool, y, "regression", s, 0)) for s in (0.25, 0.5, 1.0)
+    ]
+    with pytest.raises(ValueError, match="not available with time_series"):
+        splitter.inner_folds(train, 3, 0)
+
+
+def test_row_splitter_is_the_plain_functions_for_the_other_kinds():
+    from mlbench.splits import RowSplitter
+
+    y = load_wine().target
+    splitter = RowSplitter(y, "classification", KFOLD)
+    folds = splitter.folds(4)
+    for (a, b), (c, d) in zip(folds, make_folds(y, "classification", KFOLD, 4), strict=True):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    train = folds[0][0]
+    for mine, plain in zip(
+        splitter.validation(train, 0.2, 1), validation_split(train, y, "classification", 0.2, 1), strict=True
+    ):
+        np.testing.assert_array_equal(mine, plain)
+    np.testing.assert_array_equal(
+        splitter.subset(train, 40, 2), train_subset(train, y, "classification", 40, 2)
+    )
+    for (a, b), (c, d) in zip(
+        splitter.inner_folds(train, 3, 5), cross_fit_folds(train, y, "classification", 3, 5), strict=True
+    ):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+
+
+def daily_grouped_table(n: int = 240, seed: int = 0):
+    """Two rows a day (two stores) over 120 days, each row of one of 12 patients; a learnable label."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    days = np.repeat(pd.date_range("2020-01-01", periods=n // 2, freq="D"), 2)
+    patient = rng.integers(0, 12, n)
+    x = rng.normal(size=n)
+    y = (x + patient / 6 + rng.normal(scale=0.5, size=n) > 1).astype(int)
+    return pd.DataFrame(
+        {
+            "day": days.strftime("%Y-%m-%d"),
+            "patient": [f"p{p}" for p in patient],
+            "store": np.tile(["north", "south"], n // 2),
+            "x": x,
+            "x2": rng.normal(size=n),
+            "y": y,
+        }
+    )
+
+
+RUN_SUITE = """\
+name: {kind}
+datasets:
+  - csv: t.csv
+    target: y
+models:
+  - knn
+  - decision_tree
+  - logistic_regression: {{tune: {{trials: 3}}}}
+resampling: {{kind: {kind}, {key}: {column}, folds: 3, fit_on_val: false{extra}}}
+sweep: {{train_sizes: [0.5, 1.0]}}
+ensembles: [voting]
+diagnostics: {{permutations: 20}}
+"""
+
+
+@pytest.fixture(scope="module", params=["group_kfold", "time_series"])
+def column_run(request, tmp_path_factory):
+    """A real tiny run under each kind: learning curve sizes, a tuned model, an ensemble, the checks."""
+    from mlbench.pipeline import run_suite
+    from mlbench.reader import open_run
+    from mlbench.suite import load_suite
+
+    kind = request.param
+    root = tmp_path_factory.mktemp(kind)
+    table = daily_grouped_table()
+    table.to_csv(root / "t.csv", index=False)
+    key, column, extra = ("group", "patient", "") if kind == "group_kfold" else ("time", "day", ", gap: 2")
+    (root / "s.yaml").write_text(RUN_SUITE.format(kind=kind, key=key, column=column, extra=extra))
+    outcome = run_suite(load_suite(root / "s.yaml", output=root / "out"), workers=2)
+    assert outcome.report_error is None
+    return kind, table, open_run(root / "out")
+
+
+def _split_values(kind, table):
+    import pandas as pd
+
+    if kind == "group_kfold":
+        return table["patient"].to_numpy()
+    return pd.to_datetime(table["day"]).to_numpy()
+
+
+def test_column_run_keeps_every_split_apart(column_run):
+    kind, table, run = column_run
+    results = run.results()
+    assert (results["status"] == "ok").all(), results[["model", "status", "error"]]
+    values = _split_values(kind, table)
+    jobs = results[~results["model"].str.startswith("ensemble")]
+    assert len(jobs) == 18
+    for job_id in jobs["job_id"]:
+        p = run.predictions(job_id)
+        train, val, test = (values[p[f"{s}_index"]] for s in ("train", "val", "test"))
+        assert len(train) and len(val) and len(test)
+        if kind == "group_kfold":
+            # no group on both sides of any split: train, validation, test
+            assert not set(train) & set(test) and not set(val) & set(test) and not set(train) & set(val)
+        else:
+            # the test period follows the training rows (after a gap of 2 days); validation = latest training rows
+            assert train.max() < val.min() and val.max() + np.timedelta64(2, "D") < test.min()
+
+
+def test_column_run_learning_curve_subsets_are_nested(column_run):
+    kind, table, run = column_run
+    values = _split_values(kind, table)
+    jobs = run.results()
+    jobs = jobs[jobs["model"] == "knn"]
+    for _, fold in jobs.groupby("fold"):
+        small, large = (
+            run.predictions(fold.loc[fold["train_size"] == size, "job_id"].iloc[0])["train_index"]
+            for size in (0.5, 1.0)
+        )
+        assert set(small) < set(large)
+        if kind == "time_series":
+            # the smaller training set is the most recent part of the larger one
+            assert values[small].min() >= values[np.setdiff1d(large, small)].max()
+
+
+def test_column_run_tunes_builds_ensembles_and_checks_the_folds(column_run):
+    kind, _, run = column_run
+    results = run.results()
+    tuned = results[results["model"] == "logistic_regression(tuned)"]
+    assert len(tuned) == 6 and (tuned["n_trials"] == 3).all()
+    ensembles = results[results["model"] == "ensemble:voting"]
+    assert len(ensembles) == 6 and (ensembles["status"] == "ok").all()
+    diag = run.diagnostics()
+    verdict = diag[(diag["check"] == "verdict") & (diag["comparison"] == "cv_fold_0")]
+    assert len(verdict) == 1 and verdict["verdict"].iloc[0].startswith(("No mismatch", "Mismatch"))
+    features = set(diag.loc[diag["check"] == "feature", "feature"])
+    column = "patient" if kind == "group_kfold" else "day"
+    # the resampling column is never a feature (nor its date parts), in the jobs or the checks
+    assert features and not any(f == column or f.startswith(f"{column}_") for f in features)
+    provenance = results["dataset_provenance"].iloc[0]
+    assert f"resampling: {kind} by '{column}'" in provenance
+    html = (run.path / "index.html").read_text()
+    assert f"resampling: {kind} by &#39;{column}&#39;" in html  # the report's data note says which

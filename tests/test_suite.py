@@ -529,6 +529,54 @@ ERROR_CASES = [
         "8:22: ensembles[1].caruana.label",
         ["'mix' is listed twice (entry 0)"],
     ),
+    # issue 18: grouped and time-ordered resampling, parameters per task
+    (
+        "group-kfold-without-group",
+        HEAD + "resampling: {kind: group_kfold, folds: 3}\n",
+        "3:20: resampling.kind",
+        ["kind: group_kfold needs `group: COLUMN`", "the column that holds the groups"],
+    ),
+    (
+        "time-series-without-time",
+        HEAD + "resampling:\n  kind: time_series\n",
+        "4:9: resampling.kind",
+        ["kind: time_series needs `time: COLUMN`"],
+    ),
+    (
+        "group-with-kfold",
+        HEAD + "resampling:\n  kind: kfold\n  group: store\n",
+        "5:10: resampling.group",
+        ["group only applies to `kind: group_kfold`"],
+    ),
+    (
+        "gap-without-time-series",
+        HEAD + "resampling:\n  gap: 2\n",
+        "4:8: resampling.gap",
+        ["gap only applies to `kind: time_series`"],
+    ),
+    (
+        "cross-fit-with-time-series",
+        HEAD + "resampling:\n  kind: time_series\n  time: day\n  val: cross_fit\n",
+        "6:8: resampling.val",
+        ["which time_series forbids", "val: holdout"],
+    ),
+    (
+        "classification-parameter-on-a-regression-dataset",
+        "datasets: [iris, diabetes]\nmodels:\n  - logistic_regression: {C: 0.1}\n",
+        "3:27: models[0].logistic_regression.C",
+        [
+            "logistic_regression takes 'C' for classification only",
+            "dataset 'diabetes' is regression: every such job would fail",
+            "Valid regression parameters of logistic_regression: alpha, copy_X",
+        ],
+    ),
+    (
+        "classification-parameter-in-a-grid-on-a-regression-dataset",
+        "datasets:\n  - builtin: synthetic_tabular\n    task: regression\n"
+        "models:\n  - logistic_regression: {grid: {C: [0.1, 1.0]}}\n",
+        "5:34: models[0].logistic_regression.grid.C",
+        ["takes 'C' for classification only", "'synthetic_tabular' is regression"],
+    ),
 ]
 
 
@@ -1252,3 +1300,112 @@ def test_without_the_boosters_extra_a_suite_naming_lightgbm_stops_before_any_job
     assert not (tmp_path / "out").exists()  # stopped before any job
     # reading the suite stays pure: no library looked for
     assert [m.name for m in load_suite(suite).models] == ["knn", "lightgbm", "catboost"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. grouped and time-ordered resampling, parameters per task (issue 18)
+
+
+def write_daily(folder: Path, name: str = "daily.csv") -> Path:
+    """30 days, two shops a day (4 groups of rows), a numeric target."""
+    lines = ["day,shop,x,y"]
+    for d in range(30):
+        for s in range(2):
+            lines.append(
+                f"2024-01-{d + 1:02d},{'abcd'[(d + s) % 4]},{d * 0.1 + s},{(d * 7 + s * 3) % 11 + 0.5}"
+            )
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+DAILY = "datasets:\n  - csv: daily.csv\n    target: y\nmodels: [knn]\nresampling: {RES}\n"
+
+
+@pytest.mark.parametrize(
+    ("resampling", "where", "needles"),
+    [
+        (
+            "{kind: group_kfold, group: shp, folds: 3}",
+            "5:40: resampling.group",
+            ["`resampling.group: shp` names a column that is not in the file", "Did you mean 'shop'"],
+        ),
+        (
+            "{kind: time_series, time: shop, folds: 3}",
+            "5:39: resampling.time",
+            ["the time column 'shop' does not parse as dates or numbers (e.g. 'a')"],
+        ),
+        (
+            "{kind: time_series, time: x, folds: 3}",
+            "5:39: resampling.time",
+            [],  # numbers order rows too: no error (checked below)
+        ),
+        (
+            "{kind: group_kfold, group: shop, folds: 5}",
+            "5:53: resampling.folds",
+            ["dataset 'daily': the data has 4 groups, fewer than 5 folds; use at most 4 folds"],
+        ),
+        (
+            "{kind: time_series, time: day, folds: 4, gap: 26}",
+            "5:59: resampling.gap",
+            ["30 distinct times, too few for 4 time-ordered folds with a gap of 26"],
+        ),
+        (
+            "{kind: group_kfold, group: y, folds: 3}",
+            "5:40: resampling.group",
+            ["names the target 'y'"],
+        ),
+    ],
+)
+def test_resampling_column_problems_are_located_config_errors(
+    tmp_path: Path, resampling: str, where: str, needles: list[str]
+) -> None:
+    write_daily(tmp_path)
+    text = DAILY.replace("{RES}", resampling)
+    parse_suite(text, base_dir=tmp_path)  # parsing reads no data: these are machine checks
+    if not needles:
+        assert load_suite(write_suite(tmp_path, text), machine=True).resampling.time == "x"
+        return
+    located, what = one_error(tmp_path, text)
+    assert located == where, what
+    for needle in needles:
+        assert needle in what
+
+
+def test_a_run_with_a_bad_group_column_stops_before_any_job(tmp_path: Path) -> None:
+    write_daily(tmp_path)
+    path = write_suite(tmp_path, DAILY.replace("{RES}", "{kind: group_kfold, group: shp, folds: 3}"))
+    result = mlbench("run", path, "--output", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{path}:5:40: resampling.group:" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "results.sqlite").exists()  # no job ran, none was recorded
+    result = mlbench("validate", path, cwd=tmp_path)
+    assert result.returncode == 2 and f"{path}:5:40: resampling.group:" in result.stderr
+
+
+def test_parameters_per_task_come_from_the_data_when_the_spec_does_not_say(tmp_path: Path) -> None:
+    write_daily(tmp_path)  # y is a float target: a regression dataset without `task:`
+    text = "datasets:\n  - csv: daily.csv\n    target: y\nmodels:\n  - logistic_regression: {C: 0.1}\n"
+    parse_suite(text, base_dir=tmp_path)  # the spec alone does not say the task
+    located, what = one_error(tmp_path, text)
+    assert located == "5:27: models[0].logistic_regression.C"
+    assert "dataset 'daily' is regression" in what and "Valid regression parameters" in what
+    # Ridge's own parameter is fine on it
+    ok = text.replace("models:", "models:\n  - knn: {n_neighbors: 3}", 1).replace("{C: 0.1}", "{alpha: 2.0}")
+    load_suite(write_suite(tmp_path, ok), machine=True)  # alpha is Ridge's: valid for regression
+    # a classification-only dataset and a classification parameter: fine
+    load_suite(write_suite(tmp_path, "datasets: [iris]\nmodels:\n  - logistic_regression: {C: 0.1}\n"))
+
+
+def test_job_ids_of_the_column_kinds_hash_their_column_and_others_do_not_move() -> None:
+    kfold = parse_suite(HEAD).expand()
+    spelled = parse_suite(HEAD + "resampling: {kind: kfold, gap: 0}\n").expand()
+    assert [j.job_id for j in spelled] == [j.job_id for j in kfold]
+    assert "group" in kfold[0].resampling and kfold[0].resampling["group"] is None
+    a = parse_suite(HEAD + "resampling: {kind: group_kfold, group: a}\n").expand()
+    b = parse_suite(HEAD + "resampling: {kind: group_kfold, group: b}\n").expand()
+    t = parse_suite(HEAD + "resampling: {kind: time_series, time: a}\n").expand()
+    g = parse_suite(HEAD + "resampling: {kind: time_series, time: a, gap: 1}\n").expand()
+    ids = [{j.job_id for j in jobs} for jobs in (kfold, a, b, t, g)]
+    assert all(not ids[i] & ids[j] for i in range(5) for j in range(i + 1, 5))
+    assert len(a) == len(kfold) and len(t) == len(kfold)  # 5 folds each

@@ -150,6 +150,11 @@ class DriftResult:
     test_rows : numpy.ndarray
         Positions (in the given test sample) of the compared test rows, aligned with
         ``domain["test_scores"]``.
+    histograms : dict
+        Shares per bin or level of the most shifted features, for the report.
+    steps : list of str
+        What the table pipeline did to raw tables before the comparison (dropped columns and
+        why, dates turned into numbers); empty when the tables came prepared.
     """
 
     features: pd.DataFrame
@@ -166,6 +171,8 @@ class DriftResult:
     verdict: str = ""
     test_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     histograms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: what the table pipeline did to raw tables before comparing them (empty for prepared ones)
+    steps: list[str] = field(default_factory=list)
 
     def table(self) -> pd.DataFrame:
         """Every check as rows: ``check`` (feature, label, domain, mmd, bbsd) and the columns of
@@ -221,6 +228,7 @@ class DriftResult:
                 if self.domain is None
                 else {k: v for k, v in self.domain.items() if k not in ("test_scores", "test_index")},
                 "mmd": self.mmd,
+                "steps": self.steps,
             }
         )
 
@@ -591,8 +599,11 @@ def compare(
     seed : int
         Seeds the subsampling, the classifier's folds and the permutations.
     feature_kinds : dict, optional
-        Column -> "numeric" or "categorical"; by default numeric dtypes are numeric and the rest
-        categorical.
+        Column -> "numeric" or "categorical", for tables already prepared (a dataset's ``X``).
+        By default the tables are raw and go through the table pipeline first
+        (:func:`mlbench.datasets.cleaning.prepare_pair`, learned on ``train_df``): the features
+        compared are the ones a run's models would see, and ``DriftResult.steps`` says what was
+        done.
     task_type : {"classification", "regression"}, optional
         Of the target; by default regression for a float target with more than 20 distinct
         values, classification otherwise.
@@ -612,6 +623,13 @@ def compare(
     if not 0 < alpha < 1:
         raise DriftInputError(f"alpha must be between 0 and 1, got {alpha}")
     train_df, test_df = _check_frames(train_df, test_df, target)
+    steps: list[str] = []
+    if feature_kinds is None:
+        from mlbench.datasets.cleaning import prepare_pair
+
+        # raw tables: the features a run would give the models (dates as numbers, ID-like and
+        # constant columns dropped), learned on the training side
+        train_df, test_df, feature_kinds, steps = prepare_pair(train_df, test_df, target)
     rng = np.random.default_rng(seed)
     train_df = train_df.iloc[_subsample(len(train_df), max_rows, rng)].reset_index(drop=True)
     test_rows = _subsample(len(test_df), max_rows, rng)
@@ -680,6 +698,7 @@ def compare(
         checks=checks,
         kind="table",
         test_rows=test_rows,
+        steps=steps,
     )
     # histograms of the three most shifted flagged features (or the most shifted ones), for the report
     top = table.sort_values(["flagged", "effect"], ascending=[False, False]).head(3) if len(table) else table

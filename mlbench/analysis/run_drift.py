@@ -6,7 +6,13 @@ For each dataset two comparisons (see :mod:`mlbench.analysis.drift` for the test
   care about);
 * ``cv_fold_0``: the test rows of the first resampling fold against that fold's training rows. The
   split is random, so this is a control: a flag here means the rows are not exchangeable (ordered
-  or grouped data, duplicates) or, at rate ``alpha``, a false alarm.
+  or grouped data, duplicates) or, at rate ``alpha``, a false alarm. Under ``group_kfold`` the
+  fold holds other groups and under ``time_series`` a later period, so a flag there measures how
+  much the groups or the periods differ: what the models are asked to bridge.
+
+Both compare the features the jobs see: the dataset is loaded through the one table pipeline
+with the suite's resampling (dates as numbers, ID-like columns dropped, the group or time
+column set aside).
 
 The results are stored as rows (one per dataset x comparison x check x feature, plus one
 ``verdict`` row per comparison) in the results store's ``diagnostics`` table
@@ -87,6 +93,7 @@ def check_dataset(
     Parameters
     ----------
     ds : Dataset
+        Loaded with ``resampling`` (its features are the jobs' features).
     resampling : dict
         The suite's ``Resampling.model_dump()`` (fold 0 of it is the control).
     seed : int
@@ -99,13 +106,14 @@ def check_dataset(
         ``where`` says where the compared test rows come from: ``{"source": "test" | "X",
         "rows": dataset rows of the result's compared test rows}``.
     """
-    from mlbench.splits import make_folds
+    from mlbench.splits import RowSplitter
 
     out = []
     pairs: list[tuple[str, Any, np.ndarray, Any, np.ndarray, str, np.ndarray]] = []
     if ds.test_X is not None and ds.test_y is not None:
         pairs.append(("test_file", ds.X, ds.y, ds.test_X, ds.test_y, "test", np.arange(len(ds.test_y))))
-    train_idx, test_idx = make_folds(ds.y, ds.task_type, resampling, seed)[0]
+    # fold 0 as the jobs see it: whole groups (group_kfold), or the earliest block (time_series)
+    train_idx, test_idx = RowSplitter.of(ds, resampling).folds(seed)[0]
     pairs.append(
         (
             "cv_fold_0",
@@ -257,7 +265,8 @@ def _suite_checks(
         if not wanted:
             continue
         try:
-            ds = load_dataset(entry.spec, suite.base_dir)
+            # the dataset as the jobs load it: the same features (the resampling's column set aside)
+            ds = load_dataset(entry.spec, suite.base_dir, resampling=resampling)
             started = time.perf_counter()
             for comparison, result, where in check_dataset(ds, resampling, suite.seed, options):
                 if comparison not in wanted:

@@ -9,6 +9,13 @@ A spec is the mapping a suite lists under ``datasets:``: exactly one source key 
     {"npz": "data/arrays.npz"}
     {"openml": 61}
     {"openml_task": 31}                      # the task's target and official splits
+    {"csv": "data/sales.csv", "target": "units", "columns": {"date": ["day"], "categorical": ["zip"]}}
+
+Tables (csv, parquet, OpenML) go through the one table pipeline of
+:mod:`~mlbench.datasets.cleaning`: dates become numbers, ID-like and constant columns are dropped,
+``columns:`` overrides the guesses, and every step is written to the provenance. A
+``group_kfold`` or ``time_series`` resampling's column is set aside by :func:`load_dataset`
+(``resampling=``): it splits the rows and is never a feature.
 
 Importing this package is cheap: scikit-learn, PIL and pyarrow are imported by the loaders that
 need them, so ``mlbench validate`` (which uses :func:`dataset_name` and :func:`check_spec`) stays fast.
@@ -30,6 +37,8 @@ from typing import Any
 from mlbench.datasets.base import Dataset, TaskType
 from mlbench.datasets.builtin import ALL_GENERATOR_PARAMS, BUILTIN_NAMES, builtin_problems
 from mlbench.datasets.specs import (
+    SplitColumnError,
+    check_columns,
     check_image_options,
     check_task,
     column_list,
@@ -49,7 +58,10 @@ __all__ = [
     "clear_cache",
     "dataset_entry",
     "dataset_name",
+    "known_task",
     "load_dataset",
+    "set_aside",
+    "split_by",
 ]
 
 SOURCE_KEYS: tuple[str, ...] = ("builtin", "csv", "parquet", "image_folder", "npz", "openml", "openml_task")
@@ -57,11 +69,11 @@ SOURCE_KEYS: tuple[str, ...] = ("builtin", "csv", "parquet", "image_folder", "np
 #: For each source key, the other spec keys allowed next to it (the source key itself excluded).
 ALLOWED_KEYS: dict[str, set[str]] = {
     "builtin": {"name", "task", "classes", *ALL_GENERATOR_PARAMS},
-    "csv": {"name", "target", "test", "task", "drop", "classes"},
-    "parquet": {"name", "target", "test", "task", "drop", "classes"},
+    "csv": {"name", "target", "test", "task", "drop", "classes", "columns"},
+    "parquet": {"name", "target", "test", "task", "drop", "classes", "columns"},
     "image_folder": {"name", "test", "image_size", "grayscale", "classes"},
     "npz": {"name", "test", "task", "classes"},
-    "openml": {"name", "target", "test", "task", "drop", "classes"},
+    "openml": {"name", "target", "test", "task", "drop", "classes", "columns"},
     # the task fixes the target, the task type and the splits; `folds`: how many of its folds run
     "openml_task": {"name", "folds"},
 }
@@ -80,6 +92,26 @@ def dataset_entry(entry: Any) -> Any:
     Anything else is returned as written (the suite checks report entries that are not specs).
     """
     return {"builtin": entry} if isinstance(entry, str) else entry
+
+
+def known_task(spec: dict[str, Any]) -> str | None:
+    """The task of a dataset spec when it is known without the data, else None.
+
+    Builtin sets have a fixed task (the synthetic ones follow ``task:``, classification by
+    default), image folders are classification, any other spec says it with ``task:``; a csv,
+    parquet, npz or OpenML dataset without ``task:`` gets its task from its target (None here).
+    """
+    if not isinstance(spec, dict):
+        return None
+    if isinstance(spec.get("task"), str) and spec["task"] in ("classification", "regression"):
+        return str(spec["task"])
+    if "builtin" in spec:
+        from mlbench.datasets.builtin import fixed_task
+
+        return fixed_task(str(spec["builtin"])) or "classification"
+    if "image_folder" in spec:
+        return "classification"
+    return None
 
 
 def dataset_name(spec: dict[str, Any]) -> str:
@@ -171,6 +203,11 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".", *, files: bool 
         from mlbench.datasets.openml import task_problems
 
         return task_problems(spec, name, files=files)
+    try:
+        declared = check_columns(name, spec.get("columns"), spec.get("target"))
+    except DatasetError as exc:
+        problems.append(str(exc))
+        declared = {}
     if key == "openml":
         from mlbench.datasets.openml import check_openml_id
 
@@ -194,7 +231,8 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".", *, files: bool 
                     f"dataset '{name}': {path} is empty (0 bytes). Point `{key}:` at a file with data."
                 )
             elif key == "csv" and spec.get("target") is not None:
-                problems.extend(_csv_target_problems(name, path, spec["target"], "file"))
+                found = _csv_target_problems(name, path, spec["target"], "file")
+                problems.extend(found or _csv_columns_problems(name, path, declared))
     if key in ("csv", "parquet") and spec.get("target") is None:
         problems.append(f"dataset '{name}': `{key}:` needs `target: <column>`. Add the target column name.")
     if key == "image_folder":
@@ -239,7 +277,37 @@ def _csv_target_problems(name: str, path: Path, target: Any, where: str) -> list
     ]
 
 
-def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".") -> Dataset:
+def split_by(resampling: dict[str, Any] | None) -> tuple[str, str] | None:
+    """The column a resampling splits by: ``("group", column)`` for ``group_kfold``,
+    ``("time", column)`` for ``time_series``, None for the others (and for None)."""
+    if not resampling:
+        return None
+    role = {"group_kfold": "group", "time_series": "time"}.get(str(resampling.get("kind")))
+    if role is None or resampling.get(role) is None:
+        return None
+    return role, str(resampling[role])
+
+
+def _csv_columns_problems(name: str, path: Path, declared: dict[str, str]) -> list[str]:
+    """Columns named in ``columns:`` that the csv header lacks (one line read, no pandas)."""
+    if not declared:
+        return []
+    try:
+        header = read_csv_header(path)
+    except OSError:
+        return []  # reported by the target check
+    unknown = [c for c in declared if c not in header]
+    if not unknown:
+        return []
+    return [
+        f"dataset '{name}': `columns:` names columns that are not in the header of {path}: "
+        f"{column_list(unknown)}.{did_you_mean(unknown[0], header)} Available columns: {column_list(header)}."
+    ]
+
+
+def load_dataset(
+    spec: dict[str, Any], base_dir: str | Path = ".", *, resampling: dict[str, Any] | None = None
+) -> Dataset:
     """Load a dataset from its spec (cached per process).
 
     Parameters
@@ -248,12 +316,18 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".") -> Dataset:
         A dataset spec: one source key of :data:`SOURCE_KEYS` plus options of :data:`ALLOWED_KEYS`.
     base_dir : str or Path
         Folder relative paths resolve against (the suite file's folder).
+    resampling : dict, optional
+        The suite's resampling (``Resampling.model_dump()``). With ``group_kfold`` or
+        ``time_series`` its column is set aside (``Dataset.split_by``, ``Dataset.split_values``):
+        never a feature, whatever its kind. The rows are the same with or without it, so row
+        indices (folds, stored predictions) mean the same rows.
 
     Returns
     -------
     Dataset
-        The same object for the same spec and base folder within a process; treat it as read-only.
-        Files changed on disk during a process are not re-read (call :func:`clear_cache`).
+        The same object for the same spec, base folder and resampling column within a process;
+        treat it as read-only. Files changed on disk during a process are not re-read (call
+        :func:`clear_cache`).
 
     Raises
     ------
@@ -267,17 +341,55 @@ def load_dataset(spec: dict[str, Any], base_dir: str | Path = ".") -> Dataset:
         raise DatasetError("\n".join(problems))
     # Builtin datasets read no files, so the folder does not matter for them.
     folder = "" if "builtin" in spec else str(Path(base_dir).expanduser().resolve())
+    aside = split_by(resampling)
     try:
-        key = (json.dumps(spec, sort_keys=True, default=str), folder)
+        key = (json.dumps(spec, sort_keys=True, default=str), folder, aside)
     except (TypeError, ValueError) as exc:
         raise DatasetError(f"dataset '{name}': the spec is not plain data ({exc}).") from exc
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
             return cached
-        dataset = _load(spec, base_dir, name)
+        dataset = _load(spec, base_dir, name, aside)
         _CACHE[key] = dataset
         return dataset
+
+
+def set_aside(ds: Dataset, aside: tuple[str, str], name: str) -> Dataset:
+    """``ds`` with the resampling column ``aside`` taken out of its features (datasets whose
+    columns are already features: builtin tables, npz tables); csv, parquet and OpenML tables set
+    it aside in the table pipeline instead, before any column decision."""
+    from dataclasses import replace
+
+    from mlbench.datasets.cleaning import split_values
+
+    role, column = aside
+    key = f"resampling.{role}"
+    if ds.is_image or not hasattr(ds.X, "columns"):
+        raise SplitColumnError(
+            f"dataset '{name}': `{key}: {column}` names a column, but this dataset holds images, which have "
+            "no columns. Use `kind: kfold` for it, or a table with that column."
+        )
+    if column not in ds.X.columns:
+        columns = [str(c) for c in ds.X.columns]
+        raise SplitColumnError(
+            f"dataset '{name}': `{key}: {column}` names a column that is not in the dataset; available columns: "
+            f"{column_list(columns)}.{did_you_mean(column, columns)} Fix `{key}:`."
+        )
+    values, note = split_values(name, ds.X[column], role, column)
+    if ds.test_X is not None and hasattr(ds.test_X, "columns") and column in ds.test_X.columns:
+        test_X = ds.test_X.drop(columns=[column])
+    else:
+        test_X = ds.test_X
+    return replace(
+        ds,
+        X=ds.X.drop(columns=[column]),
+        test_X=test_X,
+        feature_kinds={c: k for c, k in ds.feature_kinds.items() if c != column},
+        provenance=f"{ds.provenance}; {note}",
+        split_by=aside,
+        split_values=values,
+    )
 
 
 def select_classes(ds: Dataset, wanted: Any, name: str) -> Dataset:
@@ -315,6 +427,7 @@ def select_classes(ds: Dataset, wanted: Any, name: str) -> Dataset:
 
     X, y = pick(ds.X, ds.y)
     test_X, test_y = pick(ds.test_X, ds.test_y) if ds.test_X is not None else (None, None)
+    split_values = None if ds.split_values is None else ds.split_values[np.isin(ds.y, codes)]
     from dataclasses import replace
 
     kept = ", ".join(str(ds.classes[c]) for c in codes)
@@ -326,6 +439,7 @@ def select_classes(ds: Dataset, wanted: Any, name: str) -> Dataset:
         test_y=test_y,
         classes=ds.classes[codes],
         provenance=f"{ds.provenance}; classes {kept} only",
+        split_values=split_values,
     )
 
 
@@ -335,19 +449,17 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-def _load(spec: dict[str, Any], base_dir: str | Path, name: str) -> Dataset:
+def _load(
+    spec: dict[str, Any], base_dir: str | Path, name: str, aside: tuple[str, str] | None = None
+) -> Dataset:
     if "classes" in spec:
         rest = {k: v for k, v in spec.items() if k != "classes"}
-        return select_classes(_load(rest, base_dir, name), spec["classes"], name)
+        return select_classes(_load(rest, base_dir, name, aside), spec["classes"], name)
     source = _source_keys(spec)[0]
-    if source == "builtin":
-        from mlbench.datasets.builtin_data import load_builtin
-
-        return load_builtin(name, spec)
     if source == "openml":
         from mlbench.datasets.openml import load_openml
 
-        return load_openml(name, spec, base_dir)
+        return load_openml(name, spec, base_dir, aside)
     if source == "openml_task":
         from mlbench.datasets.openml import load_openml_task
 
@@ -355,9 +467,17 @@ def _load(spec: dict[str, Any], base_dir: str | Path, name: str) -> Dataset:
     if source in ("csv", "parquet"):
         from mlbench.datasets.tables import load_table
 
-        return load_table(name, spec, base_dir, source)
-    from mlbench.datasets.images import load_image_folder, load_npz
+        return load_table(name, spec, base_dir, source, aside)
+    if source == "builtin":
+        from mlbench.datasets.builtin_data import load_builtin
 
-    if source == "image_folder":
-        return load_image_folder(name, spec, base_dir)
-    return load_npz(name, spec, base_dir)
+        ds = load_builtin(name, spec)
+    else:
+        from mlbench.datasets.images import load_image_folder, load_npz
+
+        ds = (
+            load_image_folder(name, spec, base_dir)
+            if source == "image_folder"
+            else load_npz(name, spec, base_dir)
+        )
+    return ds if aside is None else set_aside(ds, aside, name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pandas/numpy are imported lazily: `mlbench validate` must start fast
     import numpy as np
@@ -41,6 +41,15 @@ class Dataset:
     folds : list of (numpy.ndarray, numpy.ndarray) or None
         Official (train, test) row indices per fold (an OpenML task's splits); when present the
         jobs use them instead of the suite's resampling.
+    split_by : (str, str) or None
+        ``("group", column)`` or ``("time", column)`` when loaded for a ``group_kfold`` or
+        ``time_series`` resampling: that column was set aside (it is not in ``X``).
+    split_values : numpy.ndarray or None
+        That column's values, one per row of ``X``: group labels (text), or times as float64
+        (seconds since 1970-01-01 for dates). See :func:`mlbench.datasets.cleaning.split_values`.
+    table_plan : TablePlan or None
+        Tables only: the table pipeline's column decisions
+        (:class:`mlbench.datasets.cleaning.TablePlan`), to apply them to another table.
     """
 
     name: str
@@ -54,6 +63,9 @@ class Dataset:
     test_X: pd.DataFrame | np.ndarray | None = None
     test_y: np.ndarray | None = None
     folds: list[tuple[np.ndarray, np.ndarray]] | None = None
+    split_by: tuple[str, str] | None = None
+    split_values: np.ndarray | None = None
+    table_plan: Any = None
 
     @property
     def is_image(self) -> bool:

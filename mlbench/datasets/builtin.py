@@ -64,6 +64,11 @@ _FIXED_TASK = {
 }
 
 
+def fixed_task(name: str) -> str | None:
+    """The task of a builtin set that has only one (None for ``synthetic_tabular``, which takes ``task:``)."""
+    return _FIXED_TASK.get(name)
+
+
 def builtin_problems(spec: dict[str, Any], name: str) -> list[str]:
     """Static problems of a ``builtin:`` spec (no data is generated or loaded).
 

@@ -66,7 +66,9 @@ def _unavailable(name: str, data_id: int, data_home: Path, reason: str) -> Datas
     )
 
 
-def load_openml(name: str, spec: dict[str, Any], base_dir: str | Path) -> Dataset:
+def load_openml(
+    name: str, spec: dict[str, Any], base_dir: str | Path, aside: tuple[str, str] | None = None
+) -> Dataset:
     """Load ``openml: <id>`` through :func:`sklearn.datasets.fetch_openml` and the tabular cleaning rules.
 
     Parameters
@@ -75,9 +77,11 @@ def load_openml(name: str, spec: dict[str, Any], base_dir: str | Path) -> Datase
         Dataset name.
     spec : dict
         The dataset spec (``openml``; optional ``target`` (default: the dataset's default target),
-        ``task``, ``drop``, ``test`` (a csv with the same columns)).
+        ``task``, ``drop``, ``columns``, ``test`` (a csv with the same columns)).
     base_dir : str or Path
         Folder the ``test:`` path resolves against.
+    aside : (role, column), optional
+        The resampling's column, set aside from the features.
 
     Returns
     -------
@@ -136,27 +140,38 @@ def load_openml(name: str, spec: dict[str, Any], base_dir: str | Path) -> Datase
                 f"`target: <column>`; columns: {', '.join(map(str, frame.columns[:20]))}."
             )
         target = str(default)
-    X, y, task, kinds, classes, notes = prepare_frame(
-        name, frame, target, spec.get("task"), spec.get("drop"), where="OpenML dataset"
+    table = prepare_frame(
+        name,
+        frame,
+        target,
+        spec.get("task"),
+        spec.get("drop"),
+        where="OpenML dataset",
+        columns=spec.get("columns"),
+        aside=aside,
     )
+    task, notes = table.task, list(table.notes)
     test_X = test_y = None
     if spec.get("test") is not None:
         test_X, test_y, test_notes = read_test_table(
-            name, spec["test"], base_dir, target, task, kinds, classes
+            name, spec["test"], base_dir, target, task, table.plan, table.classes
         )
         notes.extend(test_notes)
     title = (bunch.details or {}).get("name", "")
     head = f"openml {data_id} {title!r} (https://www.openml.org/d/{data_id}), target '{target}', {task}"
     return Dataset(
         name=name,
-        X=X,
-        y=y,
+        X=table.X,
+        y=table.y,
         task_type=task,
-        feature_kinds=kinds,
-        classes=classes,
+        feature_kinds=table.kinds,
+        classes=table.classes,
         provenance="; ".join([head, *notes]),
         test_X=test_X,
         test_y=test_y,
+        split_by=aside,
+        split_values=table.split_values,
+        table_plan=table.plan,
     )
 
 

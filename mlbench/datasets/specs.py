@@ -19,6 +19,11 @@ from mlbench.errors import DatasetError, did_you_mean
 TASK_TYPES: tuple[str, ...] = ("classification", "regression")
 
 
+class SplitColumnError(DatasetError):
+    """The resampling's ``group:`` / ``time:`` column cannot be used with this dataset (missing from
+    it, the target, or a time column that does not parse); the message names the key to fix."""
+
+
 def column_list(columns: Any, limit: int = 20) -> str:
     """Short, readable list of column names for error messages."""
     names = [str(c) for c in columns]
@@ -112,3 +117,64 @@ def check_image_options(name: str, spec: dict[str, Any]) -> tuple[int | None, bo
     if not isinstance(gray, bool):
         raise DatasetError(f"dataset '{name}': grayscale must be true or false, got {gray!r}.")
     return size, gray
+
+
+#: What a ``columns:`` block may declare for a column (see :mod:`mlbench.datasets.cleaning`).
+COLUMN_ROLES: tuple[str, ...] = ("date", "categorical", "numeric", "drop")
+
+
+def check_columns(name: str, value: Any, target: Any = None) -> dict[str, str]:
+    """Validate a spec's ``columns:`` block; return column -> declared role.
+
+    Parameters
+    ----------
+    name : str
+        Dataset name, for messages.
+    value : Any
+        ``{date: [...], categorical: [...], numeric: [...], drop: [...]}`` as written (each a
+        list of column names or one name); None when absent.
+    target : Any
+        The target column: it cannot be declared.
+
+    Returns
+    -------
+    dict of str to str
+        Column -> "date", "categorical", "numeric" or "drop" (empty when absent).
+
+    Raises
+    ------
+    DatasetError
+        Not a mapping, an unknown role (with did-you-mean), a name that is not text, a column
+        declared twice or the target declared.
+    """
+    if value is None:
+        return {}
+    usage = "`columns:` maps date / categorical / numeric / drop to lists of column names"
+    if not isinstance(value, dict):
+        raise DatasetError(f"dataset '{name}': {usage}, e.g. `columns: {{date: [sold_on]}}`; got {value!r}.")
+    out: dict[str, str] = {}
+    for role, names in value.items():
+        if role not in COLUMN_ROLES:
+            raise DatasetError(
+                f"dataset '{name}': unknown `columns:` key {role!r}.{did_you_mean(str(role), COLUMN_ROLES)} "
+                f"Valid: {', '.join(COLUMN_ROLES)}."
+            )
+        listed = [names] if isinstance(names, str) else names
+        if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
+            raise DatasetError(
+                f"dataset '{name}': `columns.{role}` is a list of column names (quote names that look "
+                f"like numbers), got {names!r}."
+            )
+        for column in listed:
+            if column in out:
+                raise DatasetError(
+                    f"dataset '{name}': column {column!r} is declared twice in `columns:` ({out[column]} and "
+                    f"{role}); keep one."
+                )
+            if target is not None and column == str(target):
+                raise DatasetError(
+                    f"dataset '{name}': `columns.{role}` names the target {column!r}; the target is not a "
+                    "feature, remove it from `columns:`."
+                )
+            out[column] = role
+    return out

@@ -1,5 +1,5 @@
 """csv and parquet datasets: reading a table (every failure a :class:`DatasetError` that says the fix),
-the optional ``test:`` table, and the cleaning of :mod:`mlbench.datasets.cleaning`.
+the optional ``test:`` table, and the table pipeline of :mod:`mlbench.datasets.cleaning`.
 
 pyarrow (parquet) is imported by pandas when a parquet file is read.
 """
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlbench.datasets.base import Dataset, TaskType
-from mlbench.datasets.cleaning import align_test_frame, prepare_frame
+from mlbench.datasets.cleaning import TablePlan, align_test_frame, prepare_frame
 from mlbench.datasets.specs import bom_encoding, require_file, resolve_path
 from mlbench.errors import DatasetError
 
@@ -155,10 +155,10 @@ def read_test_table(
     base_dir: str | Path,
     target: str,
     task: TaskType,
-    kinds: dict[str, str],
+    plan: TablePlan,
     classes: Any,
 ) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """Read a user's ``test:`` file (csv or parquet, by suffix) aligned to the training columns.
+    """Read a user's ``test:`` file (csv or parquet, by suffix) through the training table's plan.
 
     Returns the test features, the encoded test targets and notes for the provenance.
     """
@@ -166,13 +166,19 @@ def read_test_table(
     require_file(name, test_path, "test", base_dir)
     fmt = "parquet" if test_path.suffix.lower() in (".parquet", ".pq") else "csv"
     test_df, read_notes = read_table(name, test_path, fmt)
-    test_X, test_y, align_notes = align_test_frame(name, test_df, target, task, kinds, classes)
+    test_X, test_y, align_notes = align_test_frame(name, test_df, target, task, plan, classes)
     notes = [f"test: {n}" for n in read_notes]
     notes.append(f"test set {test_path} ({len(test_y)} rows)")
     return test_X, test_y, notes + list(align_notes)
 
 
-def load_table(name: str, spec: dict[str, Any], base_dir: str | Path, fmt: str) -> Dataset:
+def load_table(
+    name: str,
+    spec: dict[str, Any],
+    base_dir: str | Path,
+    fmt: str,
+    aside: tuple[str, str] | None = None,
+) -> Dataset:
     """Load a ``csv:`` or ``parquet:`` dataset (and its optional ``test:`` file).
 
     Parameters
@@ -180,10 +186,14 @@ def load_table(name: str, spec: dict[str, Any], base_dir: str | Path, fmt: str) 
     name : str
         Dataset name.
     spec : dict
-        The dataset spec (``fmt`` key, ``target`` required, ``task``, ``drop``, ``test`` optional).
+        The dataset spec (``fmt`` key, ``target`` required, ``task``, ``drop``, ``columns``,
+        ``test`` optional).
     base_dir : str or Path
         Folder relative paths resolve against.
     fmt : {"csv", "parquet"}
+    aside : (role, column), optional
+        The resampling's column, set aside from the features (see
+        :func:`mlbench.datasets.cleaning.prepare_frame`).
 
     Returns
     -------
@@ -197,25 +207,34 @@ def load_table(name: str, spec: dict[str, Any], base_dir: str | Path, fmt: str) 
         )
     df, notes = read_table(name, path, fmt)
     n_rows, n_cols = df.shape
-    X, y, task, kinds, classes, clean_notes = prepare_frame(
-        name, df, spec["target"], spec.get("task"), spec.get("drop")
+    table = prepare_frame(
+        name,
+        df,
+        spec["target"],
+        spec.get("task"),
+        spec.get("drop"),
+        columns=spec.get("columns"),
+        aside=aside,
     )
-    notes.extend(clean_notes)
+    notes.extend(table.notes)
     test_X = test_y = None
     if spec.get("test") is not None:
         test_X, test_y, test_notes = read_test_table(
-            name, spec["test"], base_dir, spec["target"], task, kinds, classes
+            name, spec["test"], base_dir, spec["target"], table.task, table.plan, table.classes
         )
         notes.extend(test_notes)
-    head = f"{fmt} {path} ({n_rows} rows x {n_cols} columns), target '{spec['target']}', {task}"
+    head = f"{fmt} {path} ({n_rows} rows x {n_cols} columns), target '{spec['target']}', {table.task}"
     return Dataset(
         name=name,
-        X=X,
-        y=y,
-        task_type=task,
-        feature_kinds=kinds,
-        classes=classes,
+        X=table.X,
+        y=table.y,
+        task_type=table.task,
+        feature_kinds=table.kinds,
+        classes=table.classes,
         provenance="; ".join([head, *notes]),
         test_X=test_X,
         test_y=test_y,
+        split_by=aside,
+        split_values=table.split_values,
+        table_plan=table.plan,
     )

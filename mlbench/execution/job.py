@@ -119,10 +119,11 @@ def _folds(
     dataset_key: str, base_dir: str, resampling_json: str, seed: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     from mlbench.datasets import load_dataset
-    from mlbench.splits import make_folds
+    from mlbench.splits import RowSplitter
 
-    ds = load_dataset(json.loads(dataset_key), base_dir)
-    return make_folds(ds.y, ds.task_type, json.loads(resampling_json), seed)
+    resampling = json.loads(resampling_json)
+    ds = load_dataset(json.loads(dataset_key), base_dir, resampling=resampling)
+    return RowSplitter.of(ds, resampling).folds(seed)
 
 
 def _sanity(
@@ -192,7 +193,8 @@ def _load(job: Job) -> tuple[Any, Any, str]:
         from mlbench.plugins import load_plugins
 
         load_plugins(job.plugins)
-    ds = load_dataset(job.dataset_spec, job.base_dir)
+    # with group_kfold / time_series the resampling's column is set aside: never a feature
+    ds = load_dataset(job.dataset_spec, job.base_dir, resampling=job.resampling)
     task = ds.task_type
     info = MODELS.get(job.model_name)
     if task not in info.task_types:
@@ -212,9 +214,9 @@ def _cross_fits(job: Job) -> bool:
 
 def _select_rows(job: Job, ds: Any, early_stopping: bool) -> Rows:
     """The fold's test rows, its validation split, the nested train-size subset and stop rows."""
-    from mlbench.splits import train_subset, validation_split
+    from mlbench.splits import RowSplitter
 
-    task = ds.task_type
+    splitter = RowSplitter.of(ds, job.resampling)
     if ds.test_X is not None:
         train_fold, test_idx = np.arange(len(ds.y)), None
     elif ds.folds is not None:
@@ -228,15 +230,15 @@ def _select_rows(job: Job, ds: Any, early_stopping: bool) -> Rows:
     if _cross_fits(job):
         # no validation split: every training row gets an out-of-fold prediction instead
         try:
-            train_idx = train_subset(train_fold, ds.y, task, job.train_size, job.seed)
+            train_idx = splitter.subset(train_fold, job.train_size, job.seed)
         except ValueError as exc:
             raise JobSkipped(str(exc)) from None
         return Rows(train=train_idx, fit=train_idx, stop=train_idx[:0], val=train_idx, test=test_idx)
-    pool, val_idx = validation_split(train_fold, ds.y, task, job.resampling["val_fraction"], job.split_seed)
+    pool, val_idx = splitter.validation(train_fold, job.resampling["val_fraction"], job.split_seed)
     if job.resampling["fit_on_val"]:
         pool = train_fold
     try:
-        train_idx = train_subset(pool, ds.y, task, job.train_size, job.seed)
+        train_idx = splitter.subset(pool, job.train_size, job.seed)
     except ValueError as exc:
         raise JobSkipped(str(exc)) from None
     fit_idx, stop_idx = stop_rows(job, ds, train_idx, early_stopping)
@@ -626,10 +628,12 @@ def _fit_cross(
     rows and its absent classes mapped by its own :class:`mlbench.fitting.Classes`, so every
     probability has one column per dataset class.
     """
-    from mlbench.splits import cross_fit_folds
+    from mlbench.splits import RowSplitter
 
     try:
-        inner = cross_fit_folds(rows.train, ds.y, task, job.resampling["inner_folds"], job.seed)
+        inner = RowSplitter.of(ds, job.resampling).inner_folds(
+            rows.train, job.resampling["inner_folds"], job.seed
+        )
     except ValueError as exc:
         raise JobSkipped(str(exc)) from None
     X_train, y_train, _ = split_rows["train"]

@@ -1,4 +1,10 @@
-"""Per-family preprocessing: impute, one-hot encode categoricals, scale where the model needs it."""
+"""Per-family preprocessing: impute, one-hot encode categoricals, scale where the model needs it.
+
+The last step of the one table pipeline (:mod:`mlbench.datasets.cleaning`): it takes the
+feature kinds the pipeline decided (dates already numbers, ID-like columns already dropped), and
+the pipeline's data note says what it does here (:func:`mlbench.datasets.cleaning.model_steps`),
+with the same constants.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,10 @@ def make_preprocessor(feature_kinds: Mapping[str, str], scale: bool) -> Any:
 
     Numeric columns: median imputation (inf was turned into NaN at load time), then
     ``StandardScaler`` when ``scale``. Categorical columns: missing values become the category
-    ``"__missing__"``, then one-hot encoding; categories unseen in training are ignored and rare
-    ones grouped (at most 32 columns per feature) so ID-like leftovers cannot blow up the width.
+    ``"__missing__"`` (:data:`~mlbench.datasets.cleaning.MISSING_LEVEL`), then one-hot
+    encoding; categories unseen in training are ignored and rare ones grouped (at most
+    :data:`~mlbench.datasets.cleaning.MAX_ONE_HOT` columns per feature) so ID-like leftovers
+    cannot blow up the width.
 
     Parameters
     ----------
@@ -32,6 +40,8 @@ def make_preprocessor(feature_kinds: Mapping[str, str], scale: bool) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+    from mlbench.datasets.cleaning import MAX_ONE_HOT, MISSING_LEVEL
+
     numeric = [c for c, k in feature_kinds.items() if k == "numeric"]
     categorical = [c for c, k in feature_kinds.items() if k == "categorical"]
     steps: list[Any] = [SimpleImputer(strategy="median")]
@@ -49,9 +59,9 @@ def make_preprocessor(feature_kinds: Mapping[str, str], scale: bool) -> Any:
             (
                 "cat",
                 make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value="__missing__"),
+                    SimpleImputer(strategy="constant", fill_value=MISSING_LEVEL),
                     OneHotEncoder(
-                        handle_unknown="infrequent_if_exist", max_categories=32, sparse_output=False
+                        handle_unknown="infrequent_if_exist", max_categories=MAX_ONE_HOT, sparse_output=False
                     ),
                 ),
                 categorical,

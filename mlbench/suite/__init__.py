@@ -29,6 +29,7 @@ from mlbench.errors import ConfigError
 from mlbench.suite.checks import (
     RESERVED_MODEL_KEYS,
     check_aliases,
+    check_data,
     check_datasets,
     check_duplicate_keys,
     check_ensembles,
@@ -38,6 +39,8 @@ from mlbench.suite.checks import (
     check_metrics,
     check_models,
     check_plugins,
+    check_resampling,
+    check_task_params,
     info_param_problems,
     with_baseline,
 )
@@ -127,8 +130,11 @@ def check_machine(suite: Suite) -> None:
     target column, that an explicit ``executor.gpus`` names cards this machine has, and that
     the optional libraries it needs (Optuna to tune, mlbench[boosters] for lightgbm and catboost)
     are installed, and fetches the OpenML tasks and suites it names into the cache when they are
-    not there (an ``openml_suite:`` expands into its tasks here). A run calls it once before
-    anything else; ``mlbench validate`` too.
+    not there (an ``openml_suite:`` expands into its tasks here). With ``group_kfold`` or
+    ``time_series`` it loads the data to check the column (present, parses, enough groups or
+    times for the folds), and it loads a dataset without ``task:`` when a model parameter is
+    valid for one task only (:func:`mlbench.suite.checks.check_data`). A run calls it once
+    before anything else; ``mlbench validate`` too.
 
     Raises
     ------
@@ -243,13 +249,14 @@ def parse_suite(
     datasets = check_datasets(data.get("datasets"), Path(base_dir), problems, files=machine)
     before = len(problems.items)
     models = check_models(data.get("models"), problems, pending=pending)
+    models_ok = len(problems.items) == before
     ensembles = check_ensembles(
         data.get("ensembles"),
         models,
         data.get("resampling"),
         data.get("seed", 0),
         problems,
-        models_complete=len(problems.items) == before and isinstance(data.get("models"), list),
+        models_complete=models_ok and isinstance(data.get("models"), list),
         pending=pending,
     )
     if data.get("baseline", True) is not False:
@@ -257,11 +264,18 @@ def parse_suite(
         models = with_baseline(models, problems)
     check_executor(data.get("executor"), problems, pending=pending)
     metrics = check_metrics(data.get("metrics"), problems)
+    check_resampling(data.get("resampling"), problems)
+    # parameters per task, for the datasets whose task the spec says (the others: check_data)
+    check_task_params(data.get("models"), datasets, problems)
     if machine:
         check_local_gpus(data.get("executor"), problems)
         check_extras(data, problems)
     problems.raise_if_any()
     assert raw is not None  # all pydantic errors were raised above
+    if machine:
+        # reads the data: the resampling's column, and the task of datasets without `task:`
+        check_data(raw.resampling, raw.seed, datasets, data.get("models"), Path(base_dir), problems)
+        problems.raise_if_any()
 
     name = raw.name or (path.stem if path else "suite")
     out = Path(output) if output is not None else Path(raw.output) if raw.output else Path("reports") / name

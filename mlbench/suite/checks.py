@@ -990,3 +990,180 @@ def _voting_params(
 
 
 _ENSEMBLE_PARAMS = {"caruana": _caruana_params, "stacking": _stacking_params, "voting": _voting_params}
+
+
+# --------------------------------------------------------------------------------------------------
+# Resampling columns and parameters per task
+
+
+def check_resampling(value: Any, problems: Problems) -> None:
+    """``group_kfold`` needs ``group: COLUMN`` and ``time_series`` needs ``time: COLUMN``.
+
+    The rest of the section (types, keys that only apply to another kind) is the schema's; whether
+    the column is in the data is :func:`check_data`'s (a machine check: it reads the data).
+    """
+    if not isinstance(value, dict):
+        return
+    kind = value.get("kind")
+    needed = {"group_kfold": ("group", "groups"), "time_series": ("time", "times")}.get(
+        kind if isinstance(kind, str) else ""
+    )
+    if needed is None or value.get(needed[0]) is not None:
+        return
+    key, what = needed
+    problems.add(
+        ("resampling", "kind"),
+        f"kind: {kind} needs `{key}: COLUMN`, the column that holds the {what} "
+        f"(e.g. `resampling: {{kind: {kind}, {key}: {'store' if key == 'group' else 'date'}, folds: 5}}`)",
+    )
+
+
+def _model_entries(entries: Any) -> list[tuple[int, str, dict[str, Any]]]:
+    """``(index, name, options)`` of each well-formed model entry (the others are reported elsewhere)."""
+    out = []
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        if isinstance(entry, str):
+            out.append((i, entry, {}))
+        elif isinstance(entry, dict) and len(entry) == 1:
+            ((name, options),) = entry.items()
+            options = {} if options is None else options
+            if isinstance(name, str) and isinstance(options, dict):
+                out.append((i, name, options))
+    return out
+
+
+def task_param_problems(
+    entries: Any, tasks: dict[str, list[str]], problems: Problems, *, skip: set[str] | None = None
+) -> None:
+    """Report each model parameter the model's estimator does not take for a task of the suite.
+
+    ``logistic_regression: {C: 0.1}`` is valid for classification, but on a regression dataset
+    the model is Ridge, which has no ``C``: every such job would fail. Checked for each task a
+    dataset of the suite has (and the model supports: jobs of a task the model does not support
+    are skipped), on the entry's parameters and its ``grid:`` keys. Names no task knows are
+    :func:`check_models`' to report.
+
+    Parameters
+    ----------
+    entries : Any
+        The ``models:`` value as loaded.
+    tasks : dict of str to list of str
+        Task type -> the datasets of that task.
+    problems : Problems
+    skip : set of str, optional
+        ``(model index, key, task)`` already reported, as ``"i:key:task"``; updated.
+    """
+    from mlbench.models import MODELS
+
+    seen = skip if skip is not None else set()
+    for i, name, options in _model_entries(entries):
+        if name not in MODELS:
+            continue
+        info = MODELS.get(name)
+        grid = options.get("grid") if isinstance(options.get("grid"), dict) else {}
+        keys = [(k, (name, k)) for k in options if k not in RESERVED_MODEL_KEYS]
+        keys += [(k, (name, "grid", k)) for k in grid if isinstance(k, str)]
+        known = info.valid_params()
+        for task, names in tasks.items():
+            if task not in info.task_types:
+                continue
+            valid = info.param_names.get(task, frozenset())
+            for key, path in keys:
+                tag = f"{i}:{key}:{task}"
+                if key not in known or key in valid or tag in seen:
+                    continue
+                seen.add(tag)
+                others = [t for t, ps in info.param_names.items() if key in ps]
+                shown = ", ".join(repr(n) for n in names[:5]) + (
+                    f" and {len(names) - 5} more" if len(names) > 5 else ""
+                )
+                problems.add(
+                    ("models", i, *path),
+                    f"{name} takes {key!r} for {' and '.join(others)} only, and dataset{'s' if len(names) > 1 else ''} "
+                    f"{shown} {'are' if len(names) > 1 else 'is'} {task}: every such job would fail. Valid {task} "
+                    f"parameters of {name}: {', '.join(sorted(valid)) or '(none)'}; remove {key!r}, or put the "
+                    f"{task} datasets in a suite of their own",
+                    key=True,
+                )
+
+
+def check_task_params(entries: Any, datasets: list[DatasetEntry], problems: Problems) -> None:
+    """:func:`task_param_problems` for the datasets whose task is known from the spec alone
+    (builtin sets, image folders, ``task:``); the others are checked against their data by
+    :func:`check_data`."""
+    from mlbench.datasets import known_task
+
+    tasks: dict[str, list[str]] = {}
+    for ds in datasets:
+        task = known_task(ds.spec)
+        if task is not None:
+            tasks.setdefault(task, []).append(ds.name)
+    task_param_problems(entries, tasks, problems)
+
+
+def _task_dependent(entries: Any) -> bool:
+    """Whether some model entry sets a parameter that only some of its task types take."""
+    from mlbench.models import MODELS
+
+    for _, name, options in _model_entries(entries):
+        if name not in MODELS:
+            continue
+        info = MODELS.get(name)
+        grid = options.get("grid") if isinstance(options.get("grid"), dict) else {}
+        for key in [*options, *grid]:
+            if any(key not in info.param_names.get(t, frozenset()) for t in info.task_types) and (
+                key in info.valid_params()
+            ):
+                return True
+    return False
+
+
+def check_data(
+    resampling: Resampling,
+    seed: int,
+    datasets: list[DatasetEntry],
+    entries: Any,
+    base_dir: Path,
+    problems: Problems,
+) -> None:
+    """The checks that read the data (a machine check, run by :func:`mlbench.suite.check_machine`).
+
+    * ``group_kfold`` / ``time_series``: the ``group:`` / ``time:`` column is in every dataset
+      (not the target; a time column parses as dates or numbers), and there are groups or
+      distinct times enough for the folds (and the gap);
+    * parameters per task (:func:`task_param_problems`) for datasets whose task only the data
+      says (a csv without ``task:``).
+
+    A dataset is loaded only when one of these needs it; a dataset that fails to load for its own
+    reasons is left to its jobs, which record its message.
+    """
+    from mlbench.datasets import known_task, load_dataset
+    from mlbench.datasets.specs import SplitColumnError
+    from mlbench.errors import MlbenchError
+
+    column = resampling.column()
+    task_check = _task_dependent(entries)
+    dumped = resampling.model_dump()
+    tasks: dict[str, list[str]] = {}
+    for entry in datasets:
+        wants_task = task_check and known_task(entry.spec) is None
+        if column is None and not wants_task:
+            continue
+        try:
+            data = load_dataset(entry.spec, base_dir, resampling=dumped)
+        except SplitColumnError as exc:
+            problems.add(("resampling", column[0] if column else "kind"), str(exc))
+            continue
+        except (MlbenchError, OSError, ValueError):
+            continue  # the dataset's own problem: its jobs record it
+        if wants_task:
+            tasks.setdefault(data.task_type, []).append(entry.name)
+        if column is not None and data.test_X is None:
+            from mlbench.splits import RowSplitter
+
+            try:
+                RowSplitter.of(data, dumped).folds(seed)
+            except MlbenchError as exc:
+                where = "gap" if resampling.gap and "gap" in str(exc) else "folds"
+                problems.add(("resampling", where), f"dataset '{entry.name}': {exc}")
+    task_param_problems(entries, tasks, problems)

@@ -83,7 +83,7 @@ class EnsembleSpec:
 
 #: Resampling keys added after job ids were first published, with their defaults: a key at its
 #: default is left out of the job id, so the jobs of suites written before it keep their ids.
-_LATER_RESAMPLING_KEYS = {"val": "holdout", "inner_folds": 5}
+_LATER_RESAMPLING_KEYS = {"val": "holdout", "inner_folds": 5, "group": None, "time": None, "gap": 0}
 
 
 def resampling_key(resampling: dict[str, Any]) -> dict[str, Any]:

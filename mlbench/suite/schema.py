@@ -36,9 +36,18 @@ class Resampling(_Strict):
     out-of-fold prediction as its validation prediction and predicts test as the mean of the
     models (so a job costs ``inner_folds`` fits). ``val_fraction`` then only sizes the stopping
     rows of early-stopping models, and ``fit_on_val`` does not apply.
+
+    ``group_kfold`` (with ``group: COLUMN``) keeps every group on one side of every split:
+    ``StratifiedGroupKFold(folds, shuffle=True, random_state=seed)`` for classification,
+    ``GroupKFold(folds, shuffle=True, random_state=seed)`` for regression; the validation split
+    and ``cross_fit``'s inner folds are whole groups too. ``time_series`` (with ``time: COLUMN``
+    and ``gap``) is ``TimeSeriesSplit(folds, gap=gap)`` over the column's distinct times: every
+    test row is later than every training row, the validation split is the latest training rows
+    and a training-size subset the most recent ones. The column is never a feature. See
+    :mod:`mlbench.splits`.
     """
 
-    kind: Literal["kfold", "holdout", "repeated_kfold"] = "kfold"
+    kind: Literal["kfold", "holdout", "repeated_kfold", "group_kfold", "time_series"] = "kfold"
     folds: int = Field(5, ge=2, strict=True)
     repeats: int = Field(1, ge=1, strict=True)
     test_size: float = Field(0.2, gt=0, lt=1)
@@ -50,6 +59,13 @@ class Resampling(_Strict):
     val: Literal["holdout", "cross_fit"] = "holdout"
     inner_folds: int = Field(5, ge=2, strict=True)
 
+    #: ``group_kfold``: the column whose values are the groups
+    group: str | None = None
+    #: ``time_series``: the column that orders the rows (dates or numbers)
+    time: str | None = None
+    #: ``time_series``: distinct times left out between each training block and its test block
+    gap: int = Field(0, ge=0, strict=True)
+
     @field_validator("val")
     @classmethod
     def _val_without_holdout_options(cls, value: str, info: ValidationInfo) -> str:
@@ -57,6 +73,27 @@ class Resampling(_Strict):
             raise ValueError(
                 "val: cross_fit has no validation split to keep out of the fit (every training row "
                 "gets an out-of-fold prediction); remove `fit_on_val: false`, or use `val: holdout`"
+            )
+        if value == "cross_fit" and info.data.get("kind") == "time_series":
+            raise ValueError(
+                "val: cross_fit predicts every training row from models trained on the other rows, later "
+                "ones included, which time_series forbids; use `val: holdout` (the latest training rows)"
+            )
+        return value
+
+    @field_validator("group")
+    @classmethod
+    def _group_needs_group_kfold(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("kind", "group_kfold") != "group_kfold":
+            raise ValueError("group only applies to `kind: group_kfold`; set that kind or remove group")
+        return value
+
+    @field_validator("time", "gap")
+    @classmethod
+    def _time_needs_time_series(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.data.get("kind", "time_series") != "time_series" and value not in (None, 0):
+            raise ValueError(
+                f"{info.field_name} only applies to `kind: time_series`; set that kind or remove it"
             )
         return value
 
@@ -69,6 +106,14 @@ class Resampling(_Strict):
                 "inner_folds only applies to `val: cross_fit`; add `val: cross_fit` or remove inner_folds"
             )
         return value
+
+    def column(self) -> tuple[str, str] | None:
+        """``("group", column)`` or ``("time", column)`` for the kinds that split by a column, else None."""
+        if self.kind == "group_kfold" and self.group is not None:
+            return "group", self.group
+        if self.kind == "time_series" and self.time is not None:
+            return "time", self.time
+        return None
 
     def n_folds(self) -> int:
         """Number of train/test splits this resampling yields."""
