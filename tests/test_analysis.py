@@ -471,6 +471,7 @@ def test_leaderboard_known_answer():
         "n_datasets",
         "n_failed",
         "group",
+        "n_partial",
     ]
     assert list(board["model"]) == ["A", "B", "C"]
     assert list(board["mean_rank"]) == [1.0, 2.0, 3.0]
@@ -479,6 +480,7 @@ def test_leaderboard_known_answer():
     assert board["total_fit_seconds"].iloc[0] == pytest.approx(8 * 5 * 0.5)
     assert list(board["n_datasets"]) == [8, 8, 8]
     assert list(board["n_failed"]) == [0, 0, 0] and set(board["group"]) == {"all models"}
+    assert list(board["n_partial"]) == [0, 0, 0]
 
 
 def test_ties_share_rank_and_win():

@@ -16,7 +16,11 @@ attempt per job) and returns a new table or dict. The metric is each dataset's p
   **grouped** by that set of models (:func:`dataset_groups`), and leaderboards and tests are per
   group;
 - a score is the mean over folds (repeats averaged within each fold), with a corrected resampled t
-  interval for k-fold and a test-row bootstrap for a single split (:mod:`mlbench.analysis.intervals`).
+  interval for k-fold and a test-row bootstrap for a single split (:mod:`mlbench.analysis.intervals`);
+- when ranking, every model of a dataset is scored on the same (fold, repeat) units, those every
+  compared model completed (:func:`mlbench.analysis.tables.compared_units`): a model that failed
+  on some folds (``partial``) is never ranked on the mean of its own, possibly easier, folds;
+  equal mean ranks in a leaderboard go to the model with fewer failures.
 
 scipy is imported inside the functions that need it so that ``import mlbench.analysis`` stays cheap.
 """
@@ -37,6 +41,7 @@ from mlbench.analysis.tables import (
     SCORED,
     PredictionLoader,
     at_reference,
+    compared_units,
     dataset_groups,
     groups_of,
     long_for,
@@ -324,7 +329,10 @@ def _scored(
     """Each applicable model's primary score per dataset at the reference size, with its rank.
 
     Returns (scores, table): scores has dataset, model, metric, greater_is_better, score, good
-    (oriented: higher is better), status, scored, group, rank; table is :func:`results_table` of results.
+    (oriented: higher is better), status, scored, n_compared (jobs the score averages), n_units
+    ((fold, repeat) units run at the reference size), compared_note (why a model was compared on
+    fewer units, or not at all), group, rank; table is :func:`results_table` of results.
+    Every model of a dataset is scored on the same units (:func:`compared_units`).
     """
     t = results_table(results)
     chosen = primary_metrics(t, metric, primary)
@@ -335,12 +343,29 @@ def _scored(
     ranked = sorted(set(long["dataset"]))
     groups = groups_of(status, ranked)
     status = status[status["applies"] & status["dataset"].isin(ranked)]
-    means = per_fold(long, ["dataset", "model"]).groupby(["dataset", "model"])["score"].mean()
+    compared, excluded = compared_units(long)
+    means = per_fold(compared, ["dataset", "model"]).groupby(["dataset", "model"])["score"].mean()
+    counts = compared.groupby(["dataset", "model"]).size().rename("n_compared")
     out = status.merge(means.rename("score").reset_index(), on=["dataset", "model"], how="left")
+    out = out.merge(counts.reset_index(), on=["dataset", "model"], how="left")
+    out["n_compared"] = out["n_compared"].fillna(0).astype(int)
+    out["n_units"] = out["dataset"].map(_units_run(t, refs)).fillna(0).astype(int)
     out["metric"] = out["dataset"].map(chosen)
     out["greater_is_better"] = out["metric"].map(lambda m: bool(METRICS.get(m).greater_is_better))
     out["scored"] = out["status"].isin(SCORED) & out["score"].notna()
-    out.loc[out["status"].isin(SCORED) & ~out["scored"], "status"] = "no score"
+    # A partial model left out of the comparison keeps its status (and is ranked as failed).
+    left_out = np.array([(d, m) in excluded for d, m in zip(out["dataset"], out["model"], strict=True)], bool)
+    out.loc[out["status"].isin(SCORED) & ~out["scored"] & ~left_out, "status"] = "no score"
+    out["compared_note"] = [
+        f"not compared: {excluded[(d, m)]}"
+        if (d, m) in excluded
+        else f"compared on the {k} of {u} folds every model completed"
+        if sc and k < u
+        else None
+        for d, m, sc, k, u in zip(
+            out["dataset"], out["model"], out["scored"], out["n_compared"], out["n_units"], strict=True
+        )
+    ]
     out["good"] = np.where(out["greater_is_better"], out["score"], -out["score"])
     out["group"] = out["dataset"].map(dict(zip(groups["dataset"], groups["group"], strict=True)))
     # Rank 1 = best; ties share the average rank (Demšar 2006). Models without a score at the
@@ -351,6 +376,21 @@ def _scored(
     n_all = out.groupby("dataset")["model"].transform("size")
     out["rank"] = out["rank"].where(out["scored"], n_scored + (n_all - n_scored + 1) / 2)
     return out, t
+
+
+def _units_run(t: pd.DataFrame, refs: dict[str, tuple[float, float]]) -> dict[str, int]:
+    """Distinct (fold, repeat) units of the jobs that ran (were not skipped) at each reference size.
+
+    A failed job without a recorded fold is not a unit of its own: it failed on one of the others.
+    """
+    ran = t[(t["status"] != "skipped") & ((t["status"] == "ok") | t["fold"].notna())]
+    ran = at_reference(ran, refs) if len(ran) else ran
+    if ran.empty:
+        return {}
+    units = pd.DataFrame(
+        {"dataset": ran["dataset"], "f": ran["fold"].fillna(-1.0), "r": ran["repeat"].fillna(-1.0)}
+    ).drop_duplicates()
+    return {str(k): int(v) for k, v in units.groupby("dataset").size().items()}
 
 
 def ranks(
@@ -370,13 +410,18 @@ def ranks(
     Returns
     -------
     pandas.DataFrame
-        Columns dataset, model, score, rank, metric, status, group. Rank 1 is the best model (the
-        metric's direction is respected, so the lowest rmse ranks first); ties share the average
-        rank. A model that applies to the dataset but has no score at the reference size (failed
-        there) has a NaN score and shares the last ranks; models that do not apply (skipped) are
-        not listed.
+        Columns dataset, model, score, rank, metric, status, group, n_compared, n_units,
+        compared_note. Rank 1 is the best model (the metric's direction is respected, so the
+        lowest rmse ranks first); ties share the average rank. Every model of a dataset is scored
+        on the same (fold, repeat) units: those every compared model completed at the reference
+        size (``n_compared`` of the ``n_units`` run; ``compared_note`` says so when it is fewer),
+        so a model that failed on some folds (``partial``) is never ranked on its easy folds
+        alone. A model that applies to the dataset but has no score at the reference size (failed
+        there, or partial with no fold in common with the others) has a NaN score and shares the
+        last ranks; models that do not apply (skipped) are not listed.
     """
-    cols = ["dataset", "model", "score", "rank", "metric", "status", "group"]
+    cols = ["dataset", "model", "score", "rank", "metric", "status", "group", "n_compared", "n_units"]
+    cols += ["compared_note"]
     scores, _ = _scored(results, metric, primary)
     if scores.empty:
         return pd.DataFrame(columns=cols)
@@ -415,10 +460,13 @@ def leaderboard(
         worst scored model, 1 = the best; 1 when all tie; 0 when the model failed), total_fit_seconds
         (all ok jobs of the model on the group's datasets, every training size: the compute it
         cost), n_datasets, n_failed (datasets where it has no score at the reference size: ranked
-        last there), group. Sorted by group (largest first), then mean_rank, best first.
+        last there), group, n_partial (datasets where some of its jobs there failed: it is scored,
+        like every model of the dataset, on the folds every model completed; see :func:`ranks`).
+        Sorted by group (largest first), then mean_rank, best first; ties in mean rank go to the
+        model with fewer failed, then fewer partial datasets.
     """
     cols = ["model", "mean_rank", "win_rate", "mean_normalized_score", "total_fit_seconds", "n_datasets"]
-    cols += ["n_failed", "group"]
+    cols += ["n_failed", "group", "n_partial"]
     scores, t = _scored(results, metric, primary)
     if group is not None:
         scores = scores[scores["group"] == group]
@@ -434,6 +482,7 @@ def leaderboard(
         win=(scores["scored"] & (good == best)).astype(float),
         norm=np.where(scores["scored"], np.where(span > 0, norm, 1.0), 0.0),
         failed=(~scores["scored"]).astype(int),
+        partial=(scores["scored"] & (scores["status"] == "partial")).astype(int),
     )
     ok = t[t["status"] == "ok"].merge(scores[["dataset", "model", "group"]], on=["dataset", "model"])
     fit = pd.to_numeric(ok["fit_seconds"], errors="coerce").groupby([ok["group"], ok["model"]]).sum()
@@ -445,6 +494,7 @@ def leaderboard(
             mean_normalized_score=("norm", "mean"),
             n_datasets=("dataset", "nunique"),
             n_failed=("failed", "sum"),
+            n_partial=("partial", "sum"),
         )
         .reset_index()
     )
@@ -453,8 +503,10 @@ def leaderboard(
     ]
     order = {g: i for i, g in enumerate(_group_order(scores))}
     out["order"] = out["group"].map(order)
+    # Equal mean ranks: the model that failed less comes first (then the higher normalised score).
     out = out.sort_values(
-        ["order", "mean_rank", "mean_normalized_score", "model"], ascending=[True, True, False, True]
+        ["order", "mean_rank", "n_failed", "n_partial", "mean_normalized_score", "model"],
+        ascending=[True, True, True, True, False, True],
     )
     return out[cols].reset_index(drop=True)
 

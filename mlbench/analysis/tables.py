@@ -43,7 +43,9 @@ N_TRAIN_TOLERANCE = 0.01
 
 RESOURCE_COLUMNS = ("fit_seconds", "predict_seconds", "peak_memory_mb", "n_params")
 
-#: Statuses of a model at the reference size that carry a score.
+#: Statuses of a model at the reference size that carry a score. A ``partial`` model (some jobs
+#: there failed) is *compared* with the others only on the folds every compared model completed
+#: (:func:`compared_units`), never on the mean of its own folds, which may be the easy ones.
 SCORED = ("ok", "partial")
 # When no job of a model succeeded at the reference size, the status shown is the most common
 # failure; ties go to the first of this order (the most specific cause).
@@ -483,6 +485,55 @@ def at_reference(long: pd.DataFrame, refs: dict[str, tuple[float, float]]) -> pd
         return long
     key = long["dataset"].map(lambda d: refs.get(d, (math.nan, math.nan))[0])
     return long[long["size_key"].to_numpy(dtype=float) == key.to_numpy(dtype=float)]
+
+
+def compared_units(long: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str], str]]:
+    """The jobs models are compared on: per dataset, the (fold, repeat) units every model completed.
+
+    A model that failed some folds at the reference size (``partial``) would otherwise be
+    compared on the mean of the folds it finished, which are often the easy ones: a model worse
+    than another on every fold that fails on the two hardest ranked first. So on each dataset
+    every model is scored on the same units: those that each compared model has a score for.
+    Models are admitted most complete first (then by name); one that shares no unit with those
+    already admitted is not compared there (it counts as failed on that dataset).
+
+    Parameters
+    ----------
+    long : pandas.DataFrame
+        Rows of :func:`long_for` at the reference size (:func:`at_reference`), with dataset, model,
+        fold and repeat.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        The rows of ``long`` on the shared units, and ``{(dataset, model): why}`` for models left
+        out of the comparison.
+    """
+    if long.empty:
+        return long, {}
+    fold = pd.to_numeric(long["fold"], errors="coerce").fillna(-1.0).to_numpy(dtype=float)
+    repeat = pd.to_numeric(long["repeat"], errors="coerce").fillna(-1.0).to_numpy(dtype=float)
+    unit = pd.Series(list(zip(fold, repeat, strict=True)), index=long.index)
+    keep = np.zeros(len(long), dtype=bool)
+    excluded: dict[tuple[str, str], str] = {}
+    for ds, part in long.groupby("dataset", sort=True):
+        units = {str(m): set(unit[rows.index]) for m, rows in part.groupby("model", sort=True)}
+        everything = set().union(*units.values())
+        shared: set[Any] | None = None
+        admitted = []
+        for m in sorted(units, key=lambda m: (-len(units[m]), m)):
+            common = units[m] if shared is None else shared & units[m]
+            if common:
+                shared = common
+                admitted.append(m)
+            else:
+                excluded[(str(ds), m)] = (
+                    f"none of its {len(units[m])} completed fold(s) of {len(everything)} was completed by "
+                    "every other model"
+                )
+        in_ds = (long["dataset"] == ds).to_numpy()
+        keep |= in_ds & long["model"].isin(admitted).to_numpy() & unit.isin(shared or set()).to_numpy()
+    return long[keep], excluded
 
 
 def per_fold(long: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
