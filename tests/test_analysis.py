@@ -858,6 +858,26 @@ def test_wilcoxon_needs_six_datasets_and_never_pools_different_metrics():
     assert set(same["scale"]) == {"accuracy"}
 
 
+def test_wilcoxon_says_why_it_ran_no_test():
+    five = wilcoxon_holm(known_table(n_datasets=5))
+    assert five.empty
+    (note,) = five.attrs["notes"].values()
+    assert "with 5 datasets the smallest two-sided p-value" in note and "0.0625" in note
+    assert "it takes 6 datasets" in note
+    assert (
+        "fewer than the 9 asked for"
+        in wilcoxon_holm(known_table(), min_datasets=9).attrs["notes"]["all models"]
+    )
+    assert wilcoxon_holm(known_table()).attrs["notes"] == {}  # tests ran: nothing to explain
+    # one model with a score everywhere: nothing to pair
+    solo = known_table()
+    solo.loc[(solo["model"] != "A") & (solo["dataset"] == "d0"), ["status", "test_accuracy"]] = [
+        "failed",
+        np.nan,
+    ]
+    assert "fewer than 2 models" in wilcoxon_holm(solo).attrs["notes"]["all models"]
+
+
 def test_iman_davenport_next_to_friedman():
     rng = np.random.default_rng(4)
     scores = {f"d{i}": {m: [q + rng.normal(0, 0.015)] for m, q in zip("ABCD", (0.8, 0.79, 0.77, 0.76), strict=True)}

@@ -781,8 +781,9 @@ def wilcoxon_holm(
         score on every dataset of their group (see :func:`friedman_test`). The differences are of
         the metric when every dataset of the group uses the same one, otherwise of per-dataset
         normalised scores (``scale="normalized"``: 0 = worst, 1 = best model on the dataset):
-        differences of accuracy and RMSE are never pooled. Groups with too few datasets give no
-        rows.
+        differences of accuracy and RMSE are never pooled. Groups with too few datasets (or fewer
+        than 2 tested models) give no rows; ``result.attrs["notes"]`` maps each such group to the
+        reason, in a sentence (e.g. that 5 datasets cannot give a p-value below 0.05).
     """
     from scipy import stats
 
@@ -799,13 +800,22 @@ def wilcoxon_holm(
     ]
     need = wilcoxon_min_datasets(alpha) if min_datasets is None else int(min_datasets)
     scores, _ = _scored(results, metric, primary)
+    notes: dict[str | None, str] = {}
     if scores.empty:
-        return pd.DataFrame(columns=cols)
+        empty = pd.DataFrame(columns=cols)
+        empty.attrs["notes"] = {group: "No pairwise Wilcoxon tests: no model has a score to compare."}
+        return empty
     groups = [group] if group is not None else _group_order(scores)
     frames = []
     for g in groups:
         good, normalized, _, scale = _block(scores, g)
-        if len(good) < need or good.shape[1] < 2:
+        if len(good) < need:
+            notes[g] = _too_few_datasets(len(good), need, alpha, default=min_datasets is None)
+            continue
+        if good.shape[1] < 2:
+            notes[g] = (
+                "No pairwise Wilcoxon tests: fewer than 2 models have a score on every dataset of this group."
+            )
             continue
         matrix = normalized if scale == "normalized" else good
         models = sorted(matrix.columns)
@@ -827,9 +837,20 @@ def wilcoxon_holm(
         part["significant"] = part["p_holm"] < alpha
         part["group"], part["scale"] = g, scale
         frames.append(part[cols])
-    if not frames:
-        return pd.DataFrame(columns=cols)
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+    out.attrs["notes"] = notes
+    return out
+
+
+def _too_few_datasets(n: int, need: int, alpha: float, *, default: bool) -> str:
+    """Why a group of ``n`` datasets gets no Wilcoxon tests."""
+    if not default:
+        return f"No pairwise Wilcoxon tests: {n} datasets, fewer than the {need} asked for (min_datasets)."
+    smallest = 2.0 ** (1 - n) if n else 1.0
+    return (
+        f"No pairwise Wilcoxon tests: with {n} datasets the smallest two-sided p-value a Wilcoxon "
+        f"signed-rank test can give is {smallest:.3g}, not below α = {alpha}; it takes {need} datasets."
+    )
 
 
 # --------------------------------------------------------------------------------------------
