@@ -200,8 +200,9 @@ def score_table(
         Columns dataset, model, metric, is_primary, greater_is_better, status (see
         :func:`reference_status`; ``"no score"`` when the jobs succeeded but the metric is
         undefined), train_size, n_train, n_ok, n_jobs, mean, std, n, n_folds, ci_low, ci_high,
-        ci_method (``corrected_t``, ``bootstrap`` or ``none``), ci_note (the method in words, or why
-        there is no interval), train_mean, train_std, gap (positive = overfitting, whatever the
+        ci_method (``corrected_t``, ``bootstrap`` or ``none``), ci_note (the method in words with
+        what it assumes, or why there is no interval; accuracy-type intervals are never narrower
+        than the test rows' binomial interval, see :mod:`mlbench.analysis.intervals`), train_mean, train_std, gap (positive = overfitting, whatever the
         metric's direction), fit_seconds, predict_seconds, n_params (means over the ok jobs at the
         reference size) and peak_memory_mb (their maximum). Every model with a job on the dataset
         has rows, failed and skipped ones with NaN scores; a dataset without any score has one row
@@ -296,7 +297,8 @@ def summarize_scores(
         n, ci_low, ci_high, train_mean, gap, fit_seconds, predict_seconds, peak_memory_mb, n_params,
         status, train_size, n_ok, n_jobs, ci_method, ci_note. ``mean`` is over folds (sweep repeats
         averaged within each fold), ``n`` counts those folds (the repeats of a single split), the
-        interval is a corrected resampled t (k-fold) or a test-row bootstrap (single split).
+        interval is a corrected resampled t (k-fold) or a test-row bootstrap (single split), for
+        accuracy-type metrics never narrower than the test rows' binomial interval.
     """
     cols = ["dataset", "model", "metric", "n_train", "mean", "std", "n", "ci_low", "ci_high"]
     cols += ["train_mean", "gap", *RESOURCE_COLUMNS, "status", "train_size", "n_ok", "n_jobs"]
