@@ -50,7 +50,7 @@ def test_early_stopping_never_stops_during_the_warmup(wine30):
     assert len(est.history_) > 15 and est.best_epoch_ >= 15
     majority = np.mean(y_test == np.bincount(y_train).argmax())
     assert est.score(X_test, y_test) > majority + 0.3  # 0.818 here
-    watch_from = math.ceil(trainer.warmup_steps(est._train_config(), 1))
+    watch_from = math.ceil(trainer.warmup_steps(trainer.TrainConfig(epochs=60, lr_schedule="onecycle"), 1))
     assert watch_from == 15
     # the restored weights are the best epoch's among those after the warm-up
     assert val[est.best_epoch_ - 1] == min(val[watch_from - 1 :])
