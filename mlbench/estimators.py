@@ -351,7 +351,8 @@ class _EmbeddingMixin(TransformerMixin):
 _TRAIN_DOC = """
     epochs : int, default=10
     min_steps : int, default=0
-        Train at least this many optimiser steps (more epochs on small training sets).
+        Train at least this many optimiser steps (more epochs on small training sets, where an
+        epoch is one or two steps); early stopping never stops before them.
     batch_size : int, default=64
     lr : float
         Peak learning rate.
@@ -372,6 +373,8 @@ _TRAIN_DOC = """
         Random translation and horizontal flip, batch-wise on the device (images only).
     early_stopping : bool or int
         Patience in epochs on the validation loss (True = 10); the best epoch's weights are restored.
+        It watches the loss only once the learning-rate warm-up is over (onecycle's first quarter,
+        or ``warmup_epochs``): warm-up epochs neither count towards the patience nor are kept.
     val_fraction : float
         Share of the training rows held out for early stopping when no ``validation_data`` is given.
     device : {"auto", "cpu", "cuda"}

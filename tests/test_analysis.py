@@ -471,6 +471,7 @@ def test_leaderboard_known_answer():
         "n_datasets",
         "n_failed",
         "group",
+        "n_partial",
     ]
     assert list(board["model"]) == ["A", "B", "C"]
     assert list(board["mean_rank"]) == [1.0, 2.0, 3.0]
@@ -479,6 +480,7 @@ def test_leaderboard_known_answer():
     assert board["total_fit_seconds"].iloc[0] == pytest.approx(8 * 5 * 0.5)
     assert list(board["n_datasets"]) == [8, 8, 8]
     assert list(board["n_failed"]) == [0, 0, 0] and set(board["group"]) == {"all models"}
+    assert list(board["n_partial"]) == [0, 0, 0]
 
 
 def test_ties_share_rank_and_win():
@@ -687,8 +689,11 @@ def test_repeats_of_a_fold_are_not_counted_as_independent_samples():
                     "fold": fold,
                     "repeat": repeat,
                     "train_size": 1.0,
-                    "n_train": 100,
-                    "n_test": 25,
+                    # 10,000 / 2,500 rows: folds this close are plausible for that many test
+                    # rows (with 25, the rows' own binomial interval is wider, and it bounds
+                    # the interval: tests/test_intervals.py)
+                    "n_train": 10_000,
+                    "n_test": 2_500,
                     "status": "ok",
                     "test_accuracy": score,
                     "train_accuracy": 1.0,
@@ -856,6 +861,26 @@ def test_wilcoxon_needs_six_datasets_and_never_pools_different_metrics():
     assert set(same["scale"]) == {"accuracy"}
 
 
+def test_wilcoxon_says_why_it_ran_no_test():
+    five = wilcoxon_holm(known_table(n_datasets=5))
+    assert five.empty
+    (note,) = five.attrs["notes"].values()
+    assert "with 5 datasets the smallest two-sided p-value" in note and "0.0625" in note
+    assert "it takes 6 datasets" in note
+    assert (
+        "fewer than the 9 asked for"
+        in wilcoxon_holm(known_table(), min_datasets=9).attrs["notes"]["all models"]
+    )
+    assert wilcoxon_holm(known_table()).attrs["notes"] == {}  # tests ran: nothing to explain
+    # one model with a score everywhere: nothing to pair
+    solo = known_table()
+    solo.loc[(solo["model"] != "A") & (solo["dataset"] == "d0"), ["status", "test_accuracy"]] = [
+        "failed",
+        np.nan,
+    ]
+    assert "fewer than 2 models" in wilcoxon_holm(solo).attrs["notes"]["all models"]
+
+
 def test_iman_davenport_next_to_friedman():
     rng = np.random.default_rng(4)
     scores = {f"d{i}": {m: [q + rng.normal(0, 0.015)] for m, q in zip("ABCD", (0.8, 0.79, 0.77, 0.76), strict=True)}
@@ -951,11 +976,12 @@ def centroid_kfold(
 
 
 def test_corrected_t_formula_with_repeated_kfold():
-    # 2 x 5-fold: ten folds (0..9), each with two sweep repeats that are averaged first
+    # 2 x 5-fold: ten folds (0..9), each with two sweep repeats that are averaged first; 8,000 /
+    # 2,000 rows, so that the rows' own binomial interval (which bounds it) is narrower than this
     scores = np.array([0.81, 0.84, 0.79, 0.86, 0.80, 0.83, 0.82, 0.85, 0.78, 0.84])
     rows = [
         {"job_id": f"{f}-{r}", "dataset": "d", "task_type": "classification", "model": "m", "fold": f,
-         "repeat": r, "train_size": 1.0, "n_train": 80, "n_test": 20, "status": "ok",
+         "repeat": r, "train_size": 1.0, "n_train": 8_000, "n_test": 2_000, "status": "ok",
          "test_accuracy": scores[f] + (0.01 if r else -0.01)}
         for f in range(10) for r in range(2)
     ]  # fmt: skip
@@ -1024,7 +1050,9 @@ def test_single_split_bootstrap_covers_the_models_accuracy():
     s = summarize_scores(df, predictions=preds.__getitem__).set_index("dataset")
     assert (s["ci_method"] == "bootstrap").all() and (s["n"] == 3).all()
     assert (
-        s["ci_note"].iloc[0] == "percentile bootstrap over 200 test rows (1000 resamples, 3 repeats averaged)"
+        s["ci_note"]
+        .iloc[0]
+        .startswith("percentile bootstrap over 200 test rows (1000 resamples, 3 repeats averaged)")
     )
     cover = ((s["ci_low"] <= truth) & (truth <= s["ci_high"])).mean()
     print(f"test-row bootstrap coverage at nominal 95%: {cover:.3f}")

@@ -488,6 +488,38 @@ def test_failed_model_is_ranked_last_and_left_out_of_the_tests() -> None:
     assert "Left out of the tests" in html and "ranked last" in html
 
 
+def test_a_model_that_failed_its_hardest_folds_is_not_ranked_on_its_easy_ones() -> None:
+    results = many_datasets(3)
+    hard = results["fold"] == 2
+    results.loc[hard, ["test_accuracy", "test_log_loss"]] -= [0.3, -0.3]  # fold 2 is hard for everyone
+    # "fragile": 0.02 worse than "strong" on every fold, and it fails on the hard one
+    fragile = results[results["model"] == "strong"].assign(model="fragile")
+    fragile["job_id"] = fragile["job_id"] + "-fragile"
+    fragile[["test_accuracy", "train_accuracy"]] -= 0.02
+    lost = fragile["fold"] == 2
+    fragile.loc[lost, ["status", "error", "test_accuracy", "train_accuracy", "test_log_loss", "n_train"]] = [
+        "failed", "RuntimeError: boom", np.nan, np.nan, np.nan, np.nan]  # fmt: skip
+    s = summarize(pd.concat([results, fragile], ignore_index=True), META)
+    g = s["overall"]["groups"][0]
+    board = {r["model"]: r for r in g["leaderboard"]}
+    assert g["leaderboard"][0]["model"] == "strong" and board["strong"]["win_rate"] == 1.0
+    assert board["fragile"]["mean_rank"] == 2.0 and board["fragile"]["win_rate"] == 0.0
+    assert board["fragile"]["n_partial"] == 3 and board["fragile"]["n_failed"] == 0
+    ds0 = dataset(s, "ds0")
+    rows = {r["model"]: r for r in ds0["leaderboard"]}
+    assert (
+        rows["strong"]["best"] and rows["fragile"]["rank"] == 2.0 and rows["fragile"]["status"] == "partial"
+    )
+    # the table's mean is the model's own (easy) folds; the ranks say what they compared
+    assert rows["fragile"]["test_mean"] > rows["strong"]["test_mean"]
+    assert (
+        "2 of 3 folds" in rows["fragile"]["compared_note"]
+        and "fragile failed on some folds" in ds0["compared_note"]
+    )
+    html = render_html(s, plots=False)
+    assert "+3 partial" in html and "compared on the folds they all completed" in html
+
+
 def test_models_that_apply_to_some_datasets_are_ranked_within_their_group() -> None:
     results = many_datasets(4)
     # a CNN that ran on one "image" dataset only, skipped elsewhere, best where it ran
@@ -585,7 +617,9 @@ def test_sections_and_values_do_not_import_summarize() -> None:
 
 
 def test_per_dataset_ci_gap_cost_and_pareto() -> None:
-    results = many_datasets(1)
+    # 1,000 times the rows (same n_test / n_train): folds 0.005 apart are plausible for 100,000 test
+    # rows; for 100 the rows' own binomial interval is wider and bounds the interval (test_intervals.py)
+    results = many_datasets(1).assign(n_test=100_000, n_train=400_000)
     ds = summarize(results, META)["datasets"][0]
     rows = {r["model"]: r for r in ds["leaderboard"]}
     part = results[results["model"] == "strong"]["test_accuracy"]

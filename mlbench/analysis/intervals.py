@@ -15,6 +15,18 @@ Two designs, two methods:
   repeats' scores are averaged inside each resample). It covers the score of the trained
   model(s) on new rows from the same distribution, not the variation over training sets.
 
+A finite test set always leaves doubt, even when every fold scores the same or every test row is
+right (the fold variance is then 0 and the bootstrap's resamples all agree). For accuracy-type
+metrics (:data:`BINOMIAL_METRICS`) both intervals are therefore widened, where they are narrower,
+to the mid-p binomial interval of the test rows they score (:func:`binomial_interval`,
+:func:`widen_to_binomial`): it assumes independent rows and a fixed model, and is never
+zero-width. Measured for a fixed model on a synthetic population (tests/test_intervals.py), the
+95% intervals of 5-fold CV on 250 rows and of 60- and 200-row holdouts covered the true accuracy
+in 10-52% of draws at 0.997-0.998 before (the interval was often the point 1) and in >= 98% with
+the bound, while at 0.8 (where the bound rarely binds) the coverage stays 95-99% as before. A
+metric without such a bound (f1_macro, roc_auc, log_loss, regression) whose folds or resamples all
+agree gets no interval (NaN, with the reason) rather than a zero-width one.
+
 Every bound is clipped to the metric's range (:attr:`mlbench.metrics.Metric.low`/``high``), so an
 accuracy interval never passes 1.
 
@@ -34,12 +46,21 @@ import numpy as np
 from mlbench.metrics import METRICS
 
 __all__ = [
+    "BINOMIAL_METRICS",
+    "binomial_count",
+    "binomial_interval",
     "bootstrap_interval",
     "clip_to_range",
     "corrected_t_interval",
+    "effective_rows",
     "metric_range",
     "weighted_metric",
+    "widen_to_binomial",
 ]
+
+#: Metrics that are a share of test rows (balanced accuracy: the mean of each class's share), so a
+#: binomial interval on the test rows bounds how precisely any finite test set can measure them.
+BINOMIAL_METRICS = frozenset({"accuracy", "balanced_accuracy"})
 
 #: Bootstrap resamples per interval unless told otherwise.
 N_BOOT = 1000
@@ -112,6 +133,164 @@ def corrected_t_bounds(
     # Identical folds: no spread to widen, the interval is the point (not NaN from 0 * inf).
     half = np.where((var == 0) & np.isfinite(ratio) & (n_folds >= 2), 0.0, half)
     return mean - half, mean + half
+
+
+# --------------------------------------------------------------------------------------------
+# binomial bounds: what a finite test set allows
+# --------------------------------------------------------------------------------------------
+
+
+def binomial_interval(
+    successes: Any, n: Any, level: float = 0.95, method: str = "mid-p"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact-type interval of a proportion from its count, vectorised.
+
+    Parameters
+    ----------
+    successes : array-like of float
+        Rows right. Fractional counts (a mean over repeats scored on the same rows) are allowed:
+        the binomial tails are regularized incomplete beta functions, continuous in the count.
+    n : array-like of float
+        Rows scored; NaN or below 1 gives NaN bounds.
+    level : float
+        Coverage, e.g. 0.95.
+    method : {"mid-p", "exact"}
+        ``exact``: Clopper-Pearson, whose coverage is at least ``level`` for every true proportion
+        (about 96-97% at 95%: conservative). ``mid-p`` (default): the same tails with the observed
+        count weighted one half (Lancaster's mid-p), close to nominal on average: at 60, 200 and
+        250 rows its 95% interval covers at least 91.8% of binomial draws for every true
+        proportion from 0.7 to 0.9995, 95.2-95.7% on average (Wilson's falls to 84% near 1;
+        computed exactly in tests/test_intervals.py).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Lower and upper bounds: 0 when nothing is right, 1 when everything is, never equal for a
+        finite ``n`` (250 rows all right give [0.988, 1] mid-p, [0.985, 1] exact).
+    """
+    from scipy import special
+
+    if method not in ("mid-p", "exact"):
+        raise ValueError(f"method must be 'mid-p' or 'exact', got {method!r}")
+    x = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    x, n = np.broadcast_arrays(x, n)
+    valid = np.isfinite(x) & np.isfinite(n) & (n >= 1)
+    n_ok = np.where(valid, n, 1.0)
+    x = np.clip(np.where(valid, x, 0.0), 0.0, n_ok)
+    tiny = 1e-300
+    # The weight of P(X = x) in each tail: all of it for Clopper-Pearson, half for mid-p.
+    weight = 0.5 if method == "mid-p" else 1.0
+
+    def at_least(k: np.ndarray, p: np.ndarray) -> np.ndarray:
+        # P(X >= k) for X ~ Binomial(n, p) = I_p(k, n - k + 1): 1 for k <= 0, 0 for k >= n + 1
+        inside = special.betainc(np.maximum(k, tiny), np.maximum(n_ok - k + 1, tiny), p)
+        return np.where(k <= 0, 1.0, np.where(k >= n_ok + 1, 0.0, inside))
+
+    def tail_up(p: np.ndarray) -> np.ndarray:  # P(X > x) + weight * P(X = x), increasing in p
+        return (1 - weight) * at_least(x + 1, p) + weight * at_least(x, p)
+
+    def tail_down(p: np.ndarray) -> np.ndarray:  # P(X < x) + weight * P(X = x), decreasing in p
+        return 1 - weight * at_least(x + 1, p) - (1 - weight) * at_least(x, p)
+
+    alpha = (1 - level) / 2
+    # Bisection on the whole array at once (each tail is monotone in p): 2**-60 is below float noise.
+    lo_a, lo_b = np.zeros(x.shape), np.ones(x.shape)
+    hi_a, hi_b = np.zeros(x.shape), np.ones(x.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for _ in range(60):
+            mid = (lo_a + lo_b) / 2
+            below = tail_up(mid) < alpha  # the lower bound is where P(X >= x) reaches alpha
+            lo_a, lo_b = np.where(below, mid, lo_a), np.where(below, lo_b, mid)
+            mid = (hi_a + hi_b) / 2
+            above = tail_down(mid) > alpha  # the upper bound is where P(X <= x) falls to alpha
+            hi_a, hi_b = np.where(above, mid, hi_a), np.where(above, hi_b, mid)
+    low = np.where(x > 0, (lo_a + lo_b) / 2, 0.0)
+    high = np.where(x < n_ok, (hi_a + hi_b) / 2, 1.0)
+    return np.where(valid, low, np.nan), np.where(valid, high, np.nan)
+
+
+def effective_rows(y_true: np.ndarray) -> float:
+    """Rows a balanced accuracy on these labels is as precise as: ``K**2 / sum(1 / n_c)``.
+
+    Balanced accuracy is the mean of ``K`` per-class shares; its binomial variance
+    ``sum(p (1 - p) / n_c) / K**2`` equals a proportion's over this many rows (all rows when the
+    classes are balanced, fewer when one is rare).
+    """
+    _, counts = np.unique(np.asarray(y_true), return_counts=True)
+    if len(counts) == 0:
+        return math.nan
+    return float(len(counts) ** 2 / np.sum(1.0 / counts))
+
+
+def binomial_count(jobs: Sequence[dict[str, np.ndarray]], metric: str) -> tuple[float, float]:
+    """An accuracy-type score of repeats on one test split as a share of rows: ``(value, rows)``.
+
+    Parameters
+    ----------
+    jobs : sequence of dict
+        One dict per repeat with ``test_index``, ``test_true`` and ``test_pred``, on the same rows.
+    metric : str
+        ``accuracy`` or ``balanced_accuracy``.
+
+    Returns
+    -------
+    (float, float)
+        The metric averaged over the repeats, and the rows it is as precise as a share of: the
+        test rows (balanced accuracy: :func:`effective_rows`), times the design effect of the
+        repeats (repeats that disagree on some rows average part of the rows' noise away: the
+        variance of a row's repeat-averaged correctness against ``p (1 - p)``, from 1 when they
+        agree everywhere, or every row is right, up to the number of repeats). NaN for other
+        metrics, repeats on different rows or missing predictions.
+    """
+    aligned = _aligned(jobs) if jobs else None
+    if metric not in BINOMIAL_METRICS or aligned is None or any("test_pred" not in a for a in aligned):
+        return math.nan, math.nan
+    y = aligned[0]["test_true"]
+    ones = np.ones((1, len(y)))
+    value = float(
+        np.mean([weighted_metric(metric, ones, a["test_true"], a["test_pred"])[0] for a in aligned])
+    )
+    share = np.mean([np.asarray(a["test_pred"]) == np.asarray(a["test_true"]) for a in aligned], axis=0)
+    p, spread = float(share.mean()), float(share.var())
+    factor = min(max(p * (1 - p) / spread, 1.0), float(len(aligned))) if spread > 0 else 1.0
+    rows = float(len(y)) if metric == "accuracy" else effective_rows(y)
+    return value, rows * factor
+
+
+def widen_to_binomial(
+    low: Any, high: Any, value: Any, n_rows: Any, level: float = 0.95, method: str = "mid-p"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Widen intervals of an accuracy-type score to at least its binomial interval.
+
+    Parameters
+    ----------
+    low, high : array-like of float
+        The interval from the fold scores or the bootstrap (NaN: none).
+    value : array-like of float
+        The score, a share of ``n_rows`` rows.
+    n_rows : array-like of float
+        Distinct test rows the score is measured on.
+    level : float
+        Coverage of the binomial interval.
+    method : {"mid-p", "exact"}
+        As for :func:`binomial_interval`.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``min(low, binomial low)``, ``max(high, binomial high)`` where both are known; where the
+        base interval is NaN it stays NaN (no interval was computed), where ``n_rows`` is unknown
+        the base interval is kept.
+    """
+    low = np.asarray(low, dtype=float)
+    high = np.asarray(high, dtype=float)
+    v = np.asarray(value, dtype=float)
+    n = np.asarray(n_rows, dtype=float)
+    b_low, b_high = binomial_interval(v * n, n, level, method)
+    return np.fmin(low, np.where(np.isnan(low), np.nan, b_low)), np.fmax(
+        high, np.where(np.isnan(high), np.nan, b_high)
+    )
 
 
 # --------------------------------------------------------------------------------------------

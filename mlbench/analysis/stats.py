@@ -16,7 +16,11 @@ attempt per job) and returns a new table or dict. The metric is each dataset's p
   **grouped** by that set of models (:func:`dataset_groups`), and leaderboards and tests are per
   group;
 - a score is the mean over folds (repeats averaged within each fold), with a corrected resampled t
-  interval for k-fold and a test-row bootstrap for a single split (:mod:`mlbench.analysis.intervals`).
+  interval for k-fold and a test-row bootstrap for a single split (:mod:`mlbench.analysis.intervals`);
+- when ranking, every model of a dataset is scored on the same (fold, repeat) units, those every
+  compared model completed (:func:`mlbench.analysis.tables.compared_units`): a model that failed
+  on some folds (``partial``) is never ranked on the mean of its own, possibly easier, folds;
+  equal mean ranks in a leaderboard go to the model with fewer failures.
 
 scipy is imported inside the functions that need it so that ``import mlbench.analysis`` stays cheap.
 """
@@ -37,6 +41,7 @@ from mlbench.analysis.tables import (
     SCORED,
     PredictionLoader,
     at_reference,
+    compared_units,
     dataset_groups,
     groups_of,
     long_for,
@@ -195,8 +200,9 @@ def score_table(
         Columns dataset, model, metric, is_primary, greater_is_better, status (see
         :func:`reference_status`; ``"no score"`` when the jobs succeeded but the metric is
         undefined), train_size, n_train, n_ok, n_jobs, mean, std, n, n_folds, ci_low, ci_high,
-        ci_method (``corrected_t``, ``bootstrap`` or ``none``), ci_note (the method in words, or why
-        there is no interval), train_mean, train_std, gap (positive = overfitting, whatever the
+        ci_method (``corrected_t``, ``bootstrap`` or ``none``), ci_note (the method in words with
+        what it assumes, or why there is no interval; accuracy-type intervals are never narrower
+        than the test rows' binomial interval, see :mod:`mlbench.analysis.intervals`), train_mean, train_std, gap (positive = overfitting, whatever the
         metric's direction), fit_seconds, predict_seconds, n_params (means over the ok jobs at the
         reference size) and peak_memory_mb (their maximum). Every model with a job on the dataset
         has rows, failed and skipped ones with NaN scores; a dataset without any score has one row
@@ -291,7 +297,8 @@ def summarize_scores(
         n, ci_low, ci_high, train_mean, gap, fit_seconds, predict_seconds, peak_memory_mb, n_params,
         status, train_size, n_ok, n_jobs, ci_method, ci_note. ``mean`` is over folds (sweep repeats
         averaged within each fold), ``n`` counts those folds (the repeats of a single split), the
-        interval is a corrected resampled t (k-fold) or a test-row bootstrap (single split).
+        interval is a corrected resampled t (k-fold) or a test-row bootstrap (single split), for
+        accuracy-type metrics never narrower than the test rows' binomial interval.
     """
     cols = ["dataset", "model", "metric", "n_train", "mean", "std", "n", "ci_low", "ci_high"]
     cols += ["train_mean", "gap", *RESOURCE_COLUMNS, "status", "train_size", "n_ok", "n_jobs"]
@@ -324,7 +331,10 @@ def _scored(
     """Each applicable model's primary score per dataset at the reference size, with its rank.
 
     Returns (scores, table): scores has dataset, model, metric, greater_is_better, score, good
-    (oriented: higher is better), status, scored, group, rank; table is :func:`results_table` of results.
+    (oriented: higher is better), status, scored, n_compared (jobs the score averages), n_units
+    ((fold, repeat) units run at the reference size), compared_note (why a model was compared on
+    fewer units, or not at all), group, rank; table is :func:`results_table` of results.
+    Every model of a dataset is scored on the same units (:func:`compared_units`).
     """
     t = results_table(results)
     chosen = primary_metrics(t, metric, primary)
@@ -335,12 +345,29 @@ def _scored(
     ranked = sorted(set(long["dataset"]))
     groups = groups_of(status, ranked)
     status = status[status["applies"] & status["dataset"].isin(ranked)]
-    means = per_fold(long, ["dataset", "model"]).groupby(["dataset", "model"])["score"].mean()
+    compared, excluded = compared_units(long)
+    means = per_fold(compared, ["dataset", "model"]).groupby(["dataset", "model"])["score"].mean()
+    counts = compared.groupby(["dataset", "model"]).size().rename("n_compared")
     out = status.merge(means.rename("score").reset_index(), on=["dataset", "model"], how="left")
+    out = out.merge(counts.reset_index(), on=["dataset", "model"], how="left")
+    out["n_compared"] = out["n_compared"].fillna(0).astype(int)
+    out["n_units"] = out["dataset"].map(_units_run(t, refs)).fillna(0).astype(int)
     out["metric"] = out["dataset"].map(chosen)
     out["greater_is_better"] = out["metric"].map(lambda m: bool(METRICS.get(m).greater_is_better))
     out["scored"] = out["status"].isin(SCORED) & out["score"].notna()
-    out.loc[out["status"].isin(SCORED) & ~out["scored"], "status"] = "no score"
+    # A partial model left out of the comparison keeps its status (and is ranked as failed).
+    left_out = np.array([(d, m) in excluded for d, m in zip(out["dataset"], out["model"], strict=True)], bool)
+    out.loc[out["status"].isin(SCORED) & ~out["scored"] & ~left_out, "status"] = "no score"
+    out["compared_note"] = [
+        f"not compared: {excluded[(d, m)]}"
+        if (d, m) in excluded
+        else f"compared on the {k} of {u} folds every model completed"
+        if sc and k < u
+        else None
+        for d, m, sc, k, u in zip(
+            out["dataset"], out["model"], out["scored"], out["n_compared"], out["n_units"], strict=True
+        )
+    ]
     out["good"] = np.where(out["greater_is_better"], out["score"], -out["score"])
     out["group"] = out["dataset"].map(dict(zip(groups["dataset"], groups["group"], strict=True)))
     # Rank 1 = best; ties share the average rank (Demšar 2006). Models without a score at the
@@ -351,6 +378,21 @@ def _scored(
     n_all = out.groupby("dataset")["model"].transform("size")
     out["rank"] = out["rank"].where(out["scored"], n_scored + (n_all - n_scored + 1) / 2)
     return out, t
+
+
+def _units_run(t: pd.DataFrame, refs: dict[str, tuple[float, float]]) -> dict[str, int]:
+    """Distinct (fold, repeat) units of the jobs that ran (were not skipped) at each reference size.
+
+    A failed job without a recorded fold is not a unit of its own: it failed on one of the others.
+    """
+    ran = t[(t["status"] != "skipped") & ((t["status"] == "ok") | t["fold"].notna())]
+    ran = at_reference(ran, refs) if len(ran) else ran
+    if ran.empty:
+        return {}
+    units = pd.DataFrame(
+        {"dataset": ran["dataset"], "f": ran["fold"].fillna(-1.0), "r": ran["repeat"].fillna(-1.0)}
+    ).drop_duplicates()
+    return {str(k): int(v) for k, v in units.groupby("dataset").size().items()}
 
 
 def ranks(
@@ -370,13 +412,18 @@ def ranks(
     Returns
     -------
     pandas.DataFrame
-        Columns dataset, model, score, rank, metric, status, group. Rank 1 is the best model (the
-        metric's direction is respected, so the lowest rmse ranks first); ties share the average
-        rank. A model that applies to the dataset but has no score at the reference size (failed
-        there) has a NaN score and shares the last ranks; models that do not apply (skipped) are
-        not listed.
+        Columns dataset, model, score, rank, metric, status, group, n_compared, n_units,
+        compared_note. Rank 1 is the best model (the metric's direction is respected, so the
+        lowest rmse ranks first); ties share the average rank. Every model of a dataset is scored
+        on the same (fold, repeat) units: those every compared model completed at the reference
+        size (``n_compared`` of the ``n_units`` run; ``compared_note`` says so when it is fewer),
+        so a model that failed on some folds (``partial``) is never ranked on its easy folds
+        alone. A model that applies to the dataset but has no score at the reference size (failed
+        there, or partial with no fold in common with the others) has a NaN score and shares the
+        last ranks; models that do not apply (skipped) are not listed.
     """
-    cols = ["dataset", "model", "score", "rank", "metric", "status", "group"]
+    cols = ["dataset", "model", "score", "rank", "metric", "status", "group", "n_compared", "n_units"]
+    cols += ["compared_note"]
     scores, _ = _scored(results, metric, primary)
     if scores.empty:
         return pd.DataFrame(columns=cols)
@@ -415,10 +462,13 @@ def leaderboard(
         worst scored model, 1 = the best; 1 when all tie; 0 when the model failed), total_fit_seconds
         (all ok jobs of the model on the group's datasets, every training size: the compute it
         cost), n_datasets, n_failed (datasets where it has no score at the reference size: ranked
-        last there), group. Sorted by group (largest first), then mean_rank, best first.
+        last there), group, n_partial (datasets where some of its jobs there failed: it is scored,
+        like every model of the dataset, on the folds every model completed; see :func:`ranks`).
+        Sorted by group (largest first), then mean_rank, best first; ties in mean rank go to the
+        model with fewer failed, then fewer partial datasets.
     """
     cols = ["model", "mean_rank", "win_rate", "mean_normalized_score", "total_fit_seconds", "n_datasets"]
-    cols += ["n_failed", "group"]
+    cols += ["n_failed", "group", "n_partial"]
     scores, t = _scored(results, metric, primary)
     if group is not None:
         scores = scores[scores["group"] == group]
@@ -434,6 +484,7 @@ def leaderboard(
         win=(scores["scored"] & (good == best)).astype(float),
         norm=np.where(scores["scored"], np.where(span > 0, norm, 1.0), 0.0),
         failed=(~scores["scored"]).astype(int),
+        partial=(scores["scored"] & (scores["status"] == "partial")).astype(int),
     )
     ok = t[t["status"] == "ok"].merge(scores[["dataset", "model", "group"]], on=["dataset", "model"])
     fit = pd.to_numeric(ok["fit_seconds"], errors="coerce").groupby([ok["group"], ok["model"]]).sum()
@@ -445,6 +496,7 @@ def leaderboard(
             mean_normalized_score=("norm", "mean"),
             n_datasets=("dataset", "nunique"),
             n_failed=("failed", "sum"),
+            n_partial=("partial", "sum"),
         )
         .reset_index()
     )
@@ -453,8 +505,10 @@ def leaderboard(
     ]
     order = {g: i for i, g in enumerate(_group_order(scores))}
     out["order"] = out["group"].map(order)
+    # Equal mean ranks: the model that failed less comes first (then the higher normalised score).
     out = out.sort_values(
-        ["order", "mean_rank", "mean_normalized_score", "model"], ascending=[True, True, False, True]
+        ["order", "mean_rank", "n_failed", "n_partial", "mean_normalized_score", "model"],
+        ascending=[True, True, True, True, False, True],
     )
     return out[cols].reset_index(drop=True)
 
@@ -729,8 +783,9 @@ def wilcoxon_holm(
         score on every dataset of their group (see :func:`friedman_test`). The differences are of
         the metric when every dataset of the group uses the same one, otherwise of per-dataset
         normalised scores (``scale="normalized"``: 0 = worst, 1 = best model on the dataset):
-        differences of accuracy and RMSE are never pooled. Groups with too few datasets give no
-        rows.
+        differences of accuracy and RMSE are never pooled. Groups with too few datasets (or fewer
+        than 2 tested models) give no rows; ``result.attrs["notes"]`` maps each such group to the
+        reason, in a sentence (e.g. that 5 datasets cannot give a p-value below 0.05).
     """
     from scipy import stats
 
@@ -747,13 +802,22 @@ def wilcoxon_holm(
     ]
     need = wilcoxon_min_datasets(alpha) if min_datasets is None else int(min_datasets)
     scores, _ = _scored(results, metric, primary)
+    notes: dict[str | None, str] = {}
     if scores.empty:
-        return pd.DataFrame(columns=cols)
+        empty = pd.DataFrame(columns=cols)
+        empty.attrs["notes"] = {group: "No pairwise Wilcoxon tests: no model has a score to compare."}
+        return empty
     groups = [group] if group is not None else _group_order(scores)
     frames = []
     for g in groups:
         good, normalized, _, scale = _block(scores, g)
-        if len(good) < need or good.shape[1] < 2:
+        if len(good) < need:
+            notes[g] = _too_few_datasets(len(good), need, alpha, default=min_datasets is None)
+            continue
+        if good.shape[1] < 2:
+            notes[g] = (
+                "No pairwise Wilcoxon tests: fewer than 2 models have a score on every dataset of this group."
+            )
             continue
         matrix = normalized if scale == "normalized" else good
         models = sorted(matrix.columns)
@@ -775,9 +839,20 @@ def wilcoxon_holm(
         part["significant"] = part["p_holm"] < alpha
         part["group"], part["scale"] = g, scale
         frames.append(part[cols])
-    if not frames:
-        return pd.DataFrame(columns=cols)
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+    out.attrs["notes"] = notes
+    return out
+
+
+def _too_few_datasets(n: int, need: int, alpha: float, *, default: bool) -> str:
+    """Why a group of ``n`` datasets gets no Wilcoxon tests."""
+    if not default:
+        return f"No pairwise Wilcoxon tests: {n} datasets, fewer than the {need} asked for (min_datasets)."
+    smallest = 2.0 ** (1 - n) if n else 1.0
+    return (
+        f"No pairwise Wilcoxon tests: with {n} datasets the smallest two-sided p-value a Wilcoxon "
+        f"signed-rank test can give is {smallest:.3g}, not below α = {alpha}; it takes {need} datasets."
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,7 +24,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlbench.analysis.intervals import N_BOOT, bootstrap_interval, clip_to_range, corrected_t_bounds
+from mlbench.analysis.intervals import (
+    BINOMIAL_METRICS,
+    N_BOOT,
+    binomial_count,
+    bootstrap_interval,
+    clip_to_range,
+    corrected_t_bounds,
+    effective_rows,
+    widen_to_binomial,
+)
 from mlbench.metrics import DEFAULT_METRICS, METRICS
 
 __all__ = [
@@ -43,7 +52,9 @@ N_TRAIN_TOLERANCE = 0.01
 
 RESOURCE_COLUMNS = ("fit_seconds", "predict_seconds", "peak_memory_mb", "n_params")
 
-#: Statuses of a model at the reference size that carry a score.
+#: Statuses of a model at the reference size that carry a score. A ``partial`` model (some jobs
+#: there failed) is *compared* with the others only on the folds every compared model completed
+#: (:func:`compared_units`), never on the mean of its own folds, which may be the easy ones.
 SCORED = ("ok", "partial")
 # When no job of a model succeeded at the reference size, the status shown is the most common
 # failure; ties go to the first of this order (the most specific cause).
@@ -485,6 +496,55 @@ def at_reference(long: pd.DataFrame, refs: dict[str, tuple[float, float]]) -> pd
     return long[long["size_key"].to_numpy(dtype=float) == key.to_numpy(dtype=float)]
 
 
+def compared_units(long: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str], str]]:
+    """The jobs models are compared on: per dataset, the (fold, repeat) units every model completed.
+
+    A model that failed some folds at the reference size (``partial``) would otherwise be
+    compared on the mean of the folds it finished, which are often the easy ones: a model worse
+    than another on every fold that fails on the two hardest ranked first. So on each dataset
+    every model is scored on the same units: those that each compared model has a score for.
+    Models are admitted most complete first (then by name); one that shares no unit with those
+    already admitted is not compared there (it counts as failed on that dataset).
+
+    Parameters
+    ----------
+    long : pandas.DataFrame
+        Rows of :func:`long_for` at the reference size (:func:`at_reference`), with dataset, model,
+        fold and repeat.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        The rows of ``long`` on the shared units, and ``{(dataset, model): why}`` for models left
+        out of the comparison.
+    """
+    if long.empty:
+        return long, {}
+    fold = pd.to_numeric(long["fold"], errors="coerce").fillna(-1.0).to_numpy(dtype=float)
+    repeat = pd.to_numeric(long["repeat"], errors="coerce").fillna(-1.0).to_numpy(dtype=float)
+    unit = pd.Series(list(zip(fold, repeat, strict=True)), index=long.index)
+    keep = np.zeros(len(long), dtype=bool)
+    excluded: dict[tuple[str, str], str] = {}
+    for ds, part in long.groupby("dataset", sort=True):
+        units = {str(m): set(unit[rows.index]) for m, rows in part.groupby("model", sort=True)}
+        everything = set().union(*units.values())
+        shared: set[Any] | None = None
+        admitted = []
+        for m in sorted(units, key=lambda m: (-len(units[m]), m)):
+            common = units[m] if shared is None else shared & units[m]
+            if common:
+                shared = common
+                admitted.append(m)
+            else:
+                excluded[(str(ds), m)] = (
+                    f"none of its {len(units[m])} completed fold(s) of {len(everything)} was completed by "
+                    "every other model"
+                )
+        in_ds = (long["dataset"] == ds).to_numpy()
+        keep |= in_ds & long["model"].isin(admitted).to_numpy() & unit.isin(shared or set()).to_numpy()
+    return long[keep], excluded
+
+
 def per_fold(long: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """One row per fold: average the repeats within each fold of each ``keys`` group.
 
@@ -545,8 +605,10 @@ def score_summary(
     repeats averaged within each fold first); the mean is over folds. The interval is the
     corrected resampled t over the folds (method ``corrected_t``) when the group has 2 or more
     folds, else a percentile bootstrap over the single split's test rows from the stored
-    predictions (``bootstrap``), else none (``none``, ``ci_note`` says why). Bounds are clipped to
-    the metric's range.
+    predictions (``bootstrap``), else none (``none``, ``ci_note`` says why). For accuracy-type
+    metrics either is widened, where narrower, to the mid-p binomial interval of the test rows it
+    scores; other metrics whose folds (or resamples) all agree get none rather than a zero-width
+    one. ``ci_note`` says what each interval assumes. Bounds are clipped to the metric's range.
 
     Parameters
     ----------
@@ -620,6 +682,7 @@ def score_summary(
         )
         for j, r, k, ok in zip(out["n_folds"], ratio, kfold, known, strict=True)
     ]
+    _finite_test_sets(out, long, keys, kfold & known, level)
     single = np.flatnonzero(~kfold)
     if predictions is not None and len(single):
         _bootstrap_rows(out, long, keys, single, predictions, level, n_boot, seed)
@@ -632,6 +695,79 @@ def score_summary(
         )
         out.loc[sel, "ci_low"], out.loc[sel, "ci_high"] = lo_m, hi_m
     return out[[*keys, *_SUMMARY_COLUMNS]]
+
+
+#: What the corrected resampled t assumes, appended to its note.
+_T_ASSUMES = "assumes normally distributed fold scores"
+#: The bound every accuracy-type interval is widened to, and what it assumes.
+_BINOMIAL = "mid-p binomial interval"
+_BINOMIAL_ASSUMES = "independent test rows, the trained models held fixed"
+#: Why a metric whose folds or resamples all agree gets no interval.
+_NO_SPREAD = (
+    "no interval: every {what} scored the same, so there is no spread to estimate one from "
+    "(only accuracy-type metrics get a bound from the number of test rows)"
+)
+
+
+def _finite_test_sets(
+    out: pd.DataFrame, long: pd.DataFrame, keys: list[str], rows: np.ndarray, level: float
+) -> None:
+    """k-fold groups (``rows``) of ``out``, in place: what a finite test set allows, and the notes.
+
+    Accuracy-type scores are widened to at least the mid-p binomial interval of the distinct test
+    rows pooled over the folds, so identical folds no longer give a zero-width interval; other
+    metrics with identical folds get none. Every note says what its interval assumes.
+
+    The k-fold test folds partition the data, so the rows are ``J * n_test``; where a fraction of
+    the data ran (``0 < train_size <= 1``) they are at most ``n_test + n_train / train_size``, the
+    dataset's rows (repeated k-fold tests each row once per repetition, and counts it once here).
+    Sweep repeats that differ (subsets of a fold's training rows) average part of the rows' noise
+    away: the rows count that many times more, by the repeats' design effect (the fold variance
+    of single repeats against that of their average, from 1 to the number of repeats).
+    """
+    if not rows.any():
+        return
+    binom = out["metric"].astype(str).isin(sorted(BINOMIAL_METRICS)).to_numpy()
+    size = pd.to_numeric(long["train_size"], errors="coerce")
+    fraction = (size > 0) & (size <= 1)
+    full = (long["n_train_raw"] / size).where(fraction).groupby(long["dataset"]).max()
+    cap = full + long.groupby("dataset")["n_test"].median()
+    pooled = np.fmin(
+        out["n_folds"].to_numpy(dtype=float) * out["n_test"].to_numpy(dtype=float),
+        out["dataset"].map(cap).to_numpy(dtype=float),
+    )
+    if "repeat" in long.columns and long["repeat"].nunique() > 1:
+        single = long.groupby([*keys, "repeat"], sort=True)["score"].var().groupby(keys).mean()
+        repeats = long.groupby([*keys, "fold"], sort=True)["repeat"].nunique().groupby(keys).median()
+        index = pd.MultiIndex.from_frame(out[keys]) if len(keys) > 1 else pd.Index(out[keys[0]])
+        single_v = single.reindex(index).to_numpy(dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            effect = single_v / out["var"].to_numpy(dtype=float)
+        effect = np.where(np.isfinite(effect), effect, 1.0)
+        n_repeats = repeats.reindex(index).fillna(1.0).to_numpy(dtype=float)
+        effective = pooled * np.clip(effect, 1.0, n_repeats)
+    else:
+        effective, n_repeats = pooled, np.ones(len(out))
+    lo, hi = widen_to_binomial(out["ci_low"], out["ci_high"], out["mean"], effective, level)
+    widen = rows & binom & np.isfinite(effective)
+    flat = rows & ~binom & (out["var"].to_numpy(dtype=float) == 0)
+    out.loc[widen, "ci_low"], out.loc[widen, "ci_high"] = lo[widen], hi[widen]
+    out.loc[flat, ["ci_low", "ci_high"]] = np.nan
+    out.loc[flat, "ci_method"] = "none"
+    notes = out["ci_note"].tolist()
+    for i in np.flatnonzero(rows):
+        if flat[i]:
+            notes[i] = _NO_SPREAD.format(what="fold")
+        elif widen[i]:
+            notes[i] = (
+                f"{notes[i]}; {_T_ASSUMES}, and never narrower than the {_BINOMIAL} of the "
+                f"{pooled[i]:.0f} test rows pooled over the folds"
+                + (" (once per sweep repeat, as far as the repeats differ)" if n_repeats[i] > 1 else "")
+                + f" ({_BINOMIAL_ASSUMES})"
+            )
+        else:
+            notes[i] = f"{notes[i]}; {_T_ASSUMES}"
+    out["ci_note"] = notes
 
 
 def _bootstrap_rows(
@@ -657,6 +793,7 @@ def _bootstrap_rows(
         ids = ids_of[tuple(row[k] for k in keys)]
         metric = str(row["metric"])
         by_jobs.setdefault((*(row[k] for k in job_keys), *ids), []).append((int(i), metric))
+    widen: list[tuple[int, float, float, float, float]] = []
     for group_key, members in by_jobs.items():
         ids = group_key[len(job_keys) :]
         jobs, note = [], ""
@@ -677,8 +814,28 @@ def _bootstrap_rows(
         found = bootstrap_interval(jobs, [m for _, m in members], n_boot=n_boot, level=level, seed=seed)
         for i, m in members:
             lo, hi, why = found[m]
+            value, n_rows = binomial_count(jobs, m) if m in BINOMIAL_METRICS else (math.nan, math.nan)
+            if np.isfinite(lo) and np.isfinite(hi) and np.isfinite(n_rows):
+                widen.append((i, lo, hi, value, n_rows))
+                n_test = len(jobs[0]["test_true"])
+                rows_text = f"{n_test} test rows"
+                if m == "balanced_accuracy":
+                    rows_text += (
+                        f" ({effective_rows(jobs[0]['test_true']):.0f} effective for balanced accuracy)"
+                    )
+                if len(jobs) > 1:
+                    rows_text += ", counted once per repeat as far as the repeats differ"
+                why = f"{why}; never narrower than the {_BINOMIAL} of the {rows_text} ({_BINOMIAL_ASSUMES})"
+            elif np.isfinite(lo) and lo == hi:
+                lo, hi, why = math.nan, math.nan, _NO_SPREAD.format(what="resample of the test rows")
             out.iloc[i, out.columns.get_loc("ci_note")] = why
             if np.isfinite(lo) and np.isfinite(hi):
                 out.iloc[i, out.columns.get_loc("ci_low")] = lo
                 out.iloc[i, out.columns.get_loc("ci_high")] = hi
                 out.iloc[i, out.columns.get_loc("ci_method")] = "bootstrap"
+    if widen:
+        # every accuracy-type interval at once: the binomial bounds are one vectorised search
+        at, lo_b, hi_b, value, n_rows = (np.array(c) for c in zip(*widen, strict=True))
+        lo, hi = widen_to_binomial(lo_b, hi_b, value, n_rows, level)
+        out.iloc[at, out.columns.get_loc("ci_low")] = lo
+        out.iloc[at, out.columns.get_loc("ci_high")] = hi

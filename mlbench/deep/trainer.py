@@ -115,13 +115,29 @@ def _make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim
     )
 
 
+def _onecycle_pct(total: int) -> float:
+    # OneCycleLR divides by zero when the warm-up phase ends at step 0 (pct_start * total <= 1),
+    # e.g. 2 epochs of 2 batches: keep at least 1.5 warm-up steps
+    return max(0.25, 1.5 / total)
+
+
+def warmup_steps(cfg: TrainConfig, steps_per_epoch: int) -> float:
+    """Optimiser steps of ``cfg``'s learning-rate warm-up (0 without one).
+
+    ``onecycle`` rises to its peak over the first quarter of the steps (when it has room for a
+    cycle, 4 steps or more); the other schedules warm up linearly over ``warmup_epochs``.
+    """
+    total = max(1, cfg.epochs * steps_per_epoch)
+    if cfg.lr_schedule == "onecycle":
+        return _onecycle_pct(total) * total if total >= 4 else 0.0
+    return float(int(cfg.warmup_epochs * steps_per_epoch))
+
+
 def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> Any:
     total = max(1, cfg.epochs * steps_per_epoch)
     if cfg.lr_schedule == "onecycle" and total >= 4:
-        # OneCycleLR divides by zero when the warm-up phase ends at step 0 (pct_start * total <= 1),
-        # e.g. 2 epochs of 2 batches: keep at least 1.5 warm-up steps
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=total, pct_start=max(0.25, 1.5 / total)
+            opt, max_lr=cfg.lr, total_steps=total, pct_start=_onecycle_pct(total)
         )
     if cfg.lr_schedule == "onecycle":  # fewer than 4 steps: no room for a cycle, train at the peak rate
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
@@ -218,6 +234,13 @@ def train(
         One dict per epoch: epoch, train_loss, train_metric, val_loss, val_metric, lr, seconds.
     best_epoch : int
         The epoch whose weights the model holds at the end (the last one without early stopping).
+
+    Notes
+    -----
+    Early stopping (``cfg.early_stopping`` epochs of patience on the validation loss) starts
+    watching when each phase's learning-rate warm-up ends (:func:`warmup_steps`): the warm-up
+    epochs neither count towards the patience nor are candidates for the restored weights, and it
+    never stops before ``cfg.min_steps`` optimiser steps.
     """
     gen = torch.Generator().manual_seed(seed)
     criterion = loss_fn(cfg, n_outputs)
@@ -236,7 +259,7 @@ def train(
     if cfg.freeze_epochs and head_params:
         phases.append(("head", min(cfg.freeze_epochs, epochs)))
     phases.append(("all", epochs - (phases[0][1] if phases else 0)))
-    epoch = 0
+    epoch = steps_done = 0
     stopped = False
     for phase, n_epochs in phases:
         if n_epochs <= 0 or stopped:
@@ -246,7 +269,11 @@ def train(
         phase_cfg = copy.copy(cfg)
         phase_cfg.epochs = n_epochs
         sched = _make_scheduler(opt, phase_cfg, steps)
-        for _ in range(n_epochs):
+        # Early stopping watches the validation loss only once this phase's warm-up is over: while
+        # the rate still rises the loss may climb, and stopping then kept an untrained network
+        # (epoch 1's weights of an MLP, 0.15 accuracy where the majority class gives 0.49).
+        watch_from = max(1, math.ceil(warmup_steps(phase_cfg, steps) / steps))
+        for phase_epoch in range(1, n_epochs + 1):
             t0 = time.perf_counter()
             model.train()
             order = torch.randperm(n, generator=gen).to(device)
@@ -297,13 +324,16 @@ def train(
                         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
                     )
                 )
-            if cfg.early_stopping and "val_loss" in record:
+            steps_done += steps
+            if cfg.early_stopping and "val_loss" in record and phase_epoch >= watch_from:
+                # Warm-up epochs neither count towards the patience nor are kept as the best
+                # weights; no stop before min_steps optimiser steps either.
                 if record["val_loss"] < best_loss - 1e-7:
                     best_loss, best_epoch, since_best = record["val_loss"], epoch, 0
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 else:
                     since_best += 1
-                    if since_best >= cfg.early_stopping:
+                    if since_best >= cfg.early_stopping and steps_done >= cfg.min_steps:
                         stopped = True
                         break
     if cfg.early_stopping and best_state is not None:

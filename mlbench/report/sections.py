@@ -44,7 +44,10 @@ FAILED_POLICY = (
     "Every model is judged at each dataset's largest training size (the same for all models). "
     "A model with no successful job there counts as failed on that dataset: it is ranked last "
     "there (normalised score 0, never a win) and left out of the significance tests, which need "
-    "a score on every dataset."
+    "a score on every dataset. When a model failed on some folds only (partial), every model of "
+    "that dataset is compared on the folds they all completed, never on the mean of its own, "
+    "possibly easier, folds (one that shares no fold with the others counts as failed). Equal "
+    "mean ranks go to the model with fewer failures."
 )
 
 
@@ -70,7 +73,8 @@ def overall(ok: pd.DataFrame, primary: dict[str, str], alpha: float = 0.05) -> d
         ``alpha``, ``n_datasets`` (ranked), ``policy`` (what happens to failed models),
         ``min_wilcoxon`` (datasets a Wilcoxon test needs at this alpha) and ``groups``: per group
         ``label``, ``datasets``, ``models``, ``n_datasets``, ``leaderboard`` (rows of model,
-        mean_rank, win_rate, mean_normalized_score, total_fit_seconds, n_datasets, n_failed),
+        mean_rank, win_rate, mean_normalized_score, total_fit_seconds, n_datasets, n_failed,
+        n_partial),
         ``tests`` (bool: 3 or more datasets and 2 or more tested models), ``friedman`` (with the
         Iman-Davenport F), ``cd`` (``cd``, ``mean_ranks``, ``groups``), ``wilcoxon`` rows,
         ``wilcoxon_note`` (why there are none), ``left_out`` (``{model: reason}``), ``note`` (why
@@ -93,7 +97,6 @@ def overall(ok: pd.DataFrame, primary: dict[str, str], alpha: float = 0.05) -> d
         return out
     out["n_datasets"] = int(groups["dataset"].nunique())
     boards = _quiet(analysis.leaderboard, ok, primary=prim)
-    need = out["min_wilcoxon"]
     for label in dict.fromkeys(groups["group"]):
         members = groups[groups["group"] == label]
         datasets = sorted(str(d) for d in members["dataset"])
@@ -130,14 +133,9 @@ def overall(ok: pd.DataFrame, primary: dict[str, str], alpha: float = 0.05) -> d
         entry["tests"] = True
         entry["friedman"] = jsonable(friedman)
         entry["cd"] = jsonable(_quiet(analysis.critical_difference, ok, alpha, primary=prim, group=label))
-        entry["wilcoxon"] = records(_quiet(analysis.wilcoxon_holm, ok, alpha, primary=prim, group=label))
-        if len(datasets) < need:
-            smallest = 2.0 ** (1 - len(datasets))
-            entry["wilcoxon_note"] = (
-                f"No pairwise Wilcoxon tests: with {len(datasets)} datasets the smallest two-sided p-value a "
-                f"Wilcoxon signed-rank test can give is {smallest:.3g}, not below α = {alpha}; it takes "
-                f"{need} datasets."
-            )
+        wilcoxon = _quiet(analysis.wilcoxon_holm, ok, alpha, primary=prim, group=label)
+        entry["wilcoxon"] = records(wilcoxon)
+        entry["wilcoxon_note"] = wilcoxon.attrs.get("notes", {}).get(label)
         out["groups"].append(entry)
     return out
 

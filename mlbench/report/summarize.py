@@ -93,7 +93,9 @@ def summarize(
         :func:`mlbench.analysis.score_table` at that size, the same for every model (rows: model,
         status, rank from :func:`mlbench.analysis.ranks` with failed models last and skipped ones
         unranked, best, n_ok, n_jobs, test_mean/std, test_ci_low/high with ci_method and ci_note,
-        train_mean/std, gap, other_test per metric with its interval, cost and Pareto flags),
+        train_mean/std, gap, other_test per metric with its interval, cost and Pareto flags,
+        compared_note: on which folds the rank compared it), ``compared_note`` (a sentence when a
+        model failed on some folds, so the ranks compare the folds every model completed),
         ``ci_methods`` (the interval methods used, in words), ``scaling`` (learning curves,
         power-law fits, crossovers beyond noise) when several train sizes ran, ``ensembles`` (each
         ensemble against the best single model chosen on validation, per train size, and the
@@ -173,7 +175,7 @@ def _analysis_tables(
     from mlbench import analysis
 
     if named.empty:
-        return {"table": None, "ranks": None, "refs": {}}
+        return {"table": None, "ranks": None, "compared": {}, "refs": {}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = analysis.score_table(named, primary, predictions=predictions)
@@ -182,6 +184,10 @@ def _analysis_tables(
     return {
         "table": table,
         "ranks": {(r.dataset, r.model): float(r.rank) for r in ranks.itertuples(index=False)},
+        "compared": {
+            (r.dataset, r.model): (int(r.n_compared), int(r.n_units), text_or_none(r.compared_note))
+            for r in ranks.itertuples(index=False)
+        },
         "refs": {str(r.dataset): r.train_size for r in refs.itertuples(index=False)},
     }
 
@@ -324,6 +330,9 @@ def _summarize_dataset(
     mine = table[table["dataset"] == name] if table is not None and name != "" else None
     rows = _leaderboard_rows(mine, scores["ranks"], name, primary, others)
     sections.pareto_flags(rows, greater)
+    compared = {m: c for (d, m), c in (scores.get("compared") or {}).items() if d == name}
+    for r in rows:
+        r["compared_note"] = compared[r["model"]][2] if r["model"] in compared else None
 
     # The jobs each model is judged on: its ok jobs at the dataset's reference size.
     ref = scores["refs"].get(name)
@@ -361,6 +370,7 @@ def _summarize_dataset(
         "n_train_sizes": sizes,
         "reference_train_size": number_or_none(ref),
         "leaderboard": rows,
+        "compared_note": _compared_note(rows, compared),
         "ci_methods": methods,
         "has_params": any(r["n_params"] is not None for r in rows),
         "has_memory": any(r["peak_memory_mb"] is not None for r in rows),
@@ -370,6 +380,26 @@ def _summarize_dataset(
         "visuals": visuals,
         "provenance": _provenance(df),
     }
+
+
+def _compared_note(
+    rows: list[dict[str, Any]], compared: dict[str, tuple[int, int, str | None]]
+) -> str | None:
+    """One sentence when the ranks compare fewer folds than ran (some model failed on some folds)."""
+    partial = [r["model"] for r in rows if r["status"] == "partial"]
+    shared = [(k, n) for m, (k, n, _) in compared.items() if k and k < n]
+    if not partial and not shared:
+        return None
+    who = ", ".join(partial) if partial else "some model"
+    if shared:
+        k, n = shared[0]
+        how = f"the ranks compare every model on the {k} of {n} folds they all completed"
+    else:
+        how = "it shares no completed fold with the others, so it is ranked as failed"
+    return (
+        f"{who} failed on some folds at this size: {how}; the means shown are over each model's own "
+        "completed folds (hover a status for details)."
+    )
 
 
 def _provenance(df: pd.DataFrame) -> list[str]:
