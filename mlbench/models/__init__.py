@@ -4,6 +4,6 @@ Importing this package registers the built-in families without importing their l
 """
 
 from mlbench.models import deep_models, sklearn_models, xgboost_model  # noqa: F401  (registration side effects)
-from mlbench.models.base import MODELS, ModelInfo, Remedy, register_model
+from mlbench.models.base import MODELS, Bounds, ModelInfo, Remedy, register_model
 
-__all__ = ["MODELS", "ModelInfo", "Remedy", "register_model"]
+__all__ = ["MODELS", "Bounds", "ModelInfo", "Remedy", "register_model"]

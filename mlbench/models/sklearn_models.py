@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlbench.models.base import ModelInfo, Remedy, register_model
+from mlbench.models.base import Bounds, ModelInfo, Remedy, at_least, fraction, positive, register_model
 
 _TREE = frozenset(
     {
@@ -79,6 +79,35 @@ _LINEAR_SPACE = {
     # TabArena's linear model: C in [0.1, 1000] (log); Ridge's alpha is 1/C
     "classification": {"C": {"float": [0.1, 1000.0], **_LOG}},
     "regression": {"alpha": {"float": [1.0e-3, 10.0], **_LOG}},
+}
+
+
+# The values each parameter accepts (scikit-learn's own parameter constraints): a `tune:` space
+# reaching outside them is a config error before any job runs.
+_TREE_BOUNDS = {
+    "max_depth": at_least(1),
+    # whole numbers count rows; fractions are shares of the rows
+    "min_samples_split": {"int": Bounds(2), "float": Bounds(0.0, 1.0, open_low=True)},
+    "min_samples_leaf": {"int": Bounds(1), "float": Bounds(0.0, 1.0, open_low=True, open_high=True)},
+    "max_features": {"int": Bounds(1), "float": Bounds(0.0, 1.0, open_low=True)},
+    "max_leaf_nodes": at_least(2),
+    "min_weight_fraction_leaf": {"float": Bounds(0.0, 0.5), "int": Bounds(0, 0)},
+    "min_impurity_decrease": positive(),
+    "ccp_alpha": positive(),
+}
+_FOREST_BOUNDS = {
+    **_TREE_BOUNDS,
+    "n_estimators": at_least(1),
+    "max_samples": {"int": Bounds(1), "float": Bounds(0.0, 1.0, open_low=True)},
+}
+_KNN_BOUNDS = {"n_neighbors": at_least(1), "leaf_size": at_least(1), "p": positive(open_low=True)}
+_LINEAR_BOUNDS = {
+    "C": positive(open_low=True),
+    "alpha": positive(),
+    "tol": positive(),
+    "l1_ratio": {**fraction(), "int": Bounds(0, 1)},
+    "max_iter": at_least(0),
+    "intercept_scaling": positive(open_low=True),
 }
 
 
@@ -199,6 +228,7 @@ register_model(
         tuning_space=_both(_TREE_SPACE),
         capacity_params=("max_depth", "max_leaf_nodes"),
         remedies={"degradation": Remedy("fewer parameters", "decision_tree: {max_depth: 5}")},
+        param_bounds=_TREE_BOUNDS,
     )
 )
 register_model(
@@ -216,6 +246,7 @@ register_model(
             "degradation": Remedy("fewer parameters", "random_forest: {max_depth: 8}"),
             "boosting": Remedy("fewer parameters", "random_forest: {min_samples_leaf: 5}"),
         },
+        param_bounds=_FOREST_BOUNDS,
     )
 )
 register_model(
@@ -230,6 +261,7 @@ register_model(
         tuning_space=_both(_KNN_SPACE),
         tuning_caps=_knn_caps,
         remedies={"degradation": Remedy("fewer parameters", "knn: {n_neighbors: 15}")},
+        param_bounds=_KNN_BOUNDS,
     )
 )
 register_model(
@@ -245,5 +277,6 @@ register_model(
         describe=_describe,
         tuning_space=_LINEAR_SPACE,
         remedies={"degradation": Remedy("fewer parameters", "logistic_regression: {C: 0.1}")},
+        param_bounds=_LINEAR_BOUNDS,
     )
 )
