@@ -445,13 +445,18 @@ class Run:
 
     # -- damaged prediction files ----------------------------------------------------------------
 
-    def prediction_failures(self) -> list[dict[str, Any]]:
+    def prediction_failures(self, dataset: str | None = None) -> list[dict[str, Any]]:
         """The jobs whose stored predictions cannot be used, each with what is wrong.
 
         Every prediction file the store lists for its jobs' latest attempts is checked: it exists,
         it and the shared truth files it needs read, and its arrays fit the job (as
         :meth:`predictions` checks them). A file's verdict is kept while it is unchanged, so
         asking again costs nothing.
+
+        Parameters
+        ----------
+        dataset : str, optional
+            Only the jobs of this dataset.
 
         Returns
         -------
@@ -474,6 +479,8 @@ class Run:
         latest = {str(r["job_id"]): r for r in rows}  # the last attempt that stored predictions
         out = []
         for job_id, row in latest.items():
+            if dataset is not None and str(row.get("dataset")) != dataset:
+                continue
             problem = self._file_problem(row)
             if problem is not None:
                 path = self.path / str(row["predictions_path"])

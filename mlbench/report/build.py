@@ -34,9 +34,7 @@ def summarize_run(run: Run, dataset: str | None = None) -> dict[str, Any]:
     """
     from mlbench.report.summarize import summarize
 
-    unusable = run.prediction_failures()
-    if dataset is not None:
-        unusable = [f for f in unusable if str(f.get("dataset")) == dataset]
+    unusable = run.prediction_failures(dataset)
     bad = [
         f"job {f['job_id']} ({f['dataset']} / {f['model']} fold {f['fold']}): {f['problem']}"
         for f in unusable
