@@ -50,7 +50,9 @@ def run(
         int | None, typer.Option(min=1, help="Worker processes (default: suite, else cores).")
     ] = None,
     output: Annotated[
-        Path | None, typer.Option(help="Output folder (default: suite's, else reports/NAME).")
+        # text, not Path: typer turns "" into Path("."), and `--output ""` must be an error
+        str | None,
+        typer.Option(help="Output folder (default: suite's, else reports/NAME)."),
     ] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write index.html.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-job lines.")] = False,
@@ -76,9 +78,11 @@ def run(
     ] = False,
 ) -> None:
     """Run a suite: every dataset x model x fold x train size x repeat; resumes where it stopped."""
+    from mlbench.outputs import check_output_dir, output_option
     from mlbench.suite import load_suite
 
-    s = load_suite(suite, output=output)
+    s = load_suite(suite, output=output_option(output))
+    check_output_dir(s.output)  # before a dry run too: a bad output is said first
     s.sanity = s.sanity or sanity
     s.importance = s.importance or importance
     if dry_run:
@@ -227,7 +231,7 @@ def report(
         list[Path], typer.Argument(help="A run's output folder; give two to compare two runs of one suite.")
     ],
     out: Annotated[
-        Path | None, typer.Option(help="HTML file (default: RUN_DIR/index.html, or RUN_B/compare.html).")
+        str | None, typer.Option(help="HTML file (default: RUN_DIR/index.html, or RUN_B/compare.html).")
     ] = None,
     export_figures: Annotated[
         Path | None, typer.Option("--export-figures", help="Also write the main plots as PNG files here.")
@@ -235,8 +239,10 @@ def report(
 ) -> None:
     """Regenerate the HTML report from the store (nothing is re-run), or compare two runs."""
     from mlbench.errors import ConfigError
+    from mlbench.outputs import output_option
     from mlbench.reader import open_run
 
+    out = output_option(out, "--out")
     if len(run_dirs) > 2:
         raise ConfigError("mlbench report takes one run folder, or two to compare; got " + str(len(run_dirs)))
     runs = [open_run(d) for d in run_dirs]
@@ -503,12 +509,13 @@ class _Format(str, Enum):
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")],
     format: Annotated[_Format, typer.Option("--format", "-f", help="csv or parquet.")] = _Format.csv,
-    out: Annotated[Path | None, typer.Option(help="Output file (default: RUN_DIR/results.FORMAT).")] = None,
+    out: Annotated[str | None, typer.Option(help="Output file (default: RUN_DIR/results.FORMAT).")] = None,
 ) -> None:
     """Export the latest result of every job as CSV or Parquet."""
+    from mlbench.outputs import output_option
     from mlbench.reader import open_run
 
-    target = out or Path(run_dir) / f"results.{format.value}"
+    target = output_option(out, "--out") or Path(run_dir) / f"results.{format.value}"
     run = open_run(run_dir)
     typer.echo(str(run.export(target, format.value)))
     from mlbench.report.build import prediction_warnings

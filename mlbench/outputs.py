@@ -1,8 +1,11 @@
 """Output paths and the run lock: where a run, a report or an export may write, and who writes.
 
 Path problems (an ``output:`` that is a file, a folder we may not write to, a name longer than the
-file system allows, an ``--out`` below a regular file) become an :class:`~mlbench.errors.MlbenchError`
-that names the path and the reason (the CLI prints it and exits 2), never a traceback.
+file system allows, an ``--out`` below a regular file, an empty ``--output ""``, a name with bytes
+that are not UTF-8, a run folder whose ``results.sqlite`` is a folder or whose ``predictions`` is a
+file) and write errors (a full disk, a read-only file system) become an
+:class:`~mlbench.errors.MlbenchError` that names the path and the reason (the CLI prints it and
+exits 2), never a traceback.
 
 The run lock keeps two runs from writing one output folder at once. It is an advisory
 ``fcntl.flock`` on ``<output>/run.lock``: the kernel drops it when the holder dies, even by
@@ -15,6 +18,7 @@ the file, so a refused run can say who holds the lock.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -22,18 +26,86 @@ from pathlib import Path
 
 from mlbench.errors import MlbenchError
 
-__all__ = ["LOCK_NAME", "RunLock", "check_output_dir", "prepare_output_dir", "prepare_parent", "write_error"]
+__all__ = [
+    "LOCK_NAME",
+    "RunLock",
+    "check_output_dir",
+    "os_error_reason",
+    "output_option",
+    "pid_alive",
+    "prepare_output_dir",
+    "prepare_parent",
+    "show_path",
+    "write_error",
+]
 
 #: The lock file inside an output folder.
 LOCK_NAME = "run.lock"
 
+# what a run folder holds (mlbench.store.schema's names; not imported, so this module stays light)
+_DB_NAME = "results.sqlite"
+_PREDICTIONS_DIR = "predictions"
 
-def _reason(exc: OSError) -> str:
+_REASONS = {
+    errno.ENOSPC: "no space left on the device (the disk is full)",
+    errno.EDQUOT: "no space left: the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EIO: "an input/output error (a failing disk or a lost network drive)",
+    errno.EFBIG: "the file is too large for the file system",
+}
+
+
+def os_error_reason(exc: OSError) -> str:
+    """What an OS error means for a path, in words (``no space left on the device (the disk is full)``)."""
     if exc.errno == errno.ENAMETOOLONG:
         return "the name is too long for the file system (at most 255 characters per folder or file name)"
     if exc.errno in (errno.ENOTDIR, errno.EEXIST):
         return "a part of the path is a file, not a folder"
+    if exc.errno in _REASONS:
+        return _REASONS[exc.errno]
     return exc.strerror or str(exc)
+
+
+def show_path(path: str | Path) -> str:
+    """``path`` as text that can always be printed: bytes that are not UTF-8 as ``\\xff`` escapes."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+def output_option(value: str | Path | None, option: str = "--output") -> Path | None:
+    """A path given on the command line (``--output``, ``--out``), checked before anything is written.
+
+    Parameters
+    ----------
+    value : str or Path or None
+        As typed; None when the option was not given.
+    option : str
+        The option's name, for the message.
+
+    Raises
+    ------
+    MlbenchError
+        The value is empty (``--output ""`` would otherwise write into the working folder) or
+        only blanks.
+    """
+    if value is None:
+        return None
+    if not str(value).strip():
+        raise MlbenchError(
+            f"{option} is empty ({str(value)!r}); give a folder or file name, or leave {option} out "
+            "for the default"
+        )
+    return Path(value)
+
+
+def _utf8_problem(path: Path) -> str | None:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return (
+            f"{show_path(path)} has bytes that are not UTF-8 in its name (shown as \\x escapes), which "
+            "the results store cannot record; rename it or choose another folder"
+        )
+    return None
 
 
 def write_error(
@@ -53,7 +125,7 @@ def write_error(
         What to do about it.
     """
     # the path the user named, not a temp file mlbench writes first and renames
-    return MlbenchError(f"cannot {what} {path}: {_reason(exc)}; {hint}")
+    return MlbenchError(f"cannot {what} {show_path(path)}: {os_error_reason(exc)}; {hint}")
 
 
 def check_output_dir(path: str | Path) -> None:
@@ -62,23 +134,39 @@ def check_output_dir(path: str | Path) -> None:
     Raises
     ------
     MlbenchError
-        ``path`` is a file, a part of it is a file, or a name in it is too long.
+        ``path`` is a file, a part of it is a file, a name in it is too long or is not UTF-8, or,
+        in an existing folder, ``results.sqlite`` is not a file or ``predictions`` not a folder.
     """
+    import stat
+
     path = Path(path)
+    problem = _utf8_problem(path)
+    if problem:
+        raise MlbenchError(f"output {problem}")
     try:
         st = path.stat()
     except FileNotFoundError:
         return
     except OSError as exc:
         raise MlbenchError(
-            f"output {path} cannot be used: {_reason(exc)}; choose another output folder"
+            f"output {path} cannot be used: {os_error_reason(exc)}; choose another output folder"
         ) from None
-    import stat
-
     if not stat.S_ISDIR(st.st_mode):
         raise MlbenchError(
             f"output {path} is a file, not a folder; choose another output folder (or move the file)"
         )
+    for name, want_dir in ((_DB_NAME, False), (_PREDICTIONS_DIR, True)):
+        inside = path / name
+        try:
+            is_dir = stat.S_ISDIR(inside.stat().st_mode)
+        except OSError:
+            continue  # missing (created later) or unreadable (the store says so when it opens)
+        if is_dir != want_dir:
+            what = "a folder, not the results database file" if is_dir else "a file, not a folder"
+            raise MlbenchError(
+                f"output {path} cannot be used: {inside} is {what}; move it away or choose another "
+                "output folder"
+            )
 
 
 def prepare_output_dir(path: str | Path) -> Path:
@@ -111,20 +199,43 @@ def prepare_parent(path: str | Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise MlbenchError(
-            f"cannot write {path}: {_reason(exc)}; choose another path you can write to"
+            f"cannot write {path}: {os_error_reason(exc)}; choose another path you can write to"
         ) from None
     return path
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int, started_before: float | None = None) -> bool:
+    """Whether process ``pid`` of this host still runs (a zombie, killed but not yet reaped, does not).
+
+    Parameters
+    ----------
+    pid : int
+    started_before : float, optional
+        A time (seconds since the epoch) the process must have been started by: a process with
+        this PID started later is another one that got the number after the first died.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # exists, owned by someone else
     except OSError:
         return False
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False  # killed (SIGKILL): only its exit status waits for its parent
+        # the process table's clock and the stamp's may differ a little (clock adjustments): a
+        # minute's slack, since taking a live run for dead would hand its jobs to another run
+        if started_before is not None and proc.create_time() > started_before + 60.0:
+            return False
+    except psutil.NoSuchProcess:
+        return False
+    except (psutil.Error, OSError):
+        pass
     return True
 
 
@@ -171,7 +282,11 @@ class RunLock:
             os.close(fd)
             raise MlbenchError(self._held_message()) from None
         self._fd = fd
-        self._write_pid()
+        try:
+            self._write_pid()
+        except OSError as exc:  # a full disk: the lock is held, but the file cannot name us
+            self.release()
+            raise write_error(self.path, exc, "write the lock file") from None
         return self
 
     def _write_pid(self) -> None:
@@ -197,7 +312,7 @@ class RunLock:
             parts = line.split()
             if len(parts) == 2 and parts[0].isdigit():
                 pid = int(parts[0])
-                if pid != os.getpid() and _pid_alive(pid) and (pid, parts[1]) not in out:
+                if pid != os.getpid() and pid_alive(pid) and (pid, parts[1]) not in out:
                     out.append((pid, parts[1]))
         return out
 
@@ -236,7 +351,8 @@ class RunLock:
         except BlockingIOError:
             return False
         self.shared = False
-        self._write_pid()
+        with contextlib.suppress(OSError):  # the PID line only helps messages; a full disk keeps the lock
+            self._write_pid()
         return True
 
     def release(self) -> None:

@@ -450,6 +450,52 @@ def _run_meta(suite: Suite, command: str) -> dict[str, Any]:
     }
 
 
+def _dataset_facts(suite: Suite, jobs: list[Job]) -> dict[str, dict[str, Any]]:
+    """What each dataset with jobs in this run loaded as: a hash of its target, rows, classes.
+
+    Stored with the run (``data_fingerprints``): a comparison of two runs pairs only jobs that
+    saw the same data (two suites reading ``csv: data.csv`` from different folders name the
+    same spec), and the run reader checks each job's stored predictions against its dataset's
+    rows and classes. Datasets are cached per process, so this costs one hash of each target;
+    one that does not load is left out (its jobs record why).
+    """
+    import hashlib
+
+    import numpy as np
+
+    from mlbench.datasets import load_dataset
+
+    wanted = {job.dataset for job in jobs}
+    out: dict[str, dict[str, Any]] = {}
+    for entry in suite.datasets:
+        if entry.name not in wanted:
+            continue
+        try:
+            ds = load_dataset(entry.spec, suite.base_dir)
+        except Exception:  # its jobs fail with the dataset's own message
+            continue
+        digest = hashlib.sha256()
+        for part in (ds.y, ds.test_y):
+            if part is None:
+                digest.update(b"none;")
+                continue
+            y = np.ascontiguousarray(np.asarray(part))
+            digest.update(f"{y.dtype.str}:{y.shape};".encode())
+            digest.update(
+                y.view(np.uint8).reshape(-1) if y.dtype != object and y.size else repr(y.tolist()).encode()
+            )
+        if ds.classes is not None:
+            digest.update(json.dumps([str(c) for c in ds.classes]).encode())
+        out[entry.name] = {
+            "fingerprint": digest.hexdigest()[:16],
+            "n_rows": len(ds.y),
+            "n_test_rows": None if ds.test_y is None else len(ds.test_y),
+            "n_classes": ds.n_classes,
+            "task_type": ds.task_type,
+        }
+    return out
+
+
 def preflight_resampling(suite: Suite, jobs: list[Job] | None = None) -> None:
     """Check that every dataset with jobs to run has rows (and classes) enough for the folds.
 
@@ -887,7 +933,14 @@ def _run_locked(
     when the run stops before them).
     """
 
-    run_id = store.start_run(_run_meta(suite, command))
+    meta = _run_meta(suite, command)
+    # checked against by later reads (predictions) and comparisons (are the runs' data the same?)
+    meta["data_fingerprints"] = _dataset_facts(suite, plan.to_run)
+    try:
+        run_id = store.start_run(meta)
+    except BaseException:
+        store.close()
+        raise
     stop_heartbeat = _start_heartbeat(store, run_id)
 
     def record(job: Job, row: dict[str, Any], preds: Any) -> None:
@@ -923,14 +976,30 @@ def _run_locked(
             with contextlib.suppress(Exception):
                 state.record_diagnostics(wait=True)
         _join_prewarm()
-        store.finish_run(run_id, status)
-        store.close()
+        _finish_run(store, run_id, status)
         if state.prerender is not None and (status != "finished" or not (write_report and state.last)):
             state.prerender.stop()
         if write_report and state.last:
             ready = state.prerender.wait if state.prerender is not None else None
             _timed(outcome, "report", lambda: _report(suite, outcome, ready=ready))
     return outcome
+
+
+def _finish_run(store: Store, run_id: int, status: str) -> None:
+    """Stamp the run's end and close the store; never hides the error that stopped the run.
+
+    When the run failed (a full disk, say) and its end cannot be written either, the run's own
+    error is the one raised: its row stays ``running`` and the next run marks it ``crashed``.
+    """
+    from mlbench.errors import MlbenchError
+
+    try:
+        store.finish_run(run_id, status)
+    except MlbenchError:
+        if status != "failed":
+            raise
+    finally:
+        store.close()
 
 
 def build_run_ensembles(
@@ -999,8 +1068,7 @@ def _build_run_ensembles_locked(
         status = "failed"
         raise
     finally:
-        store.finish_run(run_id, status)
-        store.close()
+        _finish_run(store, run_id, status)
         if write_report:
             _report(suite, outcome)
     return outcome

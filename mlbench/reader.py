@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Run", "meta_from_runs", "open_run"]
 
 _SPLITS = ("train", "val", "test")
+#: results columns a job's predictions are checked against (those a store has)
+_CHECK_COLUMNS = ("job_id", "predictions_path", "dataset", "task_type", "run_id", "n_val", "n_test")
+#: results columns that say which job a damaged file belongs to
+_FAILURE_COLUMNS = ("dataset", "model", "fold", "repeat", "train_size", "n_train")
 
 
 class Run:
@@ -51,6 +55,10 @@ class Run:
         with open_read_only(self.db_path):
             pass  # checked now, so a bad path fails here and not at the first read
         self._prediction_files = PredictionFiles(self.path)
+        #: run id -> the datasets' facts that run recorded (see :meth:`data_facts`)
+        self._facts: dict[int, dict[str, dict[str, Any]]] = {}
+        #: (file, size, mtime) -> the problem a full check found (None: usable)
+        self._checked: dict[tuple[str, int, int], str | None] = {}
         self._datasets: dict[str, Any] = {}
         self._meta: dict[str, Any] | None = None
         self._suite: Suite | None = None
@@ -283,12 +291,18 @@ class Run:
 
     # -- predictions -------------------------------------------------------------------------
 
-    def predictions(self, job_id: str) -> dict[str, np.ndarray]:
+    def predictions(self, job_id: str, check: bool = True) -> dict[str, np.ndarray]:
         """Prediction arrays of a job's latest attempt that stored some, with the true labels.
 
         Parameters
         ----------
         job_id : str
+        check : bool
+            Check every array against the job before handing it out (see Raises): its rows (the
+            ``n_val``/``n_test`` of its results row, the dataset's rows for the row numbers)
+            and its dataset's class count (recorded with the run that ran it). Rows of other
+            task types than classification and regression (written by other tools) are not
+            checked. ``False`` gives the file's arrays as they are.
 
         Returns
         -------
@@ -298,55 +312,229 @@ class Run:
             ``<split>_true`` (class codes or values) and, for classifiers, ``<split>_proba`` (one
             column per class code); plus any model artifacts (``viz_*``). ``{}`` when the job
             stored none. Runs written before labels were stored get them from the dataset.
+
+        Raises
+        ------
+        MlbenchError
+            The file is damaged: it does not decode, or (``check``) an array has the wrong
+            length, shape or dtype, NaN or infinite probabilities, class codes past the class
+            count or row numbers outside the dataset. The message names the file; every analysis
+            (the report, ensembles, rescoring) then leaves the job's predictions out.
+        OSError, ValueError, zipfile.BadZipFile
+            The file is missing or not an npz file.
         """
-        import numpy as np
-
-        from mlbench.store.read import open_read_only
-
-        with open_read_only(self.db_path) as conn:
-            found = conn.execute(
-                "SELECT predictions_path, dataset FROM results WHERE job_id = ? AND predictions_path "
-                "IS NOT NULL ORDER BY attempt DESC LIMIT 1",
-                (job_id,),
-            ).fetchone()
+        found = self._prediction_row(job_id)
         if found is None:
             return {}
-        arrays = self._prediction_files.read(str(found[0]))
+        arrays = self._prediction_files.read(str(found["predictions_path"]))
+        self._add_labels(arrays, str(found["dataset"]))
+        problems = self._array_problems(found, arrays) if check else []
+        if problems:
+            shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            raise MlbenchError(
+                f"cannot use predictions {self.path / str(found['predictions_path'])} of job {job_id}: "
+                f"{shown}; the file is damaged or was changed, so every analysis leaves the job's "
+                "predictions out (run the suite into a new output folder to get them back)"
+            )
+        return arrays
+
+    def _prediction_row(self, job_id: str) -> dict[str, Any] | None:
+        """The columns of the job's latest attempt with predictions that checking them needs."""
+        from mlbench.store.read import open_read_only
+        from mlbench.store.schema import quote, table_columns
+
+        with open_read_only(self.db_path) as conn:
+            have = table_columns(conn, "results")
+            cols = [c for c in _CHECK_COLUMNS if c in have]
+            cur = conn.execute(
+                f"SELECT {', '.join(quote(c) for c in cols)} FROM results WHERE job_id = ? AND "
+                "predictions_path IS NOT NULL ORDER BY attempt DESC LIMIT 1",
+                (job_id,),
+            )
+            found = cur.fetchone()
+        return None if found is None else dict(zip(cols, found, strict=True))
+
+    def _add_labels(self, arrays: dict[str, Any], dataset: str) -> None:
+        """Runs written before the true labels were stored: take them from the dataset."""
+        import numpy as np
+
         missing = [s for s in _SPLITS if f"{s}_index" in arrays and f"{s}_true" not in arrays]
         if missing:
-            ds = self.dataset(str(found[1]))
+            ds = self.dataset(dataset)
             for split in missing:
                 own_test = split == "test" and ds.test_y is not None
                 y = ds.test_y if own_test else ds.y
                 arrays[f"{split}_true"] = np.asarray(y)[np.asarray(arrays[f"{split}_index"], dtype=np.int64)]
-        return arrays
 
-    def prediction_problems(self) -> list[str]:
-        """Prediction files the store lists for its jobs' latest attempts that are missing or unreadable.
+    def _array_problems(self, row: dict[str, Any], arrays: dict[str, Any]) -> list[str]:
+        """What does not fit the job in its arrays (:func:`mlbench.store.predictions.array_problems`)."""
+        from mlbench.store.predictions import array_problems
+        from mlbench.values import is_missing
 
-        A cheap check (the file exists, its zip directory, array names and manifest read, and the
-        shared truth files it needs are there), not a full read: a file damaged inside is found when
-        it is loaded (the report names it then too).
+        task = row.get("task_type")
+        if task not in ("classification", "regression"):
+            return []  # not a job mlbench ran: nothing known to check against
+        facts = self._facts_for(row.get("run_id"), str(row.get("dataset")))
+        lengths = {
+            split: int(row[col])
+            for split, col in (("val", "n_val"), ("test", "n_test"))
+            if not is_missing(row.get(col))
+        }
+        return array_problems(
+            arrays,
+            task_type=str(task),
+            n_classes=facts.get("n_classes") if task == "classification" else None,
+            n_rows=facts.get("n_rows"),
+            n_test_rows=facts.get("n_test_rows"),
+            lengths=lengths,
+        )
+
+    # -- what each run loaded --------------------------------------------------------------------
+
+    def data_facts(self) -> dict[str, dict[str, Any]]:
+        """Job id -> what the run that recorded the job's latest attempt loaded for its dataset.
 
         Returns
         -------
-        list of str
-            One line per bad file: the job (dataset, model, fold), the file and what is wrong.
+        dict
+            ``fingerprint`` (a hash of the loaded target and its classes: two runs with equal
+            ones saw the same labels), ``n_rows``, ``n_test_rows`` (its own test file's, or
+            None), ``n_classes`` (0 for regression), ``task_type``. A job of a run that did not
+            record them (older runs; runs that only built ensembles take them from the latest run
+            that did) is left out.
         """
         from mlbench.store.read import open_read_only
 
         with open_read_only(self.db_path) as conn:
             rows = conn.execute(
-                "SELECT job_id, dataset, model, fold, predictions_path FROM results "
-                "WHERE predictions_path IS NOT NULL ORDER BY attempt"
+                "SELECT r.job_id, r.run_id, r.dataset FROM results AS r WHERE r.attempt = "
+                "(SELECT MAX(attempt) FROM results WHERE job_id = r.job_id)"
             ).fetchall()
-        latest = {str(r[0]): r for r in rows}  # the last attempt that stored predictions
-        problems = []
-        for job_id, dataset, model, fold, rel in latest.values():
-            problem = self._prediction_files.problem(str(rel))
+        out = {}
+        for job_id, run_id, dataset in rows:
+            facts = self._facts_for(run_id, str(dataset))
+            if facts:
+                out[str(job_id)] = facts
+        return out
+
+    def _facts_for(self, run_id: Any, dataset: str) -> dict[str, Any]:
+        """The facts of ``dataset`` as run ``run_id`` loaded it ({} when unknown)."""
+        from mlbench.values import is_missing
+
+        key = None if is_missing(run_id) else int(run_id)
+        if not self._facts or (key is not None and key not in self._facts):
+            self._load_facts()
+            if key is not None:
+                self._facts.setdefault(key, {})  # asked once: a run that recorded none stays so
+        by_run = self._facts.get(key, {}) if key is not None else {}
+        if by_run:
+            return dict(by_run.get(dataset) or {})
+        # a run that recorded none (it only built ensembles, or an older run): the latest that did
+        for facts in reversed(list(self._facts.values())):
+            if dataset in facts:
+                return dict(facts[dataset])
+        return {}
+
+    def _load_facts(self) -> None:
+        runs = self.runs()
+        recorded = runs["data_fingerprints"] if "data_fingerprints" in runs.columns else [None] * len(runs)
+        for run_id, facts in zip(runs["run_id"], recorded, strict=True):
+            facts = _maybe_json(facts)
+            self._facts[int(run_id)] = facts if isinstance(facts, dict) else {}
+        self._facts.setdefault(-1, {})  # loaded (a store without runs)
+
+    # -- damaged prediction files ----------------------------------------------------------------
+
+    def prediction_failures(self, dataset: str | None = None) -> list[dict[str, Any]]:
+        """The jobs whose stored predictions cannot be used, each with what is wrong.
+
+        Every prediction file the store lists for its jobs' latest attempts is checked: it exists,
+        it and the shared truth files it needs read, and its arrays fit the job (as
+        :meth:`predictions` checks them). A file's verdict is kept while it is unchanged, so
+        asking again costs nothing.
+
+        Parameters
+        ----------
+        dataset : str, optional
+            Only the jobs of this dataset.
+
+        Returns
+        -------
+        list of dict
+            ``job_id``, ``dataset``, ``model``, ``fold``, ``repeat``, ``train_size``, ``n_train``,
+            ``path`` (the file) and ``problem``.
+        """
+        from mlbench.store.read import open_read_only
+        from mlbench.store.schema import quote, table_columns
+
+        with open_read_only(self.db_path) as conn:
+            have = table_columns(conn, "results")
+            cols = list(dict.fromkeys([*_CHECK_COLUMNS, *(c for c in _FAILURE_COLUMNS if c in have)]))
+            cols = [c for c in cols if c in have]
+            cur = conn.execute(
+                f"SELECT {', '.join(quote(c) for c in cols)} FROM results "
+                "WHERE predictions_path IS NOT NULL ORDER BY attempt"
+            )
+            rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        latest = {str(r["job_id"]): r for r in rows}  # the last attempt that stored predictions
+        out = []
+        for job_id, row in latest.items():
+            if dataset is not None and str(row.get("dataset")) != dataset:
+                continue
+            problem = self._file_problem(row)
             if problem is not None:
-                problems.append(f"job {job_id} ({dataset} / {model} fold {fold}): {problem}")
-        return problems
+                path = self.path / str(row["predictions_path"])
+                out.append(
+                    {
+                        **{c: row.get(c) for c in _FAILURE_COLUMNS},
+                        "job_id": job_id,
+                        "path": str(path),
+                        "problem": problem,
+                    }
+                )
+        return out
+
+    def _file_problem(self, row: dict[str, Any]) -> str | None:
+        """What is wrong with a job's prediction file (None when it is usable), remembered per file state."""
+        import zipfile
+
+        rel = str(row["predictions_path"])
+        path = self.path / rel
+        try:
+            st = path.stat()
+            state: tuple[str, int, int] | None = (rel, st.st_size, st.st_mtime_ns)
+        except OSError:
+            state = None
+        if state is not None and state in self._checked:
+            return self._checked[state]
+        problem = self._prediction_files.problem(rel)
+        if problem is None:
+            try:
+                arrays = self._prediction_files.read(rel)
+                self._add_labels(arrays, str(row.get("dataset")))
+                found = self._array_problems(row, arrays)
+                if found:
+                    more = f"; and {len(found) - 5} more" if len(found) > 5 else ""
+                    problem = f"{path} is damaged: {'; '.join(found[:5])}{more}"
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile, MlbenchError) as exc:
+                problem = f"{path} is unreadable ({type(exc).__name__}: {exc})"
+        if state is not None:
+            self._checked[state] = problem
+        return problem
+
+    def prediction_problems(self) -> list[str]:
+        """Prediction files of the jobs' latest attempts that are missing, unreadable or damaged.
+
+        Returns
+        -------
+        list of str
+            One line per bad file: the job (dataset, model, fold), the file and what is wrong (see
+            :meth:`prediction_failures`).
+        """
+        return [
+            f"job {f['job_id']} ({f['dataset']} / {f['model']} fold {f['fold']}): {f['problem']}"
+            for f in self.prediction_failures()
+        ]
 
     # -- analyses -----------------------------------------------------------------------------
 

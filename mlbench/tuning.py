@@ -276,7 +276,36 @@ def _create_study(job: Any, metric: str, pruner_name: str) -> Any:
     else:
         sampler = optuna.samplers.TPESampler(seed=job.seed, multivariate=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _quiet_failed_trials()
     return optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
+
+
+class _OneLinePerFailedTrial:
+    """A logging filter for Optuna's study loop: a failed trial is one line, not a traceback.
+
+    Optuna logs a failed trial as a warning with the exception's full traceback, then a second
+    warning with its value. The first keeps its line ("Trial 3 failed with parameters: {...}
+    because of the following error: ValueError(...)"), without the traceback; the second is
+    dropped. The trial's error is stored with it anyway (``tune_trials.error``).
+    """
+
+    def filter(self, record: Any) -> bool:
+        message = str(record.msg)
+        if message.startswith("Trial ") and " failed with value " in message:
+            return False
+        if message.startswith("Trial ") and " failed with parameters" in message:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _quiet_failed_trials() -> None:
+    """Install :class:`_OneLinePerFailedTrial` on the logger Optuna's study loop writes to (once)."""
+    import logging
+
+    logger = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _OneLinePerFailedTrial) for f in logger.filters):
+        logger.addFilter(_OneLinePerFailedTrial())
 
 
 def _optimize(study: Any, objective: Callable[[Any], float], tune: dict[str, Any]) -> float:

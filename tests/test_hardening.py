@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -402,3 +403,165 @@ def test_a_suite_file_over_the_size_cap_is_refused_before_parsing(tmp_path):
     with pytest.raises(ConfigError, match="over the 4 MB limit"):
         parse_suite(body, filename="<text>")
     assert parse_suite(head).name == "big"  # the same suite without the padding is fine
+
+
+# -------------------------------------- issue 21, item 3: damaged prediction files are never used
+
+
+@pytest.fixture(scope="module")
+def holdout_run(tmp_path_factory) -> Path:
+    """A finished single-split run (its intervals are bootstrapped from the stored predictions)."""
+    tmp = tmp_path_factory.mktemp("holdout")
+    suite = write_suite(
+        tmp,
+        """
+        name: holdout
+        resampling: {kind: holdout, test_size: 0.3}
+        datasets: [iris]
+        models: [decision_tree, knn, logistic_regression]
+        executor: {workers: 1}
+        """,
+    )
+    res = mlbench_cli("run", str(suite), "--output", str(tmp / "out"), "--no-report", "--quiet")
+    assert res.returncode == 0, res.stderr
+    return tmp / "out"
+
+
+def _rewrite_predictions(run_dir: Path, job_id: str, change) -> Path:
+    """Store a job's arrays again after ``change(arrays)``: a file written in mlbench's own format."""
+    from mlbench.store.predictions import TRUTH_DIR, encode, write_npz_atomic
+    from mlbench.store.read import PredictionFiles
+
+    path = run_dir / "predictions" / f"{job_id}.npz"
+    arrays = PredictionFiles(run_dir).read(f"predictions/{job_id}.npz")
+    change(arrays)
+    encoded = encode(arrays)
+    for key, parts in encoded.truths.items():
+        write_npz_atomic(
+            run_dir / "predictions" / TRUTH_DIR / f"{key}.npz", parts, exclusive=True, compress=False
+        )
+    write_npz_atomic(path, encoded.members)
+    return path
+
+
+def test_damaged_prediction_files_are_named_and_never_used(holdout_run, tmp_path):
+    import shutil
+
+    from mlbench import open_run
+    from mlbench.errors import MlbenchError
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(holdout_run, run_dir)
+    jobs = dict(zip(open_run(run_dir).results()["model"], open_run(run_dir).results()["job_id"], strict=True))
+
+    def truncated(a):
+        a["test_pred"] = a["test_pred"][:-7]  # crashed the report: IndexError in analysis/intervals.py
+
+    def nan_probabilities(a):
+        a["test_proba"] = a["test_proba"].copy()
+        a["test_proba"][:4] = np.nan
+
+    def outside_the_dataset(a):
+        a["test_index"] = a["test_index"] + 1000  # iris has 150 rows
+
+    damaged = {
+        "decision_tree": (
+            _rewrite_predictions(run_dir, jobs["decision_tree"], truncated),
+            "test_pred has 38 rows",
+        ),
+        "knn": (_rewrite_predictions(run_dir, jobs["knn"], nan_probabilities), "test_proba holds NaN"),
+        "logistic_regression": (
+            _rewrite_predictions(run_dir, jobs["logistic_regression"], outside_the_dataset),
+            "outside the dataset (150 rows)",
+        ),
+    }
+    run = open_run(run_dir)
+    # the one door every computation reads through refuses each file, naming it
+    for model, (path, why) in damaged.items():
+        with pytest.raises(
+            MlbenchError, match=f"cannot use predictions {re.escape(str(path))}.*{re.escape(why)}"
+        ):
+            run.predictions(jobs[model])
+    problems = run.prediction_problems()
+    assert len(problems) == 3 and all(
+        any(str(path) in p and why in p for p in problems) for path, why in damaged.values()
+    ), problems
+
+    res = mlbench_cli("report", str(run_dir))
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    assert "warning: 3 prediction files missing or unreadable" in res.stderr
+    html = (run_dir / "index.html").read_text()
+    failures = html[html.index('<section id="failures">') :]
+    failures = failures[: failures.index("</section>")]
+    for path, why in damaged.values():
+        assert path.name in failures and why in failures
+    assert failures.count(">predictions unusable<") == 3
+    # left out of the intervals: none is computed from a damaged file
+    from mlbench.report.build import summarize_run
+
+    board = summarize_run(open_run(run_dir))["datasets"][0]["leaderboard"]
+    for row in board:
+        assert row["ci_method"] != "bootstrap", row
+    res = mlbench_cli("export", str(run_dir))
+    assert res.returncode == 0
+    for path, _ in damaged.values():
+        assert path.name in res.stderr
+
+
+# ---------------------------------- issue 21, item 4: `report A B` pairs only the same data
+
+
+def _csv_run(tmp_path: Path, name: str, labels: np.ndarray) -> Path:
+    import pandas as pd
+
+    folder = tmp_path / name
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": labels}).to_csv(
+        folder / "data.csv", index=False
+    )
+    suite = write_suite(
+        folder,
+        """
+        name: same-spec
+        resampling: {kind: kfold, folds: 4}
+        datasets:
+          - csv: data.csv
+            target: y
+        models: [logistic_regression, knn]
+        executor: {workers: 1}
+        """,
+    )
+    res = mlbench_cli("run", str(suite), "--output", str(folder / "out"), "--no-report", "--quiet")
+    assert res.returncode == 0, res.stderr
+    return folder / "out"
+
+
+def test_two_runs_reading_the_same_csv_entry_from_other_folders_are_not_paired(tmp_path):
+    from mlbench import open_run
+    from mlbench.report.build import compare
+
+    rng = np.random.default_rng(0)
+    x0 = np.random.default_rng(0).normal(size=(120, 3))[:, 0]
+    learnable = (x0 > 0).astype(int)
+    noise = rng.integers(0, 2, 120)
+    a = _csv_run(tmp_path, "a", learnable)
+    b = _csv_run(tmp_path, "b", noise)  # the same `csv: data.csv`, another folder, other labels
+    same = _csv_run(tmp_path, "same", learnable)  # another folder, the same data
+    c = compare(open_run(a), open_run(b))
+    # before: paired fold by fold as if the same rows, "2 significant, worse", no warning
+    assert c["n_worse"] == c["n_improved"] == 0
+    assert all(r["p_value"] is None and not r["significant"] and r["n_pairs"] == 0 for r in c["rows"])
+    assert {r["comparison"] for r in c["rows"]} == {"different data"}
+    assert c["different_data"] == ["data"]
+    res = mlbench_cli("report", str(a), str(b))
+    assert res.returncode == 0, res.stderr
+    assert "warning: data is not compared: the two runs loaded different data for it" in res.stderr
+    html = (b / "compare.html").read_text()
+    assert "not compared: the runs loaded different data" in html and "significantly worse" in html
+    # the same data in another folder is the same rows: paired fold by fold, as before
+    ok = compare(open_run(a), open_run(same))
+    assert ok["different_data"] == [] and ok["warnings"] == []
+    assert all(r["comparison"] == "paired" and r["n_pairs"] == 4 for r in ok["rows"])

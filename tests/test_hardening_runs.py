@@ -351,3 +351,207 @@ def test_a_running_coordinator_keeps_its_heartbeat_fresh(tmp_path: Path, monkeyp
             wait_for(lambda: stamp() != old, "a heartbeat")
         finally:
             stop()
+
+
+# -- issue 21, item 2: disk full and other I/O faults are clear errors -----------------------------
+
+
+def _tmpfs(folder: Path, size: str = "3m") -> None:
+    """Mount a small tmpfs at ``folder`` (root only); skip the test, saying why, where that is not possible."""
+    import shutil
+
+    if os.geteuid() != 0:
+        pytest.skip("a full disk is simulated with a small tmpfs, which only root may mount")
+    if shutil.which("mount") is None:
+        pytest.skip("a full disk is simulated with a small tmpfs: no `mount` command here")
+    folder.mkdir()
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
+    )
+    if res.returncode != 0:
+        pytest.skip(
+            f"a full disk is simulated with a small tmpfs, and mounting one failed: {res.stderr.strip()}"
+        )
+
+
+def _umount(folder: Path) -> None:
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_run_that_fills_the_disk_stops_clearly_keeps_its_results_and_resumes(tmp_path: Path) -> None:
+    mnt = tmp_path / "small"
+    _tmpfs(mnt, "3m")
+    try:
+        # leave room for a few jobs' predictions (logistic regression on digits: ~75 KB each)
+        filler = mnt / "filler"
+        filler.write_bytes(b"\0" * (2600 * 1024))
+        suite = write_suite(
+            tmp_path,
+            """
+            name: fill
+            resampling: {kind: kfold, folds: 5}
+            datasets: [digits]
+            models: [logistic_regression]
+            sweep: {repeats: 2}
+            executor: {workers: 1}
+            """,
+        )
+        out = mnt / "out"
+        db = out / "results.sqlite"
+        first = cli("run", str(suite), "--output", str(out), "-q", "--no-report")
+        assert_clean_error(first, "no space left", f"cannot write {out}")
+        kept = rows(db, "SELECT job_id, attempt FROM results ORDER BY job_id")
+        assert 0 < len(kept) < 10
+        # again while still full: the database's own error, never "cannot rollback"
+        again = cli("run", str(suite), "--output", str(out), "-q", "--no-report")
+        assert_clean_error(again, "no space left", f"cannot write {out}")
+        assert "cannot rollback" not in again.stderr
+        assert rows(db, "SELECT job_id, attempt FROM results ORDER BY job_id") == kept
+        # space again: the run resumes where it stopped, every job once
+        filler.unlink()
+        last = cli("run", str(suite), "--output", str(out), "-q", "--no-report")
+        assert last.returncode == 0, last.stderr
+        assert f"{10 - len(kept)} ok" in last.stderr
+        assert rows(db, "SELECT COUNT(*), COUNT(DISTINCT job_id), MAX(attempt) FROM results") == [(10, 10, 1)]
+        assert set(kept) <= set(rows(db, "SELECT job_id, attempt FROM results"))
+        assert not list((out / "predictions").rglob("*.tmp"))
+    finally:
+        _umount(mnt)
+
+
+def test_a_report_on_a_full_disk_names_the_file(done: Path, tmp_path: Path) -> None:
+    import shutil
+
+    mnt = tmp_path / "small"
+    _tmpfs(mnt, "2m")
+    try:
+        run = mnt / "run"
+        shutil.copytree(done / "run", run)
+        (run / "index.html").unlink()
+        shutil.rmtree(run / ".cache", ignore_errors=True)
+        free = shutil.disk_usage(mnt).free
+        (mnt / "filler").write_bytes(b"\0" * max(0, free - 4096))
+        res = cli("report", str(run))
+        assert_clean_error(res, f"cannot write {run / 'index.html'}", "no space left")
+        assert not list(run.glob(".index.html.*.tmp"))
+    finally:
+        _umount(mnt)
+
+
+def test_a_report_write_killed_midway_leaves_no_temp_file_after_the_next_write(
+    done: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(done / "run", run)
+    # SIGKILL between writing the report's temp file and moving it into place
+    code = textwrap.dedent(
+        f"""
+        import os, signal
+        from mlbench import open_run
+        from mlbench.report.build import write_report
+
+        replace = os.replace
+
+        def killed(src, dst, **kw):
+            if str(dst).endswith("index.html"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return replace(src, dst, **kw)
+
+        os.replace = killed
+        write_report(open_run({str(run)!r}))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert len(list(run.glob(".index.html.*.tmp"))) == 1  # what the killed write left
+    res = cli("report", str(run))
+    assert res.returncode == 0, res.stderr
+    assert not list(run.glob(".index.html.*.tmp"))
+    assert (run / "index.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_bad_output_paths_exit_2_with_the_path_and_the_reason(done: Path, tmp_path: Path) -> None:
+    suite = done / "suite.yaml"
+    # --output "" is the working folder for a Path: an error, nothing written there
+    res = cli("run", str(suite), "--output", "", "-q", cwd=tmp_path)
+    assert_clean_error(res, "--output is empty")
+    res = cli("run", str(suite), "--output", "  ", "--dry-run", cwd=tmp_path)
+    assert_clean_error(res, "--output is empty")
+    for command in (("export", str(done / "run"), "--out", ""), ("report", str(done / "run"), "--out", "")):
+        assert_clean_error(cli(*command, cwd=tmp_path), "--out is empty")
+    assert list(tmp_path.iterdir()) == []
+    # a file where the predictions folder goes
+    out = tmp_path / "preds-file"
+    out.mkdir()
+    (out / "predictions").write_text("x")
+    res = cli("run", str(suite), "--output", str(out), "-q")
+    assert_clean_error(res, str(out / "predictions"), "is a file, not a folder")
+    assert sorted(p.name for p in out.iterdir()) == ["predictions"]
+    # a folder named results.sqlite: not "no results at"
+    out = tmp_path / "db-folder"
+    (out / "results.sqlite").mkdir(parents=True)
+    res = cli("run", str(suite), "--output", str(out), "-q")
+    assert_clean_error(res, str(out / "results.sqlite"), "is a folder, not the results database file")
+    res = cli("report", str(out))
+    assert_clean_error(res, str(out / "results.sqlite"), "is a folder, not a results database")
+    # a name with a byte that is not UTF-8: refused before anything is created
+    bad = os.fsencode(tmp_path) + b"/out\xff"
+    res = subprocess.run(
+        [
+            os.fsencode(sys.executable),
+            b"-m",
+            b"mlbench.cli",
+            b"run",
+            os.fsencode(suite),
+            b"--output",
+            bad,
+            b"-q",
+        ],
+        capture_output=True,
+        env=ENV,
+        timeout=300,
+    )
+    err = res.stderr.decode("utf-8", "replace")
+    assert res.returncode == 2, err
+    assert "Traceback" not in err and "out\\xff" in err and "not UTF-8" in err
+    assert not os.path.exists(bad)
+
+
+# -- issue 21, item 6: a shared run killed with SIGKILL ------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_killed_shared_run_not_yet_reaped_is_marked_crashed_and_its_jobs_run(tmp_path: Path) -> None:
+    suite = slow_suite(tmp_path, seconds=1.0)
+    out = tmp_path / "out"
+    db = out / "results.sqlite"
+    first = start("run", str(suite), "--output", str(out), "-q", "--no-report", "--shared")
+    try:
+        wait_for(
+            lambda: db.exists() and rows(db, "SELECT COUNT(*) FROM results")[0][0] >= 1, "a first result"
+        )
+        os.killpg(first.pid, signal.SIGKILL)
+        # not waited for yet: a zombie, whose PID still answers kill(pid, 0), as when the process
+        # that started the run has not reaped it
+        wait_for(lambda: _is_zombie(first.pid), "the killed run to be a zombie")
+        assert rows(db, "SELECT status FROM runs") == [("running",)]
+        res = cli("run", str(suite), "--output", str(out), "-q", "--no-report", "--shared")
+        assert res.returncode == 0, res.stderr
+        assert "marked 1 earlier run(s) crashed" in res.stderr
+        assert rows(db, "SELECT status FROM runs ORDER BY run_id") == [("crashed",), ("finished",)]
+        # the jobs the dead run had claimed were taken over: every job ran, once
+        assert rows(db, "SELECT COUNT(*), COUNT(DISTINCT job_id) FROM results") == [(8, 8)]
+    finally:
+        first.wait(timeout=30)
+
+
+def _is_zombie(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

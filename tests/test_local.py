@@ -392,3 +392,137 @@ def test_only_mlbench_processes_started_in_this_thread_leave_the_main_module_out
     with pytest.raises(ValueError), local._main_not_sent():
         raise ValueError("a failed start")
     assert spawn.get_preparation_data("w")["init_main_from_path"] == "/somewhere/example.py"
+
+
+# -- processes a job leaves behind (issue 21, item 6) -----------------------------------------------
+
+# A model whose fit double-forks (setsid) a grandchild that outlives the job, as a daemonising
+# library does. The grandchild inherits the worker's pipe to the coordinator and writes its PID
+# to a file; with `exit: true` the fit then kills its worker (os._exit) while it is still alive.
+DOUBLE_FORKS = """\
+import os
+import time
+from pathlib import Path
+
+from sklearn.dummy import DummyClassifier
+
+from mlbench.models import MODELS, ModelInfo, register_model
+
+PIDS = Path(__file__).with_name("grandchildren")
+
+
+class DoubleForks(DummyClassifier):
+    def __init__(self, exit=False, strategy="prior"):
+        self.exit = exit
+        super().__init__(strategy=strategy)
+
+    def fit(self, X, y, sample_weight=None):
+        PIDS.mkdir(exist_ok=True)
+        before = set(PIDS.iterdir())
+        pid = os.fork()
+        if pid == 0:
+            os.setsid()  # out of the worker's process group and session
+            if os.fork() == 0:
+                (PIDS / str(os.getpid())).write_text("")
+                time.sleep(120)
+            os._exit(0)
+        os.waitpid(pid, 0)  # the middle process is gone: the grandchild is an orphan
+        while set(PIDS.iterdir()) == before:
+            time.sleep(0.01)
+        if self.exit:
+            time.sleep(0.5)  # the coordinator's watchdog sees the grandchild meanwhile
+            os._exit(3)
+        return super().fit(X, y, sample_weight)
+
+
+if "double_forks" not in MODELS:
+    register_model(
+        ModelInfo(
+            name="double_forks",
+            factory=lambda params, task_type, seed, n_jobs: DoubleForks(**params),
+            task_types=("classification",),
+            param_names={"classification": frozenset({"exit"})},
+            description="test model: its fit double-forks a long-lived grandchild",
+        )
+    )
+"""
+
+
+def _running(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _grandchildren(tmp_path: Path) -> list[int]:
+    folder = tmp_path / "grandchildren"
+    return sorted(int(p.name) for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def _double_fork_suite(tmp_path: Path, params: str) -> Path:
+    from mlbench.plugins import load_plugin
+
+    plugin = tmp_path / "double_forks.py"
+    plugin.write_text(DOUBLE_FORKS)
+    load_plugin(str(plugin))  # registers the model here too (the executor looks it up)
+    return write_suite(
+        tmp_path,
+        f"""
+        plugins: [{plugin}]
+        resampling: {{kind: kfold, folds: 2}}
+        datasets: [iris]
+        models: [double_forks: {params}]
+        executor: {{workers: 1}}
+        budget: {{job_seconds: 60}}
+        """,
+    )
+
+
+def test_a_job_that_double_forks_gets_a_new_worker_and_its_grandchild_is_killed(tmp_path, monkeypatch):
+    from mlbench.models import MODELS
+
+    monkeypatch.setattr(MODELS, "_items", dict(MODELS._items))
+    suite = load_suite(_double_fork_suite(tmp_path, "{exit: false}"))
+    rows: list[dict] = []
+    try:
+        LocalExecutor.from_suite(suite).run(suite.expand(), lambda job, row, preds: rows.append(row))
+        assert [row["status"] for row in rows] == ["ok", "ok"]
+        # the worker that ran the first job was replaced when it ended: the second ran on a new one
+        assert [row["worker_job"] for row in rows] == [1, 1]
+        assert rows[0]["worker_pid"] != rows[1]["worker_pid"]
+        pids = _grandchildren(tmp_path)
+        assert len(pids) == 2
+        deadline = time.monotonic() + 10
+        while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in pids if _running(pid)], "a double-forked grandchild outlived its job"
+    finally:
+        for pid in _grandchildren(tmp_path):
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_that_exits_while_its_grandchild_holds_the_pipe_is_failed_not_timeout(tmp_path, monkeypatch):
+    from mlbench.models import MODELS
+
+    monkeypatch.setattr(MODELS, "_items", dict(MODELS._items))
+    suite = load_suite(_double_fork_suite(tmp_path, "{exit: true}"))
+    rows: list[dict] = []
+    try:
+        LocalExecutor.from_suite(suite).run(suite.expand(), lambda job, row, preds: rows.append(row))
+        # the grandchild keeps the worker's end of the pipe open: only the process sentinel says
+        # the worker is gone (before, the job ran into its 60 s deadline and was `timeout`)
+        assert [row["status"] for row in rows] == ["failed", "failed"]
+        assert all(row["error"] == "worker process died (exit code 3)" for row in rows)
+        pids = _grandchildren(tmp_path)
+        deadline = time.monotonic() + 10
+        while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pids and not [pid for pid in pids if _running(pid)]
+    finally:
+        for pid in _grandchildren(tmp_path):
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)

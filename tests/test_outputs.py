@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,43 @@ def test_lock_file_is_not_inherited_by_exec_children(tmp_path: Path) -> None:
     # workers started by exec (forkserver, spawn, dask) must not keep the lock of a dead coordinator
     with RunLock(tmp_path / "run") as lock:
         assert lock._fd is not None and not os.get_inheritable(lock._fd)
+
+
+def test_empty_outputs_run_folder_layout_and_names_that_are_not_utf8_are_refused(tmp_path: Path) -> None:
+    from mlbench.outputs import output_option
+
+    for empty in ("", "   "):
+        with pytest.raises(MlbenchError, match=r"--output is empty"):
+            output_option(empty)
+    assert output_option(None) is None and output_option("reports/x") == Path("reports/x")
+    run = tmp_path / "run"
+    (run / "results.sqlite").mkdir(parents=True)
+    with pytest.raises(MlbenchError, match=r"results.sqlite is a folder, not the results database file"):
+        check_output_dir(run)
+    run = tmp_path / "run2"
+    run.mkdir()
+    (run / "predictions").write_text("x")
+    with pytest.raises(MlbenchError, match=r"predictions is a file, not a folder"):
+        check_output_dir(run)
+    bad = Path(os.fsdecode(os.fsencode(tmp_path) + b"/out\xff"))
+    with pytest.raises(MlbenchError, match=r"out\\xff has bytes that are not UTF-8"):
+        prepare_output_dir(bad)
+    assert not os.path.exists(os.fsencode(bad))
+
+
+def test_a_killed_process_not_yet_reaped_is_not_alive() -> None:
+    from mlbench.outputs import pid_alive
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert pid_alive(proc.pid)
+        # started after this moment? then the PID is another process's (reused)
+        assert not pid_alive(proc.pid, started_before=time.time() - 3600)
+        proc.kill()
+        deadline = time.monotonic() + 10
+        while pid_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not pid_alive(proc.pid)  # a zombie until waited for: dead all the same
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

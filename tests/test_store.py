@@ -950,3 +950,81 @@ def test_guided_claims_take_a_share_of_what_is_left(tmp_path: Path) -> None:
     finally:
         a.close()
         b.close()
+
+
+# -- issue 21: a full disk is a clear error; a damaged file is refused, naming what is wrong ------
+
+
+def test_a_full_database_is_a_clear_error_never_hidden_by_a_failed_rollback(tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    with Store(root) as s:
+        s.start_run({"suite": "full"})
+        s.record(make_row("kept"))
+        # the database may not grow: SQLite's own "database or disk is full" (SQLITE_FULL), which
+        # rolls the transaction back by itself, so a ROLLBACK after it failed with "cannot
+        # rollback - no transaction is active" and hid the real error
+        pages = s.conn.execute("PRAGMA page_count").fetchone()[0]
+        s.conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(MlbenchError) as info:
+            for i in range(500):
+                s.record(make_row(f"j{i}", error="x" * 4000))
+        message = str(info.value)
+        assert message.startswith(f"cannot write {root / DB_NAME}: no space left on the device")
+        assert "run the same command again to resume" in message and "cannot rollback" not in message
+        assert not s.conn.in_transaction
+        # the store still works once there is room again
+        s.conn.execute(f"PRAGMA max_page_count = {2**30}")
+        s.record(make_row("after"))
+    ids = set(load_results(root)["job_id"])
+    assert {"kept", "after"} <= ids
+
+
+def test_a_prediction_file_that_cannot_be_written_names_the_file_and_leaves_no_row(
+    store: Store, monkeypatch
+) -> None:
+    import errno
+
+    from mlbench.store import writer
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writer, "write_npz_atomic", full)
+    with pytest.raises(MlbenchError, match=r"cannot write .*predictions/j.npz: no space left on the device"):
+        store.record(make_row("j"), {"test_proba": np.array([[0.5, 0.5]])})
+    assert "j" not in set(open_run(store.root).results()["job_id"])
+
+
+def test_array_problems_name_every_kind_of_damage() -> None:
+    from mlbench.store.predictions import array_problems
+
+    rng = np.random.default_rng(0)
+    good = fold_job(rng, n=100, k=3)
+    assert array_problems(good, task_type="classification", n_classes=3, n_rows=100) == []
+    cases = {
+        "test_pred has 10 rows, not one per row of the split": lambda a: a.update(
+            test_pred=a["test_pred"][:10]
+        ),
+        "test_proba holds NaN or infinite values in 1 of 20 rows": lambda a: a["test_proba"].__setitem__(
+            (0, 0), np.nan
+        ),
+        "test_index holds row numbers from": lambda a: a.update(test_index=a["test_index"] + 100),
+        "val_true holds class codes from 0 to 7, outside 0..2": lambda a: a["val_true"].__setitem__(0, 7),
+        "train_proba has 4 columns, not one per class (3)": lambda a: a.update(
+            train_proba=np.column_stack([a["train_proba"], np.zeros(len(a["train_proba"]), np.float32)])
+        ),
+        "test_pred holds float64, not class codes": lambda a: a.update(
+            test_pred=a["test_pred"].astype(float)
+        ),
+        "val_proba has 2 rows that do not sum to 1": lambda a: a["val_proba"].__setitem__(
+            slice(0, 2), np.float32([0.9, 0.9, 0.9])
+        ),
+    }
+    for needle, change in cases.items():
+        arrays = {k: v.copy() for k, v in good.items()}
+        change(arrays)
+        found = array_problems(arrays, task_type="classification", n_classes=3, n_rows=100)
+        assert any(needle in p for p in found), (needle, found)
+    # the rows the job says it predicted
+    found = array_problems(good, task_type="classification", lengths={"test": 19})
+    assert found == ["test holds 20 rows but the job predicted 19"]

@@ -292,6 +292,16 @@ BAD = [
     ("sampler: grid", "sampler must be one of tpe, random", "grid", (5, 27)),
     ("metric: acuracy", "unknown metric 'acuracy'", "accuracy", (5, 26)),
     ("space: {n_neighbors: {int: [1, 5]}}", "'n_neighbors' is both set and tuned", "remove it", (5, 42)),
+    # values the estimator refuses, known from the family's param_bounds (issue 21)
+    (
+        "space: {n_neighbors: {int: [-5, 0]}}",
+        "'n_neighbors' of knn must be at least 1, and the range [-5, 0] lies outside it",
+        "use a range from 1",
+        (5, 45),
+    ),
+    ("space: {n_neighbors: {int: [0, 9]}}", "starts at 0", "raise the low bound to 1", (5, 45)),
+    ("space: {n_neighbors: {float: [1, 9]}}", "takes whole numbers", "{int: [LOW, HIGH]}", (5, 47)),
+    ("space: {p: [1, 2, 0]}", "'p' of knn must be above 0, and the choice 0 is not", "remove it", (5, 36)),
 ]
 
 
@@ -537,3 +547,70 @@ def test_knn_neighbours_are_capped_at_the_rows_a_trial_fits_on(tmp_path: Path) -
     trials = run.trials()
     assert len(trials) == 8 and set(trials["state"]) == {"complete"}
     assert all(1 <= p["n_neighbors"] < 24 for p in trials["params"])
+
+
+# -- bad values and empty blocks (issue 21, item 7) ---------------------------------------------
+
+
+def test_an_empty_tune_block_is_an_error_asking_for_trials_or_seconds(tmp_path: Path) -> None:
+    path = tmp_path / "suite.yaml"
+    path.write_text("datasets: [wine]\nmodels:\n  - knn:\n      tune:\n  - decision_tree: {tune: null}\n")
+    with pytest.raises(ConfigError) as info:
+        load_suite(path)
+    first, second = info.value.messages
+    assert first.startswith(f"{path}:4:") and "models[0].knn.tune: tune is empty" in first
+    assert "`tune: {trials: 30}`" in first and "`tune: {seconds: 600}`" in first
+    assert second.startswith(f"{path}:5:") and "models[1].decision_tree.tune: tune is empty" in second
+
+
+def test_every_default_search_space_is_within_its_familys_bounds() -> None:
+    from mlbench.models import MODELS
+    from mlbench.suite.tune import check_tune
+
+    for name in MODELS.names():
+        info = MODELS.get(name)
+        for task, space in info.tuning_space.items():
+            problems: list[str] = []
+
+            def add(loc: tuple, message: str, key: bool = False, problems: list[str] = problems) -> None:
+                problems.append(message)
+
+            tune = check_tune(info, {"space": dict(space)}, {}, ("tune",), add)
+            assert problems == [] and tune is not None, (name, task, problems)
+
+
+def test_failed_trials_log_one_line_each_without_a_traceback(tmp_path: Path) -> None:
+    # a metric scikit-learn does not know: every trial that draws it fails when it fits
+    path = tmp_path / "suite.yaml"
+    path.write_text(
+        "resampling: {kind: holdout}\n"
+        "datasets: [wine]\n"
+        "models:\n"
+        "  - knn: {tune: {trials: 8, sampler: random, space: {metric: [euclidean, no_such_metric]}}}\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlbench.cli",
+            "run",
+            str(path),
+            "--output",
+            str(tmp_path / "out"),
+            "-q",
+            "--no-report",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    trials = open_run(tmp_path / "out").trials()
+    n_failed = int((trials["state"] == "fail").sum())
+    assert 0 < n_failed < len(trials) == 8
+    lines = [line for line in done.stderr.splitlines() if "failed with parameters" in line]
+    assert len(lines) == n_failed, done.stderr
+    assert all("no_such_metric" in line and "because of the following error: " in line for line in lines)
+    assert "Traceback" not in done.stderr and "failed with value" not in done.stderr

@@ -18,6 +18,12 @@ Orphans: if the coordinator is SIGKILLed, the fork server gets SIGTERM from the 
 (``PR_SET_PDEATHSIG``, set in :mod:`mlbench.execution._forkserver`, which it preloads) and kills
 every worker's process group (the jobs' own subprocesses included) before exiting; workers also
 die with the fork server. Nothing of the run outlives the coordinator by more than a moment.
+A job that double-forks a process out of its worker's process group and session (``setsid()``)
+does not escape either: each worker is the reaper of its orphaned descendants
+(``PR_SET_CHILD_SUBREAPER``), so such a process stays its descendant; when a job ends leaving one,
+the worker is replaced and the process killed with it. The coordinator waits on each worker's
+process as well as its pipe, so a worker that dies is noticed at once (its job ``failed``) even
+when a process its job left holds the pipe open.
 
 Anywhere Python runs: workers never import the caller's ``__main__`` (see :func:`_main_not_sent`),
 so ``mlbench.run`` behaves the same from a script with or without an ``if __name__ ==
@@ -163,6 +169,11 @@ def _worker_main(
     # Own process group: killing the group also kills anything the job started (joblib
     # workers, subprocesses), which a plain kill of the worker would leave behind.
     os.setpgrp()
+    # and what a job double-forks out of the group (setsid) stays this worker's descendant, to
+    # be found and killed with it (see _forkserver.kill_family)
+    from mlbench.execution._forkserver import set_child_subreaper
+
+    set_child_subreaper()
     _die_with_parent()
     # The fork server's SIGTERM handler (kill all workers) is inherited by fork; not ours.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -250,6 +261,9 @@ class _Worker:
     job: Job | None = None
     started: float = 0.0
     started_at: str | None = None
+    #: pid -> psutil.Process of every descendant the watchdog saw: killed with the worker, even
+    #: once the worker is dead and they are no longer its descendants
+    seen: dict[int, Any] = dataclasses.field(default_factory=dict)
 
 
 def default_workers() -> int:
@@ -418,16 +432,41 @@ class LocalExecutor(Executor):
 
     @staticmethod
     def _kill(worker: _Worker) -> None:
-        try:
-            os.killpg(worker.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """Kill the worker, its process group and everything its jobs left, setsid or not."""
+        from mlbench.execution._forkserver import kill_family
+
+        kill_family(worker.proc.pid)
         try:
             worker.proc.kill()
         except Exception:
             pass
+        for proc in worker.seen.values():
+            # descendants seen while its job ran: after the worker died they have another parent
+            try:
+                proc.kill()  # psutil checks the process is still the one seen (no reused PID)
+            except Exception:
+                pass
+        worker.seen.clear()
         worker.proc.join(timeout=5)
         worker.conn.close()
+
+    @staticmethod
+    def _escaped(worker: _Worker) -> list[int]:
+        """PIDs of live descendants of an idle worker outside its process group (a job double-forked them)."""
+        import psutil
+
+        try:
+            family = psutil.Process(worker.proc.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+        out = []
+        for proc in family:
+            try:
+                if proc.status() != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) != worker.proc.pid:
+                    out.append(proc.pid)
+            except (psutil.Error, OSError):
+                continue
+        return out
 
     @staticmethod
     def _stop(worker: _Worker) -> None:
@@ -443,13 +482,16 @@ class LocalExecutor(Executor):
             worker.conn.close()
 
     @staticmethod
-    def _rss(pid: int) -> int:
+    def _rss(pid: int, seen: dict[int, Any] | None = None) -> int:
+        """Resident bytes of process ``pid`` and its descendants (recorded into ``seen``)."""
         import psutil
 
         try:
             proc = psutil.Process(pid)
             total = proc.memory_info().rss
             for child in proc.children(recursive=True):
+                if seen is not None:
+                    seen.setdefault(child.pid, child)
                 try:
                     total += child.memory_info().rss
                 except psutil.Error:
@@ -506,7 +548,7 @@ class LocalExecutor(Executor):
         busy coordinator), which says what to change; only a job within its memory is ``timeout``.
         """
         elapsed = time.monotonic() - worker.started
-        rss = self._rss(worker.proc.pid)
+        rss = self._rss(worker.proc.pid, worker.seen)
         if rss > self.job_memory_gb * 2**30:
             return "oom", (
                 f"job exceeded job_memory_gb={self.job_memory_gb:g} "
@@ -713,6 +755,12 @@ class _Session:
         if job.threads != self.threads:
             job = dataclasses.replace(job, threads=self.threads)
         w.job, w.started, w.started_at = job, time.monotonic(), now_iso()
+        w.seen.clear()
+        if not w.proc.is_alive():
+            # dead already: a process its last job left may hold the pipe open, so the send
+            # would not fail
+            self._lost(i, queue)
+            return
         try:
             w.conn.send(job)
         except OSError:  # a broken pipe: the worker was dead before it could take the job
@@ -744,14 +792,28 @@ class _Session:
 
     # -- results -----------------------------------------------------------------------------
     def _collect(self) -> None:
-        """Wait up to ``poll_seconds`` for results; take them, and watch the jobs still running."""
-        ready = wait([w.conn for w in self.pool if w.job is not None], timeout=self.executor.poll_seconds)
+        """Wait up to ``poll_seconds`` for results; take them, and watch the jobs still running.
+
+        Waits on each busy worker's pipe and on its process: a worker that dies says so at once
+        (its job is ``failed``) even when a process its job started holds the pipe open, which
+        would otherwise keep the coordinator waiting until the deadline (``timeout``).
+        """
+        busy = [w for w in self.pool if w.job is not None]
+        ready = set(
+            wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=self.executor.poll_seconds)
+        )
         for i in range(len(self.pool)):
             w = self.pool[i]
             if w.job is None:
                 continue
             if w.conn in ready:
                 self._receive(i)
+            elif w.proc.sentinel in ready:
+                # it may have sent its result just before it exited (then recv finds it)
+                if w.conn.poll():
+                    self._receive(i)
+                else:
+                    self._died(i)
             else:
                 self._watchdog(i)
 
@@ -764,6 +826,10 @@ class _Session:
             return
         job, w.job = w.job, None
         self._report(job, row, preds)
+        if self.executor._escaped(w):
+            # the job left processes outside the worker's process group (setsid): they go with
+            # the worker, and a fresh one takes its place
+            self._replace(i)
 
     def _report(self, job: Job, row: dict[str, Any], preds: Any) -> None:
         self._report_held()  # a job reported: the deaths held until now were those jobs' own

@@ -10,6 +10,6 @@ from mlbench.models import (  # noqa: F401  (registration side effects)
     sklearn_models,
     xgboost_model,
 )
-from mlbench.models.base import MODELS, ModelInfo, Remedy, register_model
+from mlbench.models.base import MODELS, Bounds, ModelInfo, Remedy, register_model
 
-__all__ = ["MODELS", "ModelInfo", "Remedy", "register_model"]
+__all__ = ["MODELS", "Bounds", "ModelInfo", "Remedy", "register_model"]

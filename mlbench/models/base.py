@@ -19,6 +19,56 @@ Pruning = Callable[
 ]
 
 
+class Bounds(NamedTuple):
+    """The valid values of a numeric parameter: ``low <= value <= high``.
+
+    Attributes
+    ----------
+    low, high : float or None
+        The smallest and largest valid values; None: no limit on that side.
+    open_low, open_high : bool
+        The bound itself is not valid (``C > 0``: ``Bounds(0, open_low=True)``).
+    """
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def admits(self, value: float) -> bool:
+        """Whether ``value`` is within the bounds."""
+        if self.low is not None and (value < self.low or (self.open_low and value == self.low)):
+            return False
+        return not (self.high is not None and (value > self.high or (self.open_high and value == self.high)))
+
+    def describe(self) -> str:
+        """The bounds in words: ``at least 1``, ``between 0 and 1``, ``above 0``."""
+        low = None if self.low is None else f"{'above' if self.open_low else 'at least'} {self.low:g}"
+        high = None if self.high is None else f"{'below' if self.open_high else 'at most'} {self.high:g}"
+        if low and high and not (self.open_low or self.open_high):
+            return f"between {self.low:g} and {self.high:g}"
+        return " and ".join(part for part in (low, high) if part) or "any number"
+
+
+def at_least(low: float, *, integer: bool = True, real: bool = False) -> dict[str, Bounds]:
+    """``param_bounds`` entry of a parameter that is at least ``low`` (whole numbers, or also real ones)."""
+    out = {"int": Bounds(low)} if integer else {}
+    if real:
+        out["float"] = Bounds(low)
+    return out
+
+
+def fraction(*, open_low: bool = False, open_high: bool = False) -> dict[str, Bounds]:
+    """``param_bounds`` entry of a real parameter between 0 and 1 (a probability, a share of rows)."""
+    return {"float": Bounds(0.0, 1.0, open_low, open_high)}
+
+
+def positive(*, open_low: bool = False) -> dict[str, Bounds]:
+    """``param_bounds`` entry of a number (whole or real) that is >= 0 (``open_low``: > 0)."""
+    bound = Bounds(0.0, None, open_low)
+    return {"int": bound, "float": bound}
+
+
 class Remedy(NamedTuple):
     """One overfitting remedy of a model family: what it is and the suite option that applies it.
 
@@ -149,6 +199,14 @@ class ModelInfo:
         The mlbench extra that installs the family's libraries (``modules``) when they are not
         core dependencies (``boosters`` for LightGBM and CatBoost); a suite naming the family on
         a machine without them stops before any job (:func:`mlbench.suite.check_machine`).
+    param_bounds : mapping of str to mapping
+        Parameter -> the values it accepts by kind of value: ``"int"`` (:class:`Bounds` of whole
+        numbers: ``{int: [LOW, HIGH]}`` ranges and whole-number choices of a ``tune:`` space)
+        and ``"float"`` (``{float: ...}`` ranges and fractional choices). A parameter with only
+        ``"int"`` takes whole numbers only (a ``float:`` range for it is refused); a kind not
+        listed is not checked. A ``tune:`` space reaching outside them is a located config error
+        before any job runs (``n_neighbors: {int: [-5, 0]}``: every trial would fail). Helpers:
+        :func:`at_least`, :func:`fraction`, :func:`positive`.
     """
 
     name: str
@@ -177,6 +235,7 @@ class ModelInfo:
     remedies: Mapping[str, Remedy | Mapping[str, Remedy]] = field(default_factory=dict)
     preprocessing: Callable[[Any, Mapping[str, str], bool], Any] | None = None
     extra: str = ""
+    param_bounds: Mapping[str, Mapping[str, Bounds]] = field(default_factory=dict)
 
     def remedy(self, kind: str, task_type: str) -> Remedy | None:
         """The family's remedy for a flagged check on a task type, or None when it names none.

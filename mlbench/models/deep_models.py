@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from mlbench.models.base import ModelInfo, Remedy, register_model
+from mlbench.models.base import Bounds, ModelInfo, Remedy, at_least, fraction, positive, register_model
 
 _TRAIN = frozenset(
     {
@@ -46,6 +46,20 @@ _SPACE = {
     "weight_decay": {"float": [1.0e-6, 1.0e-2], "log": True},
     "dropout": {"float": [0.0, 0.5]},
     "batch_size": [32, 64, 128, 256],
+}
+
+
+#: The values the trainer accepts (see mlbench.estimators): a `tune:` space reaching outside them
+#: is a config error before any job runs.
+_BOUNDS = {
+    "epochs": at_least(1),
+    "batch_size": at_least(1),
+    "lr": positive(open_low=True),
+    "weight_decay": positive(),
+    "momentum": fraction(),
+    "dropout": {"float": Bounds(0.0, 1.0, open_high=True), "int": Bounds(0, 0)},
+    "label_smoothing": {"float": Bounds(0.0, 1.0, open_high=True), "int": Bounds(0, 0)},
+    "val_fraction": fraction(open_low=True, open_high=True),
 }
 
 
@@ -192,6 +206,7 @@ def _cnn_info(name: str, description: str, check: Any = None) -> ModelInfo:
         sanity_params=_sanity_params,
         uses_gpu=_uses_gpu,
         tuning_space={task: _SPACE for task in _TASKS},
+        param_bounds=_BOUNDS,
         pruning=_epoch_pruning,
         capacity_params=("arch",),
         remedies={
@@ -227,6 +242,7 @@ register_model(
         sanity_params=_sanity_params,
         uses_gpu=_uses_gpu,
         tuning_space={task: _SPACE for task in _TASKS},
+        param_bounds=_BOUNDS,
         pruning=_epoch_pruning,
         capacity_params=("hidden_sizes",),
         remedies={

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlbench.models.base import ModelInfo, Remedy, register_model
+from mlbench.models.base import Bounds, ModelInfo, Remedy, at_least, fraction, positive, register_model
 
 _TREE = frozenset(
     {
@@ -123,6 +123,45 @@ _LINEAR_SPACE = {
     # TabArena's linear model: C in [0.1, 1000] (log); Ridge's alpha is 1/C
     "classification": {"C": {"float": [0.1, 1000.0], **_LOG}},
     "regression": {"alpha": {"float": [1.0e-3, 10.0], **_LOG}},
+}
+
+
+# The values each parameter accepts (scikit-learn's own parameter constraints): a `tune:` space
+# reaching outside them is a config error before any job runs.
+_TREE_BOUNDS = {
+    "max_depth": at_least(1),
+    # whole numbers count rows; fractions are shares of the rows
+    "min_samples_split": {"int": Bounds(2), "float": Bounds(0.0, 1.0, open_low=True)},
+    "min_samples_leaf": {"int": Bounds(1), "float": Bounds(0.0, 1.0, open_low=True, open_high=True)},
+    "max_features": {"int": Bounds(1), "float": Bounds(0.0, 1.0, open_low=True)},
+    "max_leaf_nodes": at_least(2),
+    "min_weight_fraction_leaf": {"float": Bounds(0.0, 0.5), "int": Bounds(0, 0)},
+    "min_impurity_decrease": positive(),
+    "ccp_alpha": positive(),
+}
+_FOREST_BOUNDS = {
+    **_TREE_BOUNDS,
+    "n_estimators": at_least(1),
+    "max_samples": {"int": Bounds(1), "float": Bounds(0.0, 1.0, open_low=True)},
+}
+_HGB_BOUNDS = {
+    "learning_rate": positive(open_low=True),
+    "max_iter": at_least(1),
+    "max_leaf_nodes": at_least(2),
+    "max_depth": at_least(1),
+    "min_samples_leaf": at_least(1),
+    "l2_regularization": positive(),
+    "max_features": fraction(open_low=True),
+    "max_bins": at_least(2),
+}
+_KNN_BOUNDS = {"n_neighbors": at_least(1), "leaf_size": at_least(1), "p": positive(open_low=True)}
+_LINEAR_BOUNDS = {
+    "C": positive(open_low=True),
+    "alpha": positive(),
+    "tol": positive(),
+    "l1_ratio": {**fraction(), "int": Bounds(0, 1)},
+    "max_iter": at_least(0),
+    "intercept_scaling": positive(open_low=True),
 }
 
 
@@ -279,6 +318,7 @@ register_model(
             # a depth limit is what makes a tree underfit: lift it
             "underfitting": Remedy("more capacity", "decision_tree: {max_depth: null}"),
         },
+        param_bounds=_TREE_BOUNDS,
     )
 )
 register_model(
@@ -298,6 +338,7 @@ register_model(
             "boosting": Remedy("fewer parameters", "random_forest: {min_samples_leaf: 5}"),
             "underfitting": Remedy("more capacity", "random_forest: {max_depth: null}"),
         },
+        param_bounds=_FOREST_BOUNDS,
     )
 )
 register_model(
@@ -315,6 +356,7 @@ register_model(
             "degradation": Remedy("fewer parameters", "extra_trees: {max_depth: 8}"),
             "boosting": Remedy("fewer parameters", "extra_trees: {min_samples_leaf: 5}"),
         },
+        param_bounds=_FOREST_BOUNDS,
     )
 )
 register_model(
@@ -331,6 +373,7 @@ register_model(
             "degradation": Remedy("early stopping", "hist_gradient_boosting: {early_stopping: true}"),
             "boosting": Remedy("early stopping", "hist_gradient_boosting: {early_stopping: true}"),
         },
+        param_bounds=_HGB_BOUNDS,
     )
 )
 register_model(
@@ -349,6 +392,7 @@ register_model(
             # fewer neighbours follow the training rows more closely (5 is scikit-learn's default)
             "underfitting": Remedy("more capacity", "knn: {n_neighbors: 5}"),
         },
+        param_bounds=_KNN_BOUNDS,
     )
 )
 register_model(
@@ -375,6 +419,7 @@ register_model(
                 "regression": Remedy("more capacity", "logistic_regression: {alpha: 0.01}"),
             },
         },
+        param_bounds=_LINEAR_BOUNDS,
     )
 )
 

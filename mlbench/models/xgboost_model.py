@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from mlbench.hardware import cuda_present
-from mlbench.models.base import ModelInfo, Remedy, register_model
+from mlbench.models.base import ModelInfo, Remedy, at_least, fraction, positive, register_model
 
 _XGB = frozenset(
     {
@@ -61,6 +61,27 @@ _SPACE = {
     "reg_lambda": {"float": [1.0e-4, 5.0], **_LOG},
     "max_leaves": {"int": [8, 1024], **_LOG},
     "n_estimators": {"int": [100, 1000], **_LOG},
+}
+# The values XGBoost accepts (its parameter documentation): a `tune:` space reaching outside them
+# is a config error before any job runs.
+_BOUNDS = {
+    "n_estimators": at_least(1),
+    "max_depth": at_least(0),
+    "max_leaves": at_least(0),
+    "max_bin": at_least(2),
+    "num_parallel_tree": at_least(1),
+    "early_stopping_rounds": at_least(1),
+    "learning_rate": fraction(),
+    "subsample": fraction(open_low=True),
+    "colsample_bytree": fraction(open_low=True),
+    "colsample_bylevel": fraction(open_low=True),
+    "colsample_bynode": fraction(open_low=True),
+    "min_child_weight": positive(),
+    "gamma": positive(),
+    "reg_alpha": positive(),
+    "reg_lambda": positive(),
+    "max_delta_step": positive(),
+    "scale_pos_weight": positive(),
 }
 _EARLY_STOPPING = Remedy("early stopping", "xgboost: {early_stopping_rounds: 20}")
 
@@ -199,5 +220,6 @@ register_model(
         },
         # preloaded by the fork server only for suites that use it (1-2 s of import)
         modules=("xgboost",),
+        param_bounds=_BOUNDS,
     )
 )

@@ -25,23 +25,31 @@ _FINGERPRINT = re.compile(rb'<meta name="mlbench-fingerprint" content="([0-9a-f]
 def summarize_run(run: Run, dataset: str | None = None) -> dict[str, Any]:
     """The report's summary dict of a run (see :func:`mlbench.report.summarize`).
 
-    ``warnings`` lists what the report could not use: prediction files that are missing or
-    unreadable (found by :meth:`~mlbench.reader.Run.prediction_problems`, or when loaded), so
-    the sections built from predictions (intervals, confusion matrices) say why they are short.
+    ``warnings`` lists what the report could not use: prediction files that are missing,
+    unreadable or damaged (arrays that do not fit their job: found by
+    :meth:`~mlbench.reader.Run.prediction_failures`, or when loaded), so the sections built from
+    predictions (intervals, confusion matrices) say why they are short; each such job is also a
+    row of ``failures`` (status ``predictions unusable``), and no computation uses its arrays.
     With ``dataset``, the summary of that dataset's jobs and checks alone (what its section shows).
     """
     from mlbench.report.summarize import summarize
 
-    bad = run.prediction_problems()
-    listed = {line.split(" ", 2)[1] for line in bad}  # job ids
+    unusable = run.prediction_failures(dataset)
+    bad = [
+        f"job {f['job_id']} ({f['dataset']} / {f['model']} fold {f['fold']}): {f['problem']}"
+        for f in unusable
+    ]
+    listed = {str(f["job_id"]) for f in unusable}
 
     def predictions(job_id: str) -> dict[str, Any]:
+        if job_id in listed:
+            raise _Unusable(f"the predictions of job {job_id} cannot be used")
         try:
             return run.predictions(job_id)
         except Exception as exc:  # the callers skip the job; the report names it
-            if job_id not in listed:
-                listed.add(job_id)
-                bad.append(f"job {job_id}: predictions unreadable ({type(exc).__name__}: {exc})")
+            listed.add(job_id)
+            bad.append(f"job {job_id}: predictions unreadable ({type(exc).__name__}: {exc})")
+            unusable.append({"job_id": job_id, "problem": f"{type(exc).__name__}: {exc}"})
             raise
 
     results, trials, diagnostics = run.results(), run.trials(), run.diagnostics()
@@ -58,7 +66,43 @@ def summarize_run(run: Run, dataset: str | None = None) -> dict[str, Any]:
         diagnostics=diagnostics,
     )
     summary["warnings"] = prediction_warnings(bad)
+    _add_prediction_failures(summary, unusable, results)
     return summary
+
+
+class _Unusable(Exception):
+    """A job's predictions were found damaged before: every section leaves them out."""
+
+
+def _add_prediction_failures(summary: dict[str, Any], unusable: list[dict[str, Any]], results: Any) -> None:
+    """List each job whose prediction file cannot be used in the summary's Failures rows."""
+    if not unusable:
+        return
+    from mlbench.values import jsonable
+
+    by_id = {str(r["job_id"]): r for r in results.to_dict("records")} if len(results) else {}
+    failures = summary.setdefault("failures", {"total": 0, "shown": 0, "items": []})
+    for f in unusable:
+        job = {**by_id.get(str(f["job_id"]), {}), **{k: v for k, v in f.items() if v is not None}}
+        problem = str(f["problem"])
+        failures["items"].append(
+            jsonable(
+                {
+                    "dataset": job.get("dataset"),
+                    "model": job.get("model"),
+                    "fold": job.get("fold"),
+                    "repeat": job.get("repeat"),
+                    "train_size": job.get("train_size"),
+                    "n_train": job.get("n_train"),
+                    "status": "predictions unusable",
+                    "error_head": problem,
+                    "error": problem,
+                    "error_folded": False,
+                }
+            )
+        )
+    failures["total"] = int(failures.get("total") or 0) + len(unusable)
+    failures["shown"] = len(failures["items"])
 
 
 def prerender_dataset(
@@ -295,8 +339,12 @@ def compare(run_a: Run, run_b: Run) -> dict[str, Any]:
         used other rows in the two runs, e.g. other seeds or folds, at equal training rows:
         compared unpaired, see :func:`mlbench.analysis.compare_runs`), ``not_comparable``
         (``{dataset: (n_train_a, n_train_b)}``: trained on other numbers of rows and other splits,
-        so not tested), ``splits_known`` (False when a run lacks its
-        stored suite: jobs are then paired by fold, repeat and size, unchecked) and ``warnings``.
+        so not tested), ``different_data`` (datasets for which the runs loaded different data,
+        by the data fingerprints stored with each run: the same ``csv: data.csv`` entry read from
+        another folder, or labels that changed; their rows have ``comparison="different data"``,
+        no p-value; ``n_different_data_rows`` counts them), ``splits_known`` (False when a run
+        lacks its stored suite: jobs are then paired by fold, repeat and size, unchecked) and
+        ``warnings``.
     """
     from mlbench.analysis import compare_runs
     from mlbench.report.values import greater_is_better
@@ -304,12 +352,21 @@ def compare(run_a: Run, run_b: Run) -> dict[str, Any]:
 
     results_a, results_b = run_a.results(), run_b.results()
     primary = run_a.meta.get("primary_metric") or None
-    splits = _split_fingerprints(run_a), _split_fingerprints(run_b)
+    data_a, data_b = _data_fingerprints(run_a), _data_fingerprints(run_b)
+    # datasets whose data both runs recorded: their jobs pair only when they loaded the same data
+    seen_a, seen_b = _datasets_of(results_a, data_a), _datasets_of(results_b, data_b)
+    both = set(seen_a) & set(seen_b)
+    different = sorted(ds for ds in both if not seen_a[ds] & seen_b[ds])
+    splits = _split_fingerprints(run_a, data_a, both), _split_fingerprints(run_b, data_b, both)
     known = all(splits)  # a run without its stored suite cannot say which rows its jobs used
     table = compare_runs(results_a, results_b, primary=primary, splits=splits if known else None)
     rows = []
     for r in table.to_dict("records"):
         r = jsonable(r)
+        if str(r["dataset"]) in different:
+            # other data under the same dataset entry (another folder's data.csv, changed labels):
+            # the scores measure different things, so nothing is tested
+            r.update(comparison="different data", paired=False, p_value=None, significant=False, n_pairs=0)
         good = greater_is_better(r["metric"])
         d = r.get("delta")
         r["improved"] = None if d is None or d == 0 else (d > 0) == good
@@ -332,6 +389,8 @@ def compare(run_a: Run, run_b: Run) -> dict[str, Any]:
         if r.get("comparison") == "not comparable":
             apart.setdefault(str(r["dataset"]), (r.get("n_train_a"), r.get("n_train_b")))
     out = {
+        "different_data": different,
+        "n_different_data_rows": sum(1 for r in rows if r.get("comparison") == "different data"),
         "unpaired_datasets": unpaired,
         # dataset -> (rows A trained on, rows B trained on) at each run's reference size
         "not_comparable": dict(sorted(apart.items())),
@@ -351,20 +410,58 @@ def compare(run_a: Run, run_b: Run) -> dict[str, Any]:
     return out
 
 
-def _split_fingerprints(run: Run) -> dict[str, str]:
-    """``job_id -> split fingerprint`` of a run's stored suite (empty without one)."""
+def _split_fingerprints(run: Run, data: dict[str, str], datasets: set[str]) -> dict[str, str]:
+    """``job_id -> split fingerprint`` of a run's stored suite (empty without one).
+
+    For a job of one of ``datasets`` (those whose data both compared runs recorded) the hash
+    of the data its run loaded (``data``: job id -> data fingerprint) is part of it: the same
+    dataset entry (``csv: data.csv``) read from another folder, or after the labels changed, is
+    other data, and its jobs are not the same rows.
+    """
     from mlbench.suite.jobs import split_fingerprint
 
     try:
         jobs = run.jobs()
     except Exception:  # a stored suite that no longer loads (a plugin gone): splits unknown
         return {}
-    return {job.job_id: split_fingerprint(job) for job in jobs}
+    out = {}
+    for job in jobs:
+        fingerprint = split_fingerprint(job)
+        if job.dataset in datasets and job.job_id in data:
+            fingerprint += ":" + data[job.job_id]
+        out[job.job_id] = fingerprint
+    return out
+
+
+def _data_fingerprints(run: Run) -> dict[str, str]:
+    """``job_id -> fingerprint of the data its run loaded`` (jobs of runs that recorded one)."""
+    try:
+        facts = run.data_facts()
+    except Exception:  # an unreadable runs table: the data cannot be told apart
+        return {}
+    return {job_id: str(f["fingerprint"]) for job_id, f in facts.items() if f.get("fingerprint")}
+
+
+def _datasets_of(results: Any, data: dict[str, str]) -> dict[str, set[str]]:
+    """Dataset -> the data fingerprints its jobs' runs recorded (datasets with at least one)."""
+    out: dict[str, set[str]] = {}
+    if not len(results) or "job_id" not in results:
+        return out
+    for job_id, dataset in zip(results["job_id"], results["dataset"], strict=True):
+        if str(job_id) in data:
+            out.setdefault(str(dataset), set()).add(data[str(job_id)])
+    return out
 
 
 def comparison_warnings(c: dict[str, Any]) -> list[str]:
     """What a reader of a comparison must know: datasets compared unpaired or not at all, splits unchecked."""
     out = []
+    for ds in c.get("different_data") or []:
+        out.append(
+            f"{ds} is not compared: the two runs loaded different data for it (its target differs: "
+            "the same dataset entry read from another folder, or a file whose labels changed), so "
+            "their scores measure different things; no p-value is given. Compare runs of the same data"
+        )
     if c.get("unpaired_datasets"):
         out.append(
             f"the runs used different splits (other seeds, folds or resampling) for "
@@ -426,10 +523,18 @@ def write_comparison(
 
 
 def _atomic_write(target: Path, data: bytes) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Temp file in the same folder + os.replace: readers never see a half-written file.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    """Write ``target`` atomically; an OS error (a full disk) is an MlbenchError naming ``target``.
+
+    The temp file (``.<name>.<pid>.<random>.tmp`` in the same folder) carries the writer's PID:
+    temp files of writers that died mid-write (SIGKILL) are removed after the next write succeeds.
+    """
+    from mlbench.outputs import write_error
+
+    tmp: str | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Temp file in the same folder + os.replace: readers never see a half-written file.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         # mkstemp creates 0600; a report is meant to be shared like any file the user writes
@@ -437,10 +542,62 @@ def _atomic_write(target: Path, data: bytes) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, PermissionError):
+            # PermissionError stays one: report_run and the CLI say "write it elsewhere"
+            raise write_error(target, exc) from None
         raise
+    _remove_stale_temps(target)
     return target
+
+
+# A temp file without a writer's PID in its name (an older mlbench) is stale after this long.
+_STALE_TEMP_SECONDS = 3600.0
+
+
+def _remove_stale_temps(target: str | Path) -> list[Path]:
+    """Remove the temp files that writers of ``target`` killed mid-write left in its folder.
+
+    Parameters
+    ----------
+    target : str or Path
+        A file written by :func:`write_report` (or another atomic write of this module).
+
+    Returns
+    -------
+    list of Path
+        The temp files removed: those of writers whose PID is gone (or a zombie), and those
+        without a PID older than an hour. A live writer's temp file is kept.
+    """
+    import contextlib
+    import glob
+    import time
+
+    from mlbench.outputs import pid_alive
+
+    target = Path(target)
+    removed = []
+    try:
+        found = list(target.parent.glob(f".{glob.escape(target.name)}.*.tmp"))
+    except OSError:
+        return removed
+    for tmp in found:
+        middle = tmp.name[len(target.name) + 2 : -len(".tmp")].split(".")
+        pid = int(middle[0]) if len(middle) == 2 and middle[0].isdigit() else None
+        if pid is not None:
+            stale = pid != os.getpid() and not pid_alive(pid)
+        else:
+            try:
+                stale = time.time() - tmp.stat().st_mtime > _STALE_TEMP_SECONDS
+            except OSError:
+                continue
+        if stale:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
 
 
 def _file_stem(name: str, used: set[str]) -> str:

@@ -60,9 +60,11 @@ from mlbench.errors import MlbenchError
 __all__ = [
     "FORMAT",
     "MANIFEST",
+    "STORED_PROBA_SUM_TOLERANCE",
     "TRUTH_DIR",
     "Encoded",
     "argmax_rows",
+    "array_problems",
     "decode",
     "encode",
     "read_manifest",
@@ -566,6 +568,135 @@ def _damaged(where: Path | str, what: str) -> MlbenchError:
         f"cannot read predictions {where}: {what}; the file is damaged or was not written by mlbench, "
         "so this job's predictions cannot be used (run the suite into a new output folder to get them back)"
     )
+
+
+# -- checking what a file holds against the job ------------------------------------------------
+
+#: How far a stored row of probabilities may sum from 1 before the file counts as damaged (jobs
+#: refuse 1e-3 when they run, :data:`mlbench.fitting.PROBA_SUM_TOLERANCE`; float32 storage
+#: rounds by ~1e-7 per value).
+STORED_PROBA_SUM_TOLERANCE = 1e-2
+_SPLITS = ("train", "val", "test")
+
+
+def array_problems(
+    arrays: Mapping[str, np.ndarray],
+    *,
+    task_type: str | None = None,
+    n_classes: int | None = None,
+    n_rows: int | None = None,
+    n_test_rows: int | None = None,
+    lengths: Mapping[str, int] | None = None,
+) -> list[str]:
+    """What is wrong with a job's decoded prediction arrays, checked against the job (empty: usable).
+
+    Every array a computation reads is checked before it is used: each split's ``index``,
+    ``pred``, ``true`` and ``proba`` have one row per predicted row, the right dimensions and
+    dtypes, finite values, probabilities in [0, 1] whose rows sum to 1, class codes below the
+    class count and row numbers inside the dataset. A file that fails is left out of every
+    computation (the run reader refuses it, naming the file).
+
+    Parameters
+    ----------
+    arrays : mapping
+        As :func:`decode` returns them (and the run reader hands them out).
+    task_type : {"classification", "regression"}, optional
+        The job's; guessed from the arrays (probabilities present: classification) when None.
+    n_classes : int, optional
+        The dataset's class count; when None, the probabilities' column count is the reference.
+    n_rows, n_test_rows : int, optional
+        Rows of the dataset and of its own test file (when it has one): the bounds of ``index``.
+    lengths : mapping, optional
+        Split -> the rows the job's results row says it predicted (``n_val``, ``n_test``).
+
+    Returns
+    -------
+    list of str
+        One line per problem, naming the array.
+    """
+    problems: list[str] = []
+    lengths = lengths or {}
+    classification = (
+        task_type == "classification"
+        if task_type is not None
+        else any(f"{s}_proba" in arrays for s in _SPLITS)
+    )
+    k = n_classes if n_classes else None
+    if classification and k is None:
+        widths = {
+            arrays[f"{s}_proba"].shape[-1]
+            for s in _SPLITS
+            if getattr(arrays.get(f"{s}_proba"), "ndim", 0) == 2
+        }
+        k = widths.pop() if len(widths) == 1 else None
+    for split in _SPLITS:
+        names = [f"{split}_{part}" for part in ("index", "pred", "true", "proba")]
+        present = {name: np.asarray(arrays[name]) for name in names if name in arrays}
+        if not present:
+            continue
+        index = present.get(f"{split}_index")
+        n = len(index) if index is not None and index.ndim == 1 else None
+        expected = lengths.get(split)
+        if n is None:
+            problems.append(f"{split}_index is missing or not one row number per row")
+        elif expected is not None and n != expected:
+            problems.append(f"{split} holds {n} rows but the job predicted {expected}")
+        for name, value in present.items():
+            part = name[len(split) + 1 :]
+            problem = _array_problem(part, value, n, classification, k)
+            if problem:
+                problems.append(f"{name} {problem}")
+        if index is not None and index.ndim == 1 and index.dtype.kind in "iu" and len(index):
+            own_test = split == "test" and n_test_rows is not None
+            bound = n_test_rows if own_test else n_rows
+            lo, hi = int(index.min()), int(index.max())
+            if lo < 0 or (bound is not None and hi >= bound):
+                where = "its test file" if own_test else "the dataset"
+                size = f"{bound} rows" if bound is not None else "rows numbered from 0"
+                problems.append(
+                    f"{split}_index holds row numbers from {lo} to {hi}, outside {where} ({size})"
+                )
+    return problems
+
+
+def _array_problem(
+    part: str, value: np.ndarray, n: int | None, classification: bool, k: int | None
+) -> str | None:
+    """What is wrong with one split's array (None when it is usable)."""
+    want_ndim = 2 if part == "proba" else 1
+    if value.ndim != want_ndim:
+        return f"has shape {value.shape}, not {'(rows, classes)' if want_ndim == 2 else '(rows,)'}"
+    if n is not None and len(value) != n:
+        return f"has {len(value)} rows, not one per row of the split ({n})"
+    if part == "index":
+        return None if value.dtype.kind in "iu" else f"holds {value.dtype}, not row numbers (integers)"
+    labels = part in ("pred", "true") and classification
+    if labels:
+        if value.dtype.kind not in "iub":
+            return f"holds {value.dtype}, not class codes (integers)"
+        if len(value) and (int(value.min()) < 0 or (k is not None and int(value.max()) >= k)):
+            return (
+                f"holds class codes from {int(value.min())} to {int(value.max())}, outside 0..{(k or 0) - 1}"
+            )
+        return None
+    if value.dtype.kind not in "fiu":
+        return f"holds {value.dtype}, not numbers"
+    if value.dtype.kind == "f" and len(value):
+        bad = int((~np.isfinite(value)).reshape(len(value), -1).any(axis=1).sum())
+        if bad:
+            return f"holds NaN or infinite values in {bad} of {len(value)} rows"
+    if part == "proba":
+        if k is not None and value.shape[1] != k:
+            return f"has {value.shape[1]} columns, not one per class ({k})"
+        if len(value):
+            slack = STORED_PROBA_SUM_TOLERANCE
+            if float(value.min()) < -slack or float(value.max()) > 1 + slack:
+                return "holds values outside [0, 1]"
+            sums = value.astype(np.float64).sum(axis=1)
+            off = int((np.abs(sums - 1.0) > slack).sum())
+            if off:
+                return f"has {off} rows that do not sum to 1"
+    return None
 
 
 # -- files --------------------------------------------------------------------------------------

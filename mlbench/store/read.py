@@ -46,7 +46,12 @@ __all__ = [
 def resolve_db(path: str | Path) -> Path:
     """The ``results.sqlite`` of a run folder (or the file itself); raises when there is none."""
     path = Path(path)
-    db = path if path.suffix == ".sqlite" or path.is_file() else path / DB_NAME
+    db = path / DB_NAME if path.is_dir() or not (path.suffix == ".sqlite" or path.is_file()) else path
+    if db.is_dir():
+        raise MlbenchError(
+            f"cannot read {db}: it is a folder, not a results database; give the run folder that "
+            "holds a results.sqlite file (or move the folder away)"
+        )
     if not db.is_file():
         try:
             db.stat()

@@ -52,6 +52,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mlbench.errors import MlbenchError
+from mlbench.outputs import check_output_dir, os_error_reason, pid_alive, show_path
 from mlbench.store.predictions import TRUTH_DIR, encode, truth_key, write_npz_atomic
 from mlbench.store.schema import (
     DB_NAME,
@@ -104,7 +105,15 @@ def _to_sql(value: Any) -> Any:
         return int(value)
     if isinstance(value, float):
         return None if math.isnan(value) else value
-    if isinstance(value, (int, str, bytes)):
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # a path with bytes that are not UTF-8 (lone surrogates after os.fsdecode): SQLite
+            # stores UTF-8 only, so they are kept as \udcff escapes instead of failing the record
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, (int, bytes)):
         return value
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, default=str, sort_keys=True)
@@ -116,14 +125,54 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _locked(method: _F) -> _F:
-    """Serialise a Store method: the coordinator may record from a callback thread."""
+    """Serialise a Store method (the coordinator may record from a callback thread); a full disk
+    or another write fault of the database becomes a clear :class:`~mlbench.errors.MlbenchError`."""
 
     @functools.wraps(method)
     def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                error = _db_write_error(self.db_path, exc)
+                if error is None:
+                    raise
+                raise error from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+# SQLite's primary result codes of a write that the file system refused (sqlite3.h)
+_SQLITE_WRITE_FAULTS = {
+    13: "no space left on the device (the disk is full)",  # SQLITE_FULL
+    10: "an input/output error (a full or failing disk, or a lost network drive)",  # SQLITE_IOERR
+    8: "the database or its folder is read-only",  # SQLITE_READONLY
+    14: "the file cannot be opened (its folder is gone or not writable)",  # SQLITE_CANTOPEN
+}
+
+#: what a write fault means for the run, and what to do about it
+_RESUME_HINT = (
+    "the results recorded so far are kept; free some space (or fix the disk) and run the same "
+    "command again to resume"
+)
+
+
+def _db_write_error(db: Path, exc: sqlite3.OperationalError) -> MlbenchError | None:
+    """The MlbenchError for an SQLite error that the file system caused (None for any other)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary is None and "database or disk is full" in str(exc):
+        primary = 13
+    reason = _SQLITE_WRITE_FAULTS.get(primary) if primary is not None else None
+    if reason is None:
+        return None
+    said = "" if primary == 13 else f" ({exc})"  # SQLite's own words, where they add something
+    return MlbenchError(f"cannot write {show_path(db)}: {reason}{said}; {_RESUME_HINT}")
+
+
+def _file_write_error(path: Path, exc: OSError) -> MlbenchError:
+    """The MlbenchError for an OS error while writing a file of the store: the file and the reason."""
+    return MlbenchError(f"cannot write {show_path(path)}: {os_error_reason(exc)}; {_RESUME_HINT}")
 
 
 class Store:
@@ -157,16 +206,25 @@ class Store:
         self._truths_checked: set[str] = set()
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        # a folder named results.sqlite, a file named predictions, a name that is not UTF-8
+        check_output_dir(self.root)
         if not self.db_path.exists():
             if not create:
                 raise MlbenchError(f"no results at {self.root}; run `mlbench run SUITE` first")
-            self.predictions_dir.mkdir(parents=True, exist_ok=True)
-            create_database(self.db_path)
+            try:
+                self.predictions_dir.mkdir(parents=True, exist_ok=True)
+                create_database(self.db_path)
+            except OSError as exc:
+                raise _file_write_error(self.db_path, exc) from None
         try:
             self._conn = connect(self.db_path, read_only=False)
             self._init_schema(create)
         except sqlite3.DatabaseError as exc:
             self.close()
+            if isinstance(exc, sqlite3.OperationalError):
+                error = _db_write_error(self.db_path, exc)
+                if error is not None:
+                    raise error from exc
             raise wrap_db_error(self.db_path, exc) from exc
         except BaseException:
             self.close()
@@ -211,7 +269,7 @@ class Store:
         for tmp in [*self.predictions_dir.glob("*.tmp"), *(self.predictions_dir / TRUTH_DIR).glob("*.tmp")]:
             parts = tmp.name.split(".")
             pid = int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else None
-            if pid is not None and pid != os.getpid() and _pid_alive(pid):
+            if pid is not None and pid != os.getpid() and pid_alive(pid):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -263,8 +321,7 @@ class Store:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
-            self._run_columns = table_columns(conn, "runs")
+            self._rollback()
             raise
         run_id = cur.lastrowid
         assert run_id is not None
@@ -319,14 +376,12 @@ class Store:
                 continue
             same_host = row.get("host") in (None, host)
             pid = row.get("pid")
-            stamp = row.get("heartbeat_at") or row.get("started_at")
-            try:
-                age = now - datetime.fromisoformat(str(stamp)).timestamp()
-            except ValueError:
-                age = math.inf
+            stamp = _timestamp(row.get("heartbeat_at") or row.get("started_at"))
+            age = math.inf if stamp is None else now - stamp
+            started = _timestamp(row.get("started_at"))
             if (
                 (holding_exclusive and same_host)
-                or (same_host and pid is not None and not _pid_alive(int(pid)))
+                or (same_host and pid is not None and not pid_alive(int(pid), started_before=started))
                 or age > STALE_SECONDS
             ):
                 dead.append(run_id)
@@ -436,12 +491,26 @@ class Store:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
-            # An ALTER TABLE may have been rolled back with it: re-read the real columns.
-            self._columns = table_columns(conn, "results")
+            self._rollback()
             raise
-        conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """Undo the open transaction, if any, after an error; never hides that error.
+
+        SQLite rolls a transaction back by itself after some errors (a full disk during COMMIT):
+        a ROLLBACK then fails with "cannot rollback - no transaction is active", which must not
+        replace the error that says what happened.
+        """
+        conn = self.conn
+        with contextlib.suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        # An ALTER TABLE may have been rolled back with it: re-read the real columns.
+        with contextlib.suppress(sqlite3.Error):
+            self._columns = table_columns(conn, "results")
+            self._run_columns = table_columns(conn, "runs")
 
     @_locked
     def record(self, row: Mapping[str, Any], predictions: Mapping[str, np.ndarray] | None = None) -> None:
@@ -604,11 +673,18 @@ class Store:
                     f"invalid predictions key {key!r} for job {job_id}; use a plain non-empty name"
                 )
         encoded = encode(predictions)
-        self.predictions_dir.mkdir(parents=True, exist_ok=True)
-        for key, parts in encoded.truths.items():
-            self._write_truth(key, parts)
         final = self.predictions_dir / f"{job_id}.npz"
-        write_npz_atomic(final, encoded.members)
+        target = self.predictions_dir
+        try:
+            self.predictions_dir.mkdir(parents=True, exist_ok=True)
+            for key, parts in encoded.truths.items():
+                target = self.predictions_dir / TRUTH_DIR / f"{key}.npz"
+                self._write_truth(key, parts)
+            target = final
+            write_npz_atomic(final, encoded.members)
+        except OSError as exc:
+            # the file the store was writing (the temp file it writes first is already removed)
+            raise _file_write_error(target, exc) from None
         return f"{PREDICTIONS_DIR}/{final.name}"
 
     def _write_truth(self, key: str, parts: Mapping[str, np.ndarray]) -> None:
@@ -737,13 +813,11 @@ def _insert_trials(
     )
 
 
-def _pid_alive(pid: int) -> bool:
+def _timestamp(stamp: Any) -> float | None:
+    """Seconds since the epoch of an ISO 8601 stamp of the store (None when missing or unreadable)."""
+    if stamp is None:
+        return None
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
+        return datetime.fromisoformat(str(stamp)).timestamp()
+    except ValueError:
+        return None

@@ -166,7 +166,15 @@ def check_tune(
         family default), ``metric`` (str or None: the suite's primary), ``sampler``, ``pruner``
         (``"median"``, ``"none"`` or None: median when the family reports intermediate scores).
     """
-    if value is None or value is True:
+    if value is None:
+        # `tune:` with nothing after it: a forgotten budget, not a wish for the default 50 trials
+        add(
+            loc,
+            "tune is empty; say how long to search: `tune: {trials: 30}` (a number of trials) or "
+            "`tune: {seconds: 600}` (a time limit), or remove `tune:`",
+        )
+        return None
+    if value is True:
         value = {}
     if not isinstance(value, dict):
         add(loc, "tune must be a mapping, e.g. `tune: {trials: 30}`")
@@ -271,8 +279,89 @@ def _check_space(info: Any, space: Any, fixed: dict[str, Any], loc: tuple, add: 
             )
             ok = False
         else:
-            ok = _check_dimension(name, dim, where, add) and ok
+            valid_dim = _check_dimension(name, dim, where, add)
+            if valid_dim and info is not None:
+                valid_dim = _check_bounds(info, name, dim, where, add)
+            ok = valid_dim and ok
     return ok
+
+
+def _check_bounds(info: Any, name: str, dim: Any, loc: tuple, add: Callable[..., None]) -> bool:
+    """Check a valid dimension against the values the family says ``name`` accepts (its ``param_bounds``).
+
+    Only what can be known without building the estimator: whole-number parameters with a
+    minimum, shares and probabilities in [0, 1], and so on (:class:`mlbench.models.Bounds`).
+    """
+    bounds = getattr(info, "param_bounds", {}).get(name)
+    if not bounds:
+        return True
+    whole_only = "float" not in bounds and "int" in bounds
+    if isinstance(dim, list):
+        for i, v in enumerate(dim):
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                continue  # None and names (`max_features: sqrt`) are the estimator's to judge
+            kind = "int" if isinstance(v, int) else "float"
+            if kind == "float" and whole_only:
+                add(
+                    (*loc, i),
+                    f"{name!r} of {info.name} takes whole numbers, and the choice {v!r} is not one; "
+                    f"write {int(v) if float(v).is_integer() else round(v)}",
+                )
+                return False
+            bound = bounds.get(kind)
+            if bound is not None and not bound.admits(v):
+                add(
+                    (*loc, i),
+                    f"{name!r} of {info.name} must be {bound.describe()}, and the choice {v!r} is not: "
+                    f"every trial that draws it fails; remove it",
+                )
+                return False
+        return True
+    kind = "int" if "int" in dim else "float"
+    if kind == "float" and whole_only:
+        add(
+            (*loc, "float"),
+            f"{name!r} of {info.name} takes whole numbers; write `{name}: {{int: [LOW, HIGH]}}`",
+        )
+        return False
+    bound = bounds.get(kind)
+    if bound is None:
+        return True
+    lo, hi = dim[kind]
+    low_bad, high_bad = not bound.admits(lo), not bound.admits(hi)
+    if not (low_bad or high_bad):
+        return True
+    if low_bad and high_bad:
+        side = (
+            f"from {_edge(bound, kind, low=True)}"
+            if bound.low is not None
+            else f"up to {_edge(bound, kind, low=False)}"
+        )
+        what, fix = f"the range [{lo}, {hi}] lies outside it: every trial fails", f"use a range {side}"
+    elif low_bad:
+        what, fix = (
+            f"the range [{lo}, {hi}] starts at {lo}: trials there fail",
+            (f"raise the low bound to {_edge(bound, kind, low=True)}"),
+        )
+    else:
+        what, fix = (
+            f"the range [{lo}, {hi}] ends at {hi}: trials there fail",
+            (f"lower the high bound to {_edge(bound, kind, low=False)}"),
+        )
+    add((*loc, kind), f"{name!r} of {info.name} must be {bound.describe()}, and {what}; {fix}")
+    return False
+
+
+def _edge(bound: Any, kind: str, low: bool) -> str:
+    """The valid value nearest a side of ``bound``, as a suite would write it."""
+    edge, is_open = (bound.low, bound.open_low) if low else (bound.high, bound.open_high)
+    if kind == "int":
+        if is_open:
+            edge = math.floor(edge) + 1 if low else math.ceil(edge) - 1
+        return str(int(edge))
+    if is_open:
+        return f"a little {'above' if low else 'below'} {edge:g}"
+    return f"{edge:g}"
 
 
 def _check_default_space(info: Any, fixed: dict[str, Any], loc: tuple, add: Callable[..., None]) -> bool:
