@@ -131,13 +131,13 @@ ERROR_CASES = [
         "unknown-model-name",
         "datasets: [iris]\nmodels:\n  - knn\n  - decison_tree\n",
         "4:5: models[1]",
-        ["unknown model 'decison_tree'", "Did you mean 'decision_tree'?", "Valid models:", "knn"],
+        ["unknown model 'decison_tree'", "Did you mean 'decision_tree'", "Valid models:", "knn"],
     ),
     (
         "unknown-model-name-with-params",
         "datasets: [iris]\nmodels:\n  - knn\n  - decison_tree: {max_depth: 3}\n",
         "4:5: models[1].decison_tree",
-        ["Did you mean 'decision_tree'?"],
+        ["Did you mean 'decision_tree'"],
     ),
     (
         "unknown-model-param",
@@ -684,7 +684,7 @@ def test_cli_validate_good_and_mixed(tmp_path: Path) -> None:
     good = write_suite(tmp_path, VALID, "good.yaml")
     result = mlbench("validate", good, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "ok (2 datasets x 2 models" in result.stdout
+    assert "ok (2 datasets x 3 models" in result.stdout  # knn, decision_tree and the baseline
     # one bad file among good ones fails the whole command, yet the good one is still reported
     bad = write_suite(tmp_path, "datasets: [iris]\n", "bad.yaml")
     result = mlbench("validate", good, bad, cwd=tmp_path)
@@ -714,8 +714,8 @@ def test_job_count_kfold(tmp_path: Path) -> None:
     write_csv(tmp_path)
     suite = suite_from(tmp_path, VALID)
     jobs = suite.expand()
-    # datasets x models x folds x train sizes x repeats
-    assert len(jobs) == 2 * 2 * 3 * 2 * 2
+    # datasets x models (knn, decision_tree and the baseline dummy) x folds x train sizes x repeats
+    assert len(jobs) == 2 * 3 * 3 * 2 * 2
     assert len({j.job_id for j in jobs}) == len(jobs)
     assert {(j.fold, j.train_size, j.repeat) for j in jobs} == {
         (f, s, r) for f in range(3) for s in (0.5, 1.0) for r in range(2)
@@ -734,7 +734,7 @@ def test_job_count_kfold(tmp_path: Path) -> None:
 def test_job_count_per_resampling(tmp_path: Path, resampling: str, folds: int) -> None:
     suite = suite_from(tmp_path, f"datasets: [iris, wine]\nmodels: [knn]\nresampling: {resampling}\n")
     jobs = suite.expand()
-    assert len(jobs) == 2 * 1 * folds
+    assert len(jobs) == 2 * 2 * folds  # knn and the baseline
     assert sorted({j.fold for j in jobs}) == list(range(folds))
 
 
@@ -747,7 +747,7 @@ def test_dataset_with_test_file_has_one_fold(tmp_path: Path) -> None:
     suite = suite_from(tmp_path, text + "resampling: {folds: 3}\nsweep: {train_sizes: [0.5, 1.0]}\n")
     jobs = suite.expand()
     per_dataset = {name: sum(j.dataset == name for j in jobs) for name in ("iris", "data")}
-    assert per_dataset == {"iris": 2 * 3 * 2, "data": 2 * 1 * 2}
+    assert per_dataset == {"iris": 3 * 3 * 2, "data": 3 * 1 * 2}  # two models and the baseline
 
 
 def id_map(suite: Suite) -> dict[tuple, str]:
@@ -781,11 +781,11 @@ def test_job_ids_change_with_what_determines_the_result(tmp_path: Path) -> None:
         assert old in VALID
         return id_map(suite_from(tmp_path, VALID.replace(old, new), "changed.yaml"))
 
-    # params: every knn job moves, the decision_tree jobs keep their ids
+    # params: every knn job moves, the decision_tree (and baseline) jobs keep their ids
     other = changed("n_neighbors: 3", "n_neighbors: 4")
     assert {k: v for k, v in other.items() if k[1] == "knn"}.keys() == {k for k in base if k[1] == "knn"}
     for k, v in base.items():
-        assert (other[k] == v) == (k[1] == "decision_tree"), k
+        assert (other[k] == v) == (k[1] != "knn"), k
     # seed and resampling move every split, hence every job
     for old, new in [
         ("seed: 3", "seed: 4"),
@@ -809,8 +809,13 @@ def test_repeat_seeds(tmp_path: Path) -> None:
 def test_model_labels_disambiguated(tmp_path: Path) -> None:
     text = "datasets: [iris]\nmodels:\n  - knn\n  - knn: {n_neighbors: 7, weights: distance}\n  - decision_tree\n"
     suite = suite_from(tmp_path, text)
-    assert [m.label for m in suite.models] == ["knn", "knn(n_neighbors=7, weights=distance)", "decision_tree"]
-    assert len({j.model for j in suite.expand()}) == 3
+    assert [m.label for m in suite.models] == [
+        "knn",
+        "knn(n_neighbors=7, weights=distance)",
+        "decision_tree",
+        "dummy",
+    ]
+    assert len({j.model for j in suite.expand()}) == 4
 
 
 def test_metrics_defaults_and_order(tmp_path: Path) -> None:
@@ -1103,12 +1108,13 @@ def test_same_model_and_params_under_another_label_is_an_error(tmp_path: Path) -
     ],
 )
 def test_job_ids_of_suites_without_the_new_keys_are_pinned(text: str, first: str, last: str) -> None:
-    jobs = parse_suite(text).expand()
+    # the baseline added since is a model of its own: the pinned jobs are the others'
+    jobs = [j for j in parse_suite(text).expand() if j.model != "dummy"]
     assert (jobs[0].job_id, jobs[-1].job_id) == (first, last)
     # writing the defaults out does not move them either
     spelled = text.replace("datasets:", "resampling: {val: holdout}\ndatasets:", 1)
     if "resampling:" not in text:
-        assert [j.job_id for j in parse_suite(spelled).expand()] == [j.job_id for j in jobs]
+        assert [j.job_id for j in parse_suite(spelled).expand() if j.model != "dummy"] == [j.job_id for j in jobs]
 
 
 def test_job_ids_with_cross_fit_move_and_the_jobs_see_every_resampling_key(tmp_path: Path) -> None:
@@ -1244,9 +1250,9 @@ def test_parsing_is_the_same_on_any_machine_and_runs_nothing(tmp_path: Path) -> 
     suite = load_suite(path)  # pure: no GPU probe, no file looked at, no plugin imported
     assert not (tmp_path / "imported.marker").exists()
     assert suite.executor.gpus == 2
-    assert [m.label for m in suite.models] == ["knn", "plugged(tuned)"]
+    assert [m.label for m in suite.models] == ["knn", "plugged(tuned)", "dummy"]
     jobs = suite.expand()
-    assert len(jobs) == 2 * 2 * 5
+    assert len(jobs) == 2 * 3 * 5
     # the machine checks: the same located messages `mlbench validate` prints
     with pytest.raises(ConfigError) as info:
         check_machine(suite)
@@ -1299,7 +1305,7 @@ def test_without_the_boosters_extra_a_suite_naming_lightgbm_stops_before_any_job
     assert res.stderr.count("install mlbench[boosters]") == 2
     assert not (tmp_path / "out").exists()  # stopped before any job
     # reading the suite stays pure: no library looked for
-    assert [m.name for m in load_suite(suite).models] == ["knn", "lightgbm", "catboost"]
+    assert [m.name for m in load_suite(suite).models] == ["knn", "lightgbm", "catboost", "dummy"]
 
 
 # ---------------------------------------------------------------------------------------------
