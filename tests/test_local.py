@@ -97,7 +97,8 @@ def test_two_slots_per_gpu_allow_two_gpu_jobs_and_gpu_jobs_go_first(tmp_path, mo
             models: [decision_tree, gpu_sleeper: {{seconds: 0.6}}]
             executor: {{workers: 1, gpus: 1, jobs_per_gpu: 2}}
             """,
-        )
+        ),
+        machine=True,  # as a run does before it builds the executor: imports the plugin
     )
     executor = LocalExecutor.from_suite(suite)
     assert executor.gpu_plan.slots == [0, 0] and executor.gpu_plan.fake
