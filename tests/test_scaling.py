@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 from scipy.optimize import brentq
 
 from mlbench.analysis import (
@@ -31,8 +32,15 @@ from mlbench.analysis import (
 # A real sweep, committed with the baselines: baselines/scaling.yaml's results (digits, six models,
 # 25 to 1,198 training rows, 3-fold CV x 3 repeats).
 REFERENCE_SWEEP = Path(__file__).resolve().parents[1] / "baselines" / "reference" / "scaling_results.csv"
-# Real learning curves: six models x six builtin datasets, 5-fold CV, 10 rows to the full fold.
+# Real learning curves: six models x eight builtin datasets, 5-fold CV, 10 rows to the full fold.
 REAL_CURVES = Path(__file__).resolve().parent / "data" / "learning_curves.csv"
+# Published learning curves: LCDB 1.0, 8 learners x 20 OpenML datasets (tests/data/make_lcdb_curves.py).
+LCDB_CURVES = Path(__file__).resolve().parent / "data" / "lcdb_curves.csv"
+
+
+def lcdb_results() -> pd.DataFrame:
+    """tests/data/lcdb_curves.csv as a results table (the constant columns added back)."""
+    return pd.read_csv(LCDB_CURVES).assign(task_type="classification", repeat=0, status="ok")
 
 
 # --------------------------------------------------------------------------------------------
@@ -508,31 +516,36 @@ def cut(curves: pd.DataFrame, fraction: float = 1 / 8) -> pd.DataFrame:
     return curves[curves["n_train"] <= fraction * largest]
 
 
+@pytest.fixture(scope="module")
 def real_curves() -> pd.DataFrame:
-    """Learning curves of the real sweeps: tests/data/learning_curves.csv and the scaling baseline."""
-    parts = [learning_curves(pd.read_csv(REAL_CURVES))]
+    """Learning curves of real runs: LCDB's published curves, tests/data/learning_curves.csv and the
+    scaling baseline, with a ``source`` column."""
     ref = learning_curves(pd.read_csv(REFERENCE_SWEEP))
-    parts.append(ref.assign(dataset="scaling_" + ref["dataset"]))
+    parts = [
+        learning_curves(lcdb_results()).assign(source="lcdb"),
+        learning_curves(pd.read_csv(REAL_CURVES)).assign(source="mlbench"),
+        ref.assign(dataset="scaling_" + ref["dataset"], source="scaling.yaml"),
+    ]
     return pd.concat(parts, ignore_index=True)
 
 
 @pytest.mark.slow
-def test_backtest_on_real_curves():
-    bt = backtest(real_curves())
+def test_backtest_on_real_curves(real_curves):
+    bt = backtest(real_curves).merge(real_curves[["dataset", "source"]].drop_duplicates(), on="dataset")
     acc = bt[bt["metric"] == "accuracy"]
     tested = acc[acc["reliable"]]
-    coverage = float(tested["covered"].mean())
-    print(
-        f"real curves (accuracy), fitted up to 1/8 of the largest size: {len(tested)} of {len(acc)} reliable; "
-        f"range covers {coverage:.1%}; mean |error| {tested['error'].mean():.4f} vs last value "
-        f"{tested['last_value_error'].mean():.4f}"
-    )
-    for r in tested[~tested["covered"].astype(bool)].itertuples():
+    for source, part in [("all", tested), *tested.groupby("source")]:
         print(
-            f"  missed: {r.dataset} {r.model}: observed {r.observed:.4f}, range {r.low:.4f} to {r.high:.4f}"
+            f"{source}: fitted up to 1/8 of the largest size, {len(part)} reliable fits; range covers "
+            f"{part['covered'].mean():.1%}; mean |error| {part['error'].mean():.4f} vs last value "
+            f"{part['last_value_error'].mean():.4f}"
         )
-    assert len(tested) >= 20 and coverage >= 0.90
+    missed = tested[~tested["covered"].astype(bool)]
+    print(f"missed: {len(missed)}, observed below the range in {(missed['observed'] < missed['low']).sum()}")
+    assert len(tested) >= 100 and tested["covered"].mean() >= 0.90
     assert tested["error"].mean() < tested["last_value_error"].mean()
+    for _, part in tested.groupby("source"):
+        assert part["error"].mean() < part["last_value_error"].mean()
     # fewer than 3 sizes below the cut: no fit, no prediction
     assert bt.loc[bt["n_sizes"] < 3, "predicted"].isna().all()
 
@@ -741,3 +754,55 @@ def test_identical_and_parallel_curves_with_realistic_noise_give_no_crossover():
         f"identical curves: no crossover in {clean:.1%} of 200 seeds; parallel curves: {len(wrong)} stated in 100"
     )
     assert clean >= 0.95 and len(wrong) <= 5
+
+
+def later_reversals(curves: pd.DataFrame, fraction: float = 1 / 8, level: float = 0.95):
+    """Crossovers stated on curves cut at ``fraction`` of their largest size, against what the held-out
+    sizes show: (reversals found, later reversals, stated crossovers that held, stated crossovers).
+
+    A later reversal: model x has the lower mean error at the cut's largest size and model y is better
+    than x beyond noise at the largest size (paired per-fold test). A stated crossover (x before, y
+    after) held when y's mean error is lower than x's at the largest size.
+    """
+    found = reversals = held = stated = 0
+    for _, g in curves[curves["complete"]].groupby("dataset"):
+        top = g["n_train"].max()
+        part = g[g["n_train"] <= fraction * top]
+        if part["n_train"].nunique() < 3:
+            continue
+        full = g[g["n_train"] == top].set_index("model")
+        end = part[part["n_train"] == part["n_train"].max()].set_index("model")
+        pairs = set()
+        for x in end.index:
+            for y in end.index:
+                if x == y or x not in full.index or y not in full.index:
+                    continue
+                if end.loc[x, "error_mean"] >= end.loc[y, "error_mean"]:
+                    continue
+                d = np.array(
+                    [
+                        full.loc[x, "fold_scores"][f] - full.loc[y, "fold_scores"][f]
+                        for f in full.loc[x, "fold_scores"]
+                    ]
+                )
+                se = d.std(ddof=1) * math.sqrt(1 / len(d) + full.loc[x, "test_ratio"])
+                if d.mean() < 0 and abs(d.mean()) > stats.t.ppf((1 + level) / 2, len(d) - 1) * se:
+                    pairs.add((x, y))  # y's score higher beyond noise at the largest size
+        said = {(r.better_before, r.better_after) for r in crossovers(part, level=level).itertuples()}
+        said = {(x, y) for x, y in said if x in full.index and y in full.index}
+        reversals += len(pairs)
+        found += len(pairs & said)
+        stated += len(said)
+        held += sum(full.loc[y, "error_mean"] < full.loc[x, "error_mean"] for x, y in said)
+    return found, reversals, held, stated
+
+
+@pytest.mark.slow
+def test_crossovers_stated_on_curves_cut_at_an_eighth_hold_on_the_held_out_sizes(real_curves):
+    found, reversals, held, stated = later_reversals(real_curves)
+    print(
+        f"curves cut at 1/8: {reversals} later reversals, {found} foreseen (recall {found / reversals:.2f}); "
+        f"{held} of {stated} stated crossovers held at the largest size (precision {held / stated:.2f})"
+    )
+    assert reversals >= 30 and stated >= 30
+    assert held / stated >= 0.80

@@ -66,6 +66,8 @@ B_MAX = 3.0  # steeper than n**-3 is not a learning curve any real model shows
 R2_MIN = 0.9
 #: Extrapolated crossovers are looked for up to this many times the largest size both models ran.
 HORIZON = 100.0
+#: Metrics that are a share of test rows: a point's standard error is at least the binomial one.
+BINOMIAL_METRICS = ("accuracy", "balanced_accuracy")
 #: The backtest fits the sizes up to this fraction of the largest and predicts the largest.
 BACKTEST_FRACTION = 1.0 / 8.0
 #: Coverage of the leave-last-size-out check (a reliable fit must predict its own largest size).
@@ -182,7 +184,9 @@ def learning_curves(
 
         - ``se``, ``df``: the standard error of the mean behind the interval and its degrees of
           freedom (``std * sqrt(1/k + n_test/pool)`` with k - 1 for k-fold; from the bootstrap
-          interval with infinite df for a single split; NaN without an interval);
+          interval with infinite df for a single split; NaN without an interval); for accuracy
+          and balanced accuracy at least the binomial ``sqrt(e (1 - e) / N)`` of the error e over
+          the N test rows scored (e at least 1/N), so identical folds never claim no noise;
         - ``n_jobs``, ``n_expected``, ``complete``: ok jobs at the point, the dataset's (fold,
           repeat) pairs, and whether every one of them finished ok at this size. Only complete
           points are drawn, fitted and compared;
@@ -220,7 +224,7 @@ def learning_curves(
     )
     sizes["test_ratio"] = sizes["_n_test"] / sizes["_pool"]
     out = out.merge(sizes[[*keys, "test_ratio"]], on=keys, how="left")
-    out["se"], out["df"] = _standard_errors(out, level)
+    out["se"], out["df"] = _standard_errors(out, level)  # uses error_mean, n_test, n_folds
 
     # fold scores and completeness
     fold_means = long.groupby([*keys, "fold"], sort=True)["score"].mean()
@@ -267,6 +271,13 @@ def _standard_errors(out: pd.DataFrame, level: float) -> tuple[np.ndarray, np.nd
         se_ci = half / tq
         se = np.fmax(se_std, np.where(method != "none", se_ci, np.nan))
         df = np.where(kfold, k - 1, np.where(method == "bootstrap", np.inf, np.nan))
+        # A share of test rows is never known better than its binomial noise over the rows scored
+        # (folds identical, or every row right, would claim zero): the error e over N pooled test
+        # rows has at least sqrt(e (1 - e) / N), e taken as at least one row in N.
+        rows = out["n_test"].to_numpy(dtype=float) * np.where(kfold, k, 1.0)
+        share = out["metric"].isin(BINOMIAL_METRICS).to_numpy() & np.isfinite(se) & (rows > 0)
+        e = np.clip(out["error_mean"].to_numpy(dtype=float), 1.0 / rows, 1.0 - 1.0 / rows)
+        se = np.where(share, np.fmax(se, np.sqrt(e * (1 - e) / rows)), se)
     return se, df
 
 
@@ -1135,9 +1146,11 @@ def crossovers(
         - ``kind="extrapolated"`` (a hypothesis): no observed crossing, ``model_a`` has the lower
           mean error at the largest shared size, both fits are reliable, and beyond the data the
           two predicted ranges (:func:`extrapolate`) separate in the other order before
-          ``extrapolate_to``: ``model_b``'s whole range below ``model_a``'s. ``n_high`` is the
-          first size where they are separated so, ``n_low`` the last size where they were still
-          separated in the original order (the largest shared size if never), and ``n_cross``
+          ``extrapolate_to``: ``model_b``'s fitted error is below ``model_a``'s by more than the
+          two ranges' facing sides combined (``hypot(high_b - fit_b, fit_a - low_a)``, as for two
+          independent estimates: the difference's range excludes 0). ``n_high`` is the first size
+          (on a log grid of 41 sizes) where they are apart so, ``n_low`` the last size where
+          ``model_a`` was still better so (the largest shared size if never), and ``n_cross``
           where the two fitted curves cross.
 
         No crossing gives no row. ``better_before``/``better_after`` name the model with lower
@@ -1245,26 +1258,32 @@ def _extrapolated(
         upper = float(extrapolate_to) if extrapolate_to is not None else HORIZON * n_max
         if upper <= n_max:
             continue
-        # Ranges contain the fitted curves, so b's range can only lie below a's once b's fitted
-        # curve does: look from where the fits cross, then back for the last separation.
+        # b is better beyond noise at n when the fitted difference exceeds the two ranges' sides
+        # that face each other, combined as for independent estimates; ranges contain their fits,
+        # so that can only happen once b's fitted curve is below a's: look from where they cross,
+        # then back for the last size where a was still better so.
         n_fits = _first_cross(fa, fb, n_max, upper)
         if n_fits is None:
             continue
         grid = np.geomspace(n_max, upper, 41)
+
+        def apart(x: float, first: _Fit, second: _Fit) -> bool:
+            """``first`` has the lower error at ``x`` beyond the two ranges combined."""
+            _, hi_1 = first.range_at(x)
+            lo_2, _ = second.range_at(x)
+            e_1, e_2 = float(first.value(x)), float(second.value(x))
+            return e_2 - e_1 > math.hypot(hi_1 - e_1, e_2 - lo_2)
+
         j = None
         for k in range(int(np.searchsorted(grid, n_fits)), len(grid)):
-            lo_a, _ = fa.range_at(float(grid[k]))
-            _, hi_b = fb.range_at(float(grid[k]))
-            if hi_b < lo_a:  # b's whole range below a's
+            if apart(float(grid[k]), fb, fa):
                 j = k
                 break
         if j is None:
             continue
         n_low = n_max
         for k in range(j - 1, -1, -1):
-            _, hi_a = fa.range_at(float(grid[k]))
-            lo_b, _ = fb.range_at(float(grid[k]))
-            if hi_a < lo_b:  # still separated the original way
+            if apart(float(grid[k]), fa, fb):
                 n_low = float(grid[k])
                 break
         n_high = float(grid[j])
