@@ -2,8 +2,9 @@
 
 Known answers on constructed curves, simulations with realistic noise (small sizes noisier, fold
 scores correlated as k-fold makes them), and real learning curves: ``tests/data/learning_curves.csv``
-(six models on six builtin datasets, 10 rows to the full training fold; see
-``tests/data/make_learning_curves.py``) and ``baselines/reference/scaling_results.csv``.
+(six models on eight builtin datasets, 10 rows to the full training fold; see
+``tests/data/make_learning_curves.py``), LCDB 1.0's published curves (``tests/data/lcdb_curves.csv``)
+and ``baselines/reference/scaling_results.csv``.
 """
 
 from __future__ import annotations
@@ -247,6 +248,7 @@ def test_learning_curves_group_sizes_and_match_pandas():
         "ci_method",
         "se",
         "df",
+        "se_min",
         "n_jobs",
         "n_expected",
         "complete",
@@ -334,7 +336,9 @@ def test_power_law_needs_four_sizes_for_an_interval():
     assert four["b_low"] < four["b"] < four["b_high"]
 
 
-def sweep_of(curves: dict[str, object], n_seeds: int, noise: float = 0.01, seed: int = 0) -> pd.DataFrame:
+def sweep_of(
+    curves: dict[str, object], n_seeds: int, noise: float = 0.01, seed: int = 0, n_test: int = 100
+) -> pd.DataFrame:
     """Results of a 5-fold sweep over 25..800 rows, one dataset per seed: ``curves[model](n)`` is
     the model's expected accuracy, each job adds independent noise."""
     rng = np.random.default_rng(seed)
@@ -347,7 +351,7 @@ def sweep_of(curves: dict[str, object], n_seeds: int, noise: float = 0.01, seed:
                     rows.append(
                         {"job_id": f"{s}-{model}-{size}-{fold}", "dataset": f"s{s:03d}", "task_type": "classification",
                          "model": model, "fold": fold, "repeat": 0, "train_size": float(size), "n_train": size,
-                         "n_test": 100, "status": "ok", "test_accuracy": float(f(size)) + rng.normal(0, noise)}
+                         "n_test": n_test, "status": "ok", "test_accuracy": float(f(size)) + rng.normal(0, noise)}
                     )  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -394,12 +398,14 @@ def test_extrapolated_crossing_needs_a_difference_beyond_noise():
     def steep(n):
         return 0.98 - 20 * n**-0.6
 
-    # the steep model is clearly worse at every size run and learns clearly faster: extrapolated
-    res = sweep_of({"plateau": plateau, "steep": steep}, 20, noise=0.002, seed=3)
+    # the steep model is clearly worse at every size run and learns clearly faster: extrapolated.
+    # (Noise of 0.002 per job is what test folds of some 60,000 rows give; with 100 the binomial
+    # floor of an accuracy's standard error would be several times larger.)
+    res = sweep_of({"plateau": plateau, "steep": steep}, 20, noise=0.002, seed=3, n_test=100_000)
     found = crossovers(learning_curves(res))
     assert (found["kind"] == "extrapolated").mean() == 1.0 and found["dataset"].nunique() >= 18
     # identical curves never give an extrapolated crossing either
-    same = sweep_of({"a": plateau, "b": plateau}, 50, noise=0.002, seed=4)
+    same = sweep_of({"a": plateau, "b": plateau}, 50, noise=0.002, seed=4, n_test=100_000)
     assert (crossovers(learning_curves(same))["kind"] != "extrapolated").all()
 
 
@@ -806,3 +812,90 @@ def test_crossovers_stated_on_curves_cut_at_an_eighth_hold_on_the_held_out_sizes
     )
     assert reversals >= 30 and stated >= 30
     assert held / stated >= 0.80
+
+
+# --------------------------------------------------------------------------------------------
+# the report's scaling section
+# --------------------------------------------------------------------------------------------
+
+
+def test_report_draws_complete_points_and_reliable_fits_only_and_shows_the_backtest():
+    from mlbench.report import render_html, summarize
+    from mlbench.report.plots import learning_curves as draw
+
+    sizes = (16, 32, 64, 128, 256, 512, 1024)
+    res = kfold_sweep(
+        {"steep": power_law(4.0, 0.6, 0.02), "flat": lambda n: 0.3},
+        1,
+        seed=3,
+        folds=5,
+        sizes=sizes,
+        n_test=256,
+        pool=1024,
+    )
+    res.loc[(res["model"] == "steep") & (res["n_train"] == 128) & (res["fold"] == 2), "status"] = "failed"
+    res.loc[res["status"] == "failed", "test_accuracy"] = np.nan
+    meta = {
+        "suite": "s",
+        "primary_metric": {"classification": "accuracy"},
+        "metrics": {"classification": ["accuracy"]},
+    }
+    sc = summarize(res, meta)["datasets"][0]["scaling"]
+    points = {c["model"]: [p["n_train"] for p in c["points"]] for c in sc["curves"]}
+    assert 128 not in points["steep"] and len(points["flat"]) == len(sizes)  # one point per size
+    assert sc["incomplete"] == [{"model": "steep", "n_train": 128.0, "n_jobs": 4, "n_expected": 5}]
+    fits = {f["model"]: f for f in sc["fits"]}
+    assert fits["steep"]["reliable"] and fits["steep"]["points"]
+    assert not fits["flat"]["reliable"] and "points" not in fits["flat"]  # no dashed line
+    assert not any(c["better_after"] == "flat" and c["kind"] == "extrapolated" for c in sc["crossovers"])
+    bt = sc["backtest"]
+    assert [r["model"] for r in bt["rows"]] == ["flat", "steep"] and bt["n_tested"] == 1
+    steep = bt["rows"][1]
+    # fitted up to 1/8 of 1,024 rows: 128 is incomplete, so 16 to 64
+    assert steep["low"] <= steep["predicted"] <= steep["high"] and steep["n_fit"] == 64
+    fig = draw(sc)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(label.startswith("steep") and "b =" in label for label in labels)
+    assert any(label.startswith("flat") and "b =" not in label for label in labels)
+    html = render_html(summarize(res, meta))
+    assert (
+        'class="backtest sortable"' in html and "no reliable fit" in html and "Incomplete, not drawn" in html
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# a share of test rows is never known better than its binomial noise
+# --------------------------------------------------------------------------------------------
+
+
+def test_identical_folds_still_carry_the_binomial_noise_of_their_test_rows():
+    # every fold scores the same at each size (std 0), and at 1,600 rows every test row is right
+    sizes = (25, 50, 100, 200, 400, 800, 1600)
+    acc = {n: round((1 - (2 * n**-0.5 + 0.05)) * 200) / 200 for n in sizes[:-1]} | {1600: 1.0}
+    res = pd.DataFrame(
+        [
+            {"job_id": f"{n}-{fold}", "dataset": "d", "task_type": "classification", "model": "m", "fold": fold,
+             "repeat": 0, "train_size": float(n), "n_train": n, "n_test": 200, "status": "ok", "test_accuracy": a}
+            for n, a in acc.items()
+            for fold in range(5)
+        ]
+    )  # fmt: skip
+    cur = learning_curves(res)
+    assert (cur["std"] == 0).all() and (cur["se"] == 0).all()
+    e = np.clip(cur["error_mean"].to_numpy(), 1 / 1000, None)  # 5 folds x 200 test rows; e >= 1 row
+    assert cur["se_min"].to_numpy() == pytest.approx(np.sqrt(e * (1 - e) / 1000))
+    # the fits are weighted by the floor: ranges as wide as 1,000 test rows allow, not the
+    # residuals of a rounded exact curve
+    part = cur[cur["n_train"] <= 800]
+    floored = fit_power_laws(part).iloc[0]
+    bare = fit_power_laws(part.drop(columns="se_min")).iloc[0]
+    assert floored["reliable"] and floored["b_low"] <= 0.5 <= floored["b_high"]
+    assert floored["b_high"] - floored["b_low"] > 2 * (bare["b_high"] - bare["b_low"])
+    direct = fit_power_law(part["n_train"], part["error_mean"], se=part["se"], se_min=part["se_min"])
+    assert (direct["b_low"], direct["b_high"]) == pytest.approx((floored["b_low"], floored["b_high"]))
+    wide = extrapolate(part, 12_800).iloc[0]
+    narrow = extrapolate(part.drop(columns="se_min"), 12_800).iloc[0]
+    assert wide["error_high"] - wide["error_low"] > 2 * (narrow["error_high"] - narrow["error_low"])
+    # the backtest (25-200 rows -> 1,600) is floored the same way
+    wide, narrow = backtest(cur).iloc[0], backtest(cur.drop(columns="se_min")).iloc[0]
+    assert wide["high"] - wide["low"] > narrow["high"] - narrow["low"]

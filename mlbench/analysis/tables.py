@@ -515,6 +515,7 @@ def per_fold(long: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 # scores with intervals
 # --------------------------------------------------------------------------------------------
 
+
 def correction_pool(long: pd.DataFrame) -> pd.Series:
     """The training pool of each row's dataset: the ``n_train`` of the corrected t's ratio.
 
