@@ -150,7 +150,49 @@ def stratified_order(pool: np.ndarray, y: np.ndarray, task_type: str, seed: int)
     return pool[np.lexsort((rng.random(len(pool)), keys))]
 
 
-def train_subset(pool: np.ndarray, y: np.ndarray, task_type: str, train_size: float, seed: int) -> np.ndarray:
+def rows_for_size(train_size: float, pool_rows: int, smallest_pool: int | None = None) -> int:
+    """How many training rows a requested size means in a fold whose pool holds ``pool_rows``.
+
+    Parameters
+    ----------
+    train_size : float
+        A fraction in (0, 1] or a row count (> 1).
+    pool_rows : int
+        Rows of this fold's training pool.
+    smallest_pool : int, optional
+        Rows of the smallest pool over every fold of the resampling. A fraction below 1 is taken
+        of it, so that it means the same number of rows in every fold (k-fold pools differ by a
+        row: rounding each fold's own pool gave 93 rows in one fold and 94 in the others, two
+        points on a learning curve). ``1.0`` stays each fold's whole pool, so full-size scores
+        equal plain scikit-learn cross-validation; analyses treat one requested size as one point.
+
+    Raises
+    ------
+    ValueError
+        When a row count exceeds the pool.
+    """
+    if train_size > 1.0:
+        n = int(train_size)
+        if n > pool_rows:
+            raise ValueError(
+                f"train size {n} exceeds the {pool_rows} rows available for training in this fold"
+            )
+        return n
+    if train_size == 1.0:
+        return pool_rows
+    base = pool_rows if smallest_pool is None else min(int(smallest_pool), pool_rows)
+    return min(max(round(train_size * base), 1), pool_rows)
+
+
+def train_subset(
+    pool: np.ndarray,
+    y: np.ndarray,
+    task_type: str,
+    train_size: float,
+    seed: int,
+    *,
+    smallest_pool: int | None = None,
+) -> np.ndarray:
     """The rows of ``pool`` used for training at ``train_size``.
 
     Parameters
@@ -158,24 +200,19 @@ def train_subset(pool: np.ndarray, y: np.ndarray, task_type: str, train_size: fl
     pool : numpy.ndarray
         Candidate training rows (sorted).
     train_size : float
-        A fraction in (0, 1] or a row count (> 1).
+        A fraction in (0, 1] or a row count (> 1); see :func:`rows_for_size`.
     seed : int
         Seed of the ordering; the same seed gives nested subsets across sizes.
+    smallest_pool : int, optional
+        Rows of the smallest fold's pool: fractions below 1 are resolved against it, so every
+        fold trains on the same number of rows (see :func:`rows_for_size`).
 
     Raises
     ------
     ValueError
         When a row count exceeds the pool.
     """
-    if train_size <= 1.0:
-        n = round(train_size * len(pool))
-    else:
-        n = int(train_size)
-        if n > len(pool):
-            raise ValueError(
-                f"train size {n} exceeds the {len(pool)} rows available for training in this fold"
-            )
-    n = max(n, 1)
+    n = rows_for_size(train_size, len(pool), smallest_pool)
     if n >= len(pool):
         return pool
     order = stratified_order(pool, y, task_type, seed)
@@ -460,15 +497,19 @@ class RowSplitter:
             return time_validation_split(train, self.values, fraction)
         return validation_split(train, self.y, self.task_type, fraction, seed)
 
-    def subset(self, pool: np.ndarray, train_size: float, seed: int) -> np.ndarray:
+    def subset(
+        self, pool: np.ndarray, train_size: float, seed: int, *, smallest_pool: int | None = None
+    ) -> np.ndarray:
         """The rows trained on at ``train_size``; ``time_series``: the most recent ones of ``pool``.
+
+        ``smallest_pool``: as :func:`train_subset` (a fraction means one row count in every fold).
 
         Raises
         ------
         ValueError
             As :func:`train_subset` (a row count over the pool).
         """
-        rows = train_subset(pool, self.y, self.task_type, train_size, seed)
+        rows = train_subset(pool, self.y, self.task_type, train_size, seed, smallest_pool=smallest_pool)
         if self.kind != "time_series":
             return rows
         assert self.values is not None

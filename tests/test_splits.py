@@ -7,11 +7,18 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_diabetes, load_wine
+from sklearn.datasets import load_diabetes, load_digits, load_wine
 from sklearn.model_selection import KFold, RepeatedStratifiedKFold, StratifiedKFold
 
 from mlbench.errors import DatasetError
-from mlbench.splits import cross_fit_folds, make_folds, stratified_order, train_subset, validation_split
+from mlbench.splits import (
+    cross_fit_folds,
+    make_folds,
+    rows_for_size,
+    stratified_order,
+    train_subset,
+    validation_split,
+)
 
 KFOLD = {"kind": "kfold", "folds": 5, "repeats": 1, "test_size": 0.2}
 
@@ -89,6 +96,49 @@ def test_full_size_is_the_pool_itself_and_fractions_round():
     assert len(train_subset(pool, y, "classification", 0.25, 0)) == 25
     with pytest.raises(ValueError, match="exceeds"):
         train_subset(pool, y, "classification", 500, 0)
+
+
+def test_a_fraction_means_one_row_count_in_every_fold():
+    # digits in 5 folds: training folds of 1,437 and 1,438 rows. A quarter of each fold's own pool
+    # is 359 in some folds and 360 in others (two points on a curve); of the smallest pool, 359 in all.
+    y = load_digits().target
+    folds = make_folds(y, "classification", KFOLD, seed=0)
+    pools = [len(train) for train, _ in folds]
+    assert set(pools) == {1437, 1438}
+    own = {len(train_subset(train, y, "classification", 0.25, 0)) for train, _ in folds}
+    assert own == {359, 360}  # what rounding each fold's pool separately gives
+    same = {
+        len(train_subset(train, y, "classification", 0.25, 0, smallest_pool=min(pools))) for train, _ in folds
+    }
+    assert same == {359}
+    # subsets stay nested across fractions and row counts
+    train = folds[1][0]
+    small, big = (train_subset(train, y, "classification", f, 0, smallest_pool=1437) for f in (0.1, 0.25))
+    assert set(small) <= set(big)
+    # row counts and the full size are unchanged: 1.0 is each fold's own pool (sklearn's folds)
+    assert rows_for_size(1.0, 1438, 1437) == 1438
+    assert rows_for_size(200, 1438, 1437) == 200
+    assert rows_for_size(0.001, 1438, 1437) == 1
+    with pytest.raises(ValueError, match="exceeds"):
+        rows_for_size(2000, 1438, 1437)
+
+
+def test_jobs_at_a_fraction_train_on_the_same_rows_count_in_every_fold(tmp_path):
+    from mlbench.execution.job import run_job
+    from mlbench.suite import load_suite
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "resampling: {kind: kfold, folds: 5}\n"
+        "datasets: [{builtin: digits}]\n"
+        "models: [decision_tree]\n"
+        "sweep: {train_sizes: [0.25, 1.0]}\n"
+    )
+    rows = [run_job(job)[0] for job in load_suite(suite).expand()]
+    quarter = {r["n_train"] for r in rows if r["train_size"] == 0.25}
+    full = sorted(r["n_train"] for r in rows if r["train_size"] == 1.0)
+    assert quarter == {359}  # round(0.25 * 1437), the smallest training fold
+    assert full == [1437, 1437, 1438, 1438, 1438]  # the whole training fold, as sklearn's folds
 
 
 def test_stratified_order_regression_is_a_permutation():

@@ -1114,7 +1114,9 @@ def test_job_ids_of_suites_without_the_new_keys_are_pinned(text: str, first: str
     # writing the defaults out does not move them either
     spelled = text.replace("datasets:", "resampling: {val: holdout}\ndatasets:", 1)
     if "resampling:" not in text:
-        assert [j.job_id for j in parse_suite(spelled).expand() if j.model != "dummy"] == [j.job_id for j in jobs]
+        assert [j.job_id for j in parse_suite(spelled).expand() if j.model != "dummy"] == [
+            j.job_id for j in jobs
+        ]
 
 
 def test_job_ids_with_cross_fit_move_and_the_jobs_see_every_resampling_key(tmp_path: Path) -> None:

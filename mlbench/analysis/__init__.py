@@ -27,7 +27,17 @@ from __future__ import annotations
 from mlbench.analysis.ensembles import Selection, caruana_selection, weighted_blend
 from mlbench.analysis.intervals import bootstrap_interval, corrected_t_interval
 from mlbench.analysis.run_ensembles import build_ensembles, ensemble_gains, ensemble_weights
-from mlbench.analysis.scaling import crossovers, fit_power_law, fit_power_laws, learning_curves
+from mlbench.analysis.scaling import (
+    BACKTEST_FRACTION,
+    HORIZON,
+    R2_MIN,
+    backtest,
+    crossovers,
+    extrapolate,
+    fit_power_law,
+    fit_power_laws,
+    learning_curves,
+)
 from mlbench.analysis.stats import (
     compare_runs,
     confidence_interval,
@@ -48,7 +58,11 @@ from mlbench.analysis.stats import (
 )
 
 __all__ = [
+    "BACKTEST_FRACTION",
+    "HORIZON",
+    "R2_MIN",
     "Selection",
+    "backtest",
     "bootstrap_interval",
     "build_ensembles",
     "caruana_selection",
@@ -61,6 +75,7 @@ __all__ = [
     "ensemble_gains",
     "ensemble_weights",
     "error_of",
+    "extrapolate",
     "fit_power_law",
     "fit_power_laws",
     "friedman_test",

@@ -37,6 +37,7 @@ from mlbench.analysis.intervals import (
 from mlbench.metrics import DEFAULT_METRICS, METRICS
 
 __all__ = [
+    "correction_pool",
     "dataset_groups",
     "per_fold",
     "primary_metrics",
@@ -574,6 +575,55 @@ def per_fold(long: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 # scores with intervals
 # --------------------------------------------------------------------------------------------
 
+
+def correction_pool(long: pd.DataFrame) -> pd.Series:
+    """The training pool of each row's dataset: the ``n_train`` of the corrected t's ratio.
+
+    The correction's ``n_train`` is the training data the folds draw from, a property of the
+    dataset and its resampling, so a point's interval does not depend on which other sizes are in
+    the table (taking the largest ``n_train`` in the table made a 64-row point's interval 1.8x
+    wider once the full-size jobs were dropped). A learning-curve point below the pool trains on
+    subsets of it, which overlap less, not more; the correlation between its fold scores still
+    comes from the shared pool, and n_test / pool is the Nadeau-Bengio ratio of that design
+    (n_test / subset would be several times too wide). Per dataset, in order:
+
+    - rows at a fraction of the data (``0 < train_size <= 1``): ``n_train / train_size`` at the
+      largest fraction that ran (the largest such value: at 1.0, the largest fold's pool). A
+      fraction is taken of the smallest fold's pool, so any fraction places the pool within a
+      row or two;
+    - otherwise, with two or more folds: the dataset's rows minus a test fold, the rows being the
+      sum of the folds' test rows (k-fold test folds partition the data): the training fold.
+      For repeated k-fold, or a validation split held out of every fit (``fit_on_val: false``),
+      this overstates the pool; a per-job count of the dataset's rows would make it exact;
+    - otherwise the largest ``n_train`` of the dataset's rows.
+
+    Parameters
+    ----------
+    long : pandas.DataFrame
+        Rows of :func:`long_for` (``dataset``, ``train_size``, ``n_train_raw``, ``n_test``, ``fold``).
+
+    Returns
+    -------
+    pandas.Series
+        The pool of each row's dataset, aligned with ``long``.
+    """
+    pools: dict[Any, float] = {}
+    for ds, g in long.groupby("dataset", sort=False):
+        size = pd.to_numeric(g["train_size"], errors="coerce").to_numpy(dtype=float)
+        n = g["n_train_raw"].to_numpy(dtype=float)
+        fraction = np.isfinite(size) & (size > 0) & (size <= 1) & np.isfinite(n) & (n > 0)
+        per_fold_test = g.groupby("fold")["n_test"].median().dropna()
+        if fraction.any():
+            # the largest fraction places the pool most precisely (n is rounded to a row)
+            top = fraction & (size == size[fraction].max())
+            pools[ds] = float(np.max(n[top] / size[top]))
+        elif len(per_fold_test) >= 2:
+            pools[ds] = float(per_fold_test.sum() - per_fold_test.median())
+        else:
+            pools[ds] = float(np.nanmax(n)) if np.isfinite(n).any() else math.nan
+    return long["dataset"].map(pools).astype(float)
+
+
 _SUMMARY_COLUMNS = [
     "mean",
     "std",
@@ -632,12 +682,7 @@ def score_summary(
     if long.empty:
         return pd.DataFrame(columns=[*keys, *_SUMMARY_COLUMNS])
     folds = long.groupby(keys, sort=True)["fold"].nunique().rename("n_folds")
-    # The correction's n_train is the training data the folds draw from: the dataset's largest
-    # training set (at the reference size it is the group's own n_train). A learning-curve point
-    # below it trains on subsets of that pool, which overlap less, not more; the correlation
-    # between its fold scores still comes from the shared pool, and n_test / pool is the
-    # Nadeau-Bengio ratio of that design (n_test / subset would be several times too wide).
-    pool = long.groupby("dataset")["n_train_raw"].transform("max")
+    pool = correction_pool(long)
     sizes = (
         long.assign(pool=pool)
         .groupby(keys, sort=True)

@@ -126,6 +126,27 @@ def _folds(
     return RowSplitter.of(ds, resampling).folds(seed)
 
 
+@functools.lru_cache(maxsize=16)
+def _smallest_pool(dataset_key: str, base_dir: str, resampling_json: str, seed: int) -> int:
+    """Rows of the smallest training pool over every fold: fractions of a size resolve against it,
+    so a fraction means one number of rows in every fold (see :func:`mlbench.splits.rows_for_size`)."""
+    from mlbench.datasets import load_dataset
+    from mlbench.splits import RowSplitter
+
+    resampling = json.loads(resampling_json)
+    ds = load_dataset(json.loads(dataset_key), base_dir, resampling=resampling)
+    splitter = RowSplitter.of(ds, resampling)
+    whole_fold = resampling.get("val", "holdout") == "cross_fit" or resampling["fit_on_val"]
+    sizes = []
+    for train_fold, _ in _folds(dataset_key, base_dir, resampling_json, seed):
+        if whole_fold:
+            sizes.append(len(train_fold))
+        else:
+            pool, _ = splitter.validation(train_fold, resampling["val_fraction"], seed)
+            sizes.append(len(pool))
+    return min(sizes)
+
+
 def _sanity(
     job: Job, info: Any, *, task: str, kinds: dict[str, str], X: Any, y: np.ndarray
 ) -> dict[str, Any]:
@@ -217,6 +238,7 @@ def _select_rows(job: Job, ds: Any, early_stopping: bool) -> Rows:
     from mlbench.splits import RowSplitter
 
     splitter = RowSplitter.of(ds, job.resampling)
+    smallest = None
     if ds.test_X is not None:
         train_fold, test_idx = np.arange(len(ds.y)), None
     elif ds.folds is not None:
@@ -224,13 +246,14 @@ def _select_rows(job: Job, ds: Any, early_stopping: bool) -> Rows:
         train_fold, test_idx = ds.folds[job.fold]
     else:
         key = json.dumps(job.dataset_spec, sort_keys=True)
-        train_fold, test_idx = _folds(
-            key, job.base_dir, json.dumps(job.resampling, sort_keys=True), job.split_seed
-        )[job.fold]
+        resampling_json = json.dumps(job.resampling, sort_keys=True)
+        train_fold, test_idx = _folds(key, job.base_dir, resampling_json, job.split_seed)[job.fold]
+        if 0 < job.train_size < 1:
+            smallest = _smallest_pool(key, job.base_dir, resampling_json, job.split_seed)
     if _cross_fits(job):
         # no validation split: every training row gets an out-of-fold prediction instead
         try:
-            train_idx = splitter.subset(train_fold, job.train_size, job.seed)
+            train_idx = splitter.subset(train_fold, job.train_size, job.seed, smallest_pool=smallest)
         except ValueError as exc:
             raise JobSkipped(str(exc)) from None
         return Rows(train=train_idx, fit=train_idx, stop=train_idx[:0], val=train_idx, test=test_idx)
@@ -238,7 +261,7 @@ def _select_rows(job: Job, ds: Any, early_stopping: bool) -> Rows:
     if job.resampling["fit_on_val"]:
         pool = train_fold
     try:
-        train_idx = splitter.subset(pool, job.train_size, job.seed)
+        train_idx = splitter.subset(pool, job.train_size, job.seed, smallest_pool=smallest)
     except ValueError as exc:
         raise JobSkipped(str(exc)) from None
     fit_idx, stop_idx = stop_rows(job, ds, train_idx, early_stopping)

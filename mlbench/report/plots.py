@@ -348,9 +348,10 @@ def learning_curves(
     ----------
     scaling : dict
         A dataset's ``scaling`` entry of the summary: ``metric``, ``greater_is_better``, ``curves``
-        (``model`` + ``points`` of ``n_train``/``mean``/``ci_low``/``ci_high``), ``fits`` (``model``,
-        ``b``, ``ok``, ``points`` as ``[n, value]`` pairs on the metric's scale) and ``crossovers``
-        (``n_cross``, ``value``, ``kind``, ``n_low``, ``n_high``, ``label``).
+        (``model`` + ``points`` of ``n_train``/``mean``/``ci_low``/``ci_high``: complete points only),
+        ``fits`` (``model``, ``b``, ``reliable``, ``points`` as ``[n, value]`` pairs on the metric's
+        scale) and ``crossovers`` (``n_cross``, ``value``, ``kind``, ``n_low``, ``n_high``,
+        ``label``). Only reliable fits get a dashed line and an exponent in the legend.
     colors : dict, optional
         Model -> colour.
 
@@ -362,7 +363,8 @@ def learning_curves(
     if not curves:
         return None
     colors = colors or palette([c["model"] for c in curves])
-    fits = {f["model"]: f for f in scaling.get("fits", []) if f.get("ok") and f.get("points")}
+    # "no reliable fit" (an exponent at a bound, a fit that explains little): no line, no exponent
+    fits = {f["model"]: f for f in scaling.get("fits", []) if f.get("reliable") and f.get("points")}
     plt = load_pyplot()
     with plt.rc_context(RC_PARAMS):
         fig, ax = plt.subplots(figsize=(9.0, 4.4))

@@ -167,12 +167,12 @@ def scaling(
     greater: dict[str, bool],
     predictions: PredictionLoader | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Learning curves, power-law fits and crossovers per dataset (only datasets with a sweep).
+    """Learning curves, power-law fits, the backtest and crossovers per dataset (only datasets with a sweep).
 
     Parameters
     ----------
     ok : pandas.DataFrame
-        Results table.
+        Results table (every status: a point with a failed or missing job is incomplete).
     primary : dict
         ``{dataset or task_type: metric}``.
     greater : dict
@@ -183,10 +183,14 @@ def scaling(
     Returns
     -------
     dict
-        ``{dataset: {"metric", "greater_is_better", "curves", "fits", "crossovers"}}``; curves carry
-        ``points`` (``n_train``, ``mean``, ``std``, ``n``, ``ci_low``, ``ci_high``), fits add
-        ``points`` (``[n, value]`` on the metric's scale) and crossovers ``value`` (where to mark
-        it), ``text`` (one sentence) and ``label`` (the marker's number).
+        ``{dataset: {"metric", "greater_is_better", "curves", "incomplete", "fits", "backtest",
+        "crossovers", "winner", "horizon"}}``. Curves carry ``points`` (complete points only:
+        ``n_train``, ``mean``, ``std``, ``n``, ``ci_low``, ``ci_high``, ``ci_method``);
+        ``incomplete`` lists the points left out (``model``, ``n_train``, ``n_jobs``,
+        ``n_expected``); fits carry ``reliable``/``reason`` and, when reliable, ``points``
+        (``[n, value]`` on the metric's scale); ``backtest`` has ``rows`` (from
+        :func:`mlbench.analysis.backtest`, on the metric's scale) and totals; crossovers carry
+        ``value`` (where to mark it), ``text`` (one sentence) and ``label`` (the marker's number).
     """
     from mlbench import analysis
 
@@ -197,14 +201,16 @@ def scaling(
         return {}
     fits = _quiet(analysis.fit_power_laws, curves)
     crosses = _quiet(analysis.crossovers, curves, fits)
+    tests = _quiet(analysis.backtest, curves)
     out: dict[str, dict[str, Any]] = {}
     for dataset, part in curves.groupby("dataset", sort=True):
         dataset = str(dataset)
         if part["n_train"].nunique() < 2:
             continue  # no sweep: nothing to scale
         good = greater.get(dataset, True)
+        done = part[part["complete"].astype(bool)]
         entry_curves = []
-        for model, pts in part.groupby("model", sort=True):
+        for model, pts in done.groupby("model", sort=True):
             pts = pts.sort_values("n_train")
             entry_curves.append(
                 {
@@ -212,28 +218,29 @@ def scaling(
                     "points": records(pts[["n_train", "mean", "std", "n", "ci_low", "ci_high", "ci_method"]]),
                 }
             )
-        sizes = sorted(float(n) for n in part["n_train"].unique())
+        missing = part[~part["complete"].astype(bool)].sort_values(["model", "n_train"])
+        incomplete = records(missing[["model", "n_train", "n_jobs", "n_expected"]])
+        sizes = sorted(float(n) for n in (done if len(done) else part)["n_train"].unique())
         cross_rows: list[dict[str, Any]] = []
         if crosses is not None and len(crosses):
             cross_rows = records(crosses[crosses["dataset"].astype(str) == dataset])
             cross_rows = [r for r in cross_rows if r.get("n_cross") is not None]
-            cross_rows.sort(key=lambda r: (r.get("kind") != "observed", r["n_cross"]))
         # Fits are drawn over the sizes run and on to the farthest extrapolated crossing.
         x_hi = max([sizes[-1], *[1.15 * r["n_cross"] for r in cross_rows if r.get("kind") == "extrapolated"]])
         entry_fits = []
         if fits is not None and len(fits):
             for f in records(fits[fits["dataset"].astype(str) == dataset]):
-                if f.get("ok"):
+                if f.get("reliable"):
                     grid = _log_grid(sizes[0], x_hi, FIT_POINTS)
                     f["points"] = [
-                        [n, v] for n in grid if (v := _to_score(_fit_value(f, n), good)) is not None
+                        [n, v] for (n,) in zip(grid) if (v := _to_score(_fit_value(f, n), good)) is not None
                     ]
                 entry_fits.append(f)
         fit_by_model = {f["model"]: f for f in entry_fits}
         curve_by_model = {c["model"]: c["points"] for c in entry_curves}
         # Key crossovers (marked on the plot, listed first): those of the best model at the largest
         # size, i.e. the answers to "from how much data on does the winner win, and over whom?".
-        last = part[part["n_train"] == part["n_train"].max()]
+        last = done[done["n_train"] == done["n_train"].max()] if len(done) else done
         ranked = last.assign(e=last["error_mean"]).sort_values("e")
         winner = str(ranked["model"].iloc[0]) if len(ranked) else None
         for r in cross_rows:
@@ -249,11 +256,62 @@ def scaling(
             "metric": str(part["metric"].iloc[0]) if "metric" in part else None,
             "greater_is_better": good,
             "curves": entry_curves,
+            "incomplete": incomplete,
             "fits": entry_fits,
+            "backtest": backtest_summary(tests[tests["dataset"].astype(str) == dataset], good),
             "crossovers": entry_cross,
             "winner": winner,
+            "horizon": analysis.HORIZON,
+            "r2_min": analysis.R2_MIN,
         }
     return out
+
+
+def backtest_summary(rows: pd.DataFrame, greater: bool) -> dict[str, Any]:
+    """A dataset's backtest on the metric's scale, with its totals.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        The dataset's rows of :func:`mlbench.analysis.backtest`.
+    greater : bool
+        Whether the metric is greater-is-better (errors are ``1 - score`` then).
+
+    Returns
+    -------
+    dict
+        ``rows`` (model, n_fit, n_sizes, n_target, observed, predicted, low, high, covered,
+        error, last_value, last_value_error, reliable, reason; scores on the metric's scale,
+        ``low <= high``), ``n_tested`` (reliable fits), ``n_covered``, ``mean_error`` and
+        ``mean_last_value_error`` (over the reliable fits), ``fraction`` (1/8).
+    """
+    from mlbench import analysis
+    from mlbench.analysis.intervals import metric_range
+
+    out_rows = []
+    for r in records(rows):
+        row = dict(r)
+        for key in ("observed", "predicted", "last_value"):
+            row[key] = _to_score(r.get(key), greater)
+        # an error range [low, high] is the score range [1 - high, 1 - low] when greater is better;
+        # an unbounded end (None) stays open, a finite one is clipped to the metric's range
+        ends = (r.get("high"), r.get("low")) if greater else (r.get("low"), r.get("high"))
+        lo, hi = (_to_score(e, greater) for e in ends)
+        m_lo, m_hi = metric_range(str(r.get("metric")))
+        row["low"] = None if lo is None else max(lo, m_lo)
+        row["high"] = None if hi is None else min(hi, m_hi)
+        out_rows.append(row)
+    tested = [r for r in out_rows if r.get("reliable") and r.get("error") is not None]
+    errors = [r["error"] for r in tested]
+    baseline = [r["last_value_error"] for r in tested if r.get("last_value_error") is not None]
+    return {
+        "rows": out_rows,
+        "n_tested": len(tested),
+        "n_covered": sum(1 for r in tested if r.get("covered")),
+        "mean_error": sum(errors) / len(errors) if errors else None,
+        "mean_last_value_error": sum(baseline) / len(baseline) if baseline else None,
+        "fraction": analysis.BACKTEST_FRACTION,
+    }
 
 
 def _log_grid(lo: float, hi: float, k: int) -> list[float]:
@@ -298,7 +356,7 @@ def _cross_value(
 
 
 def crossover_text(cross: dict[str, Any]) -> str:
-    """One sentence: ``"cnn overtakes xgboost at n ≈ 400"`` (plus the range and a warning if extrapolated).
+    """One sentence: ``"cnn overtakes xgboost at n ≈ 400"``; an extrapolated one is a hypothesis with its range.
 
     Parameters
     ----------
@@ -313,8 +371,8 @@ def crossover_text(cross: dict[str, Any]) -> str:
     if cross.get("kind") == "extrapolated":
         rng = f"; uncertainty range {lo} to {hi} rows" if lo and hi else ""
         return (
-            f"{after} would overtake {before} at n ≈ {n} — extrapolated from the power-law fits beyond the "
-            f"sizes that were run{rng}"
+            f"{after} would overtake {before} at n ≈ {n} — a hypothesis extrapolated from the power-law fits beyond "
+            f"the sizes that were run{rng}"
         )
     return f"{after} overtakes {before} at n ≈ {n}{span}"
 
