@@ -401,7 +401,7 @@ def test_column_run_keeps_every_split_apart(column_run):
     assert (results["status"] == "ok").all(), results[["model", "status", "error"]]
     values = _split_values(kind, table)
     jobs = results[~results["model"].str.startswith("ensemble")]
-    assert len(jobs) == 18
+    assert len(jobs) == 4 * 3 * 2  # three models and the baseline, 3 folds, 2 sizes
     for job_id in jobs["job_id"]:
         p = run.predictions(job_id)
         train, val, test = (values[p[f"{s}_index"]] for s in ("train", "val", "test"))
