@@ -899,3 +899,37 @@ def test_identical_folds_still_carry_the_binomial_noise_of_their_test_rows():
     # the backtest (25-200 rows -> 1,600) is floored the same way
     wide, narrow = backtest(cur).iloc[0], backtest(cur.drop(columns="se_min")).iloc[0]
     assert wide["high"] - wide["low"] > narrow["high"] - narrow["low"]
+
+
+def test_report_on_the_scaling_baseline_has_one_point_per_size_reliable_fits_and_the_backtest():
+    # baselines/scaling.yaml's committed results (digits, six models, 7 sizes, 3 folds x 3 repeats)
+    from mlbench.report import render_html, summarize
+    from mlbench.report.plots import learning_curves as draw
+
+    res = pd.read_csv(REFERENCE_SWEEP)
+    meta = {"suite": "scaling", "primary_metric": {"classification": "accuracy"}}
+    summary = summarize(res, meta)
+    sc = summary["datasets"][0]["scaling"]
+    sizes = sorted(res["train_size"].unique())
+    assert len(sc["curves"]) == res["model"].nunique() == 6 and not sc["incomplete"]
+    for curve in sc["curves"]:  # one point per requested size, each with all its folds
+        assert len(curve["points"]) == len(sizes), curve["model"]
+        assert all(p["n"] == 3 for p in curve["points"])
+    # a fit is drawn only when it is reliable; an unreliable one has its reason
+    for f in sc["fits"]:
+        assert bool(f.get("points")) == bool(f["reliable"]), f["model"]
+        assert f["reliable"] or f["reason"]
+    labels = [t.get_text() for t in draw(sc).axes[0].get_legend().get_texts()]
+    reliable = {f["model"] for f in sc["fits"] if f["reliable"]}
+    for f in sc["fits"]:
+        assert any(
+            lab.startswith(f["model"]) and ("b =" in lab) == (f["model"] in reliable) for lab in labels
+        )
+    # the backtest: fitted on 25-100 rows (up to 1/8 of 1,198), predicting 1,198
+    bt = sc["backtest"]
+    assert len(bt["rows"]) == 6 and bt["n_tested"] >= 5
+    tested = [r for r in bt["rows"] if r["reliable"]]
+    assert all(r["n_fit"] == 100 and r["n_target"] == 1198 for r in tested)
+    assert bt["mean_error"] < bt["mean_last_value_error"]
+    html = render_html(summary)
+    assert 'class="backtest sortable"' in html
