@@ -29,6 +29,7 @@ from mlbench.analysis import (
     fit_power_laws,
     learning_curves,
 )
+from mlbench.analysis.intervals import widen_to_binomial
 
 # A real sweep, committed with the baselines: baselines/scaling.yaml's results (digits, six models,
 # 25 to 1,198 training rows, 3-fold CV x 3 repeats).
@@ -264,14 +265,18 @@ def test_learning_curves_group_sizes_and_match_pandas():
     assert full["n"] == 5
     assert full["error_mean"] == pytest.approx(1 - expected.loc[1.0, "mean"])
     vals = res[(res["model"] == "A") & (res["train_size"] == 1.0)]["test_accuracy"]
-    # k-fold: corrected resampled t, n_test over the largest training set (598 rows)
-    assert (full["ci_low"], full["ci_high"]) == pytest.approx(corrected_t_interval(vals, 150, 598))
+    # k-fold: corrected resampled t, n_test over the largest training set (598 rows), never
+    # narrower than the mid-p binomial interval of the test rows scored (5 x 150 rows, at most the
+    # dataset's 748 distinct rows)
+    low, high = corrected_t_interval(vals, 150, 598)
+    wide = widen_to_binomial([low], [high], [vals.mean()], [598 + 150])
+    assert (full["ci_low"], full["ci_high"]) == pytest.approx((wide[0][0], wide[1][0]))
     assert full["ci_method"] == "corrected_t"
     # a smaller size uses the same pool in the correction: its subsets overlap less, not more
     small = res[(res["model"] == "A") & (res["train_size"] == 50.0)]["test_accuracy"]
-    assert (a.loc[50.0, "ci_low"], a.loc[50.0, "ci_high"]) == pytest.approx(
-        corrected_t_interval(small, 150, 598)
-    )
+    low, high = corrected_t_interval(small, 150, 598)
+    wide = widen_to_binomial([low], [high], [small.mean()], [598 + 150])
+    assert (a.loc[50.0, "ci_low"], a.loc[50.0, "ci_high"]) == pytest.approx((wide[0][0], wide[1][0]))
 
 
 def test_learning_curves_on_real_sweep():
@@ -881,23 +886,26 @@ def test_identical_folds_still_carry_the_binomial_noise_of_their_test_rows():
         ]
     )  # fmt: skip
     cur = learning_curves(res)
-    assert (cur["std"] == 0).all() and (cur["se"] == 0).all()
+    # the folds agree, yet each point's interval (so its se) keeps the binomial noise of its rows
+    assert (cur["std"] == 0).all() and (cur["se"] > 0).all()
     e = np.clip(cur["error_mean"].to_numpy(), 1 / 1000, None)  # 5 folds x 200 test rows; e >= 1 row
     assert cur["se_min"].to_numpy() == pytest.approx(np.sqrt(e * (1 - e) / 1000))
     # the fits are weighted by the floor: ranges as wide as 1,000 test rows allow, not the
     # residuals of a rounded exact curve
     part = cur[cur["n_train"] <= 800]
     floored = fit_power_laws(part).iloc[0]
-    bare = fit_power_laws(part.drop(columns="se_min")).iloc[0]
+    bare = fit_power_laws(part.assign(se=0.0).drop(columns="se_min")).iloc[0]  # no noise but the residuals
     assert floored["reliable"] and floored["b_low"] <= 0.5 <= floored["b_high"]
     assert floored["b_high"] - floored["b_low"] > 2 * (bare["b_high"] - bare["b_low"])
-    direct = fit_power_law(part["n_train"], part["error_mean"], se=part["se"], se_min=part["se_min"])
+    direct = fit_power_law(
+        part["n_train"], part["error_mean"], se=part["se"], df=part["df"], se_min=part["se_min"]
+    )
     assert (direct["b_low"], direct["b_high"]) == pytest.approx((floored["b_low"], floored["b_high"]))
     wide = extrapolate(part, 12_800).iloc[0]
-    narrow = extrapolate(part.drop(columns="se_min"), 12_800).iloc[0]
+    narrow = extrapolate(part.assign(se=0.0).drop(columns="se_min"), 12_800).iloc[0]
     assert wide["error_high"] - wide["error_low"] > 2 * (narrow["error_high"] - narrow["error_low"])
     # the backtest (25-200 rows -> 1,600) is floored the same way
-    wide, narrow = backtest(cur).iloc[0], backtest(cur.drop(columns="se_min")).iloc[0]
+    wide, narrow = backtest(cur).iloc[0], backtest(cur.assign(se=0.0).drop(columns="se_min")).iloc[0]
     assert wide["high"] - wide["low"] > narrow["high"] - narrow["low"]
 
 
