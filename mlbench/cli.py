@@ -347,6 +347,7 @@ def check(
     from mlbench.values import jsonable
 
     console = Console(stderr=False, highlight=False)
+    json_out = _json_target(json_out)
     if suite is not None:
         if train is not None or new is not None:
             raise ConfigError("give either TRAIN NEW or --suite FILE, not both")
@@ -380,10 +381,12 @@ def check(
             report["datasets"].append({"dataset": dataset, "comparison": comparison, "rows": rows})
         console.print(table)
         if json_out is not None:
-            Path(json_out).write_text(
-                # NaN p-values / effects (a column empty on one side) become null, as in to_dict()
-                json.dumps(jsonable(report), indent=2, default=str, allow_nan=False),
-                encoding="utf-8",
+            # NaN p-values / effects (a column empty on one side) become null, as in to_dict()
+            _write_json(json_out, json.dumps(jsonable(report), indent=2, default=str, allow_nan=False))
+        if not any(rows and "error" not in rows[-1] for _, _, rows in results):
+            raise MlbenchError(
+                f"no dataset of {suite} could be checked (the table above says why); fix the datasets "
+                "and check again"
             )
         raise typer.Exit(EXIT_JOBS_FAILED if flagged else EXIT_OK)
     if train is None or new is None:
@@ -396,21 +399,24 @@ def check(
         raise drift.DriftInputError(
             f"{train} holds {kind_a}s but {new} holds {kind_b}s; compare like with like"
         )
-    if kind_a == "image":
-        result = drift.compare_images(
-            data_a,
-            data_b,
-            labels_a,
-            labels_b,
-            alpha=alpha,
-            permutations=permutations,
-            max_rows=max_rows,
-            seed=seed,
-        )
-    else:
-        result = drift.compare(
-            data_a, data_b, target, alpha=alpha, permutations=permutations, max_rows=max_rows, seed=seed
-        )
+    try:
+        if kind_a == "image":
+            result = drift.compare_images(
+                data_a,
+                data_b,
+                labels_a,
+                labels_b,
+                alpha=alpha,
+                permutations=permutations,
+                max_rows=max_rows,
+                seed=seed,
+            )
+        else:
+            result = drift.compare(
+                data_a, data_b, target, alpha=alpha, permutations=permutations, max_rows=max_rows, seed=seed
+            )
+    except drift.DriftInputError as exc:
+        raise drift.DriftInputError(f"{train} vs {new}: {exc}") from None
     shown = result.table()
     shown = shown[shown["flagged"]] if shown["flagged"].any() else shown.head(10)
     title = f"{train} vs {new}: " + ("flagged" if result.flagged else "top checks, none flagged")
@@ -422,8 +428,31 @@ def check(
         for step in result.steps:
             console.print(escape(f"- {step}"))
     if json_out is not None:
-        Path(json_out).write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False), encoding="utf-8")
+        _write_json(json_out, json.dumps(result.to_dict(), indent=2, allow_nan=False))
     raise typer.Exit(EXIT_JOBS_FAILED if result.flagged else EXIT_OK)
+
+
+def _json_target(value: Path | None) -> Path | None:
+    """``check --json``'s file, checked before the checks run: not empty, not a folder, its folder made."""
+    from mlbench.outputs import output_option, prepare_parent, show_path
+
+    path = output_option(value, "--json")
+    if path is None:
+        return None
+    if path.is_dir():
+        raise MlbenchError(
+            f"--json {show_path(path)} is a folder; give a file name, e.g. {show_path(path / 'check.json')}"
+        )
+    return prepare_parent(path)
+
+
+def _write_json(path: Path, text: str) -> None:
+    from mlbench.outputs import write_error
+
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise write_error(path, exc, hint="give --json a path you can write to") from None
 
 
 #: How the check table names what each row tested (the full names are in ``--json``).

@@ -113,3 +113,60 @@ def test_report_compares_two_runs_and_exports_figures(finished_run, tmp_path):
     pngs = sorted((tmp_path / "fig").glob("*.png"))
     assert pngs and all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
     assert cli("report", str(run), str(run), str(run)).returncode == 2
+
+
+# `mlbench check`: bad output paths and nothing checked are exit 2, one line, no traceback (issue 21)
+
+
+@pytest.fixture
+def check_files(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for side in ("a", "b"):
+        pd.DataFrame({"x": rng.normal(size=40), "y": rng.integers(0, 2, 40)}).to_csv(
+            tmp_path / f"{side}.csv", index=False
+        )
+    (tmp_path / "s.yaml").write_text(
+        "datasets:\n  - csv: a.csv\n    target: y\n    test: b.csv\nmodels: [knn]\n"
+        "diagnostics: {permutations: 20}\n"
+    )
+    (tmp_path / "taken" / "x.json").mkdir(parents=True)  # a folder where the file should go
+    (tmp_path / "file").write_text("")
+    return tmp_path
+
+
+@pytest.mark.parametrize("where", ["files", "suite"])
+@pytest.mark.parametrize(
+    ("json_path", "problem"),
+    [
+        ("taken/x.json", "--json taken/x.json is a folder"),
+        ("file/x.json", "cannot write file/x.json: a part of the path is a file, not a folder"),
+        ("/proc/x.json", "cannot write /proc/x.json"),
+    ],
+)
+def test_check_json_that_cannot_be_written_exit_2(check_files, where, json_path, problem):
+    args = ("a.csv", "b.csv") if where == "files" else ("--suite", "s.yaml")
+    res = cli("check", *args, "--json", json_path, cwd=check_files)
+    assert res.returncode == 2, res.stdout + res.stderr
+    [line] = res.stderr.strip().splitlines()
+    assert line.startswith("error: ") and json_path in line and problem in line
+
+
+def test_check_suite_where_no_dataset_could_be_checked_exit_2(check_files):
+    (check_files / "b.csv").write_text("x,z\n1,2\n")  # the test file lacks the target
+    res = cli("check", "--suite", "s.yaml", cwd=check_files)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "Not checked" in res.stdout
+    [line] = res.stderr.strip().splitlines()
+    assert line == (
+        "error: no dataset of s.yaml could be checked (the table above says why); fix the datasets "
+        "and check again"
+    )
+    # one dataset checked is enough for the usual exit code (0: nothing flagged)
+    (check_files / "s.yaml").write_text(
+        "datasets:\n  - csv: a.csv\n    target: y\n    test: b.csv\n  - builtin: iris\nmodels: [knn]\n"
+        "diagnostics: {permutations: 20}\n"
+    )
+    res = cli("check", "--suite", "s.yaml", cwd=check_files)
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -733,6 +733,64 @@ def test_duplicate_column_names_are_an_error_not_a_renamed_leak(tmp_path):
     assert "duplicate column names 'y'" in message
 
 
+def mlbench_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mlbench.cli", *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+
+
+@pytest.mark.parametrize("copy", [" y", "Y"])
+def test_target_under_another_spelling_is_refused_like_a_duplicate(tmp_path, copy):
+    # pandas keeps `y` and ` y` (or `Y`) apart, so a copy of the target would be a feature holding
+    # the answer: refused before anything runs, located, naming both columns and the fix
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=40)
+    y = (a > 0).astype(int)
+    frame = pd.DataFrame({"a": a, "b": rng.normal(size=40), "y": y, copy: y})
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    spec = {"csv": "d.csv", "target": "y"}
+    expected = f"column {copy!r} of the file"
+    message = load_error(spec, tmp_path)
+    assert expected in message and "target 'y'" in message and "`drop:`" in message
+    [problem] = check_spec(spec, tmp_path)
+    assert expected in problem and "d.csv" in problem and "target 'y'" in problem
+    # the same in a parquet file
+    frame.to_parquet(tmp_path / "d.parquet")
+    [problem] = check_spec({"parquet": "d.parquet", "target": "y"}, tmp_path)
+    assert expected in problem and "d.parquet" in problem
+    assert expected in load_error({"parquet": "d.parquet", "target": "y"}, tmp_path)
+
+    # `mlbench run`: exit 2 at the suite's line, nothing run, no results folder
+    (tmp_path / "s.yaml").write_text("datasets:\n  - csv: d.csv\n    target: y\nmodels: [knn]\n")
+    res = mlbench_cli("run", "s.yaml", "--output", "out", cwd=tmp_path)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "s.yaml:2:" in res.stderr and "datasets[0].csv" in res.stderr
+    assert expected in res.stderr and "target 'y'" in res.stderr and "`drop:`" in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "out").exists()
+    # `mlbench check --suite` reads the same table: the dataset cannot be checked, exit 2
+    res = mlbench_cli("check", "--suite", "s.yaml", cwd=tmp_path)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert copy.strip() in res.stdout + res.stderr and "Traceback" not in res.stderr
+
+    # the fix the message names: dropping the copy (either way) makes the dataset load
+    assert check_spec({**spec, "drop": [copy]}, tmp_path) == []
+    assert list(load_dataset({**spec, "drop": [copy]}, tmp_path).X.columns) == ["a", "b"]
+    clear_cache()
+    assert check_spec({**spec, "columns": {"drop": [copy]}}, tmp_path) == []
+    assert list(load_dataset({**spec, "columns": {"drop": [copy]}}, tmp_path).X.columns) == ["a", "b"]
+
+
+def test_target_namesake_with_other_values_is_a_feature(tmp_path):
+    # a column named like the target but holding something else is not a copy: it stays a feature
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 40)
+    other = y.copy()
+    other[0] = 1 - other[0]
+    pd.DataFrame({"a": rng.normal(size=40), "y": y, "Y ": other}).to_csv(tmp_path / "d.csv", index=False)
+    assert check_spec({"csv": "d.csv", "target": "y"}, tmp_path) == []
+    assert list(load_dataset({"csv": "d.csv", "target": "y"}, tmp_path).X.columns) == ["a", "Y "]
+
+
 def test_nested_parquet_column_is_a_dataset_error(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -576,3 +576,46 @@ def test_check_suite_json_with_a_column_empty_on_one_side(tmp_path: Path) -> Non
     report = json.loads((tmp_path / "out.json").read_text())
     rows = [r for d in report["datasets"] if d["comparison"] == "test_file" for r in d["rows"]]
     assert any(r.get("feature") == "c" and r.get("p") is None for r in rows)
+
+
+# --------------------------------------------------------------------------------------------
+# columns missing in every row (issue 21)
+
+
+def test_all_missing_column_in_both_samples_is_left_out_of_the_domain_classifier():
+    # prepared tables (feature_kinds given) keep the column; HistGradientBoosting could not bin it
+    rng = np.random.default_rng(0)
+    a = pd.DataFrame({"x": rng.normal(size=60), "gone": np.nan})
+    b = pd.DataFrame({"x": rng.normal(size=60) + 3, "gone": np.nan})
+    result = compare(a, b, feature_kinds={"x": "numeric", "gone": "numeric"}, permutations=50)
+    assert result.flagged and result.domain is not None
+    row = result.table().set_index("feature").loc["gone"]
+    assert np.isnan(row["p"]) and not row["flagged"]
+    # nothing but missing columns: nothing to compare, said so
+    with pytest.raises(DriftInputError, match="no column is left to compare"):
+        compare(a[["gone"]], b[["gone"]])
+
+
+def test_images_with_nan_pixels_are_bad_input():
+    x = np.random.default_rng(0).random((20, 1, 8, 8))
+    y = x.copy()
+    y[3, 0, 2, 2] = np.nan
+    with pytest.raises(DriftInputError, match="test images hold 1 missing"):
+        compare_images(x, y, permutations=20)
+
+
+def test_check_files_with_all_missing_columns(tmp_path):
+    rng = np.random.default_rng(0)
+    for side in ("a", "b"):
+        frame = pd.DataFrame({"x": rng.normal(size=50), "gone": np.nan, "y": rng.integers(0, 2, 50)})
+        frame.to_csv(tmp_path / f"{side}.csv", index=False)
+        frame[["gone"]].to_csv(tmp_path / f"only_{side}.csv", index=False)
+    res = cli("a.csv", "b.csv", "--target", "y", cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "dropped constant columns (one value, or all missing): 'gone'" in res.stdout
+    # every column missing in every row: one line naming both files, exit 2
+    res = cli("only_a.csv", "only_b.csv", cwd=tmp_path)
+    assert res.returncode == 2, res.stdout + res.stderr
+    [line] = res.stderr.strip().splitlines()
+    assert line.startswith("error: only_a.csv vs only_b.csv: no column is left to compare")
+    assert "'gone'" in line

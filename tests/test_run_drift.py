@@ -183,3 +183,57 @@ def test_a_builtin_with_a_shifted_test_part_is_compared_with_it():
     assert verdicts[("synthetic_tabular", "test_file")] is True  # a one-sd shift of every feature
     assert ("unshifted", "test_file") not in verdicts
     assert set(verdicts) >= {("synthetic_tabular", "cv_fold_0"), ("unshifted", "cv_fold_0")}
+
+
+# --------------------------------------------------------------------------------------------
+# `mlbench check` reads an .npz as data only (issue 21)
+
+
+class _Planted:
+    """Unpickling this runs ``os.mkdir(marker)``: proof that a file's pickle was executed."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.mkdir, (str(self.marker),)
+
+
+@pytest.mark.parametrize("array", ["X", "y"])
+def test_check_refuses_an_npz_of_python_objects_without_unpickling_it(tmp_path, array):
+    from test_drift import cli
+
+    marker = tmp_path / "pwned"
+    planted = np.array([_Planted(marker)] * 20, dtype=object)
+    good = np.random.default_rng(0).random((20, 1, 8, 8))
+    arrays = {"X": planted, "y": np.zeros(20)} if array == "X" else {"X": good, "y": planted}
+    np.savez(tmp_path / "bad.npz", **arrays)  # np.savez pickles object arrays
+    np.savez(tmp_path / "good.npz", X=good)
+    for args in (("good.npz", "bad.npz"), ("bad.npz", "good.npz")):
+        res = cli(*args, cwd=tmp_path)
+        assert res.returncode == 2, res.stdout + res.stderr
+        [line] = res.stderr.strip().splitlines()
+        assert f"bad.npz: array {array} holds Python objects" in line and "Traceback" not in line
+        assert not marker.exists()  # never unpickled
+
+
+def test_check_names_an_npz_with_nan_pixels_or_a_damaged_archive(tmp_path):
+    from test_drift import cli
+
+    x = np.random.default_rng(0).random((20, 1, 8, 8))
+    np.savez(tmp_path / "good.npz", X=x)
+    x[:, :, 0] = np.nan
+    np.savez(tmp_path / "nan.npz", X=x)
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    np.savez(tmp_path / "text.npz", X=np.full((20, 8, 8), "a"))
+    for bad, problem in (
+        ("nan.npz", "hold 160 missing (NaN) or infinite pixel values of 1280"),
+        ("broken.npz", "cannot read it as an .npz archive"),
+        ("text.npz", "are not numbers (dtype <U1)"),
+    ):
+        res = cli("good.npz", bad, cwd=tmp_path)
+        assert res.returncode == 2, res.stdout + res.stderr
+        [line] = res.stderr.strip().splitlines()
+        assert line.startswith(f"error: {bad}: ") and problem in line

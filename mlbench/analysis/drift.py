@@ -617,8 +617,8 @@ def compare(
     Raises
     ------
     DriftInputError
-        Different columns (the message lists them), a target missing from one sample, or an
-        empty sample.
+        Different columns (the message lists them), a target missing from one sample, an
+        empty sample, or no target and no feature left (every column constant or missing).
     """
     if not 0 < alpha < 1:
         raise DriftInputError(f"alpha must be between 0 and 1, got {alpha}")
@@ -635,6 +635,12 @@ def compare(
     test_rows = _subsample(len(test_df), max_rows, rng)
     test_df = test_df.iloc[test_rows].reset_index(drop=True)
     features = [c for c in train_df.columns if c != target]
+    if not features and target is None:
+        dropped = f" ({'; '.join(steps)})" if steps else ""
+        raise DriftInputError(
+            f"no column is left to compare{dropped}; give tables with at least one column that varies "
+            "(not constant or missing in every row), or a target to test for label shift"
+        )
     kinds = _kinds(train_df[features], test_df[features], feature_kinds)
 
     checks = []
@@ -642,7 +648,10 @@ def compare(
         checks.append("features")
     if target is not None:
         checks.append("label")
-    use_domain = domain_classifier and bool(features) and min(len(train_df), len(test_df)) >= 2
+    # a column missing in every row of both samples tells them apart no better than chance (and
+    # HistGradientBoosting cannot bin it): the domain classifier leaves it out
+    informative = [c for c in features if train_df[c].notna().any() or test_df[c].notna().any()]
+    use_domain = domain_classifier and bool(informative) and min(len(train_df), len(test_df)) >= 2
     if use_domain:
         checks.append("domain")
     m = max(len(checks), 1)
@@ -685,7 +694,7 @@ def compare(
 
     domain = None
     if use_domain:
-        X, cat_mask = _encode(train_df[features], test_df[features], kinds)
+        X, cat_mask = _encode(train_df[informative], test_df[informative], kinds)
         domain = _domain_check(X, len(train_df), cat_mask, permutations, rng, seed)
 
     result = _result(
@@ -843,11 +852,30 @@ def _mmd(A: np.ndarray, B: np.ndarray, permutations: int, rng: np.random.Generat
     return {"statistic": observed, "p": p, "bandwidth": math.sqrt(bandwidth2), "permutations": permutations}
 
 
+def pixel_problem(x: np.ndarray) -> str | None:
+    """What is wrong with an image array's values (not numbers; NaN or infinite pixels), or None.
+
+    The text continues a subject (``"the training images "``, ``"<file>: X "``).
+    """
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        return f"are not numbers (dtype {x.dtype}); give pixel values as a numeric array"
+    bad = int(np.count_nonzero(~np.isfinite(x))) if np.issubdtype(x.dtype, np.inexact) else 0
+    if bad:
+        return (
+            f"hold {bad} missing (NaN) or infinite pixel values of {x.size}; give finite pixel values "
+            "(fill them, or leave those images out)"
+        )
+    return None
+
+
 def _check_images(train_X: Any, test_X: Any) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(train_X), np.asarray(test_X)
     for name, x in (("training", a), ("test", b)):
         if x.ndim < 2 or len(x) == 0:
             raise DriftInputError(f"the {name} images are empty or not an array of images (shape {x.shape})")
+        problem = pixel_problem(x)
+        if problem:
+            raise DriftInputError(f"the {name} images {problem}")
     if a.shape[1:] != b.shape[1:]:
         raise DriftInputError(
             f"image sizes differ: training images are {'x'.join(map(str, a.shape[1:]))}, test images "

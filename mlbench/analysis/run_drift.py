@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlbench.analysis.drift import DriftInputError, DriftResult, compare, compare_images
+from mlbench.analysis.drift import DriftInputError, DriftResult, compare, compare_images, pixel_problem
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlbench.datasets import Dataset
@@ -310,13 +310,7 @@ def load_sample(path: str | Path) -> tuple[str, Any, np.ndarray | None]:
         return "image", ds.X, labels
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as npz:
-            if "X" not in npz.files:
-                raise DriftInputError(
-                    f"{path}: no array named X; save images as np.savez(path, X=..., y=...)"
-                )
-            X = npz["X"]
-            y = npz["y"] if "y" in npz.files else None
+        X, y = _read_npz(path)
         if X.ndim == 3:
             X = X[:, None]
         return "image", X, y
@@ -338,6 +332,45 @@ def load_sample(path: str | Path) -> tuple[str, Any, np.ndarray | None]:
     if len(df) == 0:
         raise DriftInputError(f"{path}: the table has a header but no rows; give at least one data row")
     return "table", df, None
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``X`` (and ``y`` when present) of an ``.npz``, read as data only.
+
+    ``allow_pickle=False``: an array of Python objects is refused, never unpickled (unpickling
+    runs code the file chose).
+    """
+    import zipfile
+
+    name = "X"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "X" not in npz.files:
+                raise DriftInputError(
+                    f"{path}: no array named X; save images as np.savez(path, X=..., y=...)"
+                )
+            X = npz["X"]
+            name = "y"
+            y = npz["y"] if "y" in npz.files else None
+    except DriftInputError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise DriftInputError(
+                f"{path}: cannot read array {name} ({exc}); save it again with np.savez"
+            ) from None
+        raise DriftInputError(
+            f"{path}: array {name} holds Python objects (dtype object), which mlbench does not load (that "
+            "would unpickle code); save numbers, e.g. np.savez(path, X=X.astype('float32'), y=y.astype(str))"
+        ) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DriftInputError(
+            f"{path}: cannot read it as an .npz archive ({exc}); save it with np.savez(path, X=..., y=...)"
+        ) from None
+    problem = pixel_problem(X)
+    if problem:
+        raise DriftInputError(f"{path}: the images in array X {problem}")
+    return X, y
 
 
 def _clean(value: Any) -> Any:

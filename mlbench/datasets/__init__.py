@@ -185,7 +185,8 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".", *, files: bool 
         Checked: the source key (exactly one) and unknown keys, unknown builtin names (with
         did-you-mean) and generator parameters, missing files or folders (with the resolved path),
         ``target`` missing for csv/parquet, a csv header (first line only) lacking the target
-        column, a bad ``task``/``image_size``/``openml`` value.
+        column, a bad ``task``/``image_size``/``openml`` value, a csv/parquet column that is the
+        target under another spelling (``" y"`` next to ``y``, same values) and not dropped.
     """
     name = dataset_name(spec) if isinstance(spec, dict) else "dataset"
     problems = _structure_problems(spec, name)
@@ -233,6 +234,8 @@ def check_spec(spec: dict[str, Any], base_dir: str | Path = ".", *, files: bool 
             elif key == "csv" and spec.get("target") is not None:
                 found = _csv_target_problems(name, path, spec["target"], "file")
                 problems.extend(found or _csv_columns_problems(name, path, declared))
+            if key in ("csv", "parquet") and spec.get("target") is not None and not problems:
+                problems.extend(_target_copy_problems(name, path, key, spec, declared))
     if key in ("csv", "parquet") and spec.get("target") is None:
         problems.append(f"dataset '{name}': `{key}:` needs `target: <column>`. Add the target column name.")
     if key == "image_folder":
@@ -275,6 +278,23 @@ def _csv_target_problems(name: str, path: Path, target: Any, where: str) -> list
         f"dataset '{name}': target column {target!r} is not in the header of the {where} {path}; "
         f"available columns: {column_list(header)}.{did_you_mean(str(target), header)}{hint} Fix `target:`."
     ]
+
+
+def _target_copy_problems(
+    name: str, path: Path, key: str, spec: dict[str, Any], declared: dict[str, str]
+) -> list[str]:
+    """A column that is the target under another spelling (``" y"`` next to ``y``), unless dropped."""
+    from mlbench.datasets.specs import target_namesakes
+
+    drop = spec.get("drop")
+    skip = {str(c) for c in (drop if isinstance(drop, list) else [] if drop is None else [drop])}
+    skip |= {c for c, role in declared.items() if role == "drop"}
+    # a csv header is read without pandas; pandas is imported only when a namesake is there
+    if key == "csv" and not set(target_namesakes(read_csv_header(path), spec["target"])) - skip:
+        return []
+    from mlbench.datasets.tables import target_copy_problems
+
+    return target_copy_problems(name, path, key, spec["target"], skip)
 
 
 def split_by(resampling: dict[str, Any] | None) -> tuple[str, str] | None:

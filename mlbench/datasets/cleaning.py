@@ -8,6 +8,8 @@ Every table goes through the same steps (:func:`prepare_frame`, whose column dec
 * the resampling's column (``group:`` of ``group_kfold``, ``time:`` of ``time_series``) is set
   aside: it splits the rows and is never a feature;
 * columns named in ``drop:`` or ``columns: {drop: [...]}`` are dropped;
+* a column that is the target under another spelling (``" y"`` or ``Y`` next to ``y``, same
+  values; :func:`target_copies`) is an error unless dropped: it would hand the models the answer;
 * constant columns (one distinct value, NaN ignored) are dropped;
 * ID-like columns are dropped, because they cannot generalise and some models would memorise
   them: non-numeric columns with a different value in every row, integer columns named ``id`` /
@@ -39,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from mlbench.datasets.base import TaskType
-from mlbench.datasets.specs import SplitColumnError, check_task, column_list
+from mlbench.datasets.specs import SplitColumnError, check_task, column_list, target_namesakes
 from mlbench.errors import DatasetError, did_you_mean, plain
 
 #: Integer-valued numeric targets with at most this many distinct values are treated as classes.
@@ -777,6 +779,41 @@ def _find_target(name: str, df: pd.DataFrame, target: Any, where: str) -> str:
     return target
 
 
+def _same_values(a: pd.Series, b: pd.Series) -> bool:
+    """The same value in every row: as text (surrounding spaces ignored) or as numbers (1 == 1.0)."""
+    a, b = a.reset_index(drop=True), b.reset_index(drop=True)
+    missing = a.isna()
+    if not missing.equals(b.isna()):
+        return False
+    a, b = a[~missing], b[~missing]
+    if (a.astype(str).str.strip().to_numpy() == b.astype(str).str.strip().to_numpy()).all():
+        return True
+    x, z = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
+    return bool(x.notna().all() and z.notna().all() and np.array_equal(x.to_numpy(float), z.to_numpy(float)))
+
+
+def target_copies(df: pd.DataFrame, target: str, skip: Any = ()) -> list[str]:
+    """Columns that are the target under another spelling: a name that differs from the target's
+    only in spaces or case (``" y"``, ``"Y"`` next to ``y``) and the same values in every row.
+
+    pandas keeps such a column as a feature, so it would hand the models the answer; an exact
+    repeat of the name is refused earlier (duplicate column names). Columns in ``skip`` (those
+    the spec drops) are not reported.
+    """
+    skipped = {str(c) for c in skip}
+    near = [c for c in target_namesakes(df.columns, target) if c not in skipped]
+    return [c for c in near if _same_values(df[c], df[target])]
+
+
+def target_copy_message(name: str, copies: list[str], target: str, where: str) -> str:
+    """The error for :func:`target_copies`: both columns and the fix."""
+    return (
+        f"dataset '{name}': column {copies[0]!r} of the {where} holds the same values as the target "
+        f"{target!r} (the names differ only in spaces or case), so it would hand the models the answer. "
+        f"Remove {copies[0]!r} from the file or add it to `drop:`."
+    )
+
+
 def _find_aside(name: str, df: pd.DataFrame, aside: tuple[str, str], target: str, where: str) -> str:
     role, column = aside
     key = f"resampling.{role}"
@@ -853,6 +890,10 @@ def prepare_frame(
     notes: list[str] = []
     aside_col = _find_aside(name, df, aside, target, where) if aside is not None else None
     drop_list = [c for c in _check_drop(name, df, drop, target) if c != aside_col]
+    dropped = [*drop_list, *(c for c, role in declared.items() if role == "drop")]
+    copies = target_copies(df, target, skip=[*dropped, *([aside_col] if aside_col else [])])
+    if copies:
+        raise DatasetError(target_copy_message(name, copies, target, where))
     df = _drop_missing_target(df, target, notes)
     if len(df) == 0:
         raise DatasetError(

@@ -96,6 +96,17 @@ def read_csv_header(path: Path) -> list[str]:
     return row
 
 
+def target_namesakes(columns: Any, target: Any) -> list[str]:
+    """Columns whose name differs from the target's only in spaces or case (``" y"``, ``"Y"`` for ``y``).
+
+    Such a column may be a second copy of the target under a name pandas keeps apart (an exact
+    repeat is refused as a duplicate name); :func:`mlbench.datasets.cleaning.target_copies`
+    compares the values.
+    """
+    key = "".join(str(target).split()).casefold()
+    return [str(c) for c in columns if str(c) != str(target) and "".join(str(c).split()).casefold() == key]
+
+
 def check_task(name: str, task: Any) -> TaskType | None:
     """Validate the spec's ``task:`` value (None when absent)."""
     if task is None:

@@ -13,8 +13,20 @@ import numpy as np
 import pandas as pd
 
 from mlbench.datasets.base import Dataset, TaskType
-from mlbench.datasets.cleaning import TablePlan, align_test_frame, prepare_frame
-from mlbench.datasets.specs import bom_encoding, require_file, resolve_path
+from mlbench.datasets.cleaning import (
+    TablePlan,
+    align_test_frame,
+    prepare_frame,
+    target_copies,
+    target_copy_message,
+)
+from mlbench.datasets.specs import (
+    bom_encoding,
+    read_csv_header,
+    require_file,
+    resolve_path,
+    target_namesakes,
+)
 from mlbench.errors import DatasetError
 
 
@@ -69,6 +81,43 @@ def _check_parquet_schema(name: str, path: Path) -> None:
             "mlbench needs one value per cell. Flatten them into plain columns (one per field or element) "
             "or remove them from the file."
         )
+
+
+def target_copy_problems(name: str, path: Path, fmt: str, target: Any, skip: Any = ()) -> list[str]:
+    """A column of a csv or parquet file that is the target under another spelling, before a run.
+
+    Only the target and its namesakes (:func:`mlbench.datasets.specs.target_namesakes`, a name
+    differing only in spaces or case) are read, and only when the header has one; columns in
+    ``skip`` (dropped by the spec) are left alone. A file that cannot be read gives no problem
+    here: loading it says why.
+
+    Returns
+    -------
+    list of str
+        The :func:`mlbench.datasets.cleaning.target_copy_message` of a copy, or nothing.
+    """
+    target = str(target)
+    skipped = {str(c) for c in skip}
+    try:
+        if fmt == "csv":
+            header = read_csv_header(path)
+        else:
+            import pyarrow.parquet as pq
+
+            header = list(pq.read_schema(path).names)
+        near = [c for c in target_namesakes(header, target) if c not in skipped]
+        if not near or target not in header:
+            return []
+        wanted = [target, *near]
+        if fmt == "csv":
+            encoding = bom_encoding(path) or "utf-8"
+            df = pd.read_csv(path, usecols=wanted, dtype=str, encoding=encoding, encoding_errors="replace")
+        else:
+            df = pd.read_parquet(path, columns=wanted)
+    except Exception:  # unreadable or garbled: read_table reports it when the dataset is loaded
+        return []
+    copies = target_copies(df, target, skip=skipped)
+    return [target_copy_message(name, copies, target, f"file {path}")] if copies else []
 
 
 def read_table(name: str, path: Path, fmt: str) -> tuple[pd.DataFrame, list[str]]:
