@@ -42,6 +42,7 @@ def test_sigkill_then_resume_loses_nothing_and_reruns_nothing(tmp_path):
         tmp_path,
         f"""
         name: crash
+        baseline: false
         plugins: [{PLUGIN}]
         resampling: {{kind: kfold, folds: 5}}
         datasets: [iris]
@@ -100,6 +101,7 @@ def test_failures_are_recorded_and_the_run_goes_on(tmp_path):
         tmp_path,
         f"""
         name: faulty
+        baseline: false
         plugins: [{PLUGIN}]
         resampling: {{kind: holdout}}
         budget: {{job_seconds: 4, job_memory_gb: 0.7}}
@@ -189,6 +191,7 @@ def test_too_large_train_size_is_skipped_not_failed(tmp_path):
         tmp_path,
         """
         name: sizes
+        baseline: false
         resampling: {kind: holdout}
         datasets: [iris]
         models: [decision_tree]
@@ -207,6 +210,7 @@ def test_dry_run_prints_jobs_and_resume_count(tmp_path):
         tmp_path,
         """
         name: dry
+        baseline: false
         resampling: {kind: kfold, folds: 3}
         datasets: [iris]
         models: [decision_tree, knn]
@@ -253,6 +257,7 @@ def test_an_executor_from_a_plugin_runs_the_jobs(tmp_path):
         tmp_path,
         f"""
         name: serial
+        baseline: false
         plugins: [{Path(__file__).parent / "plugins" / "serial_executor.py"}]
         resampling: {{kind: kfold, folds: 3}}
         datasets: [iris]
@@ -272,6 +277,7 @@ def test_cross_fit_runs_end_to_end_and_dry_run_says_the_cost(tmp_path):
         tmp_path,
         """
         name: bagged
+        baseline: false
         resampling: {kind: kfold, folds: 3, val: cross_fit, inner_folds: 4}
         datasets: [iris]
         models: [decision_tree, knn]
@@ -385,6 +391,7 @@ def test_a_dataset_is_drawn_once_its_last_job_is_recorded(tmp_path, monkeypatch)
             "datasets": ["iris", "wine"],
             "models": ["decision_tree"],
             "resampling": {"kind": "kfold", "folds": 2},
+            "baseline": False,
         },
         output=tmp_path / "out",
     )

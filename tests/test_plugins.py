@@ -81,6 +81,7 @@ def _run(tmp_path: Path, plugin: str, models: list, family: str, *html: str) -> 
         "datasets": [{"builtin": "wine"}],
         "models": models,
         "executor": {"kind": "local", "workers": 1},
+        "baseline": False,  # the family's own jobs and checks only
     }
     (tmp_path / "suite.yaml").write_text(json.dumps(suite), encoding="utf-8")  # JSON is YAML
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}

@@ -108,6 +108,7 @@ def test_the_test_fold_never_reaches_a_trial(tmp_path: Path, val: str, size: flo
     _, outcome, run = _run(
         tmp_path,
         f"plugins: [{PLUGINS / 'probe.py'}]\n"
+        "baseline: false\n"  # the probe's own jobs only
         f"resampling: {{kind: kfold, folds: 3, val: {val}{inner}}}\n"
         f"sweep: {{train_sizes: [{size}]}}\n"
         "datasets: [{csv: ids.csv, target: y}]\n"
@@ -253,9 +254,11 @@ def test_paired_fold_interval_covers_at_its_level_under_its_assumption() -> None
 
 def test_tuned_model_is_its_own_job_with_a_tuned_label(tmp_path: Path) -> None:
     plain = tmp_path / "plain.yaml"
-    plain.write_text("datasets: [{builtin: wine}]\nmodels: [knn]\n")
+    plain.write_text("baseline: false\ndatasets: [{builtin: wine}]\nmodels: [knn]\n")
     both = tmp_path / "both.yaml"
-    both.write_text("datasets: [{builtin: wine}]\nmodels: [knn, {knn: {tune: {trials: 3}}}]\n")
+    both.write_text(
+        "baseline: false\ndatasets: [{builtin: wine}]\nmodels: [knn, {knn: {tune: {trials: 3}}}]\n"
+    )
     plain_jobs = load_suite(plain).expand()
     jobs = load_suite(both).expand()
     assert [m.label for m in load_suite(both).models] == ["knn", "knn(tuned)"]
@@ -376,6 +379,7 @@ def test_without_optuna_a_tuning_suite_fails_before_any_job_with_the_install_hin
 def test_dry_run_shows_the_budget_per_job_and_the_bound_on_fits(tmp_path: Path) -> None:
     suite = tmp_path / "suite.yaml"
     suite.write_text(
+        "baseline: false\n"
         "resampling: {kind: kfold, folds: 3}\n"
         "datasets: [{builtin: wine}, {builtin: iris}]\n"
         "models: [knn, {knn: {tune: {trials: 10, seconds: 60}}}, {xgboost: {tune: {seconds: 30}}}]\n"
@@ -415,6 +419,7 @@ def test_cross_fit_bound_counts_inner_folds(tmp_path: Path) -> None:
 
     suite = tmp_path / "suite.yaml"
     suite.write_text(
+        "baseline: false\n"
         "resampling: {kind: kfold, folds: 2, val: cross_fit, inner_folds: 3}\n"
         "datasets: [{builtin: wine}]\nmodels: [knn, {knn: {tune: {trials: 4}}}]\n"
     )
