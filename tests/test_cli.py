@@ -75,7 +75,9 @@ def test_export_csv_and_parquet(finished_run):
         assert res.returncode == 0, res.stderr
         path = run / f"results.{fmt}"
         df = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
-        assert len(df) == 6 and "test_accuracy" in df.columns
+        # a default run: knn, decision_tree and the baseline (dummy), 3 folds each
+        assert len(df) == 9 and "test_accuracy" in df.columns
+        assert set(df["model"]) == {"knn", "decision_tree", "dummy"}
 
 
 def test_report_regenerates_without_running(finished_run):

@@ -33,6 +33,7 @@ def test_gpu_jobs_never_exceed_the_clusters_gpu_resource(tmp_path, max_overlap):
             textwrap.dedent(
                 f"""
                 name: daskgpu
+                baseline: false
                 plugins: [{PLUGIN}]
                 resampling: {{kind: kfold, folds: 6}}
                 datasets: [iris]

@@ -222,6 +222,7 @@ def test_markup_in_an_error_message_on_a_terminal_is_printed_and_the_run_complet
         tmp_path,
         f"""
         name: m
+        baseline: false
         resampling: {{kind: kfold, folds: 2}}
         plugins: [{PLUGINS / "outputs.py"}]
         datasets:
@@ -327,6 +328,7 @@ def small_run(tmp_path_factory) -> Path:
         tmp,
         """
         name: prov
+        baseline: false
         resampling: {kind: kfold, folds: 3}
         datasets:
           - csv: data.csv
@@ -416,6 +418,7 @@ def holdout_run(tmp_path_factory) -> Path:
         tmp,
         """
         name: holdout
+        baseline: false
         resampling: {kind: holdout, test_size: 0.3}
         datasets: [iris]
         models: [decision_tree, knn, logistic_regression]

@@ -76,6 +76,7 @@ def slow_suite(tmp_path: Path, seconds: float, folds: int = 4) -> Path:
         tmp_path,
         f"""
         name: busy
+        baseline: false
         plugins: [{PLUGIN}]
         resampling: {{kind: kfold, folds: {folds}}}
         datasets: [iris]
@@ -323,7 +324,7 @@ def test_python_api_refuses_a_busy_output_and_shares_it_when_asked(tmp_path: Pat
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=ENV)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        suite = {"datasets": ["iris"], "models": ["knn"], "resampling": {"folds": 2}}
+        suite = {"datasets": ["iris"], "models": ["knn"], "resampling": {"folds": 2}, "baseline": False}
         with pytest.raises(mlbench.MlbenchError, match=rf"PID {holder.pid}.*--shared"):
             mlbench.run(suite, output=out, quiet=True, workers=1)
         run = mlbench.run(suite, output=out, quiet=True, workers=1, shared=True, report=False)
@@ -390,6 +391,7 @@ def test_a_run_that_fills_the_disk_stops_clearly_keeps_its_results_and_resumes(t
             tmp_path,
             """
             name: fill
+            baseline: false
             resampling: {kind: kfold, folds: 5}
             datasets: [digits]
             models: [logistic_regression]

@@ -138,7 +138,7 @@ def test_a_loss_is_signed_so_that_needed_features_are_positive(tmp_path: Path) -
 
 
 def test_importance_is_an_option_of_the_entry_and_of_the_run_not_part_of_the_job_id(tmp_path: Path) -> None:
-    base = {"name": "o", "datasets": ["iris"], "models": ["knn"]}
+    base = {"name": "o", "datasets": ["iris"], "models": ["knn"], "baseline": False}
     plain = parse_suite(yaml.safe_dump(base)).expand()
     with_entry = parse_suite(yaml.safe_dump({**base, "models": [{"knn": {"importance": {"n_repeats": 9}}}]}))
     assert [j.job_id for j in with_entry.expand()] == [j.job_id for j in plain]  # a diagnostic, like sanity
@@ -199,9 +199,10 @@ def test_run_importance_flag_reaches_every_job(tmp_path: Path) -> None:
     )
     assert res.returncode == 0, res.stderr
     results = mlbench.load_results(out)
-    assert results["importance_json"].notna().all() and len(results) == 4
+    # a default run: the baseline (dummy) is a job too, and the flag reaches it as well
+    assert results["importance_json"].notna().all() and len(results) == 6
     table = importance_table(results)
-    assert set(table["model"]) == {"knn", "decision_tree"} and (table["n_folds"] == 2).all()
+    assert set(table["model"]) == {"knn", "decision_tree", "dummy"} and (table["n_folds"] == 2).all()
 
 
 def _one_model_table() -> pd.DataFrame:

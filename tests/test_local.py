@@ -51,6 +51,7 @@ def test_fake_one_gpu_runs_one_gpu_job_at_a_time_while_cpu_jobs_keep_running(tmp
         tmp_path,
         f"""
         name: onegpu
+        baseline: false
         plugins: [{PLUGIN}]
         resampling: {{kind: kfold, folds: 4}}
         datasets: [iris]
@@ -294,6 +295,7 @@ def _grid_suite(
         tmp_path,
         f"""
         plugins: [{plugin}]
+        baseline: false
         resampling: {{kind: kfold, folds: {folds}}}
         datasets: {datasets}
         models: {models}
@@ -473,6 +475,7 @@ def _double_fork_suite(tmp_path: Path, params: str) -> Path:
         tmp_path,
         f"""
         plugins: [{plugin}]
+        baseline: false
         resampling: {{kind: kfold, folds: 2}}
         datasets: [iris]
         models: [double_forks: {params}]

@@ -179,6 +179,7 @@ def test_a_tasks_jobs_train_and_test_on_its_official_folds(cache: Path, tmp_path
             "name": "t",
             "datasets": [{"openml_task": TASK_ID, "folds": FOLDS}],
             "models": [{"decision_tree": {"max_depth": 3}}],
+            "baseline": False,
         }
     )
     suite = parse_suite(text, base_dir=tmp_path)
@@ -208,7 +209,12 @@ def test_a_suite_expands_into_its_tasks(cache: Path, tmp_path: Path) -> None:
         )
     )
     text = yaml.safe_dump(
-        {"name": "amlb", "datasets": [{"openml_suite": STUDY_ID, "folds": 2}], "models": ["decision_tree"]}
+        {
+            "name": "amlb",
+            "datasets": [{"openml_suite": STUDY_ID, "folds": 2}],
+            "models": ["decision_tree"],
+            "baseline": False,
+        }
     )
     suite = parse_suite(text, base_dir=tmp_path)
     assert [d.name for d in suite.datasets] == ["openml_task_31", "openml_task_32"]

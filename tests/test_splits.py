@@ -133,6 +133,7 @@ def test_jobs_at_a_fraction_train_on_the_same_rows_count_in_every_fold(tmp_path)
         "datasets: [{builtin: digits}]\n"
         "models: [decision_tree]\n"
         "sweep: {train_sizes: [0.25, 1.0]}\n"
+        "baseline: false\n"
     )
     rows = [run_job(job)[0] for job in load_suite(suite).expand()]
     quarter = {r["n_train"] for r in rows if r["train_size"] == 0.25}
