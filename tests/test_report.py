@@ -809,4 +809,49 @@ def test_ensembles_section_compares_with_the_best_single_model_chosen_on_validat
     assert ens["weights"]["ens"][0]["weights"] == {"strong": 0.8, "weak": 0.2}
     html = render_html(s)
     assert 'id="ensembles"' in html and 'class="fig ensemble-weights"' in html
-    assert "pays from <b>100%</b>" in html
+    # the sentence is mlbench.report.sentences.ensemble_sentence of the gains rows shown
+    assert "ens pays from 400 training rows (100% of the data) on" in html
+
+
+def test_a_useless_model_is_flagged_in_its_table_and_drives_no_crossover(tmp_path: Path) -> None:
+    """A real run on wine: an MLP trained one epoch at lr 1e-6 (no better than always predicting
+    the training prior) next to logistic regression, over three sizes."""
+    import mlbench
+
+    run = mlbench.run(
+        {
+            "datasets": ["wine"],
+            "models": ["logistic_regression", {"mlp": {"epochs": 1, "lr": 1.0e-6}}],
+            "resampling": {"kind": "kfold", "folds": 3},
+            "sweep": {"train_sizes": [40, 80, 1.0]},
+            "diagnostics": False,
+        },
+        output=tmp_path / "out",
+        workers=1,
+        quiet=True,
+        report=False,
+    )
+    s = summarize(run.results(), run.meta)
+    ds = dataset(s, "wine")
+    rows = {r["model"]: r for r in ds["leaderboard"]}
+    assert rows["mlp"]["no_better_than_baseline"] is True
+    assert rows["logistic_regression"]["no_better_than_baseline"] is False  # a good model is not flagged
+    assert rows["dummy"]["no_better_than_baseline"] is False
+    assert ds["baseline_note"].startswith("mlp is no better than the baseline")
+    sc = ds["scaling"]
+    points = {c["model"]: c["points"] for c in sc["curves"]}
+    assert all(p["no_better_than_baseline"] for p in points["mlp"]) and len(points["mlp"]) == 3
+    assert not any(p["no_better_than_baseline"] for p in points["logistic_regression"])
+    assert sc["n_flagged"] == 3
+    assert not [c for c in sc["crossovers"] if "mlp" in (c["model_a"], c["model_b"])]
+    assert "mlp" not in {f["model"] for f in sc["fits"]}  # no fit through its points either
+    assert sc["winner"] == "logistic_regression"
+    html = render_html(s)
+    table = html[html.index('class="leaderboard') : html.index("</table>", html.index('class="leaderboard'))]
+    mlp_row = next(r for r in table.split("<tr") if ">mlp<" in r or ">mlp " in r)
+    assert "no better than the baseline" in mlp_row
+    lr_row = next(r for r in table.split("<tr") if ">logistic_regression<" in r)
+    assert "no better than the baseline" not in lr_row
+    # the learning-curve plot draws the flagged points hollow, with a legend entry saying so
+    assert 'id="no-better-than-baseline' in html or "no-better-than-baseline" in html
+    assert "no better than the baseline" in html[html.index('id="scaling"') :]

@@ -321,7 +321,9 @@ def _summarize_dataset(
 ) -> dict[str, Any]:
     import pandas as pd
 
+    from mlbench.models.sklearn_models import BASELINE
     from mlbench.report import sections
+    from mlbench.report.sentences import baseline_sentence
 
     primary, others, task = choice
     ok = df[df["status"] == "ok"]
@@ -371,6 +373,7 @@ def _summarize_dataset(
         "reference_train_size": number_or_none(ref),
         "leaderboard": rows,
         "compared_note": _compared_note(rows, compared),
+        "baseline_note": baseline_sentence(rows, BASELINE),
         "ci_methods": methods,
         "has_params": any(r["n_params"] is not None for r in rows),
         "has_memory": any(r["peak_memory_mb"] is not None for r in rows),
@@ -460,6 +463,7 @@ def _leaderboard_rows(
             "predict_seconds": number_or_none(first["predict_seconds"]),
             "peak_memory_mb": number_or_none(first["peak_memory_mb"]),
             "n_params": number_or_none(first["n_params"]),
+            "no_better_than_baseline": str(first.get("no_better_than_baseline")) == "True",
         }
         if main is not None:
             row.update(
