@@ -570,7 +570,8 @@ def loss_curves(histories: Sequence[dict[str, Any]], colors: dict[str, str] | No
     Parameters
     ----------
     histories : sequence of dict
-        ``model``, ``epochs``, ``train_loss``, ``val_loss`` (list or None), ``best_epoch`` (or None).
+        ``model``, ``epochs``, ``train_loss``, ``val_loss`` (list or None), ``best_epoch`` (or None),
+        ``fold``/``repeat`` (optional: named in the legend).
     colors : dict, optional
         Model -> colour.
 
@@ -589,6 +590,8 @@ def loss_curves(histories: Sequence[dict[str, Any]], colors: dict[str, str] | No
             color = colors.get(h["model"], BAR_COLOR)
             ep = h["epochs"]
             name = short_label(h["model"], 28)
+            if h.get("fold") is not None:  # the plotted job: the Deep and Overfitting plots may differ
+                name += f" (fold {h['fold']}{', repeat ' + str(h['repeat']) if h.get('repeat') else ''})"
             ax.plot(ep, h["train_loss"], color=color, linewidth=1.5, label=f"{name} train")
             if h.get("val_loss") and any(v is not None for v in h["val_loss"]):
                 ax.plot(ep, h["val_loss"], color=color, linewidth=1.5, linestyle="--", label=f"{name} val")

@@ -637,7 +637,8 @@ def visuals(
     k = int(getattr(ds, "n_classes", 0) or 0)
     codes_t = [int(c) for c in arrays.get("viz_mistakes_true", [])]
     codes_p = [int(c) for c in arrays.get("viz_mistakes_pred", [])]
-    names = _class_names(ds, max([k, *[c + 1 for c in codes_t + codes_p]], default=0))
+    codes_i = [int(c) for c in arrays.get("viz_images_true", [])]
+    names = _class_names(ds, max([k, *[c + 1 for c in codes_t + codes_p + codes_i]], default=0))
     return {
         "model": model,
         "job_id": str(job["job_id"]),
@@ -645,6 +646,7 @@ def visuals(
         "images": arr("viz_images"),
         "activations": arr("viz_activations"),
         "mistakes": arr("viz_mistakes"),
+        "images_true": [names[int(c)] for c in arrays.get("viz_images_true", []) if 0 <= int(c) < len(names)],
         "mistakes_true": [names[c] for c in codes_t],
         "mistakes_pred": [names[c] for c in codes_p],
         "mistakes_conf": [float(c) for c in arrays.get("viz_mistakes_conf", [])],

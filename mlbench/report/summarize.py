@@ -218,6 +218,15 @@ def _header(df: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
     finished = meta.get("finished_at")
     if finished is None and meta.get("status") not in ("running",):
         finished = _first(df["finished_at"], max)
+    # ensemble rows are built after the run from stored predictions: not jobs, and not models
+    ens = (
+        df["ensemble"].map(lambda v: not is_missing(v))
+        if "ensemble" in df
+        else df["model"].map(lambda _: False)
+    )
+    ens = ens.astype(bool)
+    ensembles = df[ens]
+    df = df[~ens]
     counts = df["status"].value_counts()
     # Fixed order for the known statuses (ok first), then anything unexpected, so the header reads the same.
     ordered = [s for s in STATUS_ORDER if s in counts.index] + sorted(
@@ -236,6 +245,8 @@ def _header(df: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
         "n_datasets": df.loc[df["dataset"] != "", "dataset"].nunique(),
         "n_models": df.loc[df["model"] != "", "model"].nunique(),
         "models": sorted(str(m) for m in df.loc[df["model"] != "", "model"].unique()),
+        "n_ensembles": ensembles.loc[ensembles["model"] != "", "model"].nunique(),
+        "n_ensemble_rows": len(ensembles),
         "versions": _flat_mapping(meta.get("versions")),
         "hardware": _flat_mapping(meta.get("hardware")),
     }
