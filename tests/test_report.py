@@ -809,4 +809,143 @@ def test_ensembles_section_compares_with_the_best_single_model_chosen_on_validat
     assert ens["weights"]["ens"][0]["weights"] == {"strong": 0.8, "weak": 0.2}
     html = render_html(s)
     assert 'id="ensembles"' in html and 'class="fig ensemble-weights"' in html
-    assert "pays from <b>100%</b>" in html
+    # the sentence is mlbench.report.sentences.ensemble_sentence of the gains rows shown
+    assert "ens pays from 400 training rows (100% of the data) on" in html
+
+
+def test_a_useless_model_is_flagged_in_its_table_and_drives_no_crossover(tmp_path: Path) -> None:
+    """A real run on wine: an MLP trained one epoch at lr 1e-6 (no better than always predicting
+    the training prior) next to logistic regression, over three sizes."""
+    import mlbench
+
+    run = mlbench.run(
+        {
+            "datasets": ["wine"],
+            "models": ["logistic_regression", {"mlp": {"epochs": 1, "lr": 1.0e-6}}],
+            "resampling": {"kind": "kfold", "folds": 3},
+            "sweep": {"train_sizes": [40, 80, 1.0]},
+            "diagnostics": False,
+        },
+        output=tmp_path / "out",
+        workers=1,
+        quiet=True,
+        report=False,
+    )
+    s = summarize(run.results(), run.meta)
+    ds = dataset(s, "wine")
+    rows = {r["model"]: r for r in ds["leaderboard"]}
+    assert rows["mlp"]["no_better_than_baseline"] is True
+    assert rows["logistic_regression"]["no_better_than_baseline"] is False  # a good model is not flagged
+    assert rows["dummy"]["no_better_than_baseline"] is False
+    assert ds["baseline_note"].startswith("mlp is no better than the baseline")
+    sc = ds["scaling"]
+    points = {c["model"]: c["points"] for c in sc["curves"]}
+    assert all(p["no_better_than_baseline"] for p in points["mlp"]) and len(points["mlp"]) == 3
+    assert not any(p["no_better_than_baseline"] for p in points["logistic_regression"])
+    assert sc["n_flagged"] == 3
+    assert not [c for c in sc["crossovers"] if "mlp" in (c["model_a"], c["model_b"])]
+    assert "mlp" not in {f["model"] for f in sc["fits"]}  # no fit through its points either
+    assert sc["winner"] == "logistic_regression"
+    html = render_html(s)
+    table = html[html.index('class="leaderboard') : html.index("</table>", html.index('class="leaderboard'))]
+    mlp_row = next(r for r in table.split("<tr") if ">mlp<" in r or ">mlp " in r)
+    assert "no better than the baseline" in mlp_row
+    lr_row = next(r for r in table.split("<tr") if ">logistic_regression<" in r)
+    assert "no better than the baseline" not in lr_row
+    # the learning-curve plot draws the flagged points hollow, with a legend entry saying so
+    assert 'id="no-better-than-baseline' in html or "no-better-than-baseline" in html
+    assert "no better than the baseline" in html[html.index('id="scaling"') :]
+
+
+def test_header_counts_jobs_and_models_without_the_ensembles(results: pd.DataFrame) -> None:
+    ens = results[results["model"] == "knn"].copy()
+    ens["model"], ens["ensemble"] = "ensemble:caruana", "caruana"
+    ens["job_id"] = ens["job_id"] + "-ens"
+    h = summarize(pd.concat([results.assign(ensemble=None), ens]), META)["header"]
+    assert h["n_jobs"] == len(results) and sum(h["status_counts"].values()) == len(results)
+    assert h["n_models"] == 3 and "ensemble:caruana" not in h["models"]
+    assert h["n_ensembles"] == 1 and h["n_ensemble_rows"] == len(ens)
+    html = render_html(summarize(pd.concat([results.assign(ensemble=None), ens]), META), plots=False)
+    assert f"<b>{len(results)}</b> jobs" in html and "<b>1</b> ensemble " in html
+
+
+def test_pareto_mark_and_peak_memory_are_explained_in_visible_text(html: str, summary: dict) -> None:
+    assert any(r["pareto"] for d in summary["datasets"] for r in d["leaderboard"])
+    visible = re.sub(r'title="[^"]*"', "", html)  # tooltips do not count
+    assert "◆ Pareto-optimal: no other model is both at least as fast to fit and at least as good" in visible
+    assert "peak memory (worker)</th>" in visible
+    assert "Peak memory is the worker process's peak resident memory" in visible.replace("&#39;", "'")
+
+
+def test_date_tick_labels_of_the_mismatch_histograms_do_not_overlap() -> None:
+    from mlbench.report.mismatch import _histograms
+
+    def numeric(lo: float, hi: float) -> dict:
+        return {
+            "kind": "numeric",
+            "edges": list(np.linspace(lo, hi, 21)),
+            "train": [0.05] * 20,
+            "test": [0.05] * 20,
+        }
+
+    # a date column's days since 1970 (2019-2023), a large number, a small one
+    fig = _histograms(
+        {"when_days": numeric(17900, 19500), "price": numeric(1.2e5, 9.9e5), "x": numeric(0, 1)}
+    )
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        labels = [t for t in ax.get_xticklabels() if t.get_text()]
+        assert len(labels) >= 2
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    dates = [t for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", t.get_text()) for t in dates)  # dates read as dates
+    assert all(t.get_rotation() == 30 for t in dates)
+
+
+def _diagnostics(flagged: set[str]) -> pd.DataFrame:
+    hist = {"kind": "numeric", "edges": [0.0, 0.5, 1.0], "train": [0.5, 0.5], "test": [0.2, 0.8]}
+    detail = {"histograms": {"a": hist, "b": hist}, "auc": 0.7, "domain_p": 0.01}
+    base = {"dataset": "d", "comparison": "test_file", "test": "ks", "p_corrected": 0.001, "effect": 0.3,
+            "effect_name": "w", "n_train": 100, "n_test": 50, "error": None, "verdict": None, "detail": None}  # fmt: skip
+    rows = [{**base, "check": "verdict", "feature": None, "flagged": bool(flagged), "verdict": "shift",
+             "detail": json.dumps(detail)}]  # fmt: skip
+    rows += [{**base, "check": "feature", "feature": f, "flagged": f in flagged} for f in ("a", "b", "c")]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("flagged", "words"),
+    [
+        ({"a", "b"}, "of the flagged features (at most three)"),
+        ({"a", "c"}, "of the most shifted features (flagged: a) (at most three)"),
+        ({"c"}, "of the most shifted features (none of them flagged) (at most three)"),
+        (set(), "of the most shifted features (none of them flagged) (at most three)"),
+    ],
+)
+def test_mismatch_caption_says_flagged_only_of_flagged_features(
+    results: pd.DataFrame, flagged: set[str], words: str
+) -> None:
+    html = render_html(summarize(results, META, diagnostics=_diagnostics(flagged)))
+    caption = re.search(r'<p class="caption hist-caption">(.*?)</p>', html, re.S)
+    assert caption is not None and caption.group(1).endswith(words + ".")
+
+
+def test_activation_maps_show_one_image_per_class_first() -> None:
+    from mlbench.deep.visualize import distinct_class_rows
+
+    y = np.array([0] * 10 + [1] * 10 + [2] * 10)  # a test set sorted by class
+    rows = distinct_class_rows(y, 4)
+    assert set(y[rows[:3]]) == {0, 1, 2} and len(rows) == 4
+    assert list(distinct_class_rows(np.array([5, 5, 5]), 4)) == [0, 1, 2]
+
+
+def test_loss_plot_legends_name_the_fold_they_show() -> None:
+    from mlbench.report.plots import loss_curves
+
+    hist = {"model": "cnn", "fold": 2, "repeat": 0, "epochs": [1, 2, 3], "train_loss": [1.0, 0.5, 0.4],
+            "val_loss": [1.1, 0.7, 0.8], "best_epoch": 2}  # fmt: skip
+    fig = loss_curves([hist])
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["cnn (fold 2) train", "cnn (fold 2) val"]

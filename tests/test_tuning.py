@@ -226,6 +226,35 @@ def test_report_dict_has_default_vs_tuned_history_and_importances(twice) -> None
     assert 'id="tuning"' in html and "optimisation history" in html
 
 
+def test_report_tuning_table_names_its_columns_and_shows_the_tuned_parameters(twice) -> None:
+    import re
+
+    run = twice[0]
+    html = (run.report(run.path / "report-tuning.html")).read_text()
+    table = html[
+        html.index('<table class="tuning') : html.index("</table>", html.index('<table class="tuning'))
+    ]
+    head = [re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<th[^>]*>(.*?)</th>", table)]
+    # once "tuned | default | default | tuned": every header says what its column holds
+    assert head[:4] == ["tuned model", "default model", "default test accuracy", "tuned test accuracy"]
+    assert len(set(head)) == len(head) and "tuned parameters" in head
+    results = run.results()
+    for label in ("knn(tuned)", "xgboost(n_estimators=30, tuned)"):
+        chosen = [json.loads(t) for t in results.loc[results["model"] == label, "best_params_json"]]
+        for name in chosen[0]:
+            assert f"<code>{name}=" in table  # each tuned parameter, with the value(s) the folds chose
+        values = {json.dumps(c["n_neighbors"]) for c in chosen} if label == "knn(tuned)" else set()
+        for v in values:
+            assert v in table
+    # and one sentence per pair, from its row of the table
+    from mlbench.report.build import summarize_run
+    from mlbench.report.sentences import tuning_sentence
+
+    (ds,) = summarize_run(run)["datasets"]
+    for pair in ds["tuning"]["pairs"]:
+        assert pair["sentence"] == tuning_sentence(pair, "accuracy") and pair["sentence"] in html
+
+
 def test_paired_fold_interval_covers_at_its_level_under_its_assumption() -> None:
     """The corrected resampled t over paired fold differences, checked by simulation.
 

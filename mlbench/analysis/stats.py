@@ -161,6 +161,7 @@ _SCORE_COLUMNS = [
     "train_mean",
     "train_std",
     "gap",
+    "no_better_than_baseline",
     *RESOURCE_COLUMNS,
 ]
 
@@ -204,10 +205,17 @@ def score_table(
         what it assumes, or why there is no interval; accuracy-type intervals are never narrower
         than the test rows' binomial interval, see :mod:`mlbench.analysis.intervals`), train_mean, train_std, gap (positive = overfitting, whatever the
         metric's direction), fit_seconds, predict_seconds, n_params (means over the ok jobs at the
-        reference size) and peak_memory_mb (their maximum). Every model with a job on the dataset
+        reference size) and peak_memory_mb (their maximum). ``no_better_than_baseline`` (on
+        every row of a dataset x model) is True when the model's test score on the dataset's
+        primary metric is not better than the baseline's (``dummy``) beyond noise at the reference
+        size (:func:`mlbench.analysis.baseline.baseline_comparison`: a paired corrected t over the
+        shared folds; never True on a single split, where there is no interval, nor for the
+        baseline itself). Every model with a job on the dataset
         has rows, failed and skipped ones with NaN scores; a dataset without any score has one row
         per model with metric None. Sorted by dataset, model, primary metric first.
     """
+    from mlbench.analysis.baseline import baseline_comparison, no_better_than_baseline
+
     t = results_table(results)
     refs = reference_points(t)
     status = status_table(t, refs)
@@ -262,6 +270,11 @@ def score_table(
     for col in ("ci_method",):
         frame[col] = frame[col].where(frame[col].notna(), "none")
     frame["ci_note"] = frame["ci_note"].where(frame["ci_note"].notna(), "no score")
+    flagged = no_better_than_baseline(baseline_comparison(results, chosen, level=level))
+    frame["no_better_than_baseline"] = [
+        (str(d), str(m), float(refs[d][0])) in flagged if d in refs else False
+        for d, m in zip(frame["dataset"], frame["model"], strict=True)
+    ]
     frame = frame.sort_values(["dataset", "model", "order"], kind="stable")
     return frame[_SCORE_COLUMNS].reset_index(drop=True)
 

@@ -17,6 +17,17 @@ N_CHANNELS = 8
 N_MISTAKES = 8
 
 
+def distinct_class_rows(y: np.ndarray, m: int) -> np.ndarray:
+    """Up to ``m`` row indices, one per class first (in the order classes appear), then the next
+    rows: test sets are often sorted by class, and four images of one class show little.
+    """
+    y = np.asarray(y)
+    _, first = np.unique(y, return_index=True)
+    picked = sorted(first.tolist())[:m]
+    rest = [i for i in range(len(y)) if i not in set(picked)][: max(m - len(picked), 0)]
+    return np.array(sorted(picked) + rest, dtype=np.int64)
+
+
 def _first_conv(model: Any) -> Any:
     from torch import nn
 
@@ -43,8 +54,9 @@ def capture(estimator: Any, X: np.ndarray, y: np.ndarray, proba: np.ndarray) -> 
     Returns
     -------
     dict of str to numpy.ndarray
-        ``viz_filters`` (F, C, kh, kw), ``viz_images`` (m, C, H, W), ``viz_activations``
-        (m, A, h, w), ``viz_mistakes`` (j, C, H, W) with ``viz_mistakes_true``, ``viz_mistakes_pred``
+        ``viz_filters`` (F, C, kh, kw), ``viz_images`` (m, C, H, W: one test image per class
+        first, :func:`distinct_class_rows`) with their classes ``viz_images_true``,
+        ``viz_activations`` (m, A, h, w), ``viz_mistakes`` (j, C, H, W) with ``viz_mistakes_true``, ``viz_mistakes_pred``
         and ``viz_mistakes_conf``. Empty when the model has no convolution or X is empty.
     """
     import torch
@@ -54,7 +66,8 @@ def capture(estimator: Any, X: np.ndarray, y: np.ndarray, proba: np.ndarray) -> 
     if conv is None or len(X) == 0:
         return {}
     out: dict[str, np.ndarray] = {"viz_filters": conv.weight.detach().float().cpu().numpy()[:64]}
-    images = np.asarray(X[:N_IMAGES], dtype=np.float32)
+    rows = distinct_class_rows(y, N_IMAGES)
+    images = np.asarray(X[rows], dtype=np.float32)
     captured: list[Any] = []
     hook = conv.register_forward_hook(lambda mod, inp, output: captured.append(output.detach().float().cpu()))
     try:
@@ -65,6 +78,7 @@ def capture(estimator: Any, X: np.ndarray, y: np.ndarray, proba: np.ndarray) -> 
         acts = torch.relu(captured[0])[:, :N_CHANNELS]
         out["viz_activations"] = acts.numpy()
         out["viz_images"] = images
+        out["viz_images_true"] = np.asarray(y)[rows].astype(np.int64)
     pred = proba.argmax(axis=1)
     wrong = np.flatnonzero(pred != y)
     if len(wrong):

@@ -156,6 +156,9 @@ def jinja_environment() -> Any:
         pct=fmt_pct,
         rank=fmt_rank,
     )
+    from mlbench.report.sentences import BASELINE_FLAG
+
+    env.globals["baseline_flag"] = BASELINE_FLAG
     return env
 
 

@@ -92,6 +92,9 @@ def summarize_mismatch(
                 "flagged_rows": flagged_rows[:20],
                 "n_flagged_rows": len(flagged_rows),
                 "histograms": detail.get("histograms") or {},
+                "hist_flagged": [
+                    f for f in (detail.get("histograms") or {}) if f in {r["feature"] for r in flagged_rows}
+                ],
                 "label": detail.get("label"),
                 "unlike": None,
                 "by_importance": [],
@@ -177,12 +180,43 @@ def _histograms(hists: dict[str, dict[str, Any]]) -> Any:
                 edges = h["edges"]
                 ax.stairs(h["train"], edges, color=_TRAIN, fill=True, alpha=0.45, label="train")
                 ax.stairs(h["test"], edges, color=_TEST, fill=True, alpha=0.45, label="test")
+                _numeric_ticks(ax, name)
             ax.set_title(short_label(name, 30), fontsize=8.5)
             ax.set_ylabel("share of rows", fontsize=8)
         # beside the last panel: inside, it covered the tallest bars (class shares fill the panel)
         axes[0][-1].legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
     return fig
+
+
+def _numeric_ticks(ax: Any, name: str) -> None:
+    """At most four ticks on a 3-inch panel, dates as dates, long labels slanted: a date feature
+    (days since 1970, e.g. 19,358) or a large number otherwise prints labels that run together."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    dates = name.endswith("_days")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=3 if dates else 4))
+    if dates:  # a date column's days since 1970-01-01 (mlbench.datasets.cleaning)
+        import datetime
+
+        epoch = datetime.date(1970, 1, 1)
+
+        def as_date(x: float, _pos: Any) -> str:
+            try:
+                return (epoch + datetime.timedelta(days=round(x))).isoformat()
+            except (OverflowError, ValueError):
+                return f"{x:g}"
+
+        ax.xaxis.set_major_formatter(FuncFormatter(as_date))
+    lo, hi = ax.get_xlim()
+    locs = [x for x in ax.xaxis.get_major_locator().tick_values(lo, hi) if lo <= x <= hi]
+    labels = ax.xaxis.get_major_formatter().format_ticks(locs)
+    slant = dates or max((len(t) for t in labels), default=0) > 5
+    # fixed ticks and labels: the rotation survives tight_layout's redraw
+    ax.set_xticks(locs, labels, rotation=30 if slant else 0, ha="right" if slant else "center")
+    if slant:
+        for t in ax.get_xticklabels():
+            t.set_rotation_mode("anchor")
 
 
 def _label_bars(label: dict[str, Any]) -> Any:

@@ -368,6 +368,7 @@ def learning_curves(
     plt = load_pyplot()
     with plt.rc_context(RC_PARAMS):
         fig, ax = plt.subplots(figsize=(9.0, 4.4))
+        n_hollow = 0
         for curve in curves:
             model, pts = curve["model"], curve["points"]
             color = colors.get(model, BAR_COLOR)
@@ -376,15 +377,19 @@ def learning_curves(
             label = short_label(model, 28)
             if fit is not None and fit.get("b") is not None:
                 label += f"  (b = {fit['b']:.2f})"
-            ax.plot(
-                xs,
-                [p["mean"] for p in pts],
-                marker="o",
-                markersize=3.5,
-                linewidth=1.5,
-                color=color,
-                label=label,
-            )
+            ax.plot(xs, [p["mean"] for p in pts], linewidth=1.5, color=color, label=label)
+            # filled: better than the baseline beyond noise; hollow: no better (left out of fits
+            # and crossovers)
+            for hollow in (False, True):
+                sel = [p for p in pts if bool(p.get("no_better_than_baseline")) == hollow]
+                if sel:
+                    ax.plot(
+                        [p["n_train"] for p in sel], [p["mean"] for p in sel], linestyle="none",
+                        marker="o", markersize=5 if hollow else 3.5, color=color,
+                        markerfacecolor="white" if hollow else color, markeredgewidth=1.2 if hollow else 1.0,
+                        gid="no-better-than-baseline" if hollow else None,
+                    )  # fmt: skip
+                    n_hollow += len(sel) if hollow else 0
             band = [(p["n_train"], p["ci_low"], p["ci_high"]) for p in pts if p.get("ci_low") is not None]
             if len(band) > 1:
                 ax.fill_between(
@@ -426,6 +431,11 @@ def learning_curves(
             f"test {metric}\n(mean, 95% CI; {direction_arrow(scaling.get('greater_is_better', True))})"
         )
         ax.grid(color="#e6e6e6", linewidth=0.6)
+        if n_hollow:
+            ax.plot(
+                [], [], linestyle="none", marker="o", markersize=5, color="#444444", markerfacecolor="white",
+                label="○ no better than the baseline\n(left out of fits, crossovers)",
+            )  # fmt: skip
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
         fig.tight_layout()
     return fig
@@ -560,7 +570,8 @@ def loss_curves(histories: Sequence[dict[str, Any]], colors: dict[str, str] | No
     Parameters
     ----------
     histories : sequence of dict
-        ``model``, ``epochs``, ``train_loss``, ``val_loss`` (list or None), ``best_epoch`` (or None).
+        ``model``, ``epochs``, ``train_loss``, ``val_loss`` (list or None), ``best_epoch`` (or None),
+        ``fold``/``repeat`` (optional: named in the legend).
     colors : dict, optional
         Model -> colour.
 
@@ -579,6 +590,8 @@ def loss_curves(histories: Sequence[dict[str, Any]], colors: dict[str, str] | No
             color = colors.get(h["model"], BAR_COLOR)
             ep = h["epochs"]
             name = short_label(h["model"], 28)
+            if h.get("fold") is not None:  # the plotted job: the Deep and Overfitting plots may differ
+                name += f" (fold {h['fold']}{', repeat ' + str(h['repeat']) if h.get('repeat') else ''})"
             ax.plot(ep, h["train_loss"], color=color, linewidth=1.5, label=f"{name} train")
             if h.get("val_loss") and any(v is not None for v in h["val_loss"]):
                 ax.plot(ep, h["val_loss"], color=color, linewidth=1.5, linestyle="--", label=f"{name} val")

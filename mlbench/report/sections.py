@@ -81,6 +81,7 @@ def overall(ok: pd.DataFrame, primary: dict[str, str], alpha: float = 0.05) -> d
         there are no tests).
     """
     from mlbench import analysis
+    from mlbench.report.sentences import friedman_sentence
 
     out: dict[str, Any] = {
         "alpha": alpha,
@@ -109,6 +110,7 @@ def overall(ok: pd.DataFrame, primary: dict[str, str], alpha: float = 0.05) -> d
             "leaderboard": records(board.drop(columns="group")),
             "tests": False,
             "friedman": None,
+            "friedman_sentence": None,
             "cd": None,
             "wilcoxon": [],
             "wilcoxon_note": None,
@@ -132,6 +134,7 @@ def overall(ok: pd.DataFrame, primary: dict[str, str], alpha: float = 0.05) -> d
             continue
         entry["tests"] = True
         entry["friedman"] = jsonable(friedman)
+        entry["friedman_sentence"] = friedman_sentence(entry["friedman"], alpha)
         entry["cd"] = jsonable(_quiet(analysis.critical_difference, ok, alpha, primary=prim, group=label))
         wilcoxon = _quiet(analysis.wilcoxon_holm, ok, alpha, primary=prim, group=label)
         entry["wilcoxon"] = records(wilcoxon)
@@ -184,24 +187,36 @@ def scaling(
     -------
     dict
         ``{dataset: {"metric", "greater_is_better", "curves", "incomplete", "fits", "backtest",
-        "crossovers", "winner", "horizon"}}``. Curves carry ``points`` (complete points only:
-        ``n_train``, ``mean``, ``std``, ``n``, ``ci_low``, ``ci_high``, ``ci_method``);
+        "crossovers", "winner", "horizon", "n_flagged", "sentences"}}``. Curves carry ``points``
+        (complete points only: ``n_train``, ``mean``, ``std``, ``n``, ``ci_low``, ``ci_high``,
+        ``ci_method``, ``no_better_than_baseline``);
         ``incomplete`` lists the points left out (``model``, ``n_train``, ``n_jobs``,
         ``n_expected``); fits carry ``reliable``/``reason`` and, when reliable, ``points``
         (``[n, value]`` on the metric's scale); ``backtest`` has ``rows`` (from
         :func:`mlbench.analysis.backtest`, on the metric's scale) and totals; crossovers carry
         ``value`` (where to mark it), ``text`` (one sentence) and ``label`` (the marker's number).
+        ``sentences`` is :func:`mlbench.report.sentences.scaling_sentences` of the curves and
+        crossovers shown; ``winner`` the best model at the largest size among the points better
+        than the baseline.
+
+        A point whose model is no better than the baseline beyond noise at that size
+        (:func:`flagged_points`) is shown, flagged, but left out of the fits, the backtest and the
+        crossover search: a model that predicts no better than the class prior must not
+        "overtake" anything.
     """
     from mlbench import analysis
+    from mlbench.report import sentences
 
     if ok.empty:
         return {}
     curves = _quiet(analysis.learning_curves, ok, primary=primary or None, predictions=predictions)
     if curves is None or len(curves) == 0:
         return {}
-    fits = _quiet(analysis.fit_power_laws, curves)
-    crosses = _quiet(analysis.crossovers, curves, fits)
-    tests = _quiet(analysis.backtest, curves)
+    curves = curves.assign(no_better_than_baseline=flagged_points(curves, ok, primary))
+    kept = curves[~curves["no_better_than_baseline"]].drop(columns="no_better_than_baseline")
+    fits = _quiet(analysis.fit_power_laws, kept)
+    crosses = _quiet(analysis.crossovers, kept, fits)
+    tests = _quiet(analysis.backtest, kept)
     out: dict[str, dict[str, Any]] = {}
     for dataset, part in curves.groupby("dataset", sort=True):
         dataset = str(dataset)
@@ -212,12 +227,17 @@ def scaling(
         entry_curves = []
         for model, pts in done.groupby("model", sort=True):
             pts = pts.sort_values("n_train")
-            entry_curves.append(
-                {
-                    "model": str(model),
-                    "points": records(pts[["n_train", "mean", "std", "n", "ci_low", "ci_high", "ci_method"]]),
-                }
-            )
+            cols = [
+                "n_train",
+                "mean",
+                "std",
+                "n",
+                "ci_low",
+                "ci_high",
+                "ci_method",
+                "no_better_than_baseline",
+            ]
+            entry_curves.append({"model": str(model), "points": records(pts[cols])})
         missing = part[~part["complete"].astype(bool)].sort_values(["model", "n_train"])
         incomplete = records(missing[["model", "n_train", "n_jobs", "n_expected"]])
         sizes = sorted(float(n) for n in (done if len(done) else part)["n_train"].unique())
@@ -240,17 +260,15 @@ def scaling(
         curve_by_model = {c["model"]: c["points"] for c in entry_curves}
         # Key crossovers (marked on the plot, listed first): those of the best model at the largest
         # size, i.e. the answers to "from how much data on does the winner win, and over whom?".
-        last = done[done["n_train"] == done["n_train"].max()] if len(done) else done
-        ranked = last.assign(e=last["error_mean"]).sort_values("e")
-        winner = str(ranked["model"].iloc[0]) if len(ranked) else None
+        winner = sentences.best_at_largest(entry_curves, good)
         for r in cross_rows:
-            r["key"] = winner in (r.get("model_a"), r.get("model_b"))
+            r["key"] = winner is not None and winner in (r.get("model_a"), r.get("model_b"))
         cross_rows.sort(key=lambda r: (not r["key"], r.get("kind") != "observed", r["n_cross"]))
         entry_cross = []
         for i, r in enumerate(cross_rows, start=1):
             r["label"] = i
             r["value"] = _cross_value(r, curve_by_model, fit_by_model, good)
-            r["text"] = crossover_text(r)
+            r["text"] = sentences.crossover_sentence(r)
             entry_cross.append(r)
         out[dataset] = {
             "metric": str(part["metric"].iloc[0]) if "metric" in part else None,
@@ -263,6 +281,8 @@ def scaling(
             "winner": winner,
             "horizon": analysis.HORIZON,
             "r2_min": analysis.R2_MIN,
+            "n_flagged": int(done["no_better_than_baseline"].sum()),
+            "sentences": sentences.scaling_sentences(entry_curves, entry_cross, good),
         }
     return out
 
@@ -314,6 +334,45 @@ def backtest_summary(rows: pd.DataFrame, greater: bool) -> dict[str, Any]:
     }
 
 
+def flagged_points(curves: pd.DataFrame, results: pd.DataFrame, primary: dict[str, str]) -> pd.Series:
+    """Which learning-curve points are no better than the baseline beyond noise.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        :func:`mlbench.analysis.learning_curves` (dataset, model, n_train).
+    results : pandas.DataFrame
+        The results table the curves came from.
+    primary : dict
+        ``{dataset or task_type: metric}``, as for the curves.
+
+    Returns
+    -------
+    pandas.Series
+        Boolean, aligned with ``curves``: True where
+        :func:`mlbench.analysis.baseline.baseline_comparison` flags the model at a size whose
+        training rows match the point's (within 1%, the curves' own grouping of sizes).
+    """
+    import pandas as pd
+
+    from mlbench.analysis.baseline import baseline_comparison
+    from mlbench.analysis.tables import N_TRAIN_TOLERANCE
+
+    comparison = _quiet(baseline_comparison, results, primary or None)
+    flags = pd.Series(False, index=curves.index)
+    if comparison is None or comparison.empty:
+        return flags
+    bad = comparison[comparison["no_better"].astype(bool)]
+    where: dict[tuple[str, str], list[float]] = {}
+    for d, m, n in zip(bad["dataset"], bad["model"], bad["n_train"], strict=True):
+        where.setdefault((str(d), str(m)), []).append(float(n))
+    for i, d, m, n in zip(curves.index, curves["dataset"], curves["model"], curves["n_train"], strict=True):
+        sizes = where.get((str(d), str(m)))
+        if sizes and any(abs(float(n) - s) <= N_TRAIN_TOLERANCE * max(float(n), s) + 1.0 for s in sizes):
+            flags[i] = True
+    return flags
+
+
 def _log_grid(lo: float, hi: float, k: int) -> list[float]:
     if lo <= 0 or hi <= lo:
         return [lo, hi]
@@ -355,35 +414,12 @@ def _cross_value(
     return None
 
 
+# the old name, kept for its callers
 def crossover_text(cross: dict[str, Any]) -> str:
-    """One sentence: ``"cnn overtakes xgboost at n ≈ 400"``; an extrapolated one is a hypothesis with its range.
+    """One sentence for a crossover row: :func:`mlbench.report.sentences.crossover_sentence`."""
+    from mlbench.report.sentences import crossover_sentence
 
-    Parameters
-    ----------
-    cross : dict
-        A crossover row: ``better_after``, ``better_before``, ``n_cross``, ``kind``, ``n_low``, ``n_high``.
-    """
-    after = cross.get("better_after") or cross.get("model_a")
-    before = cross.get("better_before") or cross.get("model_b")
-    n = _round_n(cross.get("n_cross"))
-    lo, hi = _round_n(cross.get("n_low")), _round_n(cross.get("n_high"))
-    span = f" (between {lo} and {hi} rows)" if lo and hi else ""
-    if cross.get("kind") == "extrapolated":
-        rng = f"; uncertainty range {lo} to {hi} rows" if lo and hi else ""
-        return (
-            f"{after} would overtake {before} at n ≈ {n} — a hypothesis extrapolated from the power-law fits beyond "
-            f"the sizes that were run{rng}"
-        )
-    return f"{after} overtakes {before} at n ≈ {n}{span}"
-
-
-def _round_n(n: Any) -> str:
-    if n is None or not isinstance(n, (int, float)) or not math.isfinite(n):
-        return ""
-    if n < 100:
-        return f"{round(n):,}"
-    digits = math.floor(math.log10(n)) - 1  # two significant digits
-    return f"{round(n, -digits):,.0f}"
+    return crossover_sentence(cross)
 
 
 # --------------------------------------------------------------------------------------------- deep models
@@ -601,7 +637,8 @@ def visuals(
     k = int(getattr(ds, "n_classes", 0) or 0)
     codes_t = [int(c) for c in arrays.get("viz_mistakes_true", [])]
     codes_p = [int(c) for c in arrays.get("viz_mistakes_pred", [])]
-    names = _class_names(ds, max([k, *[c + 1 for c in codes_t + codes_p]], default=0))
+    codes_i = [int(c) for c in arrays.get("viz_images_true", [])]
+    names = _class_names(ds, max([k, *[c + 1 for c in codes_t + codes_p + codes_i]], default=0))
     return {
         "model": model,
         "job_id": str(job["job_id"]),
@@ -609,6 +646,7 @@ def visuals(
         "images": arr("viz_images"),
         "activations": arr("viz_activations"),
         "mistakes": arr("viz_mistakes"),
+        "images_true": [names[int(c)] for c in arrays.get("viz_images_true", []) if 0 <= int(c) < len(names)],
         "mistakes_true": [names[c] for c in codes_t],
         "mistakes_pred": [names[c] for c in codes_p],
         "mistakes_conf": [float(c) for c in arrays.get("viz_mistakes_conf", [])],
@@ -652,9 +690,12 @@ def ensembles(df: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[str, 
         {member: weight}}]}, "pays_from": {ensemble: train_size or None}}}``. ``gains`` rows come
         from :func:`mlbench.analysis.ensemble_gains` (the best single model chosen on validation
         scores, the paired per-fold gain on test and its interval); ``pays_from`` is the smallest
-        training size from which the ensemble is better beyond noise at every larger size.
+        training size from which the ensemble is better beyond noise at every larger size;
+        ``sentences`` (``{ensemble: sentence}``) says it, from the same rows
+        (:func:`mlbench.report.sentences.ensemble_sentence`).
     """
     from mlbench import analysis
+    from mlbench.report import sentences
 
     if "ensemble" not in df.columns or not df["ensemble"].notna().any():
         return {}
@@ -666,16 +707,13 @@ def ensembles(df: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[str, 
         # by rows trained, not by the requested size: 1.0 (the full data) comes after 50 rows
         g = gains[gains["dataset"] == dataset].sort_values(["ensemble", "n_train", "train_size"])
         pays_from: dict[str, Any] = {}
+        said: dict[str, str] = {}
         for label, part in g.groupby("ensemble", sort=True):
             # from which size on is combining better beyond noise, at that size and every larger one?
-            flags = list(zip(part["train_size"], part["pays"].fillna(False).astype(bool), strict=True))
-            start = None
-            for size, pays in flags:
-                if pays and start is None:
-                    start = size
-                elif not pays:
-                    start = None
-            pays_from[str(label)] = number_or_none(start)
+            rows = records(part)
+            start = sentences.pays_from(rows)
+            pays_from[str(label)] = None if start is None else number_or_none(start.get("train_size"))
+            said[str(label)] = sentences.ensemble_sentence(str(label), rows)
         w = weights[weights["dataset"] == dataset]
         by_ensemble: dict[str, list[dict[str, Any]]] = {}
         for (label, size), part in w.groupby(["ensemble", "train_size"], sort=True):
@@ -690,7 +728,12 @@ def ensembles(df: pd.DataFrame, primary: dict[str, str]) -> dict[str, dict[str, 
             )
         for entries in by_ensemble.values():
             entries.sort(key=lambda e: (e["n_train"] is None, e["n_train"] or 0.0))
-        out[str(dataset)] = {"gains": records(g), "weights": by_ensemble, "pays_from": pays_from}
+        out[str(dataset)] = {
+            "gains": records(g),
+            "weights": by_ensemble,
+            "pays_from": pays_from,
+            "sentences": said,
+        }
     return out
 
 

@@ -218,6 +218,15 @@ def _header(df: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
     finished = meta.get("finished_at")
     if finished is None and meta.get("status") not in ("running",):
         finished = _first(df["finished_at"], max)
+    # ensemble rows are built after the run from stored predictions: not jobs, and not models
+    ens = (
+        df["ensemble"].map(lambda v: not is_missing(v))
+        if "ensemble" in df
+        else df["model"].map(lambda _: False)
+    )
+    ens = ens.astype(bool)
+    ensembles = df[ens]
+    df = df[~ens]
     counts = df["status"].value_counts()
     # Fixed order for the known statuses (ok first), then anything unexpected, so the header reads the same.
     ordered = [s for s in STATUS_ORDER if s in counts.index] + sorted(
@@ -236,6 +245,8 @@ def _header(df: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
         "n_datasets": df.loc[df["dataset"] != "", "dataset"].nunique(),
         "n_models": df.loc[df["model"] != "", "model"].nunique(),
         "models": sorted(str(m) for m in df.loc[df["model"] != "", "model"].unique()),
+        "n_ensembles": ensembles.loc[ensembles["model"] != "", "model"].nunique(),
+        "n_ensemble_rows": len(ensembles),
         "versions": _flat_mapping(meta.get("versions")),
         "hardware": _flat_mapping(meta.get("hardware")),
     }
@@ -321,7 +332,9 @@ def _summarize_dataset(
 ) -> dict[str, Any]:
     import pandas as pd
 
+    from mlbench.models.sklearn_models import BASELINE
     from mlbench.report import sections
+    from mlbench.report.sentences import baseline_sentence
 
     primary, others, task = choice
     ok = df[df["status"] == "ok"]
@@ -371,6 +384,7 @@ def _summarize_dataset(
         "reference_train_size": number_or_none(ref),
         "leaderboard": rows,
         "compared_note": _compared_note(rows, compared),
+        "baseline_note": baseline_sentence(rows, BASELINE),
         "ci_methods": methods,
         "has_params": any(r["n_params"] is not None for r in rows),
         "has_memory": any(r["peak_memory_mb"] is not None for r in rows),
@@ -460,6 +474,7 @@ def _leaderboard_rows(
             "predict_seconds": number_or_none(first["predict_seconds"]),
             "peak_memory_mb": number_or_none(first["peak_memory_mb"]),
             "n_params": number_or_none(first["n_params"]),
+            "no_better_than_baseline": str(first.get("no_better_than_baseline")) == "True",
         }
         if main is not None:
             row.update(

@@ -28,7 +28,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["CI_NOTE", "tuning_sections", "untuned_label"]
+__all__ = ["CI_NOTE", "params_text", "tuning_sections", "untuned_label"]
 
 CI_NOTE = (
     "95% interval of the mean per-fold difference (tuned minus default, oriented so that positive "
@@ -68,13 +68,16 @@ def tuning_sections(
         Per dataset: ``metric``, ``greater_is_better``, ``pairs`` (one per tuned model: ``tuned``,
         ``default``, ``n_folds``, ``default_mean``, ``tuned_mean``, ``diff_mean`` (positive:
         tuning helped), ``ci_low``/``ci_high``, ``wins``/``losses``/``ties`` (folds),
-        ``mean_trials``, ``mean_tune_seconds``), ``ci_note``, ``best`` (the best tuned model),
+        ``mean_trials``, ``mean_tune_seconds``, ``params``: the tuned parameters each fold's study
+        chose at that size (:func:`params_text`), ``sentence``:
+        :func:`mlbench.report.sentences.tuning_sentence` of the row), ``ci_note``, ``best`` (the best tuned model),
         ``history`` (``metric``, ``greater_is_better``, ``folds``: best value after each trial per
         fold, ``mean``), ``importances`` (parameter -> mean importance, largest first) and
         ``importance_note``, ``best_params`` (per fold: the best parameters of the best model).
     """
     if "best_params_json" not in ok.columns:
         return {}
+    from mlbench.report.sentences import tuning_sentence
     from mlbench.report.values import greater_is_better
 
     rows = ok[ok["status"] == "ok"]
@@ -93,6 +96,8 @@ def tuning_sections(
             for label in sorted(tuned_part["model"].unique())
             if untuned_label(str(label)) in untuned
         ]
+        for p in pairs:
+            p["sentence"] = tuning_sentence(p, metric)
         # the best tuned model, its history and importances: at the dataset's largest training size
         # (scores at different sizes are not comparable, nor are studies on different row counts)
         tuned_part = tuned_part[tuned_part["train_size"] == _largest_size(tuned_part)]
@@ -187,7 +192,44 @@ def _pair(part: pd.DataFrame, tuned: str, metric: str, greater: bool) -> dict[st
         "ties": int((diff == 0).sum()),
         "mean_trials": float(b["n_trials"].mean()) if "n_trials" in b else None,
         "mean_tune_seconds": float(b["tune_seconds"].mean()) if "tune_seconds" in b else None,
+        "params": params_text(b),
     }
+
+
+def params_text(jobs: pd.DataFrame) -> list[str]:
+    """The parameters a tuned model's studies chose, one ``name=value`` line per parameter.
+
+    Values that differ between folds are listed per fold (``C=0.31 (fold 0), 2.1 (fold 1)``), so the
+    table shows what was tuned without hiding that the folds disagreed.
+    """
+    if "best_params_json" not in jobs.columns:
+        return []
+    found: dict[str, list[tuple[int, Any]]] = {}
+    for job in jobs.sort_values(["fold", "repeat"] if "repeat" in jobs else ["fold"]).itertuples():
+        text = getattr(job, "best_params_json", None)
+        if not isinstance(text, str) or not text:
+            continue
+        try:
+            params = json.loads(text)
+        except ValueError:
+            continue
+        for name, value in (params or {}).items():
+            found.setdefault(str(name), []).append((int(job.fold), value))
+    lines = []
+    for name, values in sorted(found.items()):
+        shown = [_value_text(v) for _, v in values]
+        if len(set(shown)) == 1:
+            lines.append(f"{name}={shown[0]}")
+        else:
+            per = ", ".join(f"{t} (fold {f})" for (f, _), t in zip(values, shown, strict=True))
+            lines.append(f"{name}={per}")
+    return lines
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
 
 
 def _tune_direction(jobs: pd.DataFrame) -> tuple[str | None, bool]:
