@@ -248,23 +248,48 @@ def verdict(
     ValueError
         A budget or size that is not a positive number.
     """
-    from mlbench.analysis.scaling import crossovers, fit_power_laws, learning_curves
-
     for name, value in (("budget_seconds", budget_seconds), ("max_predict_ms", max_predict_ms), ("at", at)):
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive number, got {value!r}")
+    curves, times, flags = _tables(run_or_results, metric, primary, level)
+    return _verdicts(
+        curves, times, flags, budget_seconds=budget_seconds, max_predict_ms=max_predict_ms, at=at, level=level
+    )
+
+
+def _tables(
+    run_or_results: Any, metric: str | None, primary: dict[str, str] | None, level: float
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list[tuple[float, str]]]]:
+    """The learning curves, the times and the baseline flags a verdict is computed from."""
+    from mlbench.analysis.scaling import learning_curves
+
     results, chosen, predictions = _inputs(run_or_results, metric, primary)
     if not chosen:
-        return []
+        return pd.DataFrame(columns=["dataset"]), pd.DataFrame(), {}
     curves = learning_curves(results, primary=chosen, predictions=predictions, level=level)
+    return curves, _times(results, chosen), _flags(results, chosen, level)
+
+
+def _verdicts(
+    curves: pd.DataFrame,
+    times: pd.DataFrame,
+    flags: dict[str, list[tuple[float, str]]],
+    *,
+    budget_seconds: float | None = None,
+    max_predict_ms: float | None = None,
+    at: float | None = None,
+    level: float = 0.95,
+    full: bool = True,
+) -> list[DatasetVerdict]:
+    """:func:`verdict` from its tables; ``full=False`` computes the table at ``n`` only (no
+    outlook, crossovers or sentences: what the backtest scores)."""
+    from mlbench.analysis.scaling import crossovers, fit_power_laws
+    from mlbench.models.sklearn_models import BASELINE
+
     if curves.empty:
         return []
     fits = fit_power_laws(curves, level=level)
-    crosses = crossovers(curves, fits, level=level)
-    times = _times(results, chosen)
-    flags = _flags(results, chosen, level)
-    from mlbench.models.sklearn_models import BASELINE
-
+    crosses = crossovers(curves, fits, level=level) if full else pd.DataFrame(columns=["dataset"])
     out = []
     for ds, part in curves.groupby("dataset", sort=True):
         ds = str(ds)
@@ -272,14 +297,15 @@ def verdict(
             ds,
             part,
             fits[fits["dataset"].astype(str) == ds],
-            crosses[crosses["dataset"].astype(str) == ds] if len(crosses) else crosses,
-            times[times["dataset"].astype(str) == ds],
+            crosses[crosses["dataset"].astype(str) == ds],
+            times[times["dataset"].astype(str) == ds] if len(times) else times,
             flags.get(ds, []),
             baseline=BASELINE if (part["model"].astype(str) == BASELINE).any() else None,
             budget_seconds=budget_seconds,
             max_predict_ms=max_predict_ms,
             at=at,
             level=level,
+            full=full,
         )
         if record is not None:
             out.append(record)
@@ -299,6 +325,7 @@ def _dataset_verdict(
     max_predict_ms: float | None,
     at: float | None,
     level: float,
+    full: bool = True,
 ) -> DatasetVerdict | None:
     from mlbench.metrics import METRICS
 
@@ -342,17 +369,17 @@ def _dataset_verdict(
         table = _predicted_table(curves, models, n, n_ref, baseline, flags, time_of, reliable, level)
     best, recommended, tied = _decide(table, kind)
     budget = _budget(table, budget_seconds, max_predict_ms) if (budget_seconds or max_predict_ms) else None
-    outlook = _outlook(curves, eligible_at_largest, n_largest, reliable, level)
     leader = _leader(curves, eligible_at_largest, n_largest, greater)
-    cross = _crossover_rows(crosses, eligible_at_largest, flags, leader, n_largest)
+    outlook = _outlook(curves, eligible_at_largest, n_largest, reliable, level) if full else []
+    cross = _crossover_rows(crosses, eligible_at_largest, flags, leader, n_largest) if full else []
     no_crossing: list[str] = []
-    if leader is not None and reliable.get(leader, False):
+    if full and leader is not None and reliable.get(leader, False):
         seen = {c["before"] if c["after"] == leader else c["after"] for c in cross}
         todo = [m for m in eligible_at_largest if m != leader and reliable.get(m, False) and m not in seen]
         extra = _extrapolated_crossings(curves, leader, todo, n_largest, level)
         cross = sorted(cross + extra, key=lambda c: (c["kind"] != "observed", c["n_cross"]))
         no_crossing = sorted(set(todo) - {c["after"] for c in extra})
-    more = _more_sizes(curves, leader, tied, eligible_at_largest, reliable, reasons, sizes)
+    more = _more_sizes(curves, leader, tied, eligible_at_largest, reliable, reasons, sizes) if full else None
     assumptions = _assumptions(sizes, table, kind, baseline, n_ref, level)
     shown = list(dict.fromkeys([m for m in (best, recommended, *tied, leader) if m]))
     for c in cross:
@@ -379,7 +406,8 @@ def _dataset_verdict(
         assumptions=assumptions,
         points=_points(curves, shown[:6]),
     )
-    record.sentences = verdict_sentences(record.as_dict())
+    if full:
+        record.sentences = verdict_sentences(record.as_dict())
     return record
 
 
@@ -926,9 +954,14 @@ def verdict_sentences(record: dict[str, Any]) -> list[str]:
             out.append(head + ", the best model.")
         else:
             b = rows[best]
+            bound = (
+                f"; the data allow it to be up to {score_text(r['gap_high'])} below"
+                if kind == "observed"
+                else ""
+            )
             out.append(
                 head + f", the cheapest of the models within noise of the best, {best} "
-                f"({metric} {score_text(b['score'])})."
+                f"({metric} {score_text(b['score'])}{bound})."
             )
         if tied:
             costs = ", ".join(f"{m} {_seconds_text(rows[m]['cost_seconds'])}" for m in [rec, *tied])
@@ -1010,8 +1043,8 @@ def verdict_sentences(record: dict[str, Any]) -> list[str]:
     more = record.get("more_sizes")
     if more:
         out.append(
-            f"More sizes needed: no reliable fit for {_names(more['models'])}; run sizes up to the full "
-            f"training set (`{more['snippet']}`)."
+            f"More sizes needed: no reliable fit for {_names(more['models'])}; run more sizes, up to the "
+            f"full training set (`{more['snippet']}`)."
         )
     out.append(record.get("assumptions") or "")
     return [s for s in out if s]
@@ -1040,13 +1073,17 @@ BACKTEST_COLUMNS = [
 ]
 
 
-def _cut_results(results: pd.DataFrame, fraction: float) -> pd.DataFrame:
-    """Each dataset's jobs at the sizes up to ``fraction`` of its largest ``n_train`` (1% slack)."""
-    n = pd.to_numeric(results.get("n_train"), errors="coerce")
-    size = pd.to_numeric(results.get("train_size"), errors="coerce")
-    n = n.where(n.notna(), size.where(size > 1))
-    largest = n.groupby(results["dataset"]).transform("max")
-    return results[(n <= fraction * largest * (1 + _SAME_SIZE)).to_numpy()]
+def _cut(table: pd.DataFrame, fraction: float) -> pd.DataFrame:
+    """Each dataset's rows at the sizes up to ``fraction`` of its largest ``n_train`` (1% slack).
+
+    The curves are cut, not the results: a point's interval and its corrected t's pool are the
+    dataset's own, whichever sizes are kept (see :func:`mlbench.analysis.tables.correction_pool`).
+    """
+    if table.empty:
+        return table
+    n = table["n_train"].astype(float)
+    largest = n.groupby(table["dataset"]).transform("max")
+    return table[(n <= fraction * largest * (1 + _SAME_SIZE)).to_numpy()]
 
 
 def _ranked(table: list[dict[str, Any]], greater: bool) -> list[str]:
@@ -1086,19 +1123,18 @@ def verdict_backtest(
         the first two models by the cut's predicted scores at the largest size and by the full
         run's scores there; ``hit_top_two`` whether they agree in order (None with fewer than two).
     """
-    results, chosen, _ = _inputs(run_or_results, metric, primary)
-    full = {v.dataset: v for v in verdict(results, primary=chosen, level=level)}
+    curves, times, flags = _tables(run_or_results, metric, primary, level)
+    full = {v.dataset: v for v in _verdicts(curves, times, flags, level=level, full=False)}
     rows = []
     for fraction in fractions:
-        part = _cut_results(results, fraction)
-        if part.empty:
-            continue
-        now = {v.dataset: v for v in verdict(part, primary=chosen, level=level)}
+        c_cut, t_cut = _cut(curves, fraction), _cut(times, fraction)
+        now = {v.dataset: v for v in _verdicts(c_cut, t_cut, flags, level=level, full=False)}
         for ds, whole in full.items():
             cut = now.get(ds)
             if cut is None or cut.n_largest >= whole.n_largest * (1 - _SAME_SIZE):
                 continue
-            ahead = verdict(part[part["dataset"] == ds], primary=chosen, level=level, at=whole.n_largest)
+            mine = c_cut[c_cut["dataset"].astype(str) == ds]
+            ahead = _verdicts(mine, t_cut, flags, at=whole.n_largest, level=level, full=False)
             pred = ahead[0] if ahead else None
             observed = _ranked(whole.table, whole.greater_is_better)[:2]
             predicted = _ranked(pred.table, pred.greater_is_better)[:2] if pred else []
