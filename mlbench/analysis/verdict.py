@@ -38,6 +38,8 @@ __all__ = [
     "BACKTEST_COLUMNS",
     "FACTORS",
     "DatasetVerdict",
+    "n_text",
+    "score_text",
     "verdict",
     "verdict_backtest",
     "verdict_sentences",
@@ -73,7 +75,10 @@ class DatasetVerdict:
     table : list of dict
         One row per model at ``n`` (see the README for the columns).
     best, recommended : str or None
-        The best model by mean score, and the one recommended (the cheapest of those tied with it).
+        The best model by mean score (at a size not run: by expected score), and the one
+        recommended: at a size run the cheapest of those tied with the best; at a size not run the
+        tied model (predicted ranges overlapping the best's) with the best score at the size run
+        nearest (the fits cannot order the tied models; the data's order so far stands).
     leader : str or None
         The best eligible model at the largest size run (the model the outlook's crossovers are about).
     tied : list of str
@@ -367,7 +372,7 @@ def _dataset_verdict(
         table = _observed_table(curves, models, n, baseline, flags, time_of, level)
     else:
         table = _predicted_table(curves, models, n, n_ref, baseline, flags, time_of, reliable, level)
-    best, recommended, tied = _decide(table, kind)
+    best, recommended, tied = _decide(table, kind, greater)
     budget = _budget(table, budget_seconds, max_predict_ms) if (budget_seconds or max_predict_ms) else None
     leader = _leader(curves, eligible_at_largest, n_largest, greater)
     outlook = _outlook(curves, eligible_at_largest, n_largest, reliable, level) if full else []
@@ -439,6 +444,7 @@ def _row(model: str) -> dict[str, Any]:
         "pareto": False,
         "fits_budget": None,
         "best": False,
+        "observed": math.nan,
     }
 
 
@@ -570,12 +576,16 @@ def _predicted_table(
         p = pred_of.get(m)
         if p is not None and bool(p.reliable) and np.isfinite(p.score):
             row.update(score=float(p.score), low=float(p.score_low), high=float(p.score_high), source="fit")
+        if m in ref_of:
+            row["observed"] = float(ref_of[m].mean)
+        if row["source"] == "fit":
+            pass  # predicted
         elif m in ref_of:
             r = ref_of[m]
             row.update(score=float(r.mean), low=float(r.ci_low), high=float(r.ci_high))
-            row["source"] = f"observed at {_n_text(n_ref)} rows (no reliable fit)"
+            row["source"] = f"observed at {n_text(n_ref)} rows (no reliable fit)"
         elif not row["excluded"]:
-            row["excluded"] = f"no complete point at {_n_text(n_ref)} rows"
+            row["excluded"] = f"no complete point at {n_text(n_ref)} rows"
         row["eligible"] = row["excluded"] == "" and np.isfinite(row["score"])
         _add_times(row, time_of)
         rows.append(row)
@@ -619,10 +629,14 @@ def _pareto(rows: list[dict[str, Any]], greater: bool) -> None:
         )
 
 
-def _decide(table: list[dict[str, Any]], kind: str) -> tuple[str | None, str | None, list[str]]:
+def _decide(
+    table: list[dict[str, Any]], kind: str, greater: bool
+) -> tuple[str | None, str | None, list[str]]:
     """(best, recommended, tied) from a table: the best by score among the eligible rows; the tied
     rows; at a size run the cheapest tied row is recommended (unknown cost last, then the better
-    score), at a predicted size the best expected score."""
+    score); at a size not run the tied row with the best score at the size run nearest (``observed``):
+    the fits cannot tell the tied rows apart there, and the data's order so far is the evidence left
+    (the best expected score when no tied row has one)."""
     eligible = [r for r in table if r["eligible"]]
     if not eligible:
         return None, None, []
@@ -638,7 +652,9 @@ def _decide(table: list[dict[str, Any]], kind: str) -> tuple[str | None, str | N
             ),
         )
     else:
-        rec = best
+        seen = [r for r in tied if np.isfinite(r["observed"])]
+        sign = 1.0 if greater else -1.0
+        rec = min(seen, key=lambda r: (-sign * r["observed"], r["gap"], r["model"])) if seen else best
     return best["model"], rec["model"], sorted(r["model"] for r in tied)
 
 
@@ -861,9 +877,9 @@ def _assumptions(
         else "no baseline in this run (models are not checked against it)"
     )
     return (
-        f"Rests on: error(n) = a·n^-b + c fitted to {len(sizes)} size(s) from {_n_text(sizes[0])} to "
-        f"{_n_text(sizes[-1])} rows (complete points, reliable fits only); ties by {tie}; times are medians "
-        f"per job at {_n_text(n_ref)} rows on this run's machine; {base}."
+        f"Rests on: error(n) = a·n^-b + c fitted to {len(sizes)} size(s) from {n_text(sizes[0])} to "
+        f"{n_text(sizes[-1])} rows (complete points, reliable fits only); ties by {tie}; times are medians "
+        f"per job at {n_text(n_ref)} rows on this run's machine; {base}."
     )
 
 
@@ -884,7 +900,7 @@ def _points(curves: pd.DataFrame, models: list[str]) -> dict[str, list[list[floa
 # --------------------------------------------------------------------------------------------
 
 
-def _n_text(n: Any) -> str:
+def n_text(n: Any) -> str:
     """A row count in words: exact below 10,000, two significant digits above (``12,000``)."""
     if n is None or not isinstance(n, (int, float)) or not math.isfinite(n):
         return "?"
@@ -936,7 +952,7 @@ def verdict_sentences(record: dict[str, Any]) -> list[str]:
     out: list[str] = []
     metric = record.get("metric") or "score"
     rows = {r["model"]: r for r in record.get("table") or []}
-    n = _n_text(record.get("n"))
+    n = n_text(record.get("n"))
     kind = record.get("kind", "observed")
     rec, best = record.get("recommended"), record.get("best")
     where = f"at {n} rows" if kind == "observed" else f"at {n} rows ({kind} from the fits)"
@@ -952,16 +968,19 @@ def verdict_sentences(record: dict[str, Any]) -> list[str]:
             out.append(head + ", the best model, ahead of every other beyond noise.")
         elif rec == best:
             out.append(head + ", the best model.")
-        else:
+        elif kind == "observed":
             b = rows[best]
-            bound = (
-                f"; the data allow it to be up to {score_text(r['gap_high'])} below"
-                if kind == "observed"
-                else ""
-            )
             out.append(
                 head + f", the cheapest of the models within noise of the best, {best} "
-                f"({metric} {score_text(b['score'])}{bound})."
+                f"({metric} {score_text(b['score'])}; the data allow it to be up to "
+                f"{score_text(r['gap_high'])} below)."
+            )
+        else:
+            b = rows[best]
+            out.append(
+                head + f", within the predicted range of the best expected, {best} ({metric} "
+                f"{score_text(b['score'])}), and ahead of it at the size run nearest ({metric} "
+                f"{score_text(r['observed'])} vs {score_text(b['observed'])})."
             )
         if tied:
             costs = ", ".join(f"{m} {_seconds_text(rows[m]['cost_seconds'])}" for m in [rec, *tied])
@@ -1005,7 +1024,7 @@ def verdict_sentences(record: dict[str, Any]) -> list[str]:
             )
     for o in record.get("outlook") or []:
         ranked = o.get("rows") or []
-        at_n = f"At {o['factor']:g}x ({_n_text(o['n'])} rows)"
+        at_n = f"At {o['factor']:g}x ({n_text(o['n'])} rows)"
         if not ranked:
             continue
         shown = "; ".join(
@@ -1025,20 +1044,21 @@ def verdict_sentences(record: dict[str, Any]) -> list[str]:
     for c in crosses:
         if c["kind"] == "observed":
             out.append(
-                f"{c['after']} overtook {c['before']} at about {_n_text(c['n_cross'])} rows "
-                f"(between {_n_text(c['n_low'])} and {_n_text(c['n_high'])}, observed)."
+                f"{c['after']} overtook {c['before']} at about {n_text(c['n_cross'])} rows "
+                f"(between {n_text(c['n_low'])} and {n_text(c['n_high'])}, observed)."
             )
         else:
             out.append(
-                f"{c['after']} is expected to overtake {c['before']} between {_n_text(c['n_low'])} and "
-                f"{_n_text(c['n_high'])} rows (extrapolated from the fits, a hypothesis)."
+                f"{c['after']} is expected to overtake {c['before']} between {n_text(c['n_low'])} and "
+                f"{n_text(c['n_high'])} rows (extrapolated from the fits, a hypothesis)."
             )
     outlook = record.get("outlook") or []
     leader, quiet = record.get("leader"), record.get("no_crossing") or []
     if leader and quiet and outlook:
         out.append(
-            f"No crossover of {leader} by {_names(quiet)} expected within {FACTORS[-1]:g}x "
-            f"({_n_text(outlook[-1]['n'])} rows): no predicted range separates from {leader}'s in the other order."
+            f"No crossover of {leader} by {_names(quiet)} can be stated within {FACTORS[-1]:g}x "
+            f"({n_text(outlook[-1]['n'])} rows): their predicted ranges never separate from {leader}'s in the "
+            "other order."
         )
     more = record.get("more_sizes")
     if more:
