@@ -219,6 +219,7 @@ def verdict(
     at: float | None = None,
     metric: str | None = None,
     primary: dict[str, str] | None = None,
+    predictions: Any = None,
     level: float = 0.95,
 ) -> list[DatasetVerdict]:
     """Which model to use on each dataset, under a budget, and whether more data would change it.
@@ -239,6 +240,9 @@ def verdict(
     metric, primary :
         The metric judged on (see :func:`mlbench.analysis.learning_curves`); default each
         dataset's primary metric.
+    predictions : callable, optional
+        ``job_id -> arrays`` for a results table (a run's own are used): intervals of
+        single-split points (a test-row bootstrap).
     level : float
         Coverage of every interval and range.
 
@@ -256,19 +260,24 @@ def verdict(
     for name, value in (("budget_seconds", budget_seconds), ("max_predict_ms", max_predict_ms), ("at", at)):
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive number, got {value!r}")
-    curves, times, flags = _tables(run_or_results, metric, primary, level)
+    curves, times, flags = _tables(run_or_results, metric, primary, level, predictions)
     return _verdicts(
         curves, times, flags, budget_seconds=budget_seconds, max_predict_ms=max_predict_ms, at=at, level=level
     )
 
 
 def _tables(
-    run_or_results: Any, metric: str | None, primary: dict[str, str] | None, level: float
+    run_or_results: Any,
+    metric: str | None,
+    primary: dict[str, str] | None,
+    level: float,
+    predictions: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list[tuple[float, str]]]]:
     """The learning curves, the times and the baseline flags a verdict is computed from."""
     from mlbench.analysis.scaling import learning_curves
 
-    results, chosen, predictions = _inputs(run_or_results, metric, primary)
+    results, chosen, own = _inputs(run_or_results, metric, primary)
+    predictions = own if predictions is None else predictions
     if not chosen:
         return pd.DataFrame(columns=["dataset"]), pd.DataFrame(), {}
     curves = learning_curves(results, primary=chosen, predictions=predictions, level=level)
