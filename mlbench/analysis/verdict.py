@@ -885,10 +885,15 @@ def _assumptions(
         if baseline
         else "no baseline in this run (models are not checked against it)"
     )
+    curve = (
+        f"error(n) = a·n^-b + c fitted to {len(sizes)} size(s) from {n_text(sizes[0])} to "
+        f"{n_text(sizes[-1])} rows (complete points, reliable fits only)"
+        if len(sizes) > 1
+        else f"one size run ({n_text(sizes[0])} rows: fitted to 1 size(s), no learning curve to extrapolate)"
+    )
     return (
-        f"Rests on: error(n) = a·n^-b + c fitted to {len(sizes)} size(s) from {n_text(sizes[0])} to "
-        f"{n_text(sizes[-1])} rows (complete points, reliable fits only); ties by {tie}; times are medians "
-        f"per job at {n_text(n_ref)} rows on this run's machine; {base}."
+        f"Rests on: {curve}; ties by {tie}; times are medians per job at {n_text(n_ref)} rows on this "
+        f"run's machine; {base}."
     )
 
 
