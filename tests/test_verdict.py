@@ -99,13 +99,19 @@ def check_sentence(s: str, v: dict) -> None:
         assert not any(r["eligible"] for r in rows.values())
         return
     m = re.match(
-        r"Recommended at (.+?) rows(?: \((interpolated|extrapolated) from the fits\))?: (\S+) \((\S+) (\S+), (\S+) to (\S+)\)(.*)$",
+        r"Recommended at (.+?) rows(?: \((interpolated|extrapolated) from the fits\)| \((not run), and no reliable fit: scores of the size run nearest\))?: (\S+) \((\S+) (\S+), (\S+) to (\S+)\)(.*)$",
         s,
     )
     if m:
-        n, kind, model, met, score, low, high, tail = m.groups()
+        n, kind, unfitted, model, met, score, low, high, tail = m.groups()
         r = rows[model]
-        assert n == n_text(v["n"]) and (kind or "observed") == v["kind"] and met == metric
+        assert n == n_text(v["n"]) and met == metric
+        if unfitted:
+            assert v["kind"] != "observed" and not any(
+                x["source"] == "fit" for x in rows.values() if x["eligible"]
+            )
+        else:
+            assert (kind or "observed") == v["kind"]
         assert model == v["recommended"] and r["eligible"] and r["tied"]
         assert (score, low, high) == (score_text(r["score"]), score_text(r["low"]), score_text(r["high"]))
         others = [x for x in rows.values() if x["eligible"] and x["model"] != model]
@@ -290,7 +296,10 @@ def test_budget_and_at_on_a_real_run(run_dir: Path) -> None:
             x["source"] == "fit" or x["source"].startswith("observed at ") for x in r.table if x["eligible"]
         )
         check_record(r.as_dict())
-        assert "(extrapolated from the fits)" in r.sentences[0]
+        assert (
+            "(extrapolated from the fits)" in r.sentences[0]
+            or "(not run, and no reliable fit" in r.sentences[0]
+        )
     with pytest.raises(ValueError, match="budget_seconds must be a positive number"):
         run.verdict(budget_seconds=-1)
 

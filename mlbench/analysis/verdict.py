@@ -969,7 +969,13 @@ def verdict_sentences(record: dict[str, Any]) -> list[str]:
     n = n_text(record.get("n"))
     kind = record.get("kind", "observed")
     rec, best = record.get("recommended"), record.get("best")
-    where = f"at {n} rows" if kind == "observed" else f"at {n} rows ({kind} from the fits)"
+    fitted = any(r.get("source") == "fit" and r.get("eligible") for r in rows.values())
+    if kind == "observed":
+        where = f"at {n} rows"
+    elif fitted:
+        where = f"at {n} rows ({kind} from the fits)"
+    else:  # nothing to predict with: the scores are those of the size run nearest
+        where = f"at {n} rows (not run, and no reliable fit: scores of the size run nearest)"
     if rec is None:
         excluded = [r for r in rows.values() if r.get("excluded")]
         why = "; ".join(f"{r['model']}: {r['excluded']}" for r in excluded) or "no model has a complete point"
