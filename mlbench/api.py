@@ -21,8 +21,35 @@ class Run(reader.Run):
     """A run folder as :func:`mlbench.open_run` and :func:`mlbench.run` return it.
 
     Everything of :class:`mlbench.reader.Run` (results, predictions, the suite, the analyses;
-    read-only), and :meth:`report`.
+    read-only), :meth:`report` and :meth:`verdict`.
     """
+
+    def verdict(
+        self,
+        *,
+        budget_seconds: float | None = None,
+        max_predict_ms: float | None = None,
+        at: float | None = None,
+    ) -> list[Any]:
+        """:func:`mlbench.analysis.verdict` of this run: one record per dataset.
+
+        Parameters
+        ----------
+        budget_seconds : float, optional
+            Fit seconds per job a model may take.
+        max_predict_ms : float, optional
+            Milliseconds a model may take to predict one job's test rows.
+        at : float, optional
+            Answer for this training size (a size not run is predicted from the reliable fits).
+
+        Returns
+        -------
+        list of mlbench.analysis.DatasetVerdict
+            ``.sentences`` in words, ``.as_dict()`` as JSON (the README's "Verdict" schema).
+        """
+        from mlbench.analysis.verdict import verdict
+
+        return verdict(self, budget_seconds=budget_seconds, max_predict_ms=max_predict_ms, at=at)
 
     def report(self, path: str | Path | None = None) -> Path:
         """Write the HTML report of this run (default ``<run>/index.html``) and return its path.

@@ -1,4 +1,4 @@
-"""The ``mlbench`` command line: run, validate, report, ensemble, list, export.
+"""The ``mlbench`` command line: run, validate, report, verdict, ensemble, list, export.
 
 Thin by design: each command calls the modules that do the work. Heavy libraries are imported
 inside the commands that need them, so ``mlbench --help`` and ``mlbench validate`` stay fast.
@@ -278,6 +278,53 @@ def report(
                 typer.echo(str(path))
         except OSError as exc:
             raise write_error(export_figures, exc) from None
+
+
+@app.command()
+def verdict(
+    run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")],
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the records as JSON (schema in the README).")
+    ] = False,
+    budget_seconds: Annotated[
+        float | None, typer.Option("--budget-seconds", help="Fit seconds per job a model may take.")
+    ] = None,
+    max_predict_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--max-predict-ms", help="Milliseconds a model may take to predict one job's test rows."
+        ),
+    ] = None,
+    at: Annotated[
+        float | None, typer.Option("--at", help="Answer for this training size (predicted when not run).")
+    ] = None,
+) -> None:
+    """Which model to use per dataset, under a budget, and whether more data would change it."""
+    import json
+
+    from mlbench.analysis.verdict import verdict as compute
+    from mlbench.errors import ConfigError
+    from mlbench.reader import open_run
+
+    for name, value in (
+        ("--budget-seconds", budget_seconds),
+        ("--max-predict-ms", max_predict_ms),
+        ("--at", at),
+    ):
+        if value is not None and not value > 0:
+            raise ConfigError(f"{name} must be a positive number, got {value:g}")
+    records = compute(open_run(run_dir), budget_seconds=budget_seconds, max_predict_ms=max_predict_ms, at=at)
+    if json_out:
+        typer.echo(json.dumps([r.as_dict() for r in records], indent=2, allow_nan=False))
+        return
+    if not records:
+        _err(f"{run_dir}: no dataset with a complete result yet: no verdict")
+        raise typer.Exit(EXIT_JOBS_FAILED)
+    for r in records:
+        typer.echo(f"{r.dataset} ({r.metric}):")
+        for sentence in r.sentences:
+            typer.echo(f"  {sentence}")
+        typer.echo("")
 
 
 @app.command()

@@ -43,6 +43,7 @@ CHROMIUM_FLAGS = [
 ]
 SECTIONS = [
     "summary",
+    "verdict",
     "overall",
     "datasets",
     "scaling",
@@ -210,6 +211,22 @@ def test_every_section_is_present_and_visible(page: Any) -> None:
     assert page.locator(".fig.loss-curve svg").count() == 1
     assert page.locator(".cnn-filters img, .cnn-activations img").count() == 2
     assert page.locator(".fig.confusion-matrix img").count() == 2
+
+
+def test_verdict_section_comes_first_with_a_paragraph_and_a_figure_per_dataset(page: Any) -> None:
+    # the first section after the header, reachable from the table of contents
+    first = page.evaluate("document.querySelector('section').id")
+    assert first == "verdict"
+    assert page.locator("nav.toc a[href='#verdict']").count() == 1
+    blocks = page.locator("#verdict .verdict-ds")
+    assert blocks.count() == 2  # digits and the synthetic table
+    for i in range(blocks.count()):
+        text = blocks.nth(i).locator("p.verdict-text").inner_text()
+        assert text.startswith(("Recommended at ", "No model can be recommended")), text
+        assert "dummy" not in text.split(":")[1].split("(")[0]  # the baseline is never the recommendation
+        box = blocks.nth(i).locator(".fig.verdict-fig svg").bounding_box()
+        assert box is not None and box["width"] > 50 and box["height"] > 30
+        assert blocks.nth(i).locator("p.caption").inner_text().startswith("Rests on: ")
 
 
 def test_every_plot_has_a_rendered_size(page: Any) -> None:

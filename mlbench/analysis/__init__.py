@@ -56,11 +56,13 @@ from mlbench.analysis.stats import (
     wilcoxon_holm,
     wilcoxon_min_datasets,
 )
+from mlbench.analysis.verdict import DatasetVerdict, verdict, verdict_backtest, verdict_sentences
 
 __all__ = [
     "BACKTEST_FRACTION",
     "HORIZON",
     "R2_MIN",
+    "DatasetVerdict",
     "Selection",
     "backtest",
     "bootstrap_interval",
@@ -88,6 +90,9 @@ __all__ = [
     "reference_status",
     "score_table",
     "summarize_scores",
+    "verdict",
+    "verdict_backtest",
+    "verdict_sentences",
     "weighted_blend",
     "wilcoxon_holm",
     "wilcoxon_min_datasets",

@@ -189,7 +189,7 @@ def figure_specs(summary: dict[str, Any], models: list[str] | None = None) -> di
     Returns
     -------
     dict
-        ``{"cd": fig|None, "cd_groups": [fig|None, ...], "datasets": [{"bar", "pareto", "scaling",
+        ``{"cd": fig|None, "cd_groups": [fig|None, ...], "datasets": [{"verdict", "bar", "pareto", "scaling",
         "ensembles", "loss", "confusion", "filters", "activations", "mistakes"}, ...]}``: ``cd_groups`` holds one
         critical-difference diagram per dataset group of ``summary["overall"]["groups"]`` (None
         where the group was not tested), ``cd`` the first of them; ``datasets`` follows the order of
@@ -227,6 +227,7 @@ def dataset_figure_specs(ds: dict[str, Any], colors: dict[str, str]) -> dict[str
 
     fig: dict[str, FigureSpec | None] = dict.fromkeys(
         (
+            "verdict",
             "bar",
             "pareto",
             "scaling",
@@ -239,6 +240,9 @@ def dataset_figure_specs(ds: dict[str, Any], colors: dict[str, str]) -> dict[str
             "mistakes",
         )
     )
+    # with one size the leaderboard's bar chart already shows the same scores: a figure needs a sweep
+    if ds.get("verdict") and len(ds["verdict"].get("sizes") or []) >= 2:
+        fig["verdict"] = spec(plots.verdict, ds["verdict"], colors)
     if ds.get("primary_metric"):
         board = ds.get("leaderboard", [])
         fig["bar"] = spec(plots.bar_chart, board, ds["primary_metric"], ds["greater_is_better"])

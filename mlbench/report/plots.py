@@ -441,6 +441,79 @@ def learning_curves(
     return fig
 
 
+def verdict(record: dict[str, Any], colors: dict[str, str] | None = None) -> Any:
+    """A dataset's verdict in one picture: the observed curves of the models it names (95% CI
+    bars), their expected scores at 2x, 10x and 100x the largest size with the predicted ranges,
+    and the crossover ranges it states (shaded).
+
+    Parameters
+    ----------
+    record : dict
+        :meth:`mlbench.analysis.DatasetVerdict.as_dict`: ``points`` (``{model: [[n, mean, low,
+        high], ...]}``), ``outlook``, ``crossovers``, ``recommended``, ``metric``,
+        ``greater_is_better``.
+    colors : dict, optional
+        Model -> colour.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
+    points = {m: p for m, p in (record.get("points") or {}).items() if p}
+    if not points:
+        return None
+    colors = colors or palette(list(points))
+    plt = load_pyplot()
+    with plt.rc_context(RC_PARAMS):
+        fig, ax = plt.subplots(figsize=(9.0, 3.8))
+        for c in record.get("crossovers") or []:
+            if c.get("n_low") is not None and c.get("n_high") is not None:
+                ax.axvspan(
+                    c["n_low"], c["n_high"], color="#999999",
+                    alpha=0.12 if c.get("kind") == "extrapolated" else 0.2, linewidth=0,
+                )  # fmt: skip
+        for model, pts in points.items():
+            color = colors.get(model, BAR_COLOR)
+            xs = [p[0] for p in pts]
+            ys = [p[1] for p in pts]
+            lows = [p[1] - p[2] if p[2] is not None else 0.0 for p in pts]
+            highs = [p[3] - p[1] if p[3] is not None else 0.0 for p in pts]
+            label = short_label(model, 28) + ("  (recommended)" if model == record.get("recommended") else "")
+            ax.errorbar(
+                xs, ys, yerr=[lows, highs], marker="o", markersize=3.5, capsize=2,
+                linewidth=2.4 if model == record.get("recommended") else 1.3, color=color, label=label,
+            )  # fmt: skip
+            ahead = [
+                (o["n"], r)
+                for o in record.get("outlook") or []
+                for r in o.get("rows") or []
+                if r["model"] == model and r.get("score") is not None
+            ]
+            if ahead:
+                nx = [n for n, _ in ahead]
+                ny = [r["score"] for _, r in ahead]
+                lo = [r["score"] - r["low"] if r.get("low") is not None else 0.0 for _, r in ahead]
+                hi = [r["high"] - r["score"] if r.get("high") is not None else 0.0 for _, r in ahead]
+                ax.plot([xs[-1], *nx], [ys[-1], *ny], linestyle=":", linewidth=1.0, color=color)
+                ax.errorbar(
+                    nx, ny, yerr=[lo, hi], fmt="D", markersize=4, capsize=3, color=color,
+                    markerfacecolor="white", linewidth=1.0,
+                )  # fmt: skip
+        ax.set_xscale("log")
+        plain_log_labels(ax.xaxis, lambda n: f"{n:,.0f}" if n >= 1 else f"{n:g}")
+        ax.set_xlabel(
+            "training rows (log scale); ◇ expected at 2x, 10x, 100x (95% range; reliable fits only); "
+            "shaded: crossover ranges"
+        )
+        ax.set_ylabel(
+            f"test {record.get('metric') or ''}\n(mean, 95% CI; {direction_arrow(record.get('greater_is_better', True))})"
+        )
+        ax.grid(color="#e6e6e6", linewidth=0.6)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------------------------- ensembles
 
 

@@ -143,6 +143,31 @@ def overall(ok: pd.DataFrame, primary: dict[str, str], alpha: float = 0.05) -> d
     return out
 
 
+# --------------------------------------------------------------------------------------------- verdict
+
+
+def verdicts(
+    ok: pd.DataFrame, primary: dict[str, str], predictions: PredictionLoader | None = None
+) -> dict[str, dict[str, Any]]:
+    """``{dataset: verdict record}`` (:func:`mlbench.analysis.verdict`, as JSON-able dicts).
+
+    Parameters
+    ----------
+    ok : pandas.DataFrame
+        Results table (every status).
+    primary : dict
+        ``{dataset or task_type: metric}``.
+    predictions : callable, optional
+        ``job_id -> arrays``: intervals of single-split points.
+    """
+    from mlbench import analysis
+
+    if ok.empty:
+        return {}
+    found = _quiet(analysis.verdict, ok, primary=primary or None, predictions=predictions)
+    return {r.dataset: r.as_dict() for r in found or []}
+
+
 # --------------------------------------------------------------------------------------------- scaling
 
 

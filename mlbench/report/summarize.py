@@ -100,7 +100,8 @@ def summarize(
         power-law fits, crossovers beyond noise) when several train sizes ran, ``ensembles`` (each
         ensemble against the best single model chosen on validation, per train size, and the
         members' weights; see :func:`mlbench.report.sections.ensembles`) when the run built some,
-        ``histories`` of deep models, ``confusion`` and ``visuals`` when predictions are reachable.
+        ``histories`` of deep models, ``confusion`` and ``visuals`` when predictions are reachable,
+        ``verdict`` (:meth:`mlbench.analysis.DatasetVerdict.as_dict`: the report's first section).
     """
     import pandas as pd
 
@@ -150,6 +151,9 @@ def summarize(
         ds["ensembles"] = ensembles.get(ds["name"])
         ds["overfitting"] = overfit.get(ds["name"])
         ds["tuning"] = tuning.get(ds["name"])
+    verdicts = sections.verdicts(named, primary, predictions)
+    for ds in items:
+        ds["verdict"] = verdicts.get(ds["name"])
     importance, best_importance = sections.importance(named, items)
     for ds in items:
         ds["importance"] = importance.get(ds["name"])
