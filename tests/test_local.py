@@ -8,6 +8,7 @@ on the CPU); see :mod:`mlbench.execution.gpus`.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -338,7 +339,10 @@ def test_the_cli_exits_2_with_the_workers_error(tmp_path):
     suite = _grid_suite(tmp_path, plugin, "[decision_tree]", datasets="[iris]", folds=4)
     done = run_cli(suite, tmp_path / "out")
     assert done.returncode == 2, done.stderr
-    assert "error: 3 worker processes died in a row before any job finished (exit code 3)" in done.stderr
+    # the third death stops the run; with two workers a fourth may die in the same moment
+    assert re.search(
+        r"error: [34] worker processes died in a row before any job finished \(exit code 3\)", done.stderr
+    )
     assert "Traceback" not in done.stderr.split("error:")[-1]
     assert _stored(tmp_path / "out", "SELECT count(*) FROM results") == [(0,)]
 
