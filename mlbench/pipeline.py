@@ -245,96 +245,6 @@ def _start_diagnostics(suite: Suite, plan: Plan) -> _Background:
     return _Background(thread, box)
 
 
-class _Prerender:
-    """Has each finished dataset's report figures drawn while the other jobs run.
-
-    A dataset is finished when the last of its jobs in this run is recorded (and again when its
-    mismatch checks are); its name then goes to a drawing process
-    (:mod:`mlbench.report.prerender`, started with the first one, at the lowest CPU priority so
-    it takes the cores the jobs leave idle), which fills the run's figure cache. The report at
-    the end mostly assembles what is drawn; anything not drawn yet, it draws itself.
-    """
-
-    def __init__(self, suite: Suite, plan: Plan, models: list[str]) -> None:
-        self.suite = suite
-        self.models = models
-        self.remaining = Counter(job.dataset for job in plan.to_run)
-        self.proc: Any = None
-
-    def job_recorded(self, job: Job) -> None:
-        self.remaining[job.dataset] -= 1
-        if self.remaining[job.dataset] == 0:
-            self._send(job.dataset)
-
-    def dataset_changed(self, dataset: str) -> None:
-        if self.remaining[dataset] <= 0:
-            self._send(dataset)
-
-    def _send(self, dataset: str) -> None:
-        import contextlib
-        import os
-        import subprocess
-        import sys
-
-        with contextlib.suppress(OSError, ValueError):  # best effort: the report draws what is missing
-            if self.proc is None:
-                self.proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "mlbench.report.prerender",
-                        str(self.suite.output),
-                        json.dumps(self.models),
-                    ],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    text=True,
-                )
-                with contextlib.suppress(AttributeError, OSError):
-                    os.setpriority(os.PRIO_PROCESS, self.proc.pid, 19)
-            self.proc.stdin.write(dataset + "\n")
-            self.proc.stdin.flush()
-
-    def finish(self) -> None:
-        """No more datasets: it draws what it was sent, at full speed now that the jobs are done.
-
-        The report summarizes the run meanwhile, then :meth:`wait` s for it before placing the
-        figures.
-        """
-        import contextlib
-        import os
-
-        if self.proc is None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            self.proc.stdin.close()
-        with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, self.proc.pid, 0)  # not allowed for every user: then it stays low
-
-    def wait(self, timeout: float = 120.0) -> None:
-        """Wait for the drawing to end (killed after ``timeout`` seconds: the report draws the rest)."""
-        import subprocess
-
-        if self.proc is None:
-            return
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.stop()
-
-    def stop(self) -> None:
-        """Stop drawing now (an interrupt or a failure; cache files are written atomically)."""
-        import contextlib
-
-        if self.proc is None:
-            return
-        self.proc.kill()
-        self.proc.wait()
-        with contextlib.suppress(OSError, ValueError):
-            self.proc.stdin.close()
-
-
 def _rescore_plan(suite: Suite, results: Any, job_ids: set[str]) -> list[Rescore]:
     import pandas as pd
 
@@ -794,7 +704,6 @@ class _RunState:
     #: builds the ensembles and writes the report (a shared run: only the last to finish)
     last: bool = True
     diagnostics: _Background | None = None
-    prerender: _Prerender | None = None
 
     def record_diagnostics(self, wait: bool) -> None:
         """Record the mismatch checks once they are computed (``wait``: wait for them)."""
@@ -803,8 +712,6 @@ class _RunState:
         settings = _diagnostics_options(self.suite).key
         for dataset, comparison, rows in self.diagnostics.wait():
             self.store.record_diagnostics(dataset, comparison, settings, rows)
-            if self.prerender is not None:
-                self.prerender.dataset_changed(dataset)
         self.diagnostics = None
 
 
@@ -844,36 +751,18 @@ def _stage_jobs(state: _RunState) -> None:
         return
     if state.write_report:
         _prewarm_report(state.suite)
-        state.prerender = _Prerender(state.suite, state.plan, _report_models(state.suite))
-    try:
-        if state.lock.shared:
-            _run_shared(
-                state.suite,
-                store=state.store,
-                run_id=state.run_id,
-                jobs=state.plan.to_run,
-                seen=state.seen,
-                executor=state.executor,
-                record=state.record,
-            )
-        else:
-            state.executor.run(state.plan.to_run, state.record)
-    except BaseException:
-        if state.prerender is not None:
-            state.prerender.stop()
-        raise
-    if state.prerender is not None:
-        state.prerender.finish()
-
-
-def _report_models(suite: Suite) -> list[str]:
-    """The model labels the report will list (its colours depend on all of them)."""
-    from mlbench.reader import open_run
-
-    labels = {m.label for m in suite.models} | {e.label for e in suite.ensembles}
-    if (Path(suite.output) / "results.sqlite").exists():
-        labels |= {str(m) for m in open_run(suite.output).results()["model"].dropna()}
-    return sorted(labels)
+    if state.lock.shared:
+        _run_shared(
+            state.suite,
+            store=state.store,
+            run_id=state.run_id,
+            jobs=state.plan.to_run,
+            seen=state.seen,
+            executor=state.executor,
+            record=state.record,
+        )
+    else:
+        state.executor.run(state.plan.to_run, state.record)
 
 
 def _stage_diagnostics(state: _RunState) -> None:
@@ -950,8 +839,6 @@ def _run_locked(
             on_result(job, row)
         # the coordinator's thread writes the store: checks computed meanwhile are recorded here
         state.record_diagnostics(wait=False)
-        if state.prerender is not None:
-            state.prerender.job_recorded(job)
 
     state = _RunState(suite, plan, store, lock, outcome, seen, executor, record, write_report, run_id)
     status = "finished"
@@ -977,11 +864,8 @@ def _run_locked(
                 state.record_diagnostics(wait=True)
         _join_prewarm()
         _finish_run(store, run_id, status)
-        if state.prerender is not None and (status != "finished" or not (write_report and state.last)):
-            state.prerender.stop()
         if write_report and state.last:
-            ready = state.prerender.wait if state.prerender is not None else None
-            _timed(outcome, "report", lambda: _report(suite, outcome, ready=ready))
+            _timed(outcome, "report", lambda: _report(suite, outcome))
     return outcome
 
 
@@ -1112,9 +996,7 @@ def _join_prewarm() -> None:
         _PREWARM.pop().join()
 
 
-def _report(
-    suite: Suite, outcome: RunOutcome, only_if_stale: bool = False, ready: Callable[[], None] | None = None
-) -> None:
+def _report(suite: Suite, outcome: RunOutcome, only_if_stale: bool = False) -> None:
     """Write the run's report into ``outcome``; a report error never turns a finished run into a crash."""
     try:
         from mlbench.reader import open_run
@@ -1124,7 +1006,7 @@ def _report(
         if only_if_stale and is_current(run):
             outcome.report = run.path / "index.html"
             return
-        outcome.report = report_run(run, ready=ready)
+        outcome.report = report_run(run)
     except KeyboardInterrupt:
         outcome.interrupted = True
     except Exception as exc:

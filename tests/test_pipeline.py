@@ -358,73 +358,20 @@ def test_the_stages_run_in_order_each_timed_and_v_prints_them(tmp_path):
     assert len(mlbench.open_run(tmp_path / "out").diagnostics())
 
 
-def test_each_datasets_figures_drawn_ahead_are_the_reports(tmp_path):
-    # what the coordinator draws for a finished dataset (its summary alone) is what the full
-    # report shows: drawn ahead, the report then draws only the figures across datasets
-    from mlbench.report.build import figure_cache, prerender_dataset, summarize_run
+def test_a_rebuilt_report_draws_nothing(tmp_path):
+    # the report keeps its drawn figures in the run's cache: rebuilt from the same store, it
+    # draws none of them again
+    from mlbench.report.build import figure_cache, summarize_run
     from mlbench.report.html import figure_specs, render_html
 
     suite = write_suite(tmp_path, STAGED)
     out = tmp_path / "out"
-    assert mlbench_cli("run", str(suite), "--output", str(out), "-q", "--no-report").returncode == 0
+    assert mlbench_cli("run", str(suite), "--output", str(out), "-q").returncode == 0
     run = mlbench.open_run(out)
-    models = sorted(set(run.results()["model"]))
-    drawn = sum(prerender_dataset(run, name, models) for name in ("iris", "wine"))
-    assert drawn >= 6  # bars, Pareto plots, confusion matrices, mismatch histograms of two datasets
     summary = summarize_run(run)
-    cache = figure_cache(out)
-    render_html(summary, cache=cache)
-    overall = [spec for spec in figure_specs(summary)["cd_groups"] if spec is not None]
-    assert cache.drawn == len(overall)
-    # and a rebuilt report draws nothing at all
+    specs = figure_specs(summary)
+    shown = [s for ds in specs["datasets"] for s in ds.values() if s is not None]
+    assert len(shown) >= 6  # bars, Pareto plots, confusion matrices of two datasets, and more
     again = figure_cache(out)
-    render_html(summarize_run(run), cache=again)
+    render_html(summary, cache=again)
     assert again.drawn == 0
-
-
-def test_a_dataset_is_drawn_once_its_last_job_is_recorded(tmp_path, monkeypatch):
-    from mlbench.api import suite_from
-    from mlbench.pipeline import _Prerender, plan_run
-
-    suite = suite_from(
-        {
-            "datasets": ["iris", "wine"],
-            "models": ["decision_tree"],
-            "resampling": {"kind": "kfold", "folds": 2},
-            "baseline": False,
-        },
-        output=tmp_path / "out",
-    )
-    plan = plan_run(suite)
-    sent: list[str] = []
-    monkeypatch.setattr(_Prerender, "_send", lambda self, dataset: sent.append(dataset))
-    pre = _Prerender(suite, plan, ["decision_tree"])
-    by = {d: [j for j in plan.to_run if j.dataset == d] for d in ("iris", "wine")}
-    pre.job_recorded(by["wine"][0])
-    pre.job_recorded(by["iris"][0])
-    pre.job_recorded(by["iris"][1])  # iris is done
-    pre.dataset_changed("wine")  # its checks were recorded, but a job of it still runs: not yet
-    pre.job_recorded(by["wine"][1])  # wine is done
-    pre.dataset_changed("iris")  # iris's checks arrive after its jobs: drawn again (its mismatch figures)
-    assert sent == ["iris", "wine", "iris"]
-
-
-def test_the_drawing_process_fills_the_cache_and_the_report_uses_it(tmp_path):
-    from mlbench.pipeline import _Prerender, plan_run
-    from mlbench.report.build import figure_cache, summarize_run
-    from mlbench.report.html import render_html
-
-    suite = write_suite(tmp_path, STAGED)
-    out = tmp_path / "out"
-    assert mlbench_cli("run", str(suite), "--output", str(out), "-q", "--no-report").returncode == 0
-    loaded = load_suite(suite, output=out)
-    run = mlbench.open_run(out)
-    pre = _Prerender(loaded, plan_run(loaded), sorted(set(run.results()["model"])))
-    pre.dataset_changed("iris")
-    pre.dataset_changed("wine")
-    pre.finish()
-    pre.wait()
-    assert pre.proc.returncode == 0
-    cache = figure_cache(out)
-    render_html(summarize_run(run), cache=cache)
-    assert cache.drawn <= 1  # at most the critical-difference diagram, which spans datasets

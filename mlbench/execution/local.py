@@ -236,6 +236,10 @@ PRELOAD = [
 #: Not preloaded when GPUs are scheduled: the GPU workers import them after pinning their card.
 _CUDA_MODULES = {"torch", "timm", "torchvision"}
 
+#: How often (seconds) the watchdog lists a busy worker's descendant processes for their memory
+#: (the worker's own memory and its deadline are checked at every poll).
+FAMILY_SCAN_SECONDS = 0.5
+
 
 def _context(preload: list[str]) -> Any:
     # forkserver, not fork: the caller may have started OpenMP/BLAS thread pools (a notebook
@@ -264,6 +268,9 @@ class _Worker:
     #: pid -> psutil.Process of every descendant the watchdog saw: killed with the worker, even
     #: once the worker is dead and they are no longer its descendants
     seen: dict[int, Any] = dataclasses.field(default_factory=dict)
+    #: when the watchdog last listed the descendants (monotonic seconds), and their resident bytes then
+    scanned: float = 0.0
+    descendants_rss: int = 0
 
 
 def default_workers() -> int:
@@ -482,6 +489,16 @@ class LocalExecutor(Executor):
             worker.conn.close()
 
     @staticmethod
+    def _own_rss(pid: int) -> int:
+        """Resident bytes of process ``pid`` alone (0 when it is gone)."""
+        import psutil
+
+        try:
+            return int(psutil.Process(pid).memory_info().rss)
+        except psutil.Error:
+            return 0
+
+    @staticmethod
     def _rss(pid: int, seen: dict[int, Any] | None = None) -> int:
         """Resident bytes of process ``pid`` and its descendants (recorded into ``seen``)."""
         import psutil
@@ -547,8 +564,16 @@ class LocalExecutor(Executor):
         Memory first: a job over its memory budget is ``oom`` even when the check comes late (a
         busy coordinator), which says what to change; only a job within its memory is ``timeout``.
         """
-        elapsed = time.monotonic() - worker.started
-        rss = self._rss(worker.proc.pid, worker.seen)
+        now = time.monotonic()
+        elapsed = now - worker.started
+        rss = self._own_rss(worker.proc.pid)
+        if now - worker.scanned >= FAMILY_SCAN_SECONDS or rss > self.job_memory_gb * 2**30:
+            # listing descendants reads every process's /proc entry: at every poll (20 a second)
+            # that took a tenth of a core from the jobs, so it runs a few times a second; the
+            # worker's own memory, one small read, is checked at every poll
+            worker.scanned = now
+            worker.descendants_rss = self._rss(worker.proc.pid, worker.seen) - rss
+        rss += max(0, worker.descendants_rss)
         if rss > self.job_memory_gb * 2**30:
             return "oom", (
                 f"job exceeded job_memory_gb={self.job_memory_gb:g} "
@@ -756,6 +781,7 @@ class _Session:
             job = dataclasses.replace(job, threads=self.threads)
         w.job, w.started, w.started_at = job, time.monotonic(), now_iso()
         w.seen.clear()
+        w.scanned, w.descendants_rss = 0.0, 0
         if not w.proc.is_alive():
             # dead already: a process its last job left may hold the pipe open, so the send
             # would not fail

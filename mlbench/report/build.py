@@ -105,48 +105,6 @@ def _add_prediction_failures(summary: dict[str, Any], unusable: list[dict[str, A
     failures["shown"] = len(failures["items"])
 
 
-def prerender_dataset(
-    run: Run, dataset: str, models: list[str], stop: Callable[[], bool] | None = None
-) -> int:
-    """Draw one dataset's report figures into the run's figure cache, ahead of the report.
-
-    The coordinator calls it (in a background thread) once a dataset's jobs are all recorded,
-    and again once its mismatch checks are: the report at the end then finds those figures
-    drawn. A figure is cached under what it shows, so one drawn from data that later changes
-    (another job recorded since) is simply not used.
-
-    Parameters
-    ----------
-    run : Run
-        The run, read while the coordinator writes it.
-    dataset : str
-        The dataset whose section to draw.
-    models : list of str
-        Every model label the full report will list (its colours depend on them).
-    stop : callable, optional
-        Checked between figures: True stops early.
-
-    Returns
-    -------
-    int
-        Figures drawn (those already cached are not counted).
-    """
-    from mlbench.report.html import dataset_figure_specs, mismatch_figure_specs
-    from mlbench.report.plots import palette
-
-    summary = summarize_run(run, dataset)
-    colors = palette(models)
-    specs = [spec for ds in summary["datasets"] for spec in dataset_figure_specs(ds, colors).values()]
-    specs += [spec for row in mismatch_figure_specs(summary) for comp in row for spec in comp.values()]
-    cache = figure_cache(run.path)
-    for spec in specs:
-        if stop is not None and stop():
-            break
-        if spec is not None:
-            cache.get(spec)
-    return cache.drawn
-
-
 def prediction_warnings(
     problems: list[str],
     limit: int = 10,
@@ -175,10 +133,8 @@ def prediction_warnings(
     ]
 
 
-def report_run(run: Run, path: str | Path | None = None, *, ready: Callable[[], None] | None = None) -> Path:
+def report_run(run: Run, path: str | Path | None = None) -> Path:
     """Write the HTML report of a run (default ``<run>/index.html``); a write problem is a clear error.
-
-    ``ready`` is :func:`write_report`'s.
 
     Raises
     ------
@@ -192,7 +148,7 @@ def report_run(run: Run, path: str | Path | None = None, *, ready: Callable[[], 
     if path is not None:
         prepare_parent(target)
     try:
-        return write_report(run, path, ready=ready)
+        return write_report(run, path)
     except PermissionError as exc:
         # a read-only run folder: the report can still be written elsewhere
         raise MlbenchError(
@@ -209,8 +165,6 @@ def write_report(
     run: Run,
     out: str | Path | None = None,
     warn: Callable[[str], None] | None = None,
-    *,
-    ready: Callable[[], None] | None = None,
 ) -> Path:
     """Build the HTML report of a run and write it atomically.
 
@@ -223,9 +177,6 @@ def write_report(
     warn : callable, optional
         Called with each warning the page shows (missing or unreadable prediction files); the
         CLI prints them on stderr.
-    ready : callable, optional
-        Called once the run is summarized, before any figure is placed: the coordinator waits
-        there for its figures drawn ahead (:mod:`mlbench.report.prerender`) to be done.
 
     Returns
     -------
@@ -244,8 +195,6 @@ def write_report(
     summary = summarize_run(run)
     for message in summary["warnings"] if warn is not None else ():
         warn(message)
-    if ready is not None:
-        ready()
     own_place = out is None or Path(out).resolve() == (run.path / "index.html").resolve()
     cache = figure_cache(run.path) if own_place else FigureCache()
     html = render_html(summary, fingerprint=fingerprint, cache=cache)

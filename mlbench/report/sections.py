@@ -232,6 +232,17 @@ def scaling(
     from mlbench import analysis
     from mlbench.report import sentences
 
+    # only datasets that ran several sizes have curves to show: the others are left out before
+    # the (costly) curve tables are built. Folds of one size differ by a row or two; a table
+    # without requested sizes (old runs) keeps a dataset whose row counts spread by over 0.5%.
+    if len(ok):
+        by = ok.groupby("dataset")
+        n = by["n_train"].agg(["min", "max"])
+        # (one requested size is one point; tables without the request go by the row counts)
+        swept = (by["train_size"].nunique() >= 2) | (
+            by["train_size"].count().eq(0) & (n["max"] > 1.005 * n["min"])
+        )
+        ok = ok[ok["dataset"].isin(swept[swept].index)]
     if ok.empty:
         return {}
     curves = _quiet(analysis.learning_curves, ok, primary=primary or None, predictions=predictions)

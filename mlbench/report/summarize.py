@@ -124,6 +124,22 @@ def summarize(
     ):
         df[col] = pd.to_numeric(df[col], errors="coerce")
 
+    from mlbench.analysis.stats import reuse_scores
+
+    # the overall section's ranks, leaderboard and tests all start from one scoring of the table
+    with reuse_scores():
+        return _summarize(df, meta, predictions, datasets, alpha, trials, diagnostics)
+
+
+def _summarize(
+    df: pd.DataFrame,
+    meta: dict[str, Any],
+    predictions: PredictionLoader | None,
+    datasets: DatasetLoader | None,
+    alpha: float,
+    trials: pd.DataFrame | None,
+    diagnostics: pd.DataFrame | None,
+) -> dict[str, Any]:
     from mlbench.report import sections
 
     loader = _cached(datasets)
