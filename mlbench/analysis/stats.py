@@ -27,17 +27,16 @@ scipy is imported inside the functions that need it so that ``import mlbench.ana
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import math
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlbench.analysis.intervals import N_BOOT
+from mlbench.analysis.memo import memoized
 from mlbench.analysis.tables import (
     RESOURCE_COLUMNS,
     SCORED,
@@ -73,7 +72,6 @@ __all__ = [
     "ranks",
     "reference_sizes",
     "reference_status",
-    "reuse_scores",
     "score_table",
     "summarize_scores",
     "wilcoxon_holm",
@@ -341,45 +339,8 @@ def summarize_scores(
 # --------------------------------------------------------------------------------------------
 
 
-#: ``_scored``'s results inside :func:`reuse_scores` blocks: key -> (results, scores, table)
-_SCORED_MEMO: contextvars.ContextVar[dict[Any, tuple[Any, ...]] | None] = contextvars.ContextVar(
-    "mlbench_scored_memo", default=None
-)
-
-
-@contextlib.contextmanager
-def reuse_scores() -> Iterator[None]:
-    """Within the block, ranks, leaderboards and tests of one results table score it once.
-
-    :func:`ranks`, :func:`leaderboard`, :func:`friedman_test`, :func:`critical_difference` and
-    :func:`wilcoxon_holm` each start from the same per-dataset scores; the report calls all five
-    on one table, so the block computes those scores once per (table, metric) instead of five
-    times. The tables passed in must not change inside the block (the report's do not).
-    """
-    token = _SCORED_MEMO.set({}) if _SCORED_MEMO.get() is None else None
-    try:
-        yield
-    finally:
-        if token is not None:
-            _SCORED_MEMO.reset(token)
-
-
+@memoized(copy=True)
 def _scored(
-    results: pd.DataFrame, metric: str | None, primary: dict[str, str] | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`_score` once per table inside :func:`reuse_scores` (copies: callers may change them)."""
-    memo = _SCORED_MEMO.get()
-    if memo is None:
-        return _score(results, metric, primary)
-    # the entry holds the table itself, so its id cannot be reused by another one meanwhile
-    key = (id(results), metric, tuple(sorted((primary or {}).items())))
-    if key not in memo:
-        memo[key] = (results, *_score(results, metric, primary))
-    _, scores, table = memo[key]
-    return scores.copy(), table.copy()
-
-
-def _score(
     results: pd.DataFrame, metric: str | None, primary: dict[str, str] | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each applicable model's primary score per dataset at the reference size, with its rank.

@@ -34,6 +34,7 @@ from mlbench.analysis.intervals import (
     effective_rows,
     widen_to_binomial,
 )
+from mlbench.analysis.memo import memoized
 from mlbench.metrics import DEFAULT_METRICS, METRICS
 
 __all__ = [
@@ -69,6 +70,7 @@ _NO_SIZE = -1.0
 # --------------------------------------------------------------------------------------------
 
 
+@memoized(copy=False)  # nothing changes it in place (tests/test_memo.py)
 def results_table(results: pd.DataFrame) -> pd.DataFrame:
     """A copy with the columns the analyses read: missing status means ok, missing fold/repeat 0."""
     t = results.copy()
@@ -440,6 +442,7 @@ _LONG_COLUMNS = [
 ]
 
 
+@memoized(copy=True)
 def long_for(t: pd.DataFrame, chosen: dict[str, str]) -> pd.DataFrame:
     """One row per ok job with a finite score on ``chosen[dataset]`` (``t`` from :func:`results_table`).
 

@@ -124,10 +124,10 @@ def summarize(
     ):
         df[col] = pd.to_numeric(df[col], errors="coerce")
 
-    from mlbench.analysis.stats import reuse_scores
+    from mlbench.analysis.memo import reuse
 
-    # the overall section's ranks, leaderboard and tests all start from one scoring of the table
-    with reuse_scores():
+    # the sections ask many questions of one table: its intermediate tables are built once
+    with reuse():
         return _summarize(df, meta, predictions, datasets, alpha, trials, diagnostics)
 
 
