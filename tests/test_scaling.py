@@ -772,11 +772,15 @@ def later_reversals(curves: pd.DataFrame, fraction: float = 1 / 8, level: float 
     sizes show: (reversals found, later reversals, stated crossovers that held, stated crossovers).
 
     A later reversal: model x has the lower mean error at the cut's largest size and model y is better
-    than x beyond noise at the largest size (paired per-fold test). A stated crossover (x before, y
-    after) held when y's mean error is lower than x's at the largest size.
+    than x beyond noise at the largest size (paired per-fold test, oriented by the metric: a lower
+    RMSE is better). A stated crossover (x before, y after) held when y's mean error is lower than
+    x's at the largest size.
     """
+    from mlbench.metrics import METRICS
+
     found = reversals = held = stated = 0
     for _, g in curves[curves["complete"]].groupby("dataset"):
+        sign = 1.0 if METRICS.get(str(g["metric"].iloc[0])).greater_is_better else -1.0
         top = g["n_train"].max()
         part = g[g["n_train"] <= fraction * top]
         if part["n_train"].nunique() < 3:
@@ -790,7 +794,8 @@ def later_reversals(curves: pd.DataFrame, fraction: float = 1 / 8, level: float 
                     continue
                 if end.loc[x, "error_mean"] >= end.loc[y, "error_mean"]:
                     continue
-                d = np.array(
+                # x's score minus y's, on the better-is-greater scale: below 0 where y is better
+                d = sign * np.array(
                     [
                         full.loc[x, "fold_scores"][f] - full.loc[y, "fold_scores"][f]
                         for f in full.loc[x, "fold_scores"]
