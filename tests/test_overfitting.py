@@ -131,8 +131,10 @@ def test_xgboost_early_stopping_cuts_the_staged_curve_at_its_kept_rounds_and_cle
     # the report's plot marks the stopping round
     from mlbench.report.overfit import staged_plot
 
+    import xml.etree.ElementTree as ET
+
     fig = staged_plot(curves)
-    texts = [t.get_text() for t in fig.axes[0].texts]
+    texts = [t.text or "" for t in ET.fromstring(fig).iter("{http://www.w3.org/2000/svg}text")]
     assert any(t.startswith(f"stopped at {curves[0]['n_estimators'][-1]} of ") for t in texts)
 
 
