@@ -971,3 +971,24 @@ def test_loss_plot_legends_name_the_fold_they_show() -> None:
     fig = loss_curves([hist])
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend == ["cnn (fold 2) train", "cnn (fold 2) val"]
+
+
+def test_figures_drawn_as_svg_text_are_cached_under_their_own_key(tmp_path: Path) -> None:
+    from mlbench.report import plots
+    from mlbench.report.html import FigureCache, FigureSpec
+
+    rows = [{"model": "a", "test_mean": 0.9, "test_ci_low": 0.85, "test_ci_high": 0.95}]
+    spec = FigureSpec(plots.bar_chart, (rows, "accuracy", True))
+
+    def old(*args):  # the same function as an older mlbench had it: a matplotlib figure
+        return None
+
+    old.__module__, old.__qualname__ = plots.bar_chart.__module__, plots.bar_chart.__qualname__
+    assert spec.svg_text and not FigureSpec(old, spec.args).svg_text
+    assert spec.key() != FigureSpec(old, spec.args).key()  # its cached SVG is not reused
+    cache = FigureCache(tmp_path)
+    text = cache.get(spec)
+    assert text.startswith("<svg") and text == plots.bar_chart(*spec.args) and cache.drawn == 1
+    assert FigureCache(tmp_path).get(spec) == text  # read back from the folder
+    picture = FigureCache().get(FigureSpec(plots.confusion, ([[3, 1], [0, 4]], ["a", "b"]), raster=True))
+    assert picture.startswith("data:image/svg+xml;base64,")

@@ -198,7 +198,7 @@ def _numeric_ticks(ax: Any, name: str, edges: list[float]) -> None:
     lo, hi = min(edges), max(edges)
     span = (hi - lo) or 1.0
     lo, hi = lo - 0.05 * span, hi + 0.05 * span  # the panel's limits (its 5% margins)
-    ticks = nice_ticks(lo, hi, 3 if dates else 4)
+    ticks = nice_ticks(lo, hi, 3)
     if dates:  # a date column's days since 1970-01-01 (mlbench.datasets.cleaning)
         import datetime
 

@@ -116,8 +116,8 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
     lo, hi : float
         The axis range.
     target : int
-        About how many intervals the range is cut into (the step is the smallest nice one that
-        gives at most this many).
+        At most ``target + 1`` ticks: the step is the smallest nice one that gives no more (as
+        matplotlib's ``MaxNLocator(nbins=target)``).
 
     Returns
     -------
@@ -126,9 +126,12 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
     """
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo] if math.isfinite(lo) else []
-    raw = (hi - lo) / max(target, 1)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * (1 - 1e-9))
+    target = max(target, 1)
+    mag = 10 ** math.floor(math.log10((hi - lo) / target) - 1)
+    step = mag
+    for step in (m * mag * 10**e for e in range(4) for m in (1, 2, 2.5, 5)):
+        if math.floor(hi / step + 1e-9) - math.ceil(lo / step - 1e-9) + 1 <= target + 1:
+            break
     first = math.ceil(lo / step - 1e-9)
     last = math.floor(hi / step + 1e-9)
     # rounded to the step's decimals: 0.1 * 3 is 0.30000000000000004
