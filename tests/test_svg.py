@@ -227,11 +227,20 @@ def test_confusion_matrix_shows_counts_and_colours_the_largest_share_darkest() -
     matrix = [[50, 3, 0], [4, 20, 6], [1, 1, 15]]
     root = parse(plots.confusion(matrix, ["cat", "dog", XSS]))
     panel = next(g for g in root.iter(f"{NS}g") if g.get("class") == "axes")
-    cells = list(panel.iter(f"{NS}rect"))
-    assert len(cells) == 9
-    rates = [v / sum(row) for row in matrix for v in row]
-    darkest = min(range(9), key=lambda i: _luminance(cells[i].get("fill")))
-    assert darkest == max(range(9), key=rates.__getitem__)
+    (background,) = panel.iter(f"{NS}rect")  # the empty cells: the colour of 0
+    assert _luminance(background.get("fill")) > 245
+    shades = {
+        p.get("fill"): p.get("d") for p in panel.iter(f"{NS}path") if p.get("fill") not in (None, "none")
+    }
+    assert sum(d.count("M") for d in shades.values()) == 8  # one cell per non-zero count
+    # the darkest is the largest share (50 of 53, true "cat" predicted "cat": the top-left cell)
+    darkest = shades[min(shades, key=_luminance)]
+
+    def corners(d: str) -> list[tuple[float, ...]]:
+        return [tuple(map(float, c.split())) for c in re.findall(r"M([-\d.]+ [-\d.]+)", d)]
+
+    everywhere = [c for d in shades.values() for c in corners(d)]
+    assert corners(darkest) == [min(everywhere)]  # one cell, the top-left one
     counts = [t for t in panel.iter(f"{NS}text") if t.get("class") is None]
     assert sorted(int(t.text) for t in counts) == sorted(v for row in matrix for v in row if v)
     white = {t.text for t in counts if t.get("fill") == "#ffffff"}
@@ -245,7 +254,9 @@ def test_confusion_matrix_shows_counts_and_colours_the_largest_share_darkest() -
 def test_large_confusion_matrices_slant_and_thin_their_labels() -> None:
     k = 45
     matrix = [[5 if i == j else 1 for j in range(k)] for i in range(k)]
-    root = parse(plots.confusion(matrix, [f"class {i}" for i in range(k)]))
+    svg = plots.confusion(matrix, [f"class {i}" for i in range(k)])
+    assert len(svg) < 150_000  # 2,025 cells in two shades: two paths
+    root = parse(svg)
     ticks = [t for t in root.iter(f"{NS}text") if t.get("class") == "xtick"]
     assert len(ticks) == len(range(0, k, 2)) and all("rotate(-45" in t.get("transform") for t in ticks)
     assert not [t for t in root.iter(f"{NS}text") if t.get("class") is None]  # no counts above 20 classes

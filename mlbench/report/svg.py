@@ -370,6 +370,12 @@ class Axes:
             ("rect", {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "color": color, "opacity": opacity})
         )
 
+    def cells(self, boxes: Sequence[tuple[float, float, float, float]], color: str) -> None:
+        """Rectangles ``(x0, y0, x1, y1)`` of one colour as one element (a heat map's many cells)."""
+        for x0, y0, x1, y1 in boxes:
+            self._extend([x0, x1], [y0, y1])
+        self._items.append(("cells", {"boxes": list(boxes), "color": color}))
+
     def stairs(
         self, values: Sequence[float], edges: Sequence[float], color: str, *, opacity: float = 0.45
     ) -> None:
@@ -745,6 +751,15 @@ def _draw_item(b: _Box, kind: str, it: dict[str, Any]) -> list[str]:
         return [
             f'<rect x="{_num(x0)}" y="{_num(y0)}" width="{_num(x1 - x0)}" height="{_num(y1 - y0)}" fill="{it["color"]}"{op}/>'
         ]
+    if kind == "cells":
+        d = []
+        for x0, y0, x1, y1 in it["boxes"]:
+            left, right = sorted((b.px(x0), b.px(x1)))
+            top, bottom = sorted((b.py(y0), b.py(y1)))
+            d.append(
+                f"M{_num(left)} {_num(top)}h{_num(right - left)}v{_num(bottom - top)}h{_num(left - right)}z"
+            )
+        return [f'<path d="{"".join(d)}" fill="{it["color"]}"/>'] if d else []
     if kind == "line":
         out = []
         for run in _runs(it["xs"], it["ys"]):
@@ -838,7 +853,7 @@ def to_matplotlib(svg_text: str) -> Any:
     """Replay an SVG written by this module onto a matplotlib figure (for PNG export).
 
     Understands the elements :class:`Figure` writes (rect, line, polyline, polygon, path of
-    M/V/H/h/v commands, circle, text); sizes stay in points, so ``savefig(dpi=...)`` scales it.
+    M/V/H/h/v/z commands, circle, text); sizes stay in points, so ``savefig(dpi=...)`` scales it.
 
     Parameters
     ----------
@@ -899,7 +914,10 @@ def to_matplotlib(svg_text: str) -> Any:
             line([float(el.get("x1")), float(el.get("x2"))], [float(el.get("y1")), float(el.get("y2"))], el)
         elif tag == "path":
             for xs, ys in _path_segments(el.get("d", "")):
-                line(xs, ys, el)
+                if el.get("fill", "#000000") != "none":  # filled: the heat map's cells
+                    ax.add_patch(Polygon(list(zip(xs, ys, strict=True)), closed=True, **style(el)))
+                else:
+                    line(xs, ys, el)
         elif tag == "text":
             rot = _ROTATE.search(el.get("transform", ""))
             ax.text(
@@ -917,11 +935,13 @@ def _rgba(color: str, alpha: float) -> tuple[float, float, float, float]:
 
 
 def _path_segments(d: str) -> list[tuple[list[float], list[float]]]:
-    """The polylines of a path made of M, V, H, v and h commands (what :class:`Figure` writes)."""
+    """The polylines of a path made of M, V, H, v, h and z commands (what :class:`Figure` writes)."""
     out: list[tuple[list[float], list[float]]] = []
     x = y = 0.0
-    for cmd, args in re.findall(r"([MVHvh])([^MVHvh]*)", d):
+    for cmd, args in re.findall(r"([MVHvhz])([^MVHvhz]*)", d):
         nums = [float(v) for v in re.findall(r"-?[\d.]+(?:e-?\d+)?", args)]
+        if cmd == "z":
+            continue
         if cmd == "M":
             x, y = nums[0], nums[1]
             out.append(([x], [y]))
