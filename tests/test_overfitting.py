@@ -129,10 +129,12 @@ def test_xgboost_early_stopping_cuts_the_staged_curve_at_its_kept_rounds_and_cle
         assert rows["message"].str.contains("already remedied").all()
         assert rows["message"].str.contains(r"early stopping kept \d+ of \d+ rounds").all()
     # the report's plot marks the stopping round
+    import xml.etree.ElementTree as ET
+
     from mlbench.report.overfit import staged_plot
 
     fig = staged_plot(curves)
-    texts = [t.get_text() for t in fig.axes[0].texts]
+    texts = [t.text or "" for t in ET.fromstring(fig).iter("{http://www.w3.org/2000/svg}text")]
     assert any(t.startswith(f"stopped at {curves[0]['n_estimators'][-1]} of ") for t in texts)
 
 

@@ -279,14 +279,14 @@ def test_report_from_another_working_directory_keeps_every_figure(tmp_path: Path
     done = _cli("run", "suite.yaml", "--output", "out", "-q", cwd=project)
     assert done.returncode == 0, done.stderr
     here = (project / "out" / "index.html").read_text()
-    assert "confusion" in here and here.count("data:image/png;base64,") >= 1
+    assert "confusion" in here and here.count("data:image/") >= 1  # the confusion matrix (an SVG picture)
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     rebuilt = _cli("report", str(project / "out"), "--out", str(elsewhere / "r.html"), cwd=elsewhere)
     assert rebuilt.returncode == 0, rebuilt.stderr
     there = (elsewhere / "r.html").read_text()
-    assert there.count("data:image/png;base64,") == here.count("data:image/png;base64,")
+    assert there.count("data:image/") == here.count("data:image/")
     assert there == here  # the same figures, the same bytes
     assert suite.is_file()
 

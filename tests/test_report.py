@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -318,7 +319,8 @@ def test_html_escapes_data_strings(html: str) -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     # The only <script> is the static sorting helper.
     assert html.count("<script") == 1
-    # Inside the SVG the model name survives only as an escaped XML comment (text is drawn as paths).
+    # Inside the SVG the model name is escaped text (a <text> element, or an XML comment beside
+    # matplotlib's glyph paths).
     svgs = re.findall(r"<svg\b.*?</svg>", html, flags=re.S)
     assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in svg for svg in svgs)
 
@@ -717,7 +719,9 @@ def test_deep_histories_sanity_confusion_and_visuals() -> None:
     for cls in ("loss-curve", "cnn-filters", "cnn-activations", "cnn-mistakes", "confusion-matrix"):
         assert f'class="fig {cls}' in html or f'class="fig pixels {cls}' in html, cls
     assert 'class="sanity sortable"' in html
-    assert html.count("data:image/png;base64,") == 4
+    # filters, activations, mistakes as PNG; the confusion matrix is SVG, shown as a picture too
+    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/svg+xml;base64,") == 1
     assert "<script>alert(1)" not in html and "true <b>&lt;script&gt;alert(1)&lt;/script&gt;</b>" in html
 
 
@@ -889,19 +893,37 @@ def test_date_tick_labels_of_the_mismatch_histograms_do_not_overlap() -> None:
         }
 
     # a date column's days since 1970 (2019-2023), a large number, a small one
+    import xml.etree.ElementTree as ET
+
+    from mlbench.report.svg import FONT_SIZE, text_width
+
     fig = _histograms(
         {"when_days": numeric(17900, 19500), "price": numeric(1.2e5, 9.9e5), "x": numeric(0, 1)}
     )
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    for ax in fig.axes:
-        labels = [t for t in ax.get_xticklabels() if t.get_text()]
+    ns = "{http://www.w3.org/2000/svg}"
+
+    def rotation(t: ET.Element) -> float:
+        found = re.search(r"rotate\(([-\d.]+)", t.get("transform", ""))
+        return -float(found.group(1)) if found else 0.0
+
+    def overlap(a: ET.Element, b: ET.Element) -> bool:
+        # the labels are parallel: slanted ones overlap when their lines are closer than a line
+        # of text, level ones when their (estimated) extents meet
+        angle = math.radians(rotation(a))
+        dx, dy = float(b.get("x")) - float(a.get("x")), float(b.get("y")) - float(a.get("y"))
+        if angle:
+            return abs(dx * math.sin(angle) + dy * math.cos(angle)) < FONT_SIZE
+        return abs(dx) < (text_width(a.text) + text_width(b.text)) / 2
+
+    panels = [g for g in ET.fromstring(fig).iter(f"{ns}g") if g.get("class") == "axes"]
+    assert len(panels) == 3
+    for panel in panels:
+        labels = [t for t in panel.iter(f"{ns}text") if t.get("class") == "xtick" and t.text]
         assert len(labels) >= 2
-        boxes = [t.get_window_extent(renderer) for t in labels]
-        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
-    dates = [t for t in fig.axes[0].get_xticklabels() if t.get_text()]
-    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", t.get_text()) for t in dates)  # dates read as dates
-    assert all(t.get_rotation() == 30 for t in dates)
+        assert not any(overlap(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :])
+    dates = [t for t in panels[0].iter(f"{ns}text") if t.get("class") == "xtick" and t.text]
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", t.text) for t in dates)  # dates read as dates
+    assert all(rotation(t) == 30 for t in dates)
 
 
 def _diagnostics(flagged: set[str]) -> pd.DataFrame:
@@ -949,3 +971,24 @@ def test_loss_plot_legends_name_the_fold_they_show() -> None:
     fig = loss_curves([hist])
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend == ["cnn (fold 2) train", "cnn (fold 2) val"]
+
+
+def test_figures_drawn_as_svg_text_are_cached_under_their_own_key(tmp_path: Path) -> None:
+    from mlbench.report import plots
+    from mlbench.report.html import FigureCache, FigureSpec
+
+    rows = [{"model": "a", "test_mean": 0.9, "test_ci_low": 0.85, "test_ci_high": 0.95}]
+    spec = FigureSpec(plots.bar_chart, (rows, "accuracy", True))
+
+    def old(*args):  # the same function as an older mlbench had it: a matplotlib figure
+        return None
+
+    old.__module__, old.__qualname__ = plots.bar_chart.__module__, plots.bar_chart.__qualname__
+    assert spec.svg_text and not FigureSpec(old, spec.args).svg_text
+    assert spec.key() != FigureSpec(old, spec.args).key()  # its cached SVG is not reused
+    cache = FigureCache(tmp_path)
+    text = cache.get(spec)
+    assert text.startswith("<svg") and text == plots.bar_chart(*spec.args) and cache.drawn == 1
+    assert FigureCache(tmp_path).get(spec) == text  # read back from the folder
+    picture = FigureCache().get(FigureSpec(plots.confusion, ([[3, 1], [0, 4]], ["a", "b"]), raster=True))
+    assert picture.startswith("data:image/svg+xml;base64,")

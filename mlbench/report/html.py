@@ -4,7 +4,8 @@ Reading runs and writing files is :mod:`mlbench.report.build`'s job; this module
 
 The template is rendered with autoescaping on, so every name that comes from the data (datasets,
 models, errors) is escaped. The only strings marked safe are the SVGs produced by
-:mod:`mlbench.report.plots` from the same summary, in which matplotlib escapes the text.
+:mod:`mlbench.report.plots` from the same summary, in which the text is escaped (by
+:mod:`mlbench.report.svg` for the figures written as SVG text, by matplotlib for the others).
 
 Figures are the report's main cost (drawing and serializing takes most of its time), so each is
 described first (:class:`FigureSpec`: which drawing function, on which part of the summary) and
@@ -31,29 +32,43 @@ from mlbench.report.plots import DRAW_LOCK
 #: Serialized figures carry this id prefix in the cache; it is replaced by the page's own
 #: per-figure prefix when the figure is placed (ids must be unique within the page).
 _CACHE_PREFIX = "mbfigcache-"
+#: in the key of a figure drawn as SVG text (where a matplotlib figure has matplotlib's version);
+#: change it when the SVG builder's output changes, so that cached figures are drawn again
+_SVG_FORMAT = "svg-text-1"
 
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """One figure of the report, not drawn yet: ``draw(*args)`` returns a matplotlib figure.
+    """One figure of the report, not drawn yet: ``draw(*args)`` returns a matplotlib figure, or
+    SVG text for a function marked with :func:`mlbench.report.svg.draws_svg` (None: nothing to draw).
 
     ``args`` are plain data from the summary (JSON-able), so :meth:`key` identifies the picture.
     """
 
     draw: Callable[..., Any]
     args: tuple[Any, ...]
-    #: serialized as a PNG data URI (dense pixels) instead of inline SVG
+    #: placed in an ``<img>`` as a data URI instead of inline: a PNG of a matplotlib figure (dense
+    #: pixels), the SVG itself of one drawn as SVG text (the confusion matrix: the page shows it
+    #: as a picture, isolated from the page's text)
     raster: bool = False
 
     def key(self) -> str:
-        """A hash of what the figure shows: the drawing function, its inputs and the library versions."""
-        import matplotlib
+        """A hash of what the figure shows: the drawing function, its inputs and the library versions.
 
+        A figure written as SVG text is keyed by that format instead of matplotlib's version: it
+        never reuses a matplotlib drawing of the same function cached by an older mlbench.
+        """
         from mlbench._version import __version__
 
+        if self.svg_text:
+            renderer = _SVG_FORMAT
+        else:
+            import matplotlib
+
+            renderer = matplotlib.__version__
         what = [
             __version__,
-            matplotlib.__version__,
+            renderer,
             self.draw.__module__,
             self.draw.__qualname__,
             self.raster,
@@ -61,8 +76,15 @@ class FigureSpec:
         text = json.dumps([what, self.args], sort_keys=True, default=repr, allow_nan=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
+    @property
+    def svg_text(self) -> bool:
+        """Whether the drawing function returns SVG text (no matplotlib, no drawing lock)."""
+        return bool(getattr(self.draw, "draws_svg", False))
+
     def figure(self) -> Any:
-        """Draw it (a matplotlib figure)."""
+        """Draw it (a matplotlib figure, or SVG text)."""
+        if self.svg_text:
+            return self.draw(*self.args)
         with DRAW_LOCK:
             return self.draw(*self.args)
 
@@ -88,8 +110,8 @@ class FigureCache:
         return None if self.folder is None else self.folder / f"{key}.{'png.txt' if raster else 'svg'}"
 
     def get(self, spec: FigureSpec) -> str:
-        """The serialized figure (SVG text with the cache prefix, a PNG data URI, or "" when the
-        drawing function found nothing to draw), drawn if needed."""
+        """The serialized figure (SVG text with the cache prefix, a PNG or SVG data URI, or "" when
+        the drawing function found nothing to draw), drawn if needed."""
         key = spec.key()
         self.used.add(key)
         if key in self._memory:
@@ -102,9 +124,11 @@ class FigureCache:
                 return text
         from mlbench.report.plots import to_data_uri, to_svg
 
-        with DRAW_LOCK:
-            fig = spec.draw(*spec.args)
-            # a drawing function may find nothing to draw (None): the page shows no figure
+        # SVG text (str) needs neither matplotlib nor its lock; a raster one goes in an <img> as
+        # a data URI (PNG, or the SVG itself); a drawing function may find nothing to draw (None):
+        # the page shows no figure
+        with contextlib.nullcontext() if spec.svg_text else DRAW_LOCK:
+            fig = spec.figure()
             text = "" if fig is None else to_data_uri(fig) if spec.raster else to_svg(fig, _CACHE_PREFIX)
         self.drawn += 1
         self._memory[key] = text
@@ -117,7 +141,7 @@ class FigureCache:
         return text
 
     def place(self, spec: FigureSpec, prefix: str) -> str:
-        """The figure as the page shows it: SVG ids prefixed with ``prefix``, or the PNG data URI."""
+        """The figure as the page shows it: SVG ids prefixed with ``prefix``, or the data URI."""
         text = self.get(spec)
         return text if spec.raster else text.replace(_CACHE_PREFIX, prefix)
 
@@ -163,7 +187,7 @@ def jinja_environment() -> Any:
 
 
 def figures(summary: dict[str, Any]) -> dict[str, Any]:
-    """Draw every figure of a summary as matplotlib figures (not yet serialized).
+    """Draw every figure of a summary as matplotlib figures or SVG strings (not yet serialized).
 
     :func:`figure_specs`, drawn: the same structure with figures (or None) in place of specs.
     """
@@ -194,7 +218,7 @@ def figure_specs(summary: dict[str, Any], models: list[str] | None = None) -> di
         critical-difference diagram per dataset group of ``summary["overall"]["groups"]`` (None
         where the group was not tested), ``cd`` the first of them; ``datasets`` follows the order of
         ``summary["datasets"]``; missing figures are None. Dense ones (confusion, filters,
-        activations, mistakes) are meant for PNG.
+        activations, mistakes) are meant for an ``<img>`` (``raster``).
     """
     from mlbench.report import plots
 
@@ -326,8 +350,9 @@ def render_html(
     )
 
     def place(spec: FigureSpec | None, prefix: str) -> Any:
-        # Safe: SVG generated by matplotlib from our numbers, data strings inside XML-escaped by
-        # it; PNGs are base64 data URIs placed in a src attribute by the (escaping) template.
+        # Safe: SVG generated from our numbers, data strings inside XML-escaped (by
+        # mlbench.report.svg or by matplotlib); data URIs (base64 PNG or SVG) are placed in a src
+        # attribute by the (escaping) template.
         if spec is None:
             return ""
         text = cache.place(spec, prefix)

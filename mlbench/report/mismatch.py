@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from mlbench.report.svg import draws_svg
 from mlbench.values import number_or_none
 
 __all__ = ["comparison_figure_calls", "figure_calls", "figures", "summarize_mismatch"]
@@ -131,7 +132,7 @@ def _unlike_images(ds: Any, unlike: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def figures(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Figures of each comparison: ``hist`` (SVG), ``label`` (SVG), ``unlike`` (meant for PNG)."""
+    """Figures of each comparison: ``hist`` and ``label`` (SVG text), ``unlike`` (a matplotlib figure, meant for PNG)."""
     return [
         [{key: None if call is None else call[0](*call[1]) for key, call in comp.items()} for comp in ds]
         for ds in figure_calls(items)
@@ -155,72 +156,72 @@ def comparison_figure_calls(comp: dict[str, Any]) -> dict[str, Any]:
 _TRAIN, _TEST = "#4c72b0", "#dd8452"
 
 
-def _histograms(hists: dict[str, dict[str, Any]]) -> Any:
-    """Overlaid train/test shares of up to three features, one panel each."""
-    from mlbench.report.plots import RC_PARAMS, load_pyplot, short_label
+@draws_svg
+def _histograms(hists: dict[str, dict[str, Any]]) -> str:
+    """Overlaid train/test shares of up to three features, one panel each (SVG)."""
+    from mlbench.report.plots import short_label
+    from mlbench.report.svg import Figure
 
     names = list(hists)[:3]
-    plt = load_pyplot()
-    with plt.rc_context(RC_PARAMS):
-        fig, axes = plt.subplots(1, len(names), figsize=(3.1 * len(names), 2.3), squeeze=False)
-        for ax, name in zip(axes[0], names, strict=True):
-            h = hists[name]
-            if h.get("kind") == "categorical":
-                levels = [short_label(str(x), 12) for x in h["levels"]]
-                x = list(range(len(levels)))
-                ax.bar([i - 0.2 for i in x], h["train"], width=0.4, color=_TRAIN, label="train")
-                ax.bar([i + 0.2 for i in x], h["test"], width=0.4, color=_TEST, label="test")
-                ax.set_xticks(
-                    x,
-                    levels,
-                    rotation=45 if len(levels) > 3 else 0,
-                    ha="right" if len(levels) > 3 else "center",
-                )
-            else:
-                edges = h["edges"]
-                ax.stairs(h["train"], edges, color=_TRAIN, fill=True, alpha=0.45, label="train")
-                ax.stairs(h["test"], edges, color=_TEST, fill=True, alpha=0.45, label="test")
-                _numeric_ticks(ax, name)
-            ax.set_title(short_label(name, 30), fontsize=8.5)
-            ax.set_ylabel("share of rows", fontsize=8)
-        # beside the last panel: inside, it covered the tallest bars (class shares fill the panel)
-        axes[0][-1].legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-        fig.tight_layout()
-    return fig
+    fig = Figure(223.2 * len(names), 165.6, title="train and test shares of " + ", ".join(names))
+    for k, name in enumerate(names):
+        h = hists[name]
+        ax = fig.add_axes(title=short_label(name, 30), ylabel="share of rows", ylabel_size=8.0)
+        last = k == len(names) - 1
+        if h.get("kind") == "categorical":
+            levels = [short_label(str(x), 12) for x in h["levels"]]
+            for i, (a, b) in enumerate(zip(h["train"], h["test"], strict=True)):
+                ax.rect(i - 0.4, 0.0, i, a, _TRAIN)
+                ax.rect(i, 0.0, i + 0.4, b, _TEST)
+            ax.xticks = (range(len(levels)), levels)
+            ax.x_rotation = 45.0 if len(levels) > 3 else 0.0
+            opacity = 1.0
+        else:
+            edges = h["edges"]
+            ax.stairs(h["train"], edges, _TRAIN, opacity=0.45)
+            ax.stairs(h["test"], edges, _TEST, opacity=0.45)
+            _numeric_ticks(ax, name, edges)
+            opacity = 0.45
+        if last:  # beside the last panel: inside, it covered the tallest bars (class shares fill the panel)
+            ax.legend_loc = "center"
+            ax.legend("train", _TRAIN, kind="patch", opacity=opacity)
+            ax.legend("test", _TEST, kind="patch", opacity=opacity)
+    return fig.to_svg()
 
 
-def _numeric_ticks(ax: Any, name: str) -> None:
+def _numeric_ticks(ax: Any, name: str, edges: list[float]) -> None:
     """At most four ticks on a 3-inch panel, dates as dates, long labels slanted: a date feature
     (days since 1970, e.g. 19,358) or a large number otherwise prints labels that run together."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    from mlbench.report.svg import linear_labels, nice_ticks
 
     dates = name.endswith("_days")
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=3 if dates else 4))
+    lo, hi = min(edges), max(edges)
+    span = (hi - lo) or 1.0
+    lo, hi = lo - 0.05 * span, hi + 0.05 * span  # the panel's limits (its 5% margins)
+    ticks = nice_ticks(lo, hi, 3)
     if dates:  # a date column's days since 1970-01-01 (mlbench.datasets.cleaning)
         import datetime
 
         epoch = datetime.date(1970, 1, 1)
 
-        def as_date(x: float, _pos: Any) -> str:
+        def as_date(x: float) -> str:
             try:
                 return (epoch + datetime.timedelta(days=round(x))).isoformat()
             except (OverflowError, ValueError):
                 return f"{x:g}"
 
-        ax.xaxis.set_major_formatter(FuncFormatter(as_date))
-    lo, hi = ax.get_xlim()
-    locs = [x for x in ax.xaxis.get_major_locator().tick_values(lo, hi) if lo <= x <= hi]
-    labels = ax.xaxis.get_major_formatter().format_ticks(locs)
+        labels = [as_date(t) for t in ticks]
+    else:
+        labels = linear_labels(ticks)
     slant = dates or max((len(t) for t in labels), default=0) > 5
-    # fixed ticks and labels: the rotation survives tight_layout's redraw
-    ax.set_xticks(locs, labels, rotation=30 if slant else 0, ha="right" if slant else "center")
-    if slant:
-        for t in ax.get_xticklabels():
-            t.set_rotation_mode("anchor")
+    ax.xlim = (lo, hi)
+    ax.xticks = (ticks, labels)
+    ax.x_rotation = 30.0 if slant else 0.0
 
 
-def _label_bars(label: dict[str, Any]) -> Any:
-    """Class shares (or the target's histogram) in training and test."""
+@draws_svg
+def _label_bars(label: dict[str, Any]) -> str:
+    """Class shares (or the target's histogram) in training and test (SVG)."""
     return _histograms({"label (target)": label})
 
 

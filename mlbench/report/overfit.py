@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mlbench.report.svg import draws_svg
 from mlbench.values import jsonable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -189,7 +190,8 @@ def _mean_rows(curves: list[dict[str, Any]]) -> float:
 
 
 def figures(view: dict[str, Any] | None, colors: dict[str, str] | None = None) -> dict[str, Any]:
-    """``{"staged", "loss", "capacity"}`` matplotlib figures of one dataset's view (None when empty)."""
+    """``{"staged", "loss", "capacity"}`` figures of one dataset's view: SVG text (staged) or
+    matplotlib figures (None when empty)."""
     return {
         key: None if spec is None else spec[0](*spec[1]) for key, spec in figure_calls(view, colors).items()
     }
@@ -212,44 +214,47 @@ def figure_calls(view: dict[str, Any] | None, colors: dict[str, str] | None = No
     return out
 
 
-def staged_plot(curves: list[dict[str, Any]], colors: dict[str, str] | None = None) -> Any:
+@draws_svg
+def staged_plot(curves: list[dict[str, Any]], colors: dict[str, str] | None = None) -> str:
     """Train (dashed) and test (solid) score against the number of estimators; the best test point starred.
 
     An early-stopped curve (it ends at the rounds the model kept) ends in a bar marker at its
-    stopping round.
+    stopping round, with "stopped at K of N" beside it. Returns the SVG
+    (:mod:`mlbench.report.svg`).
     """
     from mlbench.report import plots
+    from mlbench.report.svg import Figure
 
     colors = colors or plots.palette([c["model"] for c in curves])
-    plt = plots.load_pyplot()
-    with plt.rc_context(plots.RC_PARAMS):
-        fig, ax = plt.subplots(figsize=(6.4, 3.4))
-        for c in curves:
-            color = colors.get(c["model"], plots.BAR_COLOR)
-            name = plots.short_label(c["model"], 28)
-            xs = c["n_estimators"]
-            ax.plot(
-                xs, c["test"], color=color, linewidth=1.5, marker="o", markersize=2.5, label=f"{name} test"
-            )
-            if any(v is not None for v in c["train"]):
-                ax.plot(xs, c["train"], color=color, linewidth=1.0, linestyle="--", label=f"{name} train")
-            i = c["best_index"]
-            ax.scatter([xs[i]], [c["test"][i]], marker="*", s=110, color=color, edgecolors="black", zorder=4)
-            if c.get("early_stopped") and c["test"][-1] is not None:
-                ax.scatter(
-                    [xs[-1]], [c["test"][-1]], marker="|", s=260, linewidths=2.2, color=color, zorder=4
-                )
-                ax.annotate(f"stopped at {xs[-1]} of {c['trained']}", (xs[-1], c["test"][-1]),
-                            textcoords="offset points", xytext=(4, -10), fontsize=7, color=color)  # fmt: skip
-        ax.set_xscale("log")
-        plots.plain_log_labels(ax.xaxis, lambda v: f"{v:g}")
-        metric = curves[0]["metric"]
-        ax.set_xlabel("estimators used (first k of the fitted model; ★ best test score; | early stop)")
-        ax.set_ylabel(f"{metric} {plots.direction_arrow(curves[0]['greater_is_better'])}")
-        ax.grid(color="#e6e6e6", linewidth=0.6)
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
-        fig.tight_layout()
-    return fig
+    metric = curves[0]["metric"]
+    fig = Figure(460.8, 244.8, title=f"{metric} against the number of estimators")
+    ax = fig.add_axes(
+        xlog=True,
+        xlabel="estimators used (first k of the fitted model; ★ best test score; | early stop)",
+        ylabel=f"{metric} {plots.direction_arrow(curves[0]['greater_is_better'])}",
+        grid="both",
+        legend_loc="center",
+    )
+    for c in curves:
+        color = colors.get(c["model"], plots.BAR_COLOR)
+        name = plots.short_label(c["model"], 28)
+        xs = c["n_estimators"]
+        ax.line(xs, c["test"], color, width=1.5, marker="circle", marker_size=2.5)
+        ax.legend(f"{name} test", color, marker="circle", size=2.5)
+        if any(v is not None for v in c["train"]):
+            ax.line(xs, c["train"], color, width=1.0, style="dashed")
+            ax.legend(f"{name} train", color, width=1.0, style="dashed")
+    for c in curves:  # the marks above every line
+        color = colors.get(c["model"], plots.BAR_COLOR)
+        xs = c["n_estimators"]
+        i = c["best_index"]
+        if c["test"][i] is not None:
+            ax.marker(xs[i], c["test"][i], color, shape="star", size=11.0, edge="#000000")
+        if c.get("early_stopped") and c["test"][-1] is not None:
+            ax.marker(xs[-1], c["test"][-1], color, shape="vbar", size=16.0, edge_width=2.2)
+            ax.text(xs[-1], c["test"][-1], f"stopped at {xs[-1]} of {c['trained']}", dx=4, dy=10, size=7.0,
+                    color=color)  # fmt: skip
+    return fig.to_svg()
 
 
 def capacity_plot(series: list[dict[str, Any]]) -> Any:

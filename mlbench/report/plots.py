@@ -1,10 +1,13 @@
-"""Small matplotlib figures rendered to inline SVG strings.
+"""The report's figures, each an inline SVG string or a matplotlib figure to serialize.
 
-matplotlib is imported inside the functions (Agg backend, no display needed) so that importing
-:mod:`mlbench.report` stays cheap. Text is drawn as paths (``svg.fonttype='path'``), so the
-report looks the same on a machine without the fonts; the original strings only survive inside
-XML comments, which matplotlib escapes. Each SVG gets its element ids prefixed with a unique
-token because several SVGs share one HTML document, where ids must be unique.
+The frequent charts (bar chart, Pareto plot, confusion matrix) are written directly as SVG by
+:mod:`mlbench.report.svg`, in about a millisecond each, with text as ``<text>`` elements. The
+others are matplotlib figures, imported inside the functions (Agg backend, no display needed) so
+that importing :mod:`mlbench.report` stays cheap: their text is drawn as paths
+(``svg.fonttype='path'``), so the report looks the same on a machine without the fonts; the
+original strings only survive inside XML comments, which matplotlib escapes. Each matplotlib SVG
+gets its element ids prefixed with a unique token because several SVGs share one HTML document,
+where ids must be unique.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from mlbench.report.svg import draws_svg
 
 #: Model names longer than this are shortened on the axis (the tables show them in full).
 MAX_LABEL = 40
@@ -63,14 +68,27 @@ def palette(models: Sequence[str]) -> dict[str, str]:
 
 
 def to_svg(fig: Any, id_prefix: str | None = None) -> str:
-    """Serialize a figure to an inline ``<svg>`` element (ids prefixed, no XML prolog) and close it."""
+    """Serialize a figure to an inline ``<svg>`` element (ids prefixed, no XML prolog) and close it.
+
+    A figure drawn as SVG text already (a ``str``, which has no ids) is returned as it is.
+    """
+    if isinstance(fig, str):
+        return fig
     return _svg_text(fig, id_prefix)
 
 
 def to_png(fig: Any, dpi: int = 110) -> bytes:
-    """Serialize a figure to PNG bytes (reproducible: no metadata) and close it."""
+    """Serialize a figure to PNG bytes (reproducible: no metadata) and close it.
+
+    A figure drawn as SVG text is replayed onto matplotlib first (:func:`mlbench.report.svg.to_matplotlib`).
+    """
     import matplotlib.pyplot as plt
 
+    if isinstance(fig, str):
+        from mlbench.report.svg import to_matplotlib
+
+        load_pyplot()
+        fig = to_matplotlib(fig)
     buf = io.BytesIO()
     try:
         fig.savefig(
@@ -82,19 +100,23 @@ def to_png(fig: Any, dpi: int = 110) -> bytes:
 
 
 def to_data_uri(fig: Any, dpi: int = 110) -> str:
-    """A figure as a ``data:image/png;base64,...`` URI, for dense pictures (images, heat maps)."""
+    """A figure as a data URI for an ``<img>``: PNG for a matplotlib figure (dense pictures),
+    ``data:image/svg+xml;base64,...`` for one drawn as SVG text."""
+    if isinstance(fig, str):
+        return "data:image/svg+xml;base64," + base64.b64encode(fig.encode("utf-8")).decode("ascii")
     return "data:image/png;base64," + base64.b64encode(to_png(fig, dpi)).decode("ascii")
 
 
 # --------------------------------------------------------------------------------------------- per dataset
 
 
+@draws_svg
 def bar_chart(
     rows: Sequence[dict[str, Any]],
     metric: str,
     greater_is_better: bool = True,
     colors: dict[str, str] | None = None,
-) -> Any:
+) -> str | None:
     """Horizontal bars of the mean test metric per model with 95% confidence intervals.
 
     Parameters
@@ -110,13 +132,14 @@ def bar_chart(
 
     Returns
     -------
-    matplotlib.figure.Figure or None
-        None when no model has a score.
+    str or None
+        The SVG (:mod:`mlbench.report.svg`); None when no model has a score.
     """
+    from mlbench.report.svg import Figure
+
     rows = [r for r in rows if r.get("test_mean") is not None]
     if not rows:
         return None
-    plt = load_pyplot()
     values = [r["test_mean"] for r in rows]
     # The interval is over fold means while the bar is the mean over all jobs; with unequal
     # repeats per fold the bar can sit just outside it, so the whiskers are clipped at the bar.
@@ -129,38 +152,36 @@ def bar_chart(
         for v, r in zip(values, rows, strict=True)
     ]
     best = max(values) if greater_is_better else min(values)
-    with plt.rc_context(RC_PARAMS):
-        fig, ax = plt.subplots(figsize=(5.0, 0.9 + 0.3 * len(rows)))
-        y = list(range(len(rows)))
-        ax.barh(
-            y,
-            values,
-            xerr=[lows, highs],
-            color=[_BEST if v == best else BAR_COLOR for v in values],
-            error_kw={"ecolor": "#333333", "capsize": 3, "elinewidth": 1},
-            height=0.65,
-        )
-        ax.set_yticks(y, [short_label(r["model"]) for r in rows])
-        ax.invert_yaxis()
-        ax.set_xlabel(f"test {metric} (mean, 95% CI; {direction_arrow(greater_is_better)})")
-        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-        ax.set_axisbelow(True)
-        lo = min(v - e for v, e in zip(values, lows, strict=True))
-        hi = max(v + e for v, e in zip(values, highs, strict=True))
-        if lo >= 0 and hi <= 1.0 + 1e-9 and lo > 0.5:
-            ax.set_xlim(left=max(0.0, lo - (hi - lo) * 0.6 - 0.01), right=min(1.0, hi + 0.01) + 0.005)
-        elif lo >= 0:
-            ax.set_xlim(left=0)
-        fig.tight_layout()
-    return fig
+    fig = Figure(360.0, 72 * (0.9 + 0.3 * len(rows)), title=f"test {metric} per model")
+    ax = fig.add_axes(
+        invert_y=True,
+        xlabel=f"test {metric} (mean, 95% CI; {direction_arrow(greater_is_better)})",
+        yticks=(range(len(rows)), [short_label(r["model"]) for r in rows]),
+        grid="x",
+        grid_color="#dddddd",
+    )
+    for i, (v, lo, hi) in enumerate(zip(values, lows, highs, strict=True)):
+        ax.rect(0.0, i - 0.325, v, i + 0.325, _BEST if v == best else BAR_COLOR)
+        if lo or hi:
+            ax.line([v - lo, v + hi], [i, i], "#333333", width=1.0)
+            for end in (v - lo, v + hi):
+                ax.marker(end, i, "#333333", shape="vbar", size=6.0)
+    lo = min(v - e for v, e in zip(values, lows, strict=True))
+    hi = max(v + e for v, e in zip(values, highs, strict=True))
+    if lo >= 0 and hi <= 1.0 + 1e-9 and lo > 0.5:
+        ax.xlim = (max(0.0, lo - (hi - lo) * 0.6 - 0.01), min(1.0, hi + 0.01) + 0.005)
+    elif lo >= 0:
+        ax.xlim = (0.0, None)
+    return fig.to_svg()
 
 
+@draws_svg
 def pareto(
     rows: Sequence[dict[str, Any]],
     metric: str,
     greater_is_better: bool = True,
     colors: dict[str, str] | None = None,
-) -> Any:
+) -> str | None:
     """Score against fit time (log x), Pareto-optimal models highlighted and joined by a step line.
 
     Parameters
@@ -176,47 +197,55 @@ def pareto(
 
     Returns
     -------
-    matplotlib.figure.Figure or None
+    str or None
+        The SVG; None when no model has a score and a fit time.
     """
+    from mlbench.report.svg import Figure
+
     rows = [r for r in rows if r.get("test_mean") is not None and (r.get("fit_seconds") or 0) > 0]
     if not rows:
         return None
     colors = colors or palette([r["model"] for r in rows])
-    plt = load_pyplot()
-    with plt.rc_context(RC_PARAMS):
-        fig, ax = plt.subplots(figsize=(6.2, 3.3))
-        for r in rows:
-            x, y = r["fit_seconds"], r["test_mean"]
-            lo, hi = r.get("test_ci_low"), r.get("test_ci_high")
-            if lo is not None and hi is not None:
-                ax.plot([x, x], [lo, hi], color=colors.get(r["model"], BAR_COLOR), linewidth=1, alpha=0.6)
-            on = bool(r.get("pareto"))
-            ax.scatter(
-                [x], [y], s=60 if on else 28, color=colors.get(r["model"], BAR_COLOR),
-                edgecolors="black" if on else "none", linewidths=1.2, zorder=3,
-                marker="D" if on else "o",
-            )  # fmt: skip
-            ax.scatter([], [], s=40, color=colors.get(r["model"], BAR_COLOR), marker="D" if on else "o",
-                       edgecolors="black" if on else "none", label=short_label(r["model"], 24) + (" ◆" if on else ""))  # fmt: skip
-        front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r["fit_seconds"])
-        if len(front) > 1:
-            ax.plot(
-                [r["fit_seconds"] for r in front], [r["test_mean"] for r in front],
-                color="black", linewidth=0.8, linestyle=":", drawstyle="steps-post", zorder=2,
-            )  # fmt: skip
-        ax.set_xscale("log")
-        plain_log_labels(ax.xaxis, _seconds_tick)
-        ax.set_xlabel("mean fit time per job (log scale)")
-        ax.set_ylabel(f"test {metric}\n({direction_arrow(greater_is_better)})")
-        ax.grid(color="#eeeeee", linewidth=0.6)
-        ax.margins(x=0.15, y=0.12)
-        ax.set_title("◆ Pareto-optimal: nothing is both faster and better", fontsize=8, loc="left")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7.5)
-        fig.tight_layout()
-    return fig
+    fig = Figure(446.4, 237.6, title=f"test {metric} against fit time per model")
+    ax = fig.add_axes(
+        xlog=True,
+        x_format=_seconds_tick,
+        xmargin=0.15,
+        ymargin=0.12,
+        xlabel="mean fit time per job (log scale)",
+        ylabel=f"test {metric}\n({direction_arrow(greater_is_better)})",
+        grid="both",
+        grid_color="#eeeeee",
+        title="◆ Pareto-optimal: nothing is both faster and better",
+        title_loc="left",
+        title_size=8.0,
+        legend_size=7.5,
+    )
+    front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r["fit_seconds"])
+    for r in rows:
+        x = r["fit_seconds"]
+        lo, hi = r.get("test_ci_low"), r.get("test_ci_high")
+        if lo is not None and hi is not None:
+            ax.line([x, x], [lo, hi], colors.get(r["model"], BAR_COLOR), width=1.0, opacity=0.6)
+    if len(front) > 1:
+        ax.line(
+            [r["fit_seconds"] for r in front], [r["test_mean"] for r in front],
+            "#000000", width=0.8, style="dotted", step=True,
+        )  # fmt: skip
+    for r in rows:
+        on = bool(r.get("pareto"))
+        color = colors.get(r["model"], BAR_COLOR)
+        shape, size, edge = ("diamond", 7.7, "#000000") if on else ("circle", 5.3, None)
+        ax.marker(r["fit_seconds"], r["test_mean"], color, shape=shape, size=size, edge=edge, edge_width=1.2)
+        ax.legend(
+            short_label(r["model"], 24) + (" ◆" if on else ""), color, kind="marker", marker=shape,
+            size=6.3 if on else 5.0, edge=edge,
+        )  # fmt: skip
+    return fig.to_svg()
 
 
-def confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str = "") -> Any:
+@draws_svg
+def confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str = "") -> str | None:
     """Confusion matrix heat map, rows = true class normalised to 1, counts written in the cells.
 
     Parameters
@@ -230,43 +259,66 @@ def confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str
 
     Returns
     -------
-    matplotlib.figure.Figure or None
+    str or None
+        The SVG; None for an empty matrix.
     """
-    import numpy as np
+    from mlbench.report.svg import Figure, blues
 
-    m = np.asarray(matrix, dtype=float)
-    if m.size == 0:
+    m = [[float(v) for v in row] for row in matrix]
+    if not m or not any(len(row) for row in m):
         return None
     k = len(m)
-    rates = m / np.clip(m.sum(axis=1, keepdims=True), 1, None)
-    plt = load_pyplot()
+    rates = [[v / max(sum(row), 1.0) for v in row] for row in m]
     side = min(7.0, max(3.2, 0.42 * k + 1.6))
-    with plt.rc_context(RC_PARAMS):
-        fig, ax = plt.subplots(figsize=(side + 0.6, side))
-        im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-        if k <= 20:
-            for i in range(k):
-                for j in range(k):
-                    if m[i, j]:
-                        ax.text(
-                            j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7 if k > 10 else 8,
-                            color="white" if rates[i, j] > 0.6 else "#222222",
-                        )  # fmt: skip
-        names = [short_label(str(s), 14) for s in labels]
-        ticks = list(range(k)) if k <= 40 else list(range(0, k, max(1, k // 20)))
-        ax.set_xticks(
-            ticks, [names[t] for t in ticks], rotation=45 if k > 6 else 0, ha="right" if k > 6 else "center"
-        )
-        ax.set_yticks(ticks, [names[t] for t in ticks])
-        ax.set_xlabel("predicted class")
-        ax.set_ylabel("true class")
-        for side_ in ("top", "right"):
-            ax.spines[side_].set_visible(True)
-        if title:
-            ax.set_title(title, fontsize=8.5, loc="left")
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-        fig.tight_layout()
-    return fig
+    names = [short_label(str(s), 14) for s in labels]
+    ticks = list(range(k)) if k <= 40 else list(range(0, k, max(1, k // 20)))
+    fig = Figure(None, side * 72, title="confusion matrix" + (f": {title}" if title else ""))
+    ax = fig.add_axes(
+        square=True,
+        frame=True,
+        invert_y=True,
+        xlim=(-0.5, k - 0.5),
+        ylim=(-0.5, k - 0.5),
+        xticks=(ticks, [names[t] for t in ticks]),
+        yticks=(ticks, [names[t] for t in ticks]),
+        x_rotation=45.0 if k > 6 else 0.0,
+        xlabel="predicted class",
+        ylabel="true class",
+        title=title,
+        title_loc="left",
+    )
+    size = 7.0 if k > 10 else 8.0
+    # the empty cells are the background; the others one element per colour (shares rounded to
+    # 1/128, too little to see): a 100-class matrix stays a small file
+    ax.rect(-0.5, -0.5, k - 0.5, k - 0.5, blues(0.0), sticky=False)
+    shades: dict[int, list[tuple[float, float, float, float]]] = {}
+    for i in range(k):
+        for j in range(k):
+            if m[i][j]:
+                shades.setdefault(round(128 * rates[i][j]), []).append((j - 0.5, i - 0.5, j + 0.5, i + 0.5))
+    for shade, boxes in sorted(shades.items()):
+        ax.cells(boxes, blues(shade / 128))
+    for i in range(k):
+        for j in range(k):
+            if k <= 20 and m[i][j]:
+                ax.text(
+                    j, i, f"{int(m[i][j])}", size=size, anchor="middle", middle=True,
+                    color="#ffffff" if rates[i][j] > 0.6 else "#222222",
+                )  # fmt: skip
+    bar = fig.add_axes(
+        width=max(8.0, 0.046 * side * 72),
+        frame=True,
+        y_side="right",
+        xticks=([], []),
+        ylim=(0.0, 1.0),
+        xlim=(0.0, 1.0),
+        yticks=([0.0, 0.2, 0.4, 0.6, 0.8, 1.0], ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]),
+        ylabel="share of the true class",
+    )
+    steps = 64
+    for s_ in range(steps):
+        bar.rect(0.0, s_ / steps, 1.0, (s_ + 1) / steps + 0.002, blues((s_ + 0.5) / steps), sticky=False)
+    return fig.to_svg()
 
 
 # --------------------------------------------------------------------------------------------- overall
