@@ -597,6 +597,12 @@ def run_suite(
 
     # once, before anything: parsing was pure; what this machine must have is checked here
     check_machine(suite)
+    if not shared:
+        quick = _nothing_to_do(suite, write_report, retry_failed)
+        if quick is not None:
+            if on_plan is not None:
+                on_plan(quick[0])
+            return quick[1]
     before = _store_state(suite.output)
     first = plan_run(suite, retry_failed=retry_failed)
     executor = None
@@ -639,6 +645,8 @@ def run_suite(
                 store.close()
             if write_report and (not shared or lock.try_exclusive()):
                 _report(suite, outcome, only_if_stale=True)
+            if not shared and outcome.report_error is None and not outcome.interrupted:
+                _write_stamp(suite, plan, write_report, retry_failed)
             return outcome
         if executor is None and plan.to_run:
             # the store changed under the lock: jobs appeared that the first plan lacked (a plan with
@@ -669,6 +677,93 @@ def run_suite(
         raise
     finally:
         lock.release()
+
+
+#: Where a rerun that found nothing to do leaves what it found (:func:`_nothing_to_do`).
+STAMP = Path(".cache") / "nothing-to-do.json"
+
+
+def _stamp_key(suite: Suite, jobs: list[Job], write_report: bool, retry_failed: bool) -> str:
+    """What a plan depends on besides the store: the suite as written, its jobs, the options."""
+    import hashlib
+
+    from mlbench._version import __version__
+
+    what = [
+        __version__,
+        suite.text,
+        str(Path(suite.base_dir).resolve()),
+        sorted(job.job_id for job in jobs),
+        write_report,
+        retry_failed,
+    ]
+    return hashlib.sha256(json.dumps(what, default=str).encode()).hexdigest()
+
+
+def _file_state(path: Path) -> list[int] | None:
+    import os
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size]
+
+
+def _write_stamp(suite: Suite, plan: Plan, write_report: bool, retry_failed: bool) -> None:
+    """Remember that this suite found nothing to do in the store as it is now (best effort)."""
+    import contextlib
+    import os
+
+    output = Path(suite.output)
+    stamp = {
+        "key": _stamp_key(suite, plan.jobs, write_report, retry_failed),
+        "store": [list(s) if s is not None else None for s in _store_state(output)],
+        "report": _file_state(output / "index.html") if write_report else None,
+        "skipped_ok": plan.skipped_ok,
+        "skipped_failed": plan.skipped_failed,
+    }
+    path = output / STAMP
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(stamp), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def _nothing_to_do(suite: Suite, write_report: bool, retry_failed: bool) -> tuple[Plan, RunOutcome] | None:
+    """The plan and outcome of a rerun with nothing to do, without reading the store; else None.
+
+    A rerun that found nothing to do leaves a stamp (:data:`STAMP`): the suite's key (its text,
+    jobs and options), the store's files' sizes and modification times, and the report's. When
+    all of them are as the stamp says, nothing was written since and the suite asks for the same
+    jobs, so the plan is the stamp's: nothing to run, and the report is current. Any difference,
+    or a stamp that does not read as expected, sends the run the usual way (reading the store
+    needs pandas, most of a rerun's time). The stamp is data, never code.
+    """
+    output = Path(suite.output)
+    try:
+        stamp = json.loads((output / STAMP).read_text(encoding="utf-8"))
+        jobs = suite.expand()
+        same = (
+            stamp["key"] == _stamp_key(suite, jobs, write_report, retry_failed)
+            and stamp["store"] == [list(s) if s is not None else None for s in _store_state(output)]
+            and stamp["store"][0] is not None
+            and (
+                not write_report
+                or (stamp["report"] is not None and stamp["report"] == _file_state(output / "index.html"))
+            )
+        )
+        ok, failed = int(stamp["skipped_ok"]), int(stamp["skipped_failed"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    if not same or (retry_failed and failed):
+        return None
+    plan = Plan(jobs=jobs, to_run=[], skipped_ok=ok, skipped_failed=failed)
+    outcome = RunOutcome(output=output, failed_remaining=failed)
+    if write_report:
+        outcome.report = output / "index.html"
+    return plan, outcome
 
 
 def _store_state(output: Path) -> tuple[tuple[int, int] | None, ...]:

@@ -375,3 +375,93 @@ def test_a_rebuilt_report_draws_nothing(tmp_path):
     again = figure_cache(out)
     render_html(summary, cache=again)
     assert again.drawn == 0
+
+
+# a rerun in a fresh process, as a user types it; prints whether it read the store (its read API)
+_RERUN = """
+import sys
+from mlbench.cli import main
+sys.argv = ["mlbench", "run", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print("READ_STORE", "mlbench.store.read" in sys.modules, "EXIT", code)
+"""
+
+
+def _rerun(tmp_path: Path, *args: str, code: int = 0) -> tuple[bool, str]:
+    res = subprocess.run(
+        [sys.executable, "-c", _RERUN, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert f"EXIT {code or None}" in res.stdout or f"EXIT {code}" in res.stdout, res.stdout + res.stderr
+    return "READ_STORE True" in res.stdout, res.stderr
+
+
+def test_a_rerun_with_nothing_to_do_skips_reading_the_store_until_anything_changes(tmp_path):
+    from mlbench.pipeline import STAMP
+
+    body = """
+        name: stamp
+        baseline: false
+        resampling: {kind: kfold, folds: 2}
+        datasets: [iris]
+        models: [decision_tree]
+        """
+    suite = write_suite(tmp_path, body)
+    out = tmp_path / "out"
+    assert mlbench_cli("run", str(suite), "--output", str(out), "-q").returncode == 0
+    read, err = _rerun(tmp_path, str(suite), "--output", str(out))
+    assert read and "2 jobs: 0 to run, 2 already done" in err  # the first rerun reads the store
+    assert (out / STAMP).is_file()
+    report = (out / "index.html").stat().st_mtime_ns
+    read, err = _rerun(tmp_path, str(suite), "--output", str(out))
+    assert not read and "2 jobs: 0 to run, 2 already done" in err and "nothing to run" in err
+    assert f"report: {out / 'index.html'}" in err and (out / "index.html").stat().st_mtime_ns == report
+
+    # the report deleted: read again, and written again
+    (out / "index.html").unlink()
+    read, err = _rerun(tmp_path, str(suite), "--output", str(out))
+    assert read and (out / "index.html").is_file()
+    assert not _rerun(tmp_path, str(suite), "--output", str(out))[0]
+    # the store written since (another tool, another run): read again
+    os.utime(out / "results.sqlite", ns=(time.time_ns(), time.time_ns()))
+    assert _rerun(tmp_path, str(suite), "--output", str(out))[0]
+    # a garbled stamp is no answer: read again, and a new stamp written
+    (out / STAMP).write_text('{"key": [1, 2]')
+    assert _rerun(tmp_path, str(suite), "--output", str(out))[0]
+    assert not _rerun(tmp_path, str(suite), "--output", str(out))[0]
+    # --no-report is another question (the report is not checked): read once for it
+    assert _rerun(tmp_path, str(suite), "--output", str(out), "--no-report")[0]
+    # the suite asks for more: its new job runs
+    write_suite(tmp_path, body.replace("[decision_tree]", "[decision_tree, knn]"))
+    read, err = _rerun(tmp_path, str(suite), "--output", str(out))
+    assert read and "4 jobs: 2 to run, 2 already done" in err
+    assert set(mlbench.load_results(out)["model"]) == {"decision_tree", "knn"}
+
+
+def test_a_stamp_of_failed_jobs_does_not_stop_retry_failed(tmp_path):
+    from mlbench.pipeline import STAMP
+
+    suite = write_suite(
+        tmp_path,
+        f"""
+        name: stamp_failed
+        baseline: false
+        plugins: [{PLUGIN}]
+        resampling: {{kind: holdout}}
+        datasets: [iris]
+        models: [decision_tree, raises]
+        diagnostics: false
+        """,
+    )
+    out = tmp_path / "out"
+    assert mlbench_cli("run", str(suite), "--output", str(out), "-q").returncode == 1
+    _rerun_failed = mlbench_cli("run", str(suite), "--output", str(out))
+    assert "1 failed jobs remain" in _rerun_failed.stderr and (out / STAMP).is_file()
+    read, err = _rerun(tmp_path, str(suite), "--output", str(out), code=1)
+    assert not read and "1 failed jobs remain" in err
+    res = mlbench_cli("run", str(suite), "--output", str(out), "--retry-failed")
+    assert "1 to run" in res.stderr
+    df = mlbench.load_results(out)
+    assert df.loc[df["model"] == "raises", "attempt"].max() == 2

@@ -9,22 +9,15 @@ Three rooms, and the prediction files' format between the last two:
   stored once, predictions derived from probabilities, narrow integers), exactly reversible.
 
 The names below are re-exported so ``from mlbench.store import Store`` keeps working. The writer's
-names are imported on first use: importing the read API (``mlbench.reader`` does) never loads the
-writer.
+and the read API's names are imported on first use: importing the read API (``mlbench.reader``
+does) never loads the writer, and the schema's constants (a rerun with nothing to do needs only
+those) load neither, nor pandas.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlbench.store.read import (
-    load_results,
-    open_read_only,
-    read_diagnostics,
-    read_runs,
-    read_trials,
-    resolve_db,
-)
 from mlbench.store.schema import (
     DB_NAME,
     DIAGNOSTICS_COLUMNS,
@@ -36,6 +29,14 @@ from mlbench.store.schema import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mlbench.store.read import (
+        load_results,
+        open_read_only,
+        read_diagnostics,
+        read_runs,
+        read_trials,
+        resolve_db,
+    )
     from mlbench.store.writer import HEARTBEAT_SECONDS, STALE_SECONDS, Store
 
 __all__ = [
@@ -58,18 +59,24 @@ __all__ = [
 ]
 
 _WRITER_NAMES = frozenset({"HEARTBEAT_SECONDS", "STALE_SECONDS", "Store"})
+_READ_NAMES = frozenset(
+    {"load_results", "open_read_only", "read_diagnostics", "read_runs", "read_trials", "resolve_db"}
+)
 
 
 def __getattr__(name: str) -> Any:
-    # PEP 562: the writer is loaded when one of its names is first asked for
-    if name in _WRITER_NAMES:
-        from mlbench.store import writer
+    # PEP 562: the writer and the read API (pandas) load when one of their names is first asked for
+    if name in _WRITER_NAMES or name in _READ_NAMES:
+        import importlib
 
-        value = getattr(writer, name)
+        module = importlib.import_module(
+            "mlbench.store.writer" if name in _WRITER_NAMES else "mlbench.store.read"
+        )
+        value = getattr(module, name)
         globals()[name] = value  # later lookups (and monkeypatching) see a plain attribute
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _WRITER_NAMES)
+    return sorted(set(globals()) | _WRITER_NAMES | _READ_NAMES)
