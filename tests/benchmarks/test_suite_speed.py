@@ -8,7 +8,8 @@ included, as a user would time them), interleaved so that machine noise hits bot
   does the same fits with ``joblib.Parallel(n_jobs=2)`` (same folds, same pipelines, predictions
   and metrics on the same rows). Goal: mlbench / plain <= 1.25. The suite says ``baseline: false``:
   the plain script fits no dummy model, so neither side does (the same 45 fits).
-* A rerun of ``baselines/quick.yaml`` with nothing left to run. Goal: <= 2 s.
+* A rerun of ``baselines/quick.yaml`` with nothing left to run: the first one reads the store
+  (goal <= 2 s), the next ones answer from the stamp it leaves (goal <= 1 s; about 0.5 s asked).
 
 Figures go to ``.benchmarks/suite_speed.json``.
 """
@@ -132,10 +133,16 @@ def test_rerun_with_nothing_to_do(benchmark, tmp_path: Path) -> None:
     args = [sys.executable, "-m", "mlbench.cli", "run", "baselines/quick.yaml", "--output", str(out), "-q"]
     first = _timed(args)  # the real run (about a minute on 2 cores)
     report = (out / "index.html").stat().st_mtime_ns
+    # the first rerun reads the store and leaves its stamp; the next ones answer from the stamp
+    reading = _timed(args)
     times = [_timed(args) for _ in range(3)]
     benchmark.pedantic(_timed, args=(args,), rounds=1, iterations=1)
     assert (out / "index.html").stat().st_mtime_ns == report  # nothing changed, nothing rewritten
     _record("quick_first_run_seconds", round(first, 2))
+    _record("quick_rerun_reading_the_store_seconds", round(reading, 3))
     _record("quick_rerun_nothing_to_do_seconds", round(min(times), 3))
-    print(f"\nfirst run {first:.1f} s, rerun with nothing to do {min(times):.2f} s")
-    assert min(times) <= 2.0
+    print(
+        f"\nfirst run {first:.1f} s, first rerun (reads the store) {reading:.2f} s, "
+        f"rerun with nothing to do {min(times):.2f} s"
+    )
+    assert reading <= 2.0 and min(times) <= 1.0
