@@ -6,6 +6,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 
 from mlbench.report import plots
@@ -309,3 +310,46 @@ def test_mismatch_histograms_draw_at_most_three_panels_with_dates_as_dates() -> 
     assert texts(root, "legend") == ["train", "test"]  # once, beside the last panel
     label = parse(_label_bars(cat))
     assert len([r for r in label.iter(f"{NS}rect") if r.get("fill") in ("#4c72b0", "#dd8452")]) >= 10
+
+
+def test_png_data_uri_decodes_to_the_same_pixels() -> None:
+    import base64
+    import io
+
+    from matplotlib.image import imread
+
+    from mlbench.report.svg import png_data_uri
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (5, 7), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (4, 3, 3), dtype=np.uint8)
+    for pixels in (grey, rgb):
+        uri = png_data_uri(pixels)
+        assert uri.startswith("data:image/png;base64,")
+        back = imread(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])), format="png")
+        assert np.array_equal(np.rint(back * 255).astype(np.uint8), pixels)
+
+
+def test_thumbnail_grid_draws_each_picture_sharp_with_its_escaped_caption() -> None:
+    import base64
+    import io
+
+    from matplotlib.image import imread
+
+    from mlbench.report import plots
+
+    images = np.zeros((10, 1, 4, 4))
+    images[:, 0, 0, 0] = 16.0  # one dark pixel on a light ground (gray_r: the largest value black)
+    svg = plots.thumbnail_grid(images, [f"<b>{i}</b>" for i in range(10)], cell=(1.0, 1.2))
+    root = ET.fromstring(svg)
+    pictures = [e for e in root.iter() if e.tag.endswith("image")]
+    assert len(pictures) == 10 and all("pixelated" in e.get("style") for e in pictures)
+    assert "&lt;b&gt;3&lt;/b&gt;" in svg and "<b>" not in svg
+    assert len({e.get("y") for e in pictures}) == 2  # 8 a row
+    first = imread(io.BytesIO(base64.b64decode(pictures[0].get("href").split(",", 1)[1])), format="png")
+    assert first[0, 0] == 0.0 and first[1:, :].min() == 1.0
+    assert 'id="' not in svg
+    # two-line captions (the mistakes grid) are two text lines; nothing to draw is None
+    mistakes = plots.mistakes_grid(images[:2], ["cat", "dog"], ["dog", "cat"], [0.9, 0.8])
+    assert mistakes.count('class="caption"') == 4 and "pred dog (90%)" in mistakes
+    assert plots.thumbnail_grid(np.zeros((0, 1, 4, 4)), [], cell=(1.0, 1.0)) is None

@@ -225,11 +225,12 @@ def _label_bars(label: dict[str, Any]) -> str:
     return _histograms({"label (target)": label})
 
 
+@draws_svg
 def _unlike_grid(unlike: dict[str, Any]) -> Any:
     from mlbench.report.plots import thumbnail_grid
 
     captions = (f"{score:.2f}" for score in unlike["scores"])
-    return thumbnail_grid(unlike["images"], captions, cell=(1.05, 1.25), top=0.85, hspace=0.4)
+    return thumbnail_grid(unlike["images"], captions, cell=(1.05, 1.25))
 
 
 def _missing(value: Any) -> bool:

@@ -831,6 +831,7 @@ def activations_grid(images: Any, activations: Any) -> Any:
     return fig
 
 
+@draws_svg
 def mistakes_grid(images: Any, true: Sequence[str], pred: Sequence[str], conf: Sequence[float]) -> Any:
     """The most confident test mistakes as thumbnails captioned ``true → predicted (confidence)``.
 
@@ -844,50 +845,49 @@ def mistakes_grid(images: Any, true: Sequence[str], pred: Sequence[str], conf: S
 
     Returns
     -------
-    matplotlib.figure.Figure or None
+    str or None
+        SVG text.
     """
     # a generator: captions are made only for the images shown, as the zip over them asks
     captions = (
         f"true {short_label(t, 10)}\npred {short_label(p, 10)} ({c:.0%})"
         for t, p, c in zip(true, pred, conf, strict=False)
     )
-    return thumbnail_grid(images, captions, cell=(1.15, 1.4), top=0.8, hspace=0.5, color="#aa2222")
+    return thumbnail_grid(images, captions, cell=(1.15, 1.4), color="#aa2222")
 
 
+@draws_svg
 def thumbnail_grid(
     images: Any,
     captions: Iterable[str],
     *,
     cell: tuple[float, float],
-    top: float,
-    hspace: float,
     color: str | None = None,
-) -> Any:
+) -> str | None:
     """Images of shape (j, C, H, W) as a grid of captioned thumbnails, 8 a row; None without images.
 
-    ``cell`` is the inches per thumbnail (width, height); ``top`` and ``hspace`` leave room for the
-    captions (see ``Figure.subplots_adjust``); ``color`` colours them (default: the text colour).
+    SVG with each picture as a small PNG, drawn sharp (as matplotlib's ``nearest``); grey images
+    use ``gray_r`` (the largest value black), colour ones their own colours, each scaled to its
+    own range. ``cell`` is the inches per thumbnail (width, height), caption included;
+    ``color`` colours the captions (default: the text colour).
     """
     import numpy as np
+
+    from mlbench.report.svg import thumbnails
 
     imgs = np.asarray(images, dtype=float)
     if imgs.ndim != 4 or len(imgs) == 0:
         return None
-    n = len(imgs)
-    cols = min(n, 8)
-    rows = math.ceil(n / cols)
-    title_kw = {"fontsize": 7} if color is None else {"fontsize": 7, "color": color}
-    plt = load_pyplot()
-    with plt.rc_context(RC_PARAMS):
-        fig, axes = plt.subplots(rows, cols, figsize=(cell[0] * cols, cell[1] * rows), squeeze=False)
-        for ax in axes.flat:
-            ax.axis("off")
-        for ax, img, caption in zip(axes.flat, imgs, captions, strict=False):
-            arr, cmap = _image(img)
-            ax.imshow(arr, cmap=cmap, interpolation="nearest")
-            ax.set_title(caption, **title_kw)
-        fig.subplots_adjust(left=0.01, right=0.99, top=top, bottom=0.01, wspace=0.1, hspace=hspace)
-    return fig
+    pictures = []
+    for img in imgs:
+        arr, cmap = _image(img)
+        arr = np.nan_to_num(arr, nan=0.0)
+        # gray_r: 0 is white, 1 black
+        pixels = (1.0 - arr) * 255.0 if cmap == "gray_r" else arr * 255.0
+        pictures.append(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+    shown = list(itertools.islice(captions, len(pictures)))
+    shown += [""] * (len(pictures) - len(shown))
+    return thumbnails(pictures, shown, cell=(cell[0] * 72.0, cell[1] * 72.0), color=color, title="thumbnails")
 
 
 def direction_arrow(greater: bool) -> str:

@@ -42,7 +42,9 @@ __all__ = [
     "linear_labels",
     "log_ticks",
     "nice_ticks",
+    "png_data_uri",
     "text_width",
+    "thumbnails",
     "to_matplotlib",
 ]
 
@@ -849,6 +851,93 @@ def _draw_legend(b: _Box) -> list[str]:
 _ROTATE = re.compile(r"rotate\(\s*([-\d.]+)")
 
 
+def png_data_uri(pixels: Any) -> str:
+    """A ``data:image/png;base64,...`` URI of 8-bit pixels: shape (H, W) grey or (H, W, 3) RGB.
+
+    Written by hand (zlib, no imaging library): the report's thumbnails are a few dozen pixels.
+    """
+    import base64
+    import struct
+    import zlib
+
+    import numpy as np
+
+    a = np.ascontiguousarray(np.asarray(pixels, dtype=np.uint8))
+    height, width = a.shape[:2]
+    color_type = 0 if a.ndim == 2 else 2  # greyscale, or truecolour
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        )
+
+    raw = b"".join(b"\x00" + a[i].tobytes() for i in range(height))  # filter 0 before every row
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def thumbnails(
+    pictures: Sequence[Any],
+    captions: Sequence[str],
+    *,
+    cell: tuple[float, float],
+    color: str | None = None,
+    title: str = "",
+) -> str:
+    """A grid of captioned thumbnails, 8 a row, as SVG (pixels drawn sharp, as ``nearest``).
+
+    Parameters
+    ----------
+    pictures : sequence of array
+        8-bit pixels per picture, (H, W) grey or (H, W, 3) RGB.
+    captions : sequence of str
+        One per picture, written above it; a newline starts a second line.
+    cell : (float, float)
+        Points per thumbnail (width, height), caption included.
+    color : str, optional
+        Of the captions (default the text colour).
+    title : str
+        The SVG's ``<title>``.
+    """
+    n = len(pictures)
+    cols = min(n, 8)
+    rows = math.ceil(n / cols) if n else 0
+    cw, ch = cell
+    size, lead = 7.0, 8.0
+    lines = max((len(str(c).split("\n")) for c in captions), default=1)
+    room = 3 + lead * lines  # the caption's lines above each picture
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(cw * cols)}pt" height="{_num(ch * rows)}pt" '
+        f'viewBox="0 0 {_num(cw * cols)} {_num(ch * rows)}" role="img" font-family="{FONT}" '
+        f'font-size="{_num(size)}">',
+        f"<title>{escape(title or 'thumbnails')}</title>",
+    ]
+    fill = escape(color or TEXT_COLOR)
+    for i, (pic, caption) in enumerate(zip(pictures, captions, strict=False)):
+        x0, y0 = (i % cols) * cw, (i // cols) * ch
+        for k, text in enumerate(str(caption).split("\n")):
+            parts.append(
+                f'<text class="caption" x="{_num(x0 + cw / 2)}" y="{_num(y0 + lead * (k + 1))}" '
+                f'text-anchor="middle" fill="{fill}">{escape(text)}</text>'
+            )
+        h, w = pic.shape[:2]
+        box_w, box_h = cw * 0.92, ch - room - 2
+        scale = min(box_w / w, box_h / h)
+        pw, ph = w * scale, h * scale
+        parts.append(
+            f'<image x="{_num(x0 + (cw - pw) / 2)}" y="{_num(y0 + room)}" width="{_num(pw)}" '
+            f'height="{_num(ph)}" preserveAspectRatio="none" style="image-rendering:pixelated" '
+            f'href="{png_data_uri(pic)}"/>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def to_matplotlib(svg_text: str) -> Any:
     """Replay an SVG written by this module onto a matplotlib figure (for PNG export).
 
@@ -918,6 +1007,16 @@ def to_matplotlib(svg_text: str) -> Any:
                     ax.add_patch(Polygon(list(zip(xs, ys, strict=True)), closed=True, **style(el)))
                 else:
                     line(xs, ys, el)
+        elif tag == "image" and el.get("href", "").startswith("data:image/png;base64,"):
+            import base64
+            import io
+
+            from matplotlib.image import imread
+
+            pixels = imread(io.BytesIO(base64.b64decode(el.get("href").split(",", 1)[1])), format="png")
+            x, y = float(el.get("x", 0)), float(el.get("y", 0))
+            ax.imshow(pixels, cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect="auto",
+                      extent=(x, x + float(el.get("width")), y + float(el.get("height")), y))  # fmt: skip
         elif tag == "text":
             rot = _ROTATE.search(el.get("transform", ""))
             ax.text(
@@ -926,6 +1025,8 @@ def to_matplotlib(svg_text: str) -> Any:
                 ha={"start": "left", "middle": "center", "end": "right"}[el.get("text-anchor", "start")],
                 va="baseline", rotation=-float(rot.group(1)) if rot else 0.0, rotation_mode="anchor",
             )  # fmt: skip
+    ax.set_xlim(0, w)  # pictures drawn with imshow must not move the page's limits
+    ax.set_ylim(h, 0)
     return fig
 
 
