@@ -534,3 +534,36 @@ def test_a_worker_that_exits_while_its_grandchild_holds_the_pipe_is_failed_not_t
         for pid in _grandchildren(tmp_path):
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _loads_torch(pid: int) -> bool:
+    # the shared libraries a process has mapped: torch's once it imported torch
+    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as fh:
+        return "libtorch" in fh.read()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/<pid>/maps (Linux)")
+def test_torch_is_imported_by_a_worker_before_its_first_job_that_needs_it_not_by_the_fork_server(tmp_path):
+    # torch in the fork server held back every first job by its import (2.5 s on quick.yaml);
+    # a worker imports it just before its first job of a model that needs it, off the fit clock
+    suite = load_suite(
+        write_suite(
+            tmp_path,
+            "baseline: false\nresampling: {kind: holdout}\ndatasets: [iris]\n"
+            "models: [decision_tree, knn]\nexecutor: {workers: 1}\n",
+        )
+    )
+    tree, knn = suite.expand()
+    executor = LocalExecutor(workers=1, preload=["torch"], heavy_models={"knn"})
+    rows, torch_loaded = [], []
+
+    def record(job, row, preds):  # the worker is alive and idle, waiting for its next job
+        rows.append(row)
+        torch_loaded.append(_loads_torch(row["worker_pid"]))
+
+    executor.run([tree, knn], record)
+    # a decision tree needs no torch, nor did the fork server it came from load it
+    assert torch_loaded == [False, True]
+    assert [r["status"] for r in rows] == ["ok", "ok"] and rows[0]["worker_pid"] == rows[1]["worker_pid"]
+    # the import is the job's overhead (on its wall clock), not its fit time
+    assert rows[1]["overhead_seconds"] > rows[1]["fit_seconds"]

@@ -142,10 +142,11 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _warm_up(modules: list[str]) -> None:
-    """A GPU worker imports torch (and timm) and starts CUDA once, before its first job.
+def _warm_up(modules: list[str], cuda: bool = True) -> None:
+    """Import torch (and timm) and, for a GPU worker (``cuda``), start CUDA, outside any job's clock.
 
-    Its first job's fit time then is fitting, not imports and CUDA initialisation.
+    A GPU worker does it once it has pinned its card, a CPU worker before its first job whose
+    model needs them: that job's fit time then is fitting, not imports and CUDA initialisation.
     """
     import importlib
 
@@ -155,7 +156,7 @@ def _warm_up(modules: list[str]) -> None:
         except ImportError:
             pass  # the job itself reports a missing library
     torch = sys.modules.get("torch")
-    if torch is not None:
+    if cuda and torch is not None:
         try:
             if torch.cuda.is_available():
                 torch.cuda.init()
@@ -164,7 +165,11 @@ def _warm_up(modules: list[str]) -> None:
 
 
 def _worker_main(
-    conn: Connection, env: dict[str, str] | None = None, gpu: int | None = None, warm: list[str] | None = None
+    conn: Connection,
+    env: dict[str, str] | None = None,
+    gpu: int | None = None,
+    warm: list[str] | None = None,
+    heavy: tuple[list[str], frozenset[str] | None] | None = None,
 ) -> None:
     # Own process group: killing the group also kills anything the job started (joblib
     # workers, subprocesses), which a plain kill of the worker would leave behind.
@@ -184,6 +189,9 @@ def _worker_main(
     os.environ.update(env or {})
     if warm:
         _warm_up(warm)
+    # torch and timm, left out of the fork server (they took 2.5 s before any first job could
+    # start): imported before the first job whose model needs them (any, when not told which)
+    lazy, lazy_models = heavy if heavy else ([], None)
     served = 0
     while True:
         try:
@@ -193,6 +201,10 @@ def _worker_main(
         if job is None:
             return
         t0 = time.perf_counter()
+        if lazy and (lazy_models is None or job.model_name in lazy_models):
+            # on the job's wall clock (its overhead), not in its fit time
+            _warm_up(lazy, cuda=False)
+            lazy = []
         row, preds = run_job_safely(job)
         served += 1
         wall = time.perf_counter() - t0
@@ -311,6 +323,9 @@ class LocalExecutor(Executor):
         Concurrent GPU jobs per card.
     threads : int or None
         Threads per job; None for ``cores // workers``.
+    heavy_models : iterable of str, optional
+        Registry names of the models that need torch/timm (of ``preload``): a CPU worker imports
+        those libraries before its first job of one of them (None: before its first job).
     """
 
     def __init__(
@@ -324,6 +339,7 @@ class LocalExecutor(Executor):
         gpus: str | int | list[int] = "auto",
         jobs_per_gpu: int = 1,
         threads: int | None = None,
+        heavy_models: Iterable[str] | None = None,
     ) -> None:
         self.workers = workers or default_workers()
         self.job_seconds = job_seconds
@@ -332,11 +348,12 @@ class LocalExecutor(Executor):
         self.threads = threads
         self.gpu_plan: GpuPlan = plan_gpus(gpus, jobs_per_gpu)
         modules = PRELOAD + list(preload or [])
-        #: imported by each GPU worker after pinning its card (not by the fork server)
-        self._gpu_warm: list[str] = []
-        if self.gpu_plan.gpus:
-            self._gpu_warm = [m for m in modules if m.split(".")[0] in _CUDA_MODULES]
-            modules = [m for m in modules if m.split(".")[0] not in _CUDA_MODULES]
+        #: torch and timm: imported by each GPU worker after pinning its card, and by a CPU worker
+        #: before its first job of a model in ``heavy_models`` (all models when None); never by
+        #: the fork server, whose preload would hold back every first job by their import
+        self._gpu_warm = [m for m in modules if m.split(".")[0] in _CUDA_MODULES]
+        self._heavy_models = frozenset(heavy_models) if heavy_models is not None else None
+        modules = [m for m in modules if m.split(".")[0] not in _CUDA_MODULES]
         self._ctx = _context(modules)
         self._pool: list[_Worker] = []
         self._starter: threading.Thread | None = None
@@ -356,6 +373,11 @@ class LocalExecutor(Executor):
             job_seconds=suite.budget.job_seconds,
             job_memory_gb=suite.budget.job_memory_gb,
             preload=sorted({m for spec in suite.models for m in MODELS.get(spec.name).modules}),
+            heavy_models={
+                spec.name
+                for spec in suite.models
+                if any(m.split(".")[0] in _CUDA_MODULES for m in MODELS.get(spec.name).modules)
+            },
             gpus=cfg.gpus,
             jobs_per_gpu=cfg.jobs_per_gpu,
             # threads_per_job written in the suite wins; otherwise the cores are shared out
@@ -426,7 +448,8 @@ class LocalExecutor(Executor):
         parent, child = self._ctx.Pipe(duplex=True)
         env = self.gpu_plan.worker_env(gpu)
         warm = self._gpu_warm if gpu is not None else None
-        proc = self._ctx.Process(target=_worker_main, args=(child, env, gpu, warm), daemon=True)
+        heavy = None if gpu is not None or not self._gpu_warm else (self._gpu_warm, self._heavy_models)
+        proc = self._ctx.Process(target=_worker_main, args=(child, env, gpu, warm, heavy), daemon=True)
         try:
             with _main_not_sent():
                 proc.start()
