@@ -245,7 +245,8 @@ PRELOAD = [
     "mlbench.execution._forkserver",
 ]
 
-#: Not preloaded when GPUs are scheduled: the GPU workers import them after pinning their card.
+#: Never preloaded by the fork server: GPU workers import them after pinning their card, CPU
+#: workers before their first job of a model that needs them (see LocalExecutor).
 _CUDA_MODULES = {"torch", "timm", "torchvision"}
 
 #: How often (seconds) the watchdog lists a busy worker's descendant processes for their memory
@@ -351,7 +352,7 @@ class LocalExecutor(Executor):
         #: torch and timm: imported by each GPU worker after pinning its card, and by a CPU worker
         #: before its first job of a model in ``heavy_models`` (all models when None); never by
         #: the fork server, whose preload would hold back every first job by their import
-        self._gpu_warm = [m for m in modules if m.split(".")[0] in _CUDA_MODULES]
+        self._heavy_modules = [m for m in modules if m.split(".")[0] in _CUDA_MODULES]
         self._heavy_models = frozenset(heavy_models) if heavy_models is not None else None
         modules = [m for m in modules if m.split(".")[0] not in _CUDA_MODULES]
         self._ctx = _context(modules)
@@ -447,8 +448,10 @@ class LocalExecutor(Executor):
     def _spawn(self, gpu: int | None = None) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
         env = self.gpu_plan.worker_env(gpu)
-        warm = self._gpu_warm if gpu is not None else None
-        heavy = None if gpu is not None or not self._gpu_warm else (self._gpu_warm, self._heavy_models)
+        warm = self._heavy_modules if gpu is not None else None
+        heavy = (
+            None if gpu is not None or not self._heavy_modules else (self._heavy_modules, self._heavy_models)
+        )
         proc = self._ctx.Process(target=_worker_main, args=(child, env, gpu, warm, heavy), daemon=True)
         try:
             with _main_not_sent():
