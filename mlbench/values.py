@@ -13,7 +13,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["int_or_none", "is_missing", "jsonable", "number_or_none", "records", "text_or_none"]
+__all__ = ["count_text", "int_or_none", "is_missing", "jsonable", "number_or_none", "records", "text_or_none"]
+
+
+def count_text(n: float, exact_below: float) -> str:
+    """A row count for prose: exact below ``exact_below``, else two significant digits.
+
+    ``count_text(4191, 100)`` is ``"4,200"``; ``count_text(4191, 10_000)`` is ``"4,191"``. ``n``
+    must be a finite number (callers say what a missing one reads as).
+    """
+    if n < exact_below:
+        return f"{round(n):,}"
+    digits = math.floor(math.log10(n)) - 1
+    return f"{round(n, -digits):,.0f}"
 
 
 def is_missing(value: Any) -> bool:

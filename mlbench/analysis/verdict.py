@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlbench.values import count_text
+
 __all__ = [
     "BACKTEST_COLUMNS",
     "FACTORS",
@@ -918,10 +920,7 @@ def n_text(n: Any) -> str:
     """A row count in words: exact below 10,000, two significant digits above (``12,000``)."""
     if n is None or not isinstance(n, (int, float)) or not math.isfinite(n):
         return "?"
-    if n < 10_000:
-        return f"{round(n):,}"
-    digits = math.floor(math.log10(n)) - 1
-    return f"{round(n, -digits):,.0f}"
+    return count_text(n, 10_000)
 
 
 def score_text(x: Any) -> str:

@@ -24,6 +24,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from mlbench.values import count_text
+
 __all__ = [
     "BASELINE_FLAG",
     "baseline_sentence",
@@ -51,12 +53,7 @@ def _finite(x: Any) -> bool:
 
 def round_n(n: Any) -> str:
     """A row count for prose: exact below 100, else two significant digits (``4,191`` -> ``4,200``)."""
-    if not _finite(n):
-        return ""
-    if n < 100:
-        return f"{round(n):,}"
-    digits = math.floor(math.log10(n)) - 1
-    return f"{round(n, -digits):,.0f}"
+    return count_text(n, 100) if _finite(n) else ""
 
 
 def _rows(n: Any) -> str:
